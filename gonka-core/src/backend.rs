@@ -1,0 +1,62 @@
+//! The [`InferenceBackend`] trait: one inference engine serving one model.
+
+use async_trait::async_trait;
+
+use crate::Result;
+
+/// What to launch: the `inference/up` request of the ML node API plus the port to listen on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchSpec {
+    /// Model name (governance name, e.g. `Qwen/Qwen3-32B-FP8`).
+    pub model: String,
+    /// Data type (`auto` from the network node).
+    pub dtype: String,
+    /// Extra engine arguments (the node's `models[model].args`).
+    pub args: Vec<String>,
+    /// Loopback port the engine listens on.
+    pub port: u16,
+}
+
+/// Health of an engine as last observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EngineHealth {
+    /// Not started, or stopped on request.
+    Stopped,
+    /// Started, not answering ready yet.
+    Starting,
+    /// Answering ready.
+    Ready,
+    /// Died or failed to start; the reason (often the engine's own last error line).
+    Failed(String),
+}
+
+/// One inference engine (vLLM, SGLang, llama.cpp server, simulator) serving one model.
+///
+/// Contract: `start` returns once the engine answers ready (or fails with the reason, leaving no
+/// process behind); `stop` is idempotent and returns when the engine's resources (process, port)
+/// are released; `health` never blocks longer than a short probe; `base_url` is `Some` exactly
+/// while the engine should be serving.
+#[async_trait]
+pub trait InferenceBackend: Send + Sync + std::fmt::Debug {
+    /// Engine kind (`vllm`, `sglang`, `llamacpp`, `simulator`).
+    fn kind(&self) -> &'static str;
+
+    /// Starts the engine for `spec` and waits until it is ready.
+    ///
+    /// # Errors
+    /// `Engine` with the failure reason; `Busy` when already running another model.
+    async fn start(&self, spec: &LaunchSpec) -> Result<()>;
+
+    /// Stops the engine (graceful, then forced after a grace period).
+    ///
+    /// # Errors
+    /// `Engine` when the process could not be stopped.
+    async fn stop(&self) -> Result<()>;
+
+    /// Current health.
+    async fn health(&self) -> EngineHealth;
+
+    /// Base URL of the engine's OpenAI-compatible API (e.g. `http://127.0.0.1:5001`).
+    fn base_url(&self) -> Option<String>;
+}

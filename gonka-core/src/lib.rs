@@ -1,0 +1,42 @@
+//! # gonka-core
+//!
+//! The foundation of the gonka SDK for running an inference host on the Gonka network:
+//!
+//! - the wire types of the admin API ([`NodeConfig`], [`NodeRecord`], [`NodeState`]) with exactly
+//!   the field names of the upstream network node and the seed documents;
+//! - validation as pure functions that report *every* problem with the field it concerns
+//!   ([`validate`], [`GovernanceModels`]);
+//! - one semantic error enum ([`Error`]) with no HTTP in it;
+//! - the four traits the rest of the system is built on: [`NodeRegistry`], [`Scheduler`],
+//!   [`InferenceBackend`] and [`PoCVerifier`];
+//! - an in-memory registry ([`MemoryRegistry`]) and, behind the `testing` feature, the conformance
+//!   suite every registry implementation runs with one line ([`testing::registry_suite`]).
+//!
+//! Nothing in this crate does network or disk I/O.
+
+mod backend;
+mod error;
+mod governance;
+mod node;
+mod registry;
+mod scheduler;
+mod state;
+mod verifier;
+
+pub mod validation;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backend::{EngineHealth, InferenceBackend, LaunchSpec};
+pub use error::{Error, FieldError, Result};
+pub use governance::{GovernanceModels, DEFAULT_GOVERNANCE_MODELS};
+pub use node::{Hardware, ModelArgs, NodeConfig};
+pub use registry::{
+    apply_status_update, find_endpoint_conflict, BatchItemResult, MemoryRegistry, NodeRegistry,
+    RegistryEvent, StatusUpdate, WATCH_CAPACITY,
+};
+pub use scheduler::{NodeView, RequestInfo, Scheduler};
+pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
+pub use validation::{normalize_host, validate, validate_batch, validate_config, BatchError};
+pub use verifier::{PoCVerifier, Verdict, VerificationRequest};
