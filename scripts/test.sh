@@ -10,5 +10,18 @@ cargo fmt --all --check
 echo "==> cargo clippy (-D warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Tests that drive real peers (the openai Python SDK) find its interpreter here; they print a
+# skip reason and pass only when GONKA_PYTHON is unset (a bare `cargo test`).
+GONKA_PYTHON="$(bash scripts/python-env.sh)"
+export GONKA_PYTHON
+
 echo "==> cargo test"
 cargo test --workspace --locked
+
+# Further suites (Python SDK peers, real engines, databases): each scripts/ci.d/NN-name.sh runs in
+# order and fails the run on a non-zero exit.
+for step in scripts/ci.d/*.sh; do
+  [ -e "$step" ] || continue
+  echo "==> $step"
+  bash "$step"
+done

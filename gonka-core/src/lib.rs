@@ -15,6 +15,7 @@
 //! Nothing in this crate does network or disk I/O.
 
 mod backend;
+mod epoch;
 mod error;
 mod governance;
 mod node;
@@ -23,12 +24,14 @@ mod scheduler;
 mod state;
 mod verifier;
 
+pub mod poc;
 pub mod validation;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use backend::{EngineHealth, InferenceBackend, LaunchSpec};
+pub use epoch::{EpochSource, ManualEpoch};
 pub use error::{Error, FieldError, Result};
 pub use governance::{GovernanceModels, DEFAULT_GOVERNANCE_MODELS};
 pub use node::{Hardware, ModelArgs, NodeConfig};
