@@ -2,3 +2,37 @@
 //!
 //! The admin API of the network node (seed 000): an axum `Router` to serve or embed, the durable
 //! SQLite registry, a typed client, and the `gonka-admin` binary.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! let registry = gonka_admin::open_registry("sqlite://gonka.db").await?;
+//! let app = gonka_admin::router(registry, gonka_admin::AdminOptions::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9200").await?;
+//! gonka_admin::run(app, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+pub mod cli;
+pub mod client;
+mod error;
+mod extract;
+pub mod handlers;
+mod open;
+mod options;
+mod router;
+mod server;
+mod sqlite;
+mod state;
+
+pub use client::{Client, ClientError};
+pub use error::ApiError;
+pub use handlers::admin_state::AdminStateChanged;
+pub use handlers::batch::PartialBatch;
+pub use open::{open_registry, OpenError};
+pub use options::{AdminOptions, DEFAULT_BODY_LIMIT};
+pub use router::router;
+pub use server::{log_request, run};
+pub use sqlite::SqliteRegistry;
+pub use state::AppState;

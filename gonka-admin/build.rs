@@ -1,0 +1,4 @@
+//! Rebuilds the crate when an embedded SQL migration changes.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

@@ -1,0 +1,1 @@
+//! The `gonka-admin` binary's library half (so the gateway can reuse it).

@@ -1,0 +1,68 @@
+//! Request extractors that answer every problem with the admin API's JSON error shape.
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A request body parsed as JSON, not yet validated.
+///
+/// `Content-Type` must be JSON (`application/json` or `...+json`) when present; a missing header
+/// is accepted. Oversized bodies answer 413, malformed JSON 400 with the parser's position.
+#[derive(Debug)]
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            let essence = ct.split(';').next().unwrap_or_default().trim();
+            if !(essence == "application/json" || essence.ends_with("+json")) {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "expected Content-Type: application/json, got {essence:?}"
+                )));
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge {
+                    limit: state.options.body_limit,
+                }
+            } else {
+                ApiError::BadRequest(format!("could not read request body: {}", r.body_text()))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::BadRequest(
+                "request body is empty; expected a JSON node".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// The `:id` path segment of `/admin/v1/nodes/:id...`.
+#[derive(Debug)]
+pub struct NodeId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for NodeId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| NodeId(id))
+            .map_err(|r: PathRejection| {
+                ApiError::BadRequest(format!("invalid node id in path: {}", r.body_text()))
+            })
+    }
+}

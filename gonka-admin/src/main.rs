@@ -1,0 +1,2 @@
+//! `gonka-admin`: serves the admin API.
+fn main() {}

@@ -1,0 +1,68 @@
+//! [`AdminOptions`]: what the admin router needs besides the registry.
+
+use std::fmt;
+use std::sync::Arc;
+
+use gonka_core::{EpochSource, GovernanceModels, ManualEpoch};
+
+/// Default request body limit: 8 MiB, enough for a batch of 10,000 nodes.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Options of [`crate::router`].
+#[derive(Clone)]
+pub struct AdminOptions {
+    /// Models a node may serve; a node with any other model is rejected with 400.
+    pub governance: GovernanceModels,
+    /// When set, every call needs `Authorization: Bearer <token>` (else 401).
+    pub token: Option<String>,
+    /// Largest accepted request body in bytes (else 413). Default [`DEFAULT_BODY_LIMIT`].
+    pub body_limit: usize,
+    /// Source of the epoch stamped into `admin_state.epoch` by enable/disable.
+    pub epoch: Arc<dyn EpochSource>,
+}
+
+impl Default for AdminOptions {
+    /// The five governance models of seed 000, no token, 8 MiB body limit, epoch fixed at 0.
+    fn default() -> Self {
+        Self {
+            governance: GovernanceModels::default(),
+            token: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            epoch: Arc::new(ManualEpoch::new(0)),
+        }
+    }
+}
+
+impl fmt::Debug for AdminOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the token.
+        f.debug_struct("AdminOptions")
+            .field("governance", &self.governance)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("body_limit", &self.body_limit)
+            .field("epoch", &self.epoch)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_the_token() {
+        let o = AdminOptions {
+            token: Some("s3cret".into()),
+            ..AdminOptions::default()
+        };
+        let s = format!("{o:?}");
+        assert!(!s.contains("s3cret"), "{s}");
+        assert!(s.contains("<redacted>"));
+    }
+
+    #[test]
+    fn default_limit_is_eight_mebibytes() {
+        assert_eq!(AdminOptions::default().body_limit, 8 * 1024 * 1024);
+        assert_eq!(AdminOptions::default().governance.len(), 5);
+    }
+}

@@ -1,0 +1,54 @@
+//! [`router`]: every admin call of seed 000 as one axum `Router`.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use gonka_core::NodeRegistry;
+
+use crate::handlers::{admin_state, batch, fallback, nodes};
+use crate::state::AppState;
+use crate::AdminOptions;
+
+/// The admin API over `registry`:
+///
+/// | route | handler |
+/// |---|---|
+/// | `GET, POST /admin/v1/nodes` | list, create (upsert) |
+/// | `POST /admin/v1/nodes/batch` | batch upsert (201 / 206 / 400) |
+/// | `GET, PUT, DELETE /admin/v1/nodes/:id` | get, upsert, delete |
+/// | `POST /admin/v1/nodes/:id/enable`, `/disable` | admin state |
+///
+/// Unknown paths answer 404 and wrong methods 405, both JSON. When `options.token` is set every
+/// call (unknown paths included) needs `Authorization: Bearer <token>`. Bodies above
+/// `options.body_limit` answer 413. The router has a fallback: embed it with `Router::nest` or
+/// `Router::merge` into a router without one.
+pub fn router(registry: Arc<dyn NodeRegistry>, options: AdminOptions) -> Router {
+    let body_limit = options.body_limit;
+    let token = options.token.clone().filter(|t| !t.is_empty());
+    let state = AppState {
+        registry,
+        options: Arc::new(options),
+    };
+    let routes = Router::new()
+        .route("/admin/v1/nodes", get(nodes::list).post(nodes::create))
+        .route("/admin/v1/nodes/batch", post(batch::batch))
+        .route(
+            "/admin/v1/nodes/{id}",
+            get(nodes::get).put(nodes::put).delete(nodes::delete),
+        )
+        .route("/admin/v1/nodes/{id}/enable", post(admin_state::enable))
+        .route("/admin/v1/nodes/{id}/disable", post(admin_state::disable))
+        .fallback(fallback::no_route)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state);
+    match token {
+        Some(token) => routes.layer(middleware::from_fn_with_state(
+            Arc::<str>::from(token),
+            crate::auth::require_token,
+        )),
+        None => routes,
+    }
+}
