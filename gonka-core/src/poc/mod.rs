@@ -2,3 +2,12 @@
 //! encoding, Merkle mountain range commitments, sampled validation). No I/O.
 
 pub mod rng;
+pub mod encoding;
+pub mod seeds;
+
+/// A PoC nonce. Nonces are non-negative; the network node stores them as int32, so valid
+/// nonces are at most [`MAX_NONCE`]. Commitments encode them as little-endian `u32`.
+pub type Nonce = u32;
+
+/// The largest nonce the network accepts (`i32::MAX`, the network node's storage type).
+pub const MAX_NONCE: Nonce = i32::MAX as Nonce;
