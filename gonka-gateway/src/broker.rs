@@ -1,0 +1,167 @@
+//! The broker: drives every ML node toward its intended status through the management API and
+//! records the current status and failure reason in the registry. One task per node, so a slow
+//! or hung node never delays another; every call has a timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gonka_core::{NodeRecord, NodeRegistry, NodeStatus, StatusUpdate};
+use tokio::sync::Notify;
+
+use crate::metrics::{BrokerLabels, Metrics};
+use crate::mlnode_client::{MgmtClient, UpResult};
+use crate::pool::NodePool;
+
+/// How often a node that has not converged is looked at again.
+const CONVERGE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What the broker needs; shared by every node's task.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    /// Where status is recorded.
+    pub registry: Arc<dyn NodeRegistry>,
+    /// Source of the node records.
+    pub pool: Arc<NodePool>,
+    /// Management API client.
+    pub client: MgmtClient,
+    /// Metrics of the actions taken.
+    pub metrics: Arc<Metrics>,
+    /// Interval between reconciles of a converged node.
+    pub interval: Duration,
+    /// Timeout of one management call.
+    pub timeout: Duration,
+}
+
+impl Broker {
+    /// Reconciles node `id` now and then every interval (sooner while it converges, at once when
+    /// `kick` is notified), until the node leaves the pool or the task is aborted.
+    pub async fn run_node(self, id: String, generation: u64, kick: Arc<Notify>) {
+        loop {
+            let Some((record, g)) = self.pool.record(&id) else {
+                return;
+            };
+            if g != generation {
+                return;
+            }
+            let converged = self.reconcile(&record).await;
+            let delay = if converged {
+                self.interval
+            } else {
+                self.interval.min(CONVERGE_INTERVAL)
+            };
+            tokio::select! {
+                () = kick.notified() => {}
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    /// One reconcile step for a node. Returns whether it is where it should be.
+    pub async fn reconcile(&self, record: &NodeRecord) -> bool {
+        let node = &record.node;
+        let base = node.poc_url();
+        let observed = match self.client.state(&base, self.timeout).await {
+            Ok(s) => s,
+            Err(reason) => {
+                self.record(record, NodeStatus::Failed, &reason).await;
+                return false;
+            }
+        };
+        match record.state.intended_status {
+            NodeStatus::Inference => {
+                let right_model = observed
+                    .loaded_model
+                    .as_deref()
+                    .is_none_or(|m| node.serves(m));
+                if observed.status == NodeStatus::Inference && right_model {
+                    self.record(record, NodeStatus::Inference, "").await;
+                    return true;
+                }
+                if observed.status == NodeStatus::Inference {
+                    // Serving a model the registry no longer lists: stop it first.
+                    let r = self
+                        .client
+                        .command(&base, "inference/down", self.timeout)
+                        .await;
+                    self.count(&node.id, "inference_down", r.is_ok());
+                    if let Err(reason) = r {
+                        self.record(record, NodeStatus::Failed, &reason).await;
+                        return false;
+                    }
+                }
+                let Some((model, args)) = node.models.iter().next() else {
+                    return false;
+                };
+                let r = self
+                    .client
+                    .inference_up(&base, model, &args.args, self.timeout)
+                    .await;
+                self.count(&node.id, "inference_up", r.is_ok());
+                match r {
+                    Ok(UpResult::Accepted) => {
+                        tracing::info!(node = %node.id, model, "inference/up accepted");
+                        self.record(record, observed.status, "").await;
+                    }
+                    Ok(UpResult::Busy(detail)) => {
+                        tracing::debug!(node = %node.id, %detail, "inference/up: node busy");
+                        self.record(record, observed.status, "").await;
+                    }
+                    Err(reason) => {
+                        tracing::warn!(node = %node.id, %reason, "inference/up failed");
+                        let reason = format!("inference/up {model}: {reason}");
+                        self.record(record, NodeStatus::Failed, &reason).await;
+                    }
+                }
+                false
+            }
+            NodeStatus::Stopped => {
+                if observed.status == NodeStatus::Stopped {
+                    self.record(record, NodeStatus::Stopped, "").await;
+                    return true;
+                }
+                let r = self.client.command(&base, "stop", self.timeout).await;
+                self.count(&node.id, "stop", r.is_ok());
+                match r {
+                    Ok(()) => self.record(record, observed.status, "").await,
+                    Err(reason) => self.record(record, NodeStatus::Failed, &reason).await,
+                }
+                false
+            }
+            // PoC and other states are driven by the PoC machinery; record what is observed.
+            _ => {
+                self.record(record, observed.status, "").await;
+                true
+            }
+        }
+    }
+
+    fn count(&self, node: &str, action: &str, ok: bool) {
+        self.metrics
+            .broker_actions
+            .get_or_create(&BrokerLabels {
+                node: node.to_owned(),
+                action: action.to_owned(),
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
+    }
+
+    async fn record(&self, record: &NodeRecord, current: NodeStatus, reason: &str) {
+        let state = &record.state;
+        if state.current_status == current && state.failure_reason == reason {
+            return;
+        }
+        let update = StatusUpdate {
+            current_status: Some(current),
+            failure_reason: Some(reason.to_owned()),
+            ..StatusUpdate::default()
+        };
+        match self.registry.update_status(&record.node.id, update).await {
+            // The pool learns the new state from the registry's change feed.
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(node = %record.node.id, error = %e, "cannot record node status")
+            }
+        }
+    }
+}

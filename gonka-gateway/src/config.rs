@@ -1,0 +1,141 @@
+//! [`GatewayConfig`]: everything `run` needs, with the defaults of the `gonka-gateway` binary.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gonka_core::{EpochSource, GovernanceModels, ManualEpoch, MemoryRegistry, NodeRegistry};
+
+use crate::schedule::Policy;
+
+/// Configuration of a gateway. Build with [`GatewayConfig::new`] and adjust the public fields.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Where ML nodes are registered; the gateway follows its change feed.
+    pub registry: Arc<dyn NodeRegistry>,
+    /// The current epoch (decides how long a disabled node keeps serving).
+    pub epoch: Arc<dyn EpochSource>,
+    /// Routing policy (default `least-busy`).
+    pub policy: Policy,
+    /// How long a request waits in the holding queue for a free node (default 30 s).
+    pub queue_timeout: Duration,
+    /// How many requests may wait at once before new ones get 429 (default 1024).
+    pub queue_capacity: usize,
+    /// Tries per request on distinct nodes, for failures before the first byte (default 3).
+    pub max_tries: u32,
+    /// Consecutive proxy failures that open a node's circuit breaker (default 3).
+    pub breaker_threshold: u32,
+    /// Interval of health checks of every node (default 5 s).
+    pub health_interval: Duration,
+    /// Timeout of one health check call (default 2 s).
+    pub health_timeout: Duration,
+    /// Interval of the broker's reconcile loop (default 30 s; immediate on registry change).
+    pub reconcile_interval: Duration,
+    /// Timeout of one management API call made by the broker (default 10 s).
+    pub broker_timeout: Duration,
+    /// Longest wait for an upstream's first byte (default 300 s).
+    pub request_timeout: Duration,
+    /// Longest silence between two chunks of an upstream body (default 300 s).
+    pub idle_timeout: Duration,
+    /// Maximum request body in bytes (default 16 MiB).
+    pub body_limit: usize,
+    /// Accepted API keys; empty means no authentication.
+    pub api_keys: HashSet<String>,
+    /// Model → models tried in order when it has no eligible node.
+    pub fallbacks: HashMap<String, Vec<String>>,
+    /// How long in-flight requests may run after shutdown starts (default 30 s).
+    pub drain_timeout: Duration,
+    /// Bearer token of the admin API, if any.
+    pub admin_token: Option<String>,
+    /// Governance model list the admin API enforces (default: seed 000's five models).
+    pub governance: GovernanceModels,
+}
+
+impl GatewayConfig {
+    /// A configuration with the binary's defaults over `registry`, epoch 0 from a [`ManualEpoch`].
+    pub fn new(registry: Arc<dyn NodeRegistry>) -> Self {
+        Self {
+            registry,
+            epoch: Arc::new(ManualEpoch::new(0)),
+            policy: Policy::LeastBusy,
+            queue_timeout: Duration::from_secs(30),
+            queue_capacity: 1024,
+            max_tries: 3,
+            breaker_threshold: 3,
+            health_interval: Duration::from_secs(5),
+            health_timeout: Duration::from_secs(2),
+            reconcile_interval: Duration::from_secs(30),
+            broker_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(300),
+            body_limit: 16 * 1024 * 1024,
+            api_keys: HashSet::new(),
+            fallbacks: HashMap::new(),
+            drain_timeout: Duration::from_secs(30),
+            admin_token: None,
+            governance: GovernanceModels::default(),
+        }
+    }
+
+    /// Adds a fallback `from=to` (as given to `--fallback`).
+    ///
+    /// # Errors
+    /// A message naming the argument when it is not `MODEL=FALLBACK` with both sides non-empty.
+    pub fn add_fallback(&mut self, spec: &str) -> Result<(), String> {
+        let (from, to) = parse_fallback(spec)?;
+        self.fallbacks.entry(from).or_default().push(to);
+        Ok(())
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self::new(Arc::new(MemoryRegistry::new()))
+    }
+}
+
+/// Parses `MODEL=FALLBACK`.
+///
+/// # Errors
+/// A message naming the argument when either side is missing.
+pub fn parse_fallback(spec: &str) -> Result<(String, String), String> {
+    match spec.split_once('=') {
+        Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+            Ok((from.trim().to_owned(), to.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "invalid fallback {spec:?}: expected MODEL=FALLBACK, e.g. Qwen/QwQ-32B=Qwen/Qwen3-32B-FP8"
+        )),
+    }
+}
+
+/// Parses an API keys file: one key per line; blank lines and `#` comments are ignored.
+pub fn parse_api_keys(text: &str) -> HashSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_needs_both_sides() {
+        assert_eq!(
+            parse_fallback("Qwen/A=Qwen/B"),
+            Ok(("Qwen/A".into(), "Qwen/B".into()))
+        );
+        assert!(parse_fallback("Qwen/A").unwrap_err().contains("Qwen/A"));
+        assert!(parse_fallback("=Qwen/B").is_err());
+    }
+
+    #[test]
+    fn api_keys_file_skips_comments_and_blanks() {
+        let keys = parse_api_keys("# keys\nsk-one\n\n  sk-two  \n");
+        assert_eq!(keys.len(), 2);
+        assert!(keys.contains("sk-two"));
+    }
+}

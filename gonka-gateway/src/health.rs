@@ -1,0 +1,80 @@
+//! Health checks: per node, `GET {mgmt}/health` and `GET {mgmt}/api/v1/state` on an interval with
+//! a per-call timeout. A pass makes the node routable again (and closes its breaker); a failure
+//! takes it out of routing at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::mlnode_client::MgmtClient;
+use crate::pool::{NodePool, Observation};
+
+/// Checks one node now and stores the result in the pool. Returns whether the check passed.
+pub async fn check_once(
+    pool: &NodePool,
+    client: &MgmtClient,
+    id: &str,
+    generation: u64,
+    timeout: Duration,
+) -> bool {
+    let Some((record, current)) = pool.record(id) else {
+        return false;
+    };
+    if current != generation {
+        return false;
+    }
+    let base = record.node.poc_url();
+    let (health, state) = tokio::join!(client.health(&base, timeout), client.state(&base, timeout));
+    let observation = match (health, state) {
+        (Ok(()), Ok(state)) => {
+            let (gpu_type, vram_mb) = if pool.knows_hardware(id) {
+                (None, None)
+            } else {
+                client.gpu(&base, timeout).await.unwrap_or((None, None))
+            };
+            Observation {
+                passed: true,
+                status: state.status,
+                loaded_model: state.loaded_model,
+                gpu_type,
+                vram_mb,
+                engine: state.engine,
+                queue_depth: state.queue_depth,
+            }
+        }
+        (health, state) => {
+            let reason = health.err().or(state.err()).unwrap_or_default();
+            tracing::debug!(node = id, %reason, "health check failed");
+            Observation::default()
+        }
+    };
+    let passed = observation.passed;
+    pool.observe(id, generation, observation);
+    passed
+}
+
+/// Checks the node every `interval` until the task is aborted or the node leaves the pool.
+pub async fn run_checks(
+    pool: Arc<NodePool>,
+    client: MgmtClient,
+    id: String,
+    generation: u64,
+    interval: Duration,
+    timeout: Duration,
+) {
+    let mut last: Option<bool> = None;
+    loop {
+        if pool.record(&id).is_none_or(|(_, g)| g != generation) {
+            return;
+        }
+        let passed = check_once(&pool, &client, &id, generation, timeout).await;
+        if last != Some(passed) {
+            if passed {
+                tracing::info!(node = %id, "health check passing");
+            } else {
+                tracing::warn!(node = %id, "health check failing");
+            }
+            last = Some(passed);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,118 @@
+//! One node in the pool: its registry record, what health checks observed, breaker and stats, and
+//! how those make up the [`NodeView`] the scheduler sees.
+
+use std::sync::Arc;
+
+use gonka_core::{NodeRecord, NodeStatus, NodeView};
+
+use super::breaker::Breaker;
+use super::stats::NodeStats;
+
+/// What the last health check of a node saw.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// `/health` and `/api/v1/state` both answered 2xx.
+    pub passed: bool,
+    /// State reported by `/api/v1/state`.
+    pub status: NodeStatus,
+    /// Model the engine has loaded, when reported.
+    pub loaded_model: Option<String>,
+    /// GPU name from `/api/v1/gpu/devices`, when known.
+    pub gpu_type: Option<String>,
+    /// Smallest total GPU memory among the node's devices in MiB, when known.
+    pub vram_mb: Option<u64>,
+    /// Engine kind reported by the node, when known.
+    pub engine: Option<String>,
+    /// Requests waiting in the engine, when reported.
+    pub queue_depth: Option<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub generation: u64,
+    pub record: NodeRecord,
+    pub inference_url: Arc<str>,
+    pub configured_models: Arc<[Arc<str>]>,
+    pub observed: Observation,
+    pub breaker: Breaker,
+    pub stats: NodeStats,
+}
+
+impl Entry {
+    pub fn new(generation: u64, record: NodeRecord) -> Self {
+        let mut e = Self {
+            generation,
+            inference_url: Arc::from(""),
+            configured_models: Arc::from(Vec::new()),
+            record,
+            observed: Observation::default(),
+            breaker: Breaker::default(),
+            stats: NodeStats::default(),
+        };
+        e.set_record(e.record.clone());
+        e
+    }
+
+    /// Replaces the registry record; returns true when what the broker acts on changed
+    /// (configuration, admin state or intended status) rather than only observed status.
+    pub fn set_record(&mut self, record: NodeRecord) -> bool {
+        let changed = self.record.node != record.node
+            || self.record.state.admin_state != record.state.admin_state
+            || self.record.state.intended_status != record.state.intended_status
+            || self.record.state.poc_intended_status != record.state.poc_intended_status;
+        self.inference_url = Arc::from(record.node.inference_url());
+        self.configured_models = record
+            .node
+            .models
+            .keys()
+            .map(|m| Arc::<str>::from(m.as_str()))
+            .collect();
+        self.record = record;
+        changed
+    }
+
+    pub fn admitted(&self, epoch: u64) -> bool {
+        let admin = self.record.state.admin_state;
+        admin.enabled || epoch <= admin.epoch
+    }
+
+    /// Writes the scheduler's view of this node into `view`, keeping `in_flight`.
+    pub fn fill_view(&self, view: &mut NodeView, epoch: u64) {
+        let node = &self.record.node;
+        if view.id.as_ref() != node.id {
+            view.id = Arc::from(node.id.as_str());
+        }
+        view.models = match &self.observed.loaded_model {
+            Some(m) if node.serves(m) => {
+                if view.models.len() == 1 && view.models[0].as_ref() == m {
+                    view.models.clone()
+                } else {
+                    Arc::from(vec![Arc::<str>::from(m.as_str())])
+                }
+            }
+            _ => self.configured_models.clone(),
+        };
+        view.max_concurrent = node.max_concurrent;
+        view.status = if self.record.state.intended_status == NodeStatus::Inference {
+            self.observed.status
+        } else {
+            self.record.state.intended_status
+        };
+        view.healthy = self.observed.passed && !self.breaker.is_open();
+        view.admitted = self.admitted(epoch);
+        view.queue_depth = self.observed.queue_depth.unwrap_or(0);
+        view.latency_p50_ms = self.stats.p50_ms;
+        view.latency_p95_ms = self.stats.p95_ms;
+        view.error_rate = self.stats.error_rate;
+        view.availability = self.stats.availability;
+        let declared_gpu = node.hardware.first().map(|h| h.kind.as_str());
+        view.gpu_type = self
+            .observed
+            .gpu_type
+            .as_deref()
+            .or(declared_gpu)
+            .map(Arc::from);
+        view.vram_mb = self.observed.vram_mb;
+        view.engine = self.observed.engine.as_deref().map(Arc::from);
+    }
+}

@@ -1,0 +1,413 @@
+//! [`NodePool`]: the gateway's live view of every ML node, the in-flight slots (permits) and the
+//! holding queue.
+//!
+//! The pool is fed by the registry change feed (see `sync`) and the health checker; requests never
+//! call the registry. A pick runs the [`Scheduler`] over the node views and takes the slot under
+//! the same short lock, so `max_concurrent` is never exceeded and no pick races another.
+
+mod breaker;
+mod entry;
+mod permit;
+mod stats;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gonka_core::{EpochSource, NodeRecord, NodeStatus, NodeView, RequestInfo, Scheduler};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+pub use breaker::{Breaker, FailureKind};
+pub use entry::Observation;
+pub use permit::{Outcome, Permit};
+pub use stats::NodeStats;
+
+use entry::Entry;
+
+#[derive(Debug, Default)]
+struct Table {
+    views: Vec<NodeView>,
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+}
+
+impl Table {
+    fn position(&self, id: &str, generation: u64) -> Option<usize> {
+        self.index
+            .get(id)
+            .copied()
+            .filter(|&i| self.entries[i].generation == generation)
+    }
+}
+
+/// What [`NodePool::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The node was not in the pool before.
+    pub is_new: bool,
+    /// Configuration, admin state or intended status changed: the broker should reconcile now.
+    pub needs_reconcile: bool,
+    /// The node's generation (changes when a node is deleted and registered again).
+    pub generation: u64,
+}
+
+/// Why [`NodePool::acquire`] gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcquireError {
+    /// No node became eligible before the deadline.
+    Timeout,
+    /// The holding queue is full.
+    QueueFull,
+}
+
+/// A node as reported by [`NodePool::snapshot`]: the scheduler view plus breaker state.
+#[derive(Debug, Clone)]
+pub struct NodeSnapshot {
+    /// The scheduler's view.
+    pub view: NodeView,
+    /// Whether the circuit breaker is open.
+    pub breaker_open: bool,
+    /// Whether the last health check passed.
+    pub health_passed: bool,
+}
+
+/// The live node set, permits and holding queue. Shared as `Arc<NodePool>`.
+#[derive(Debug)]
+pub struct NodePool {
+    table: Mutex<Table>,
+    scheduler: Arc<dyn Scheduler>,
+    epoch: Arc<dyn EpochSource>,
+    changed: Notify,
+    next_generation: AtomicU64,
+    waiting: AtomicUsize,
+    queue_capacity: usize,
+    breaker_threshold: u32,
+    closed: AtomicBool,
+}
+
+impl NodePool {
+    /// An empty pool routing with `scheduler`.
+    pub fn new(
+        scheduler: Arc<dyn Scheduler>,
+        epoch: Arc<dyn EpochSource>,
+        queue_capacity: usize,
+        breaker_threshold: u32,
+    ) -> Self {
+        Self {
+            table: Mutex::new(Table::default()),
+            scheduler,
+            epoch,
+            changed: Notify::new(),
+            next_generation: AtomicU64::new(1),
+            waiting: AtomicUsize::new(0),
+            queue_capacity,
+            breaker_threshold,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Every mutation of the table is a plain field write; a poisoned lock holds consistent data.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// The scheduler in use.
+    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
+        &self.scheduler
+    }
+
+    /// Inserts or updates a node from a registry record.
+    pub fn apply(&self, record: NodeRecord) -> Applied {
+        let epoch = self.epoch.current_epoch();
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        let applied = match t.index.get(&record.node.id).copied() {
+            Some(i) => {
+                let needs_reconcile = t.entries[i].set_record(record);
+                t.entries[i].fill_view(&mut t.views[i], epoch);
+                Applied {
+                    is_new: false,
+                    needs_reconcile,
+                    generation: t.entries[i].generation,
+                }
+            }
+            None => {
+                let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+                let entry = Entry::new(generation, record);
+                let mut view = NodeView::default();
+                entry.fill_view(&mut view, epoch);
+                t.index
+                    .insert(entry.record.node.id.clone(), t.entries.len());
+                t.entries.push(entry);
+                t.views.push(view);
+                Applied {
+                    is_new: true,
+                    needs_reconcile: true,
+                    generation,
+                }
+            }
+        };
+        drop(guard);
+        self.wake();
+        applied
+    }
+
+    /// Removes a node; its outstanding permits are released without effect. Returns whether it
+    /// was present.
+    pub fn remove(&self, id: &str) -> bool {
+        let mut t = self.lock();
+        let Some(i) = t.index.remove(id) else {
+            return false;
+        };
+        t.entries.swap_remove(i);
+        t.views.swap_remove(i);
+        if i < t.entries.len() {
+            let moved = t.entries[i].record.node.id.clone();
+            t.index.insert(moved, i);
+        }
+        true
+    }
+
+    /// Ids of the nodes in the pool, in pool order.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock()
+            .entries
+            .iter()
+            .map(|e| e.record.node.id.clone())
+            .collect()
+    }
+
+    /// The current registry record and generation of a node.
+    pub fn record(&self, id: &str) -> Option<(NodeRecord, u64)> {
+        let t = self.lock();
+        t.index
+            .get(id)
+            .map(|&i| (t.entries[i].record.clone(), t.entries[i].generation))
+    }
+
+    /// Stores a health check result for the node (if `generation` is still current): a pass
+    /// closes the breaker. Also re-evaluates admission against the current epoch.
+    pub fn observe(&self, id: &str, generation: u64, observation: Observation) {
+        let epoch = self.epoch.current_epoch();
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        let Some(i) = t.position(id, generation) else {
+            return;
+        };
+        let e = &mut t.entries[i];
+        e.stats.record_health(observation.passed);
+        if observation.passed && e.breaker.on_health_pass() {
+            tracing::info!(node = id, "health check passed: circuit breaker closed");
+        }
+        // Keep hardware facts learned earlier when this check did not fetch them.
+        let mut observation = observation;
+        if observation.gpu_type.is_none() {
+            observation.gpu_type = e.observed.gpu_type.take();
+            observation.vram_mb = observation.vram_mb.or(e.observed.vram_mb);
+        }
+        e.observed = observation;
+        let was_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
+        e.fill_view(&mut t.views[i], epoch);
+        let now_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
+        drop(guard);
+        if now_eligible_shape && !was_eligible_shape {
+            tracing::info!(node = id, "node is routable");
+        }
+        self.wake();
+    }
+
+    /// Whether the node already has its hardware facts (GPU type) observed.
+    pub fn knows_hardware(&self, id: &str) -> bool {
+        let t = self.lock();
+        t.index
+            .get(id)
+            .is_some_and(|&i| t.entries[i].observed.gpu_type.is_some())
+    }
+
+    /// Tries to take a slot for the first model of `chain` that has an eligible node, skipping
+    /// the nodes in `exclude`. Never waits.
+    pub fn try_acquire(
+        self: &Arc<Self>,
+        chain: &[RequestInfo],
+        exclude: &[Arc<str>],
+    ) -> Option<Permit> {
+        let epoch = self.epoch.current_epoch();
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        for id in exclude {
+            if let Some(&i) = t.index.get(id.as_ref()) {
+                t.views[i].admitted = false;
+            }
+        }
+        let mut found = None;
+        for request in chain {
+            if let Some(i) = self.scheduler.pick(request, &t.views) {
+                if t.views[i].eligible(request) {
+                    found = Some((i, request.model.clone()));
+                    break;
+                }
+                tracing::error!(
+                    policy = self.scheduler.name(),
+                    "scheduler returned an ineligible node; ignored"
+                );
+            }
+        }
+        for id in exclude {
+            if let Some(&i) = t.index.get(id.as_ref()) {
+                t.views[i].admitted = t.entries[i].admitted(epoch);
+            }
+        }
+        let (i, model) = found?;
+        t.views[i].in_flight += 1;
+        let e = &t.entries[i];
+        Some(Permit::new(
+            self.clone(),
+            t.views[i].id.clone(),
+            e.generation,
+            e.inference_url.clone(),
+            model,
+        ))
+    }
+
+    /// Takes a slot like [`try_acquire`](Self::try_acquire), waiting in the holding queue until
+    /// `deadline` when no node is eligible now.
+    ///
+    /// # Errors
+    /// `QueueFull` when `queue_capacity` requests already wait; `Timeout` at the deadline or when
+    /// the pool is closed.
+    pub async fn acquire(
+        self: &Arc<Self>,
+        chain: &[RequestInfo],
+        exclude: &[Arc<str>],
+        deadline: Instant,
+    ) -> Result<Permit, AcquireError> {
+        let mut queued: Option<QueueSlot<'_>> = None;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(p) = self.try_acquire(chain, exclude) {
+                return Ok(p);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(AcquireError::Timeout);
+            }
+            if queued.is_none() {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_capacity {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(AcquireError::QueueFull);
+                }
+                queued = Some(QueueSlot(&self.waiting));
+            }
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(deadline) => return Err(AcquireError::Timeout),
+            }
+        }
+    }
+
+    /// Requests waiting in the holding queue now.
+    pub fn queue_depth(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Wakes every waiter and makes new waits fail at once (shutdown).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub(crate) fn release(&self, id: &str, generation: u64, outcome: Outcome) {
+        let mut guard = self.lock();
+        let t = &mut *guard;
+        if let Some(i) = t.position(id, generation) {
+            let e = &mut t.entries[i];
+            match outcome {
+                Outcome::Success { latency_ms } => {
+                    e.breaker.on_success();
+                    e.stats.record_success(latency_ms);
+                }
+                Outcome::Failure(kind) => {
+                    e.stats.record_failure();
+                    if e.breaker.on_failure(kind, self.breaker_threshold) {
+                        tracing::warn!(node = id, ?kind, "circuit breaker opened");
+                    }
+                }
+                Outcome::Cancelled => {}
+            }
+            let v = &mut t.views[i];
+            v.in_flight = v.in_flight.saturating_sub(1);
+            v.healthy = e.observed.passed && !e.breaker.is_open();
+            v.latency_p50_ms = e.stats.p50_ms;
+            v.latency_p95_ms = e.stats.p95_ms;
+            v.error_rate = e.stats.error_rate;
+        }
+        drop(guard);
+        self.wake();
+    }
+
+    /// Models that at least one node could serve now (admitted, healthy, INFERENCE), sorted.
+    pub fn servable_models(&self) -> Vec<String> {
+        let t = self.lock();
+        let mut models: Vec<String> = t
+            .views
+            .iter()
+            .filter(|v| v.admitted && v.healthy && v.status == NodeStatus::Inference)
+            .flat_map(|v| v.models.iter().map(|m| m.to_string()))
+            .collect();
+        models.sort();
+        models.dedup();
+        models
+    }
+
+    /// Whether any node could serve `model` now, capacity aside.
+    pub fn has_candidate(&self, model: &str) -> bool {
+        let t = self.lock();
+        t.views.iter().any(|v| {
+            v.admitted && v.healthy && v.status == NodeStatus::Inference && v.serves(model)
+        })
+    }
+
+    /// Whether any registered node declares `model` in its configuration.
+    pub fn declares(&self, model: &str) -> bool {
+        self.lock()
+            .entries
+            .iter()
+            .any(|e| e.record.node.serves(model))
+    }
+
+    /// A copy of every node's view and breaker state (for metrics and diagnostics).
+    pub fn snapshot(&self) -> Vec<NodeSnapshot> {
+        let t = self.lock();
+        t.views
+            .iter()
+            .zip(&t.entries)
+            .map(|(v, e)| NodeSnapshot {
+                view: v.clone(),
+                breaker_open: e.breaker.is_open(),
+                health_passed: e.observed.passed,
+            })
+            .collect()
+    }
+
+    /// Total requests in flight across nodes.
+    pub fn in_flight(&self) -> u32 {
+        self.lock().views.iter().map(|v| v.in_flight).sum()
+    }
+}
+
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests;

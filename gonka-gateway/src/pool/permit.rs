@@ -1,0 +1,92 @@
+//! [`Permit`]: one in-flight slot on one node, released when dropped.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{FailureKind, NodePool};
+
+/// How a request on a permit ended; reported to the breaker and the stats on release.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Completed; total latency in milliseconds.
+    Success {
+        /// End-to-end latency in milliseconds.
+        latency_ms: f32,
+    },
+    /// Failed because of the node.
+    Failure(FailureKind),
+    /// Ended by the client or the gateway (disconnect, shutdown): no verdict on the node.
+    Cancelled,
+}
+
+/// An in-flight slot on a node. Dropping it frees the slot and wakes queued requests; set the
+/// outcome first with [`Permit::finish`] (the default is [`Outcome::Cancelled`]).
+#[derive(Debug)]
+pub struct Permit {
+    pool: Arc<NodePool>,
+    node: Arc<str>,
+    generation: u64,
+    url: Arc<str>,
+    model: String,
+    started: Instant,
+    outcome: Outcome,
+}
+
+impl Permit {
+    pub(super) fn new(
+        pool: Arc<NodePool>,
+        node: Arc<str>,
+        generation: u64,
+        url: Arc<str>,
+        model: String,
+    ) -> Self {
+        Self {
+            pool,
+            node,
+            generation,
+            url,
+            model,
+            started: Instant::now(),
+            outcome: Outcome::Cancelled,
+        }
+    }
+
+    /// Id of the node.
+    pub fn node(&self) -> &Arc<str> {
+        &self.node
+    }
+
+    /// Base URL of the node's inference API.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The model this slot was taken for (the requested one or a fallback).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// When the slot was taken.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Sets the outcome reported on release.
+    pub fn finish(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+    }
+
+    /// Marks success with the latency since the slot was taken.
+    pub fn succeed(&mut self) {
+        self.outcome = Outcome::Success {
+            latency_ms: self.started.elapsed().as_secs_f32() * 1000.0,
+        };
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.pool.release(&self.node, self.generation, self.outcome);
+    }
+}

@@ -1,0 +1,79 @@
+//! `scored`: seed 003's weighted scoring over the signals a network node observes.
+
+use gonka_core::{NodeView, RequestInfo, Scheduler};
+
+/// Weights of the scoring signals (seed 003, restricted to what applies to Gonka ML nodes: the
+/// model is loaded by eligibility; queue depth, estimated wait from latency percentiles, error rate
+/// and recent availability are scored).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreWeights {
+    /// Penalty at full load (`in_flight / max_concurrent` = 1).
+    pub load: f32,
+    /// Penalty per request waiting on the node's engine queue.
+    pub queue_depth: f32,
+    /// Penalty per second of estimated wait (p95 latency × (load + queue)).
+    pub wait_per_second: f32,
+    /// Penalty at a 100 % error rate.
+    pub error_rate: f32,
+    /// Bonus at 100 % availability.
+    pub availability: f32,
+}
+
+impl Default for ScoreWeights {
+    fn default() -> Self {
+        Self {
+            load: 30.0,
+            queue_depth: 3.0,
+            wait_per_second: 5.0,
+            error_rate: 40.0,
+            availability: 10.0,
+        }
+    }
+}
+
+/// Scores every eligible node and returns the highest; ties go to the node listed first.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Scored {
+    /// The weights used.
+    pub weights: ScoreWeights,
+}
+
+impl Scored {
+    /// The score of one node (higher is better). Pure; exposed for inspection and tests.
+    pub fn score(&self, node: &NodeView) -> f32 {
+        let w = &self.weights;
+        let load = node.load() as f32;
+        let queue = node.queue_depth as f32;
+        let latency_s = if node.latency_p95_ms > 0.0 {
+            node.latency_p95_ms
+        } else {
+            node.latency_p50_ms
+        } / 1000.0;
+        let wait = latency_s * (load + queue / node.max_concurrent.max(1) as f32);
+        w.availability * node.availability.clamp(0.0, 1.0)
+            - w.load * load
+            - w.queue_depth * queue
+            - w.wait_per_second * wait
+            - w.error_rate * node.error_rate.clamp(0.0, 1.0)
+    }
+}
+
+impl Scheduler for Scored {
+    fn name(&self) -> &'static str {
+        "scored"
+    }
+
+    fn pick(&self, request: &RequestInfo, nodes: &[NodeView]) -> Option<usize> {
+        let mut best: Option<(usize, f32)> = None;
+        for (i, node) in nodes.iter().enumerate() {
+            if !node.eligible(request) {
+                continue;
+            }
+            let s = self.score(node);
+            if best.is_none_or(|(_, b)| s > b) {
+                best = Some((i, s));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+}

@@ -1,0 +1,245 @@
+use std::sync::Arc;
+
+use gonka_core::{NodeStatus, NodeView, RequestInfo, Scheduler};
+use proptest::prelude::*;
+
+use super::*;
+
+const M: &str = "Qwen/Qwen3-32B-FP8";
+
+fn node(id: &str, in_flight: u32, max: u32) -> NodeView {
+    NodeView {
+        id: id.into(),
+        models: vec![Arc::<str>::from(M)].into(),
+        in_flight,
+        max_concurrent: max,
+        status: NodeStatus::Inference,
+        healthy: true,
+        admitted: true,
+        availability: 1.0,
+        ..NodeView::default()
+    }
+}
+
+fn req() -> RequestInfo {
+    RequestInfo::for_model(M)
+}
+
+#[test]
+fn least_busy_picks_lowest_load_ratio_not_lowest_count() {
+    // a: 2/4 = 0.5, b: 3/10 = 0.3 → b although it has more requests.
+    let nodes = [node("a", 2, 4), node("b", 3, 10), node("c", 4, 4)];
+    assert_eq!(LeastBusy.pick(&req(), &nodes), Some(1));
+}
+
+#[test]
+fn least_busy_breaks_ties_by_registration_order() {
+    let nodes = [node("a", 1, 4), node("b", 1, 4)];
+    assert_eq!(LeastBusy.pick(&req(), &nodes), Some(0));
+}
+
+#[test]
+fn least_busy_skips_full_unhealthy_and_wrong_model_nodes() {
+    let mut wrong = node("w", 0, 4);
+    wrong.models = vec![Arc::<str>::from("other")].into();
+    let sick = NodeView {
+        healthy: false,
+        ..node("s", 0, 4)
+    };
+    let nodes = [node("full", 4, 4), wrong, sick, node("ok", 3, 4)];
+    assert_eq!(LeastBusy.pick(&req(), &nodes), Some(3));
+    assert_eq!(LeastBusy.pick(&req(), &nodes[..3]), None);
+}
+
+#[test]
+fn round_robin_cycles_through_eligible_nodes() {
+    let rr = RoundRobin::default();
+    let nodes = [node("a", 0, 4), node("b", 0, 4), node("c", 0, 4)];
+    let picks: Vec<_> = (0..6).map(|_| rr.pick(&req(), &nodes)).collect();
+    assert_eq!(
+        picks,
+        vec![Some(0), Some(1), Some(2), Some(0), Some(1), Some(2)]
+    );
+}
+
+#[test]
+fn round_robin_skips_ineligible_nodes() {
+    let rr = RoundRobin::default();
+    let nodes = [node("a", 0, 4), node("b", 4, 4), node("c", 0, 4)];
+    for _ in 0..9 {
+        assert_ne!(rr.pick(&req(), &nodes), Some(1));
+    }
+}
+
+#[test]
+fn power_of_two_prefers_the_less_loaded_of_its_two_draws() {
+    // With two eligible nodes, both draws land on distinct nodes, so the idle one always wins.
+    let p2 = PowerOfTwo::with_seed(7);
+    let nodes = [node("busy", 3, 4), node("idle", 0, 4)];
+    for _ in 0..50 {
+        assert_eq!(p2.pick(&req(), &nodes), Some(1));
+    }
+}
+
+#[test]
+fn power_of_two_spreads_over_equal_nodes() {
+    let p2 = PowerOfTwo::with_seed(42);
+    let nodes = [
+        node("a", 0, 4),
+        node("b", 0, 4),
+        node("c", 0, 4),
+        node("d", 0, 4),
+    ];
+    let mut seen = [0u32; 4];
+    for _ in 0..400 {
+        seen[p2.pick(&req(), &nodes).unwrap()] += 1;
+    }
+    assert!(seen.iter().all(|&n| n > 0), "every node picked: {seen:?}");
+}
+
+#[test]
+fn scored_prefers_fast_reliable_available_nodes() {
+    let s = Scored::default();
+    let slow = NodeView {
+        latency_p50_ms: 4000.0,
+        latency_p95_ms: 9000.0,
+        ..node("slow", 1, 4)
+    };
+    let flaky = NodeView {
+        error_rate: 0.5,
+        ..node("flaky", 1, 4)
+    };
+    let fast = NodeView {
+        latency_p50_ms: 200.0,
+        latency_p95_ms: 400.0,
+        ..node("fast", 1, 4)
+    };
+    assert_eq!(
+        s.pick(&req(), &[slow.clone(), flaky.clone(), fast]),
+        Some(2)
+    );
+    let rarely_up = NodeView {
+        availability: 0.2,
+        ..node("rare", 1, 4)
+    };
+    assert_eq!(s.pick(&req(), &[rarely_up, node("up", 1, 4)]), Some(1));
+    let queued = NodeView {
+        queue_depth: 10,
+        ..node("queued", 0, 4)
+    };
+    assert_eq!(s.pick(&req(), &[queued, node("free", 1, 4)]), Some(1));
+}
+
+#[test]
+fn hardware_filters_route_to_matching_gpu_vram_and_engine() {
+    let h100 = NodeView {
+        gpu_type: Some("NVIDIA H100 80GB HBM3".into()),
+        vram_mb: Some(81_559),
+        engine: Some("vllm".into()),
+        ..node("h100", 0, 4)
+    };
+    let a10 = NodeView {
+        gpu_type: Some("NVIDIA A10".into()),
+        vram_mb: Some(24_000),
+        engine: Some("sglang".into()),
+        ..node("a10", 0, 4)
+    };
+    let nodes = [a10, h100];
+    for policy in Policy::ALL {
+        let s = policy.scheduler();
+        let gpu = RequestInfo {
+            gpu_type: Some("h100".into()),
+            ..req()
+        };
+        assert_eq!(s.pick(&gpu, &nodes), Some(1), "{policy}");
+        let vram = RequestInfo {
+            min_vram_mb: Some(40_000),
+            ..req()
+        };
+        assert_eq!(s.pick(&vram, &nodes), Some(1), "{policy}");
+        let engine = RequestInfo {
+            engine: Some("SGLang".into()),
+            ..req()
+        };
+        assert_eq!(s.pick(&engine, &nodes), Some(0), "{policy}");
+    }
+}
+
+#[test]
+fn policy_parses_from_its_flag_spelling() {
+    for p in Policy::ALL {
+        assert_eq!(p.as_str().parse::<Policy>(), Ok(p));
+        assert_eq!(p.scheduler().name(), p.as_str());
+    }
+    let err = "fastest".parse::<Policy>().unwrap_err();
+    assert!(err.contains("fastest") && err.contains("least-busy"));
+}
+
+fn arb_view() -> impl Strategy<Value = NodeView> {
+    (
+        (0u32..6, 0u32..5, any::<bool>(), any::<bool>(), 0usize..4),
+        (0u32..3, 0u32..3, 0u32..20, 0.0f32..10_000.0, 0.0f32..1.0),
+    )
+        .prop_map(
+            |((in_flight, max, healthy, admitted, status), (model, gpu, queue, lat, err))| {
+                let statuses = [
+                    NodeStatus::Inference,
+                    NodeStatus::Poc,
+                    NodeStatus::Stopped,
+                    NodeStatus::Unknown,
+                ];
+                let gpus = [None, Some("NVIDIA H100"), Some("NVIDIA A10")];
+                NodeView {
+                    id: "n".into(),
+                    models: vec![Arc::<str>::from(format!("m{model}"))].into(),
+                    in_flight,
+                    max_concurrent: max,
+                    status: statuses[status],
+                    healthy,
+                    admitted,
+                    queue_depth: queue,
+                    latency_p50_ms: lat / 2.0,
+                    latency_p95_ms: lat,
+                    error_rate: err,
+                    availability: 1.0 - err,
+                    gpu_type: gpus[gpu as usize].map(Arc::from),
+                    vram_mb: gpu.checked_sub(1).map(|g| u64::from(g) * 40_000),
+                    engine: None,
+                }
+            },
+        )
+}
+
+fn arb_request() -> impl Strategy<Value = RequestInfo> {
+    (
+        0u32..3,
+        proptest::option::of(0usize..2),
+        proptest::option::of(0u64..100_000),
+    )
+        .prop_map(|(model, gpu, vram)| RequestInfo {
+            model: format!("m{model}"),
+            gpu_type: gpu.map(|g| ["h100", "a10"][g].to_owned()),
+            min_vram_mb: vram,
+            ..RequestInfo::default()
+        })
+}
+
+proptest! {
+    #[test]
+    fn no_policy_ever_picks_an_ineligible_node(
+        nodes in proptest::collection::vec(arb_view(), 0..12),
+        request in arb_request(),
+        rounds in 1usize..4,
+    ) {
+        let any_eligible = nodes.iter().any(|n| n.eligible(&request));
+        for policy in Policy::ALL {
+            let s = policy.scheduler();
+            for _ in 0..rounds {
+                match s.pick(&request, &nodes) {
+                    Some(i) => prop_assert!(nodes[i].eligible(&request), "{} picked {}", policy, i),
+                    None => prop_assert!(!any_eligible, "{} found nothing among eligible nodes", policy),
+                }
+            }
+        }
+    }
+}

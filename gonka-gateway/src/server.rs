@@ -1,0 +1,262 @@
+//! Assembles the gateway: public router with its layers, the admin and PoC listeners, the
+//! registry follower with health checks and broker, and graceful drain.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{require_api_key, ApiKeys};
+use crate::broker::Broker;
+use crate::error::{openai_error, GatewayError};
+use crate::handlers::{completions, health, metrics, models};
+use crate::metrics::Metrics;
+use crate::mlnode_client::MgmtClient;
+use crate::pool::NodePool;
+use crate::proxy::{Proxy, ProxySettings};
+use crate::supervisor::Supervisor;
+use crate::GatewayConfig;
+
+/// The sockets a gateway serves on. Bind them first (port 0 in tests) and pass them in.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Public OpenAI API (default `127.0.0.1:9000`).
+    pub public: TcpListener,
+    /// Admin API (default `127.0.0.1:9200`); `None` to not serve it.
+    pub admin: Option<TcpListener>,
+    /// PoC callbacks (default `127.0.0.1:9100`); `None` to not serve it.
+    pub poc: Option<TcpListener>,
+}
+
+/// State shared by the public handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The proxy (and through it the pool).
+    pub proxy: Arc<Proxy>,
+    /// Metrics rendered at `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Maximum request body in bytes.
+    pub body_limit: usize,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+async fn not_found() -> Response {
+    openai_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "not_found",
+        "unknown endpoint; the gateway serves /v1/chat/completions, /v1/completions, /v1/models",
+    )
+}
+
+/// The public OpenAI API: `/v1/chat/completions`, `/v1/completions`, `/v1/models` (behind the
+/// optional API keys), `/health`, `/v1/status` and `/metrics`; every answer carries an
+/// `x-request-id` (the client's, or a new UUID).
+pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
+    let api = Router::new()
+        .route("/v1/chat/completions", post(completions::chat_completions))
+        .route("/v1/completions", post(completions::completions))
+        .route("/v1/models", get(models::list_models))
+        .layer(middleware::from_fn_with_state(api_keys, require_api_key));
+    Router::new()
+        .merge(api)
+        .route("/health", get(health::health))
+        .route("/v1/status", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// A started gateway. Dropping it does not stop it; call [`RunningGateway::shutdown`].
+#[derive(Debug)]
+pub struct RunningGateway {
+    /// The node pool (live view of every node).
+    pub pool: Arc<NodePool>,
+    /// The gateway's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Address of the public API.
+    pub public_addr: SocketAddr,
+    /// Address of the admin API, when served.
+    pub admin_addr: Option<SocketAddr>,
+    /// Address of the PoC listener, when served.
+    pub poc_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    servers: JoinSet<()>,
+    background: JoinSet<()>,
+    drain_timeout: std::time::Duration,
+}
+
+impl RunningGateway {
+    /// Stops accepting, lets in-flight requests finish up to the drain timeout, then stops.
+    pub async fn shutdown(mut self) {
+        tracing::info!("gateway draining");
+        self.pool.close();
+        let _ = self.stop.send(true);
+        let drain = async { while self.servers.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = self.pool.in_flight(),
+                "drain timeout reached; closing remaining requests"
+            );
+            self.servers.abort_all();
+        }
+        self.background.abort_all();
+        tracing::info!("gateway stopped");
+    }
+}
+
+fn local_addr(l: &TcpListener) -> Result<SocketAddr, GatewayError> {
+    l.local_addr()
+        .map_err(|e| GatewayError::Startup(format!("listener has no address: {e}")))
+}
+
+/// Starts the gateway on `listeners` and returns at once.
+///
+/// # Errors
+/// `Startup` when the HTTP client cannot be built or a listener has no address.
+pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGateway, GatewayError> {
+    let metrics = Arc::new(Metrics::new());
+    let pool = Arc::new(NodePool::new(
+        config.policy.scheduler(),
+        config.epoch.clone(),
+        config.queue_capacity,
+        config.breaker_threshold,
+    ));
+    let proxy = Arc::new(Proxy::new(
+        pool.clone(),
+        metrics.clone(),
+        ProxySettings {
+            max_tries: config.max_tries,
+            queue_timeout: config.queue_timeout,
+            request_timeout: config.request_timeout,
+            idle_timeout: config.idle_timeout,
+            fallbacks: config.fallbacks.clone(),
+        },
+    )?);
+    let broker = Broker {
+        registry: config.registry.clone(),
+        pool: pool.clone(),
+        client: MgmtClient::new(),
+        metrics: metrics.clone(),
+        interval: config.reconcile_interval,
+        timeout: config.broker_timeout,
+    };
+    let supervisor = Supervisor::new(
+        config.registry.clone(),
+        pool.clone(),
+        broker,
+        config.health_interval,
+        config.health_timeout,
+    );
+    let mut background = JoinSet::new();
+    background.spawn(supervisor.run());
+
+    let (stop, stopped) = watch::channel(false);
+    let mut servers = JoinSet::new();
+    let public_addr = local_addr(&listeners.public)?;
+    let state = AppState {
+        proxy,
+        metrics: metrics.clone(),
+        body_limit: config.body_limit,
+    };
+    let public = public_router(state, ApiKeys(Arc::new(config.api_keys.clone())));
+    serve(
+        &mut servers,
+        "public",
+        listeners.public,
+        public,
+        stopped.clone(),
+    );
+    let admin_addr = match listeners.admin {
+        Some(l) => {
+            let addr = local_addr(&l)?;
+            serve(
+                &mut servers,
+                "admin",
+                l,
+                crate::admin::admin_router(&config),
+                stopped.clone(),
+            );
+            Some(addr)
+        }
+        None => None,
+    };
+    let poc_addr = match listeners.poc {
+        Some(l) => {
+            let addr = local_addr(&l)?;
+            serve(&mut servers, "poc", l, crate::poc::poc_router(), stopped);
+            Some(addr)
+        }
+        None => None,
+    };
+    tracing::info!(%public_addr, ?admin_addr, ?poc_addr, policy = %config.policy, "gateway listening");
+    Ok(RunningGateway {
+        pool,
+        metrics,
+        public_addr,
+        admin_addr,
+        poc_addr,
+        stop,
+        servers,
+        background,
+        drain_timeout: config.drain_timeout,
+    })
+}
+
+fn serve(
+    set: &mut JoinSet<()>,
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    set.spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(listener = name, error = %e, "server failed");
+        }
+    });
+}
+
+/// Runs a gateway until `shutdown` resolves, then drains (see [`RunningGateway::shutdown`]).
+///
+/// # Errors
+/// As [`start`].
+pub async fn run(
+    config: GatewayConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    let gateway = start(config, listeners)?;
+    shutdown.await;
+    gateway.shutdown().await;
+    Ok(())
+}
+
+impl IntoResponse for &GatewayError {
+    fn into_response(self) -> Response {
+        let (status, kind, code) = self.parts();
+        openai_error(status, kind, code, &self.to_string())
+    }
+}
