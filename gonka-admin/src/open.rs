@@ -64,7 +64,9 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_answers_not_supported_yet() {
-        let e = open_registry("postgres://u@localhost/db").await.unwrap_err();
+        let e = open_registry("postgres://u@localhost/db")
+            .await
+            .unwrap_err();
         assert!(matches!(e, OpenError::Unsupported { .. }));
         assert!(e.to_string().contains("not supported yet"), "{e}");
     }

@@ -65,10 +65,12 @@ pub async fn import_nodes_file(
     path: &Path,
     governance: &GovernanceModels,
 ) -> Result<ImportReport, ImportError> {
-    let text = tokio::fs::read(path).await.map_err(|source| ImportError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = tokio::fs::read(path)
+        .await
+        .map_err(|source| ImportError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     let value: Value = serde_json::from_slice(&text).map_err(|source| ImportError::Json {
         path: path.to_owned(),
         source,
@@ -97,11 +99,10 @@ pub async fn import_nodes(
     if nodes.as_array().is_some_and(Vec::is_empty) {
         return Ok(report);
     }
-    let (valid, skipped) =
-        validate_batch(nodes, governance).map_err(|e| ImportError::Shape {
-            path: PathBuf::new(),
-            message: e.message,
-        })?;
+    let (valid, skipped) = validate_batch(nodes, governance).map_err(|e| ImportError::Shape {
+        path: PathBuf::new(),
+        message: e.message,
+    })?;
     report.skipped = skipped;
     let existing: HashMap<String, NodeConfig> = registry
         .list()
@@ -179,8 +180,11 @@ mod tests {
         ]);
         let rep = import_nodes(&r, &second, &g).await.unwrap();
         assert_eq!((rep.added, rep.updated, rep.unchanged), (1, 1, 1));
-        let skipped: Vec<(usize, &str)> =
-            rep.skipped.iter().map(|e| (e.index, e.id.as_str())).collect();
+        let skipped: Vec<(usize, &str)> = rep
+            .skipped
+            .iter()
+            .map(|e| (e.index, e.id.as_str()))
+            .collect();
         assert_eq!(skipped, vec![(3, "d"), (4, "e")]);
         assert!(rep.skipped[0].error.contains("already used by node 'a'"));
         assert_eq!(r.get("b").await.unwrap().node.max_concurrent, 7);

@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn models_flag_replaces_the_governance_list() {
         let a = Args::try_parse_from(["gonka-admin", "--models", "x/a, y/b"]).unwrap();
-        assert_eq!(a.governance().iter().collect::<Vec<_>>(), vec!["x/a", "y/b"]);
+        assert_eq!(
+            a.governance().iter().collect::<Vec<_>>(),
+            vec!["x/a", "y/b"]
+        );
     }
 
     #[test]

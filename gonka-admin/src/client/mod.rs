@@ -123,7 +123,11 @@ impl Client {
                 obj.remove("id");
             }
         }
-        send(self.request(Method::PUT, &Self::node_path(id, "")).json(&body)).await
+        send(
+            self.request(Method::PUT, &Self::node_path(id, ""))
+                .json(&body),
+        )
+        .await
     }
 
     /// `POST /admin/v1/nodes/:id/enable`.

@@ -64,6 +64,10 @@ pub async fn batch(
     } else if errors.is_empty() {
         (StatusCode::CREATED, Json(nodes)).into_response()
     } else {
-        (StatusCode::PARTIAL_CONTENT, Json(PartialBatch { nodes, errors })).into_response()
+        (
+            StatusCode::PARTIAL_CONTENT,
+            Json(PartialBatch { nodes, errors }),
+        )
+            .into_response()
     })
 }

@@ -1,0 +1,104 @@
+//! The typed client against wiremock, for answers a real server does not easily give.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use gonka_admin::{Client, ClientError};
+use serde_json::json;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn mock(status: u16, body: &str) -> (MockServer, Client) {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/admin/v1/nodes"))
+        .respond_with(ResponseTemplate::new(status).set_body_string(body))
+        .mount(&server)
+        .await;
+    let client = Client::new(server.uri());
+    (server, client)
+}
+
+#[tokio::test]
+async fn status_500_is_an_http_error_with_the_raw_body() {
+    let (_s, c) = mock(500, "internal kaboom").await;
+    match c.list().await {
+        Err(ClientError::Http { status, body }) => {
+            assert_eq!(status, 500);
+            assert_eq!(body, "internal kaboom");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn garbage_success_body_is_a_decode_error() {
+    let (_s, c) = mock(200, "<html>not json</html>").await;
+    match c.list().await {
+        Err(ClientError::Decode { status, body, .. }) => {
+            assert_eq!(status, 200);
+            assert!(body.contains("not json"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn status_503_is_unavailable_with_the_message() {
+    let (_s, c) = mock(503, r#"{"error": "storage unavailable: disk on fire"}"#).await;
+    match c.list().await {
+        Err(ClientError::Unavailable { message }) => {
+            assert_eq!(message, "storage unavailable: disk on fire");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn garbage_error_bodies_keep_the_text_as_message() {
+    let (_s, c) = mock(404, "plain not found").await;
+    match c.list().await {
+        Err(ClientError::NotFound { message }) => assert_eq!(message, "plain not found"),
+        other => panic!("{other:?}"),
+    }
+    let (_s, c) = mock(400, "{broken json").await;
+    match c.list().await {
+        Err(ClientError::Invalid { message, errors }) => {
+            assert_eq!(message, "{broken json");
+            assert!(errors.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn partial_batch_with_a_garbage_body_is_a_decode_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/admin/v1/nodes/batch"))
+        .respond_with(ResponseTemplate::new(206).set_body_json(json!({"nodes": 5})))
+        .mount(&server)
+        .await;
+    let c = Client::new(server.uri());
+    let node = gonka_core::NodeConfig::new("a", "Qwen/QwQ-32B");
+    assert!(matches!(
+        c.batch(&[node]).await,
+        Err(ClientError::Decode { status: 206, .. })
+    ));
+}
+
+#[tokio::test]
+async fn token_is_sent_as_a_bearer_header_and_ids_are_escaped() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/admin/v1/nodes/a%20b/enable"))
+        .and(header("authorization", "Bearer tok"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"message": "node enabled successfully", "node_id": "a b"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = Client::new(server.uri()).with_token("tok");
+    let r = c.enable("a b").await.unwrap();
+    assert_eq!(r.node_id, "a b");
+}
