@@ -76,6 +76,7 @@ impl MgmtClient {
     /// A client with a 2 s connect timeout.
     pub fn new() -> Self {
         let http = reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_default();

@@ -65,6 +65,7 @@ impl Proxy {
         settings: ProxySettings,
     ) -> Result<Self, GatewayError> {
         let client = reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
