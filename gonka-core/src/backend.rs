@@ -36,7 +36,10 @@ pub enum EngineHealth {
 /// Contract: `start` returns once the engine answers ready (or fails with the reason, leaving no
 /// process behind); `stop` is idempotent and returns when the engine's resources (process, port)
 /// are released; `health` never blocks longer than a short probe; `base_url` is `Some` exactly
-/// while the engine should be serving.
+/// while the engine should be serving. An implementation that supervises a process restarts it
+/// when it dies while it should run (health `Starting` meanwhile) and reports `Failed(reason)`
+/// once it gives up. The trait is object safe: the ML node holds engines as
+/// `Arc<dyn InferenceBackend>`.
 #[async_trait]
 pub trait InferenceBackend: Send + Sync + std::fmt::Debug {
     /// Engine kind (`vllm`, `sglang`, `llamacpp`, `simulator`).
@@ -59,4 +62,21 @@ pub trait InferenceBackend: Send + Sync + std::fmt::Debug {
 
     /// Base URL of the engine's OpenAI-compatible API (e.g. `http://127.0.0.1:5001`).
     fn base_url(&self) -> Option<String>;
+
+    /// Process id of the engine while a process runs; `None` for in-process engines or when no
+    /// process is running.
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
+    /// The most recent failure reason (start failure, crash), kept after a successful restart so
+    /// operators can see why the engine restarted; `None` when it never failed.
+    fn last_error(&self) -> Option<String> {
+        None
+    }
+
+    /// How many times the engine was restarted after dying since the last `start`.
+    fn restarts(&self) -> u32 {
+        0
+    }
 }

@@ -1,0 +1,537 @@
+//! The agent: the state machine behind the management API (STOPPED → INFERENCE → STOPPED) and
+//! the list of engine replicas the inference proxy routes to.
+//!
+//! `up` validates the request, creates the engine replicas and starts them in a background task,
+//! answering at once; progress is visible in [`Agent::up_status`] and [`Agent::state`]. A second
+//! up for the same model while starting or running is a no-op; another model is a conflict until
+//! `down`. An up after the engines gave up (crash loop) restarts them. `down` cancels a start in
+//! progress and stops every engine.
+
+mod report;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gonka_core::{EngineHealth, InferenceBackend, LaunchSpec};
+use tokio::sync::watch;
+
+pub use report::{ReplicaReport, StateReport, UpPhase, UpStatusReport};
+
+use crate::engine::{EngineKind, ProcessBackend, SimulatorBackend};
+use crate::MlNodeConfig;
+
+/// Builds the backend of replica `i`.
+pub type BackendFactory = Arc<dyn Fn(usize) -> Arc<dyn InferenceBackend> + Send + Sync>;
+
+/// `POST /api/v1/inference/up` body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct UpRequest {
+    /// Model to serve.
+    pub model: String,
+    /// Data type (`auto` when absent).
+    #[serde(default = "auto")]
+    pub dtype: String,
+    /// Engine arguments (the node's `models[model].args`).
+    #[serde(default)]
+    pub additional_args: Vec<String>,
+}
+
+fn auto() -> String {
+    "auto".to_owned()
+}
+
+/// What an accepted up did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpOutcome {
+    /// Engines are being started.
+    Starting,
+    /// The same model is already starting: nothing done.
+    AlreadyStarting,
+    /// The same model is already running: nothing done.
+    AlreadyRunning,
+}
+
+/// Why an up or down was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The request is malformed; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// Another model (or PoC) occupies the node.
+    #[error("{0}")]
+    Conflict(String),
+    /// An engine could not be stopped.
+    #[error("{0}")]
+    Engine(String),
+}
+
+#[derive(Debug, Clone)]
+struct Replica {
+    backend: Arc<dyn InferenceBackend>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+#[derive(Debug, Clone)]
+struct Loaded {
+    model: String,
+    dtype: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    loaded: Option<Loaded>,
+    last_model: Option<String>,
+    replicas: Vec<Replica>,
+    up: UpPhase,
+    up_started: Option<Instant>,
+    up_elapsed: Option<Duration>,
+    up_error: Option<String>,
+    running_since: Option<Instant>,
+    generation: u64,
+    last_error: Option<String>,
+}
+
+/// An upstream chosen by [`Agent::pick`]: the engine's base URL and a guard that counts the
+/// request as in flight on that replica until dropped.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Engine base URL, e.g. `http://127.0.0.1:5001`.
+    pub base_url: String,
+    /// Counts the request while alive.
+    pub guard: InFlight,
+}
+
+/// Decrements a replica's in-flight count when dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The ML node agent's engine state. Shared as `Arc<Agent>` by the management API and the proxy.
+pub struct Agent {
+    config: Arc<MlNodeConfig>,
+    factory: BackendFactory,
+    ops: tokio::sync::Mutex<()>,
+    inner: Mutex<Inner>,
+    started: Instant,
+    changes: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("engine", &self.config.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    /// An agent whose replicas are the engine named in `config`.
+    pub fn new(config: MlNodeConfig) -> Arc<Self> {
+        let config = Arc::new(config);
+        let cfg = Arc::clone(&config);
+        let factory: BackendFactory = Arc::new(move |i| -> Arc<dyn InferenceBackend> {
+            match cfg.engine {
+                EngineKind::Simulator => Arc::new(SimulatorBackend::new(
+                    cfg.simulator.clone(),
+                    cfg.drain_timeout,
+                )),
+                _ => Arc::new(ProcessBackend::new(cfg.process_options(i))),
+            }
+        });
+        Self::with_factory(config, factory)
+    }
+
+    /// An agent whose replicas come from `factory` (custom engines).
+    pub fn with_factory(config: Arc<MlNodeConfig>, factory: BackendFactory) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            factory,
+            ops: tokio::sync::Mutex::new(()),
+            inner: Mutex::new(Inner {
+                loaded: None,
+                last_model: None,
+                replicas: Vec::new(),
+                up: UpPhase::NotStarted,
+                up_started: None,
+                up_elapsed: None,
+                up_error: None,
+                running_since: None,
+                generation: 0,
+                last_error: None,
+            }),
+            started: Instant::now(),
+            changes: watch::channel(0).0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MlNodeConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notify(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    fn validate(&self, req: &UpRequest) -> Result<(), AgentError> {
+        let model = req.model.trim();
+        if model.is_empty() {
+            return Err(AgentError::Invalid(
+                "model is required and cannot be empty".into(),
+            ));
+        }
+        if model.len() > 512 || model.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(AgentError::Invalid(format!(
+                "model {:?} is not a valid model name (no whitespace, at most 512 characters)",
+                req.model
+            )));
+        }
+        if req.dtype.is_empty()
+            || !req
+                .dtype
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(AgentError::Invalid(format!(
+                "dtype {:?} is not valid (e.g. auto, float16, bfloat16)",
+                req.dtype
+            )));
+        }
+        if self.config.engine != EngineKind::Simulator {
+            let spec = LaunchSpec {
+                model: req.model.clone(),
+                dtype: req.dtype.clone(),
+                args: req.additional_args.clone(),
+                port: 1,
+            };
+            self.config
+                .process_options(0)
+                .command(&spec)
+                .map_err(AgentError::Invalid)?;
+        } else {
+            crate::engine::check_args(&req.additional_args).map_err(AgentError::Invalid)?;
+        }
+        Ok(())
+    }
+
+    /// Brings `req.model` up in the background. See the module docs for the rules.
+    ///
+    /// # Errors
+    /// `Invalid` for a bad request, `Conflict` when another model is starting or running.
+    pub async fn up(self: &Arc<Self>, req: UpRequest) -> Result<UpOutcome, AgentError> {
+        self.validate(&req)?;
+        let _op = self.ops.lock().await;
+        let (loaded, phase, old) = {
+            let inner = self.lock();
+            (inner.loaded.clone(), inner.up, inner.replicas.clone())
+        };
+        if let Some(current) =
+            loaded.filter(|_| matches!(phase, UpPhase::InProgress | UpPhase::Completed))
+        {
+            let gave_up = phase == UpPhase::Completed && all_failed(&old).await;
+            if !gave_up {
+                if current.model == req.model {
+                    return Ok(if phase == UpPhase::InProgress {
+                        UpOutcome::AlreadyStarting
+                    } else {
+                        UpOutcome::AlreadyRunning
+                    });
+                }
+                let doing = if phase == UpPhase::InProgress {
+                    "starting"
+                } else {
+                    "running"
+                };
+                return Err(AgentError::Conflict(format!(
+                    "model {} is already {doing}; call /api/v1/inference/down before loading {}",
+                    current.model, req.model
+                )));
+            }
+            tracing::info!(model = %current.model, "engines gave up earlier: restarting on up");
+        }
+        if let Err(e) = stop_all(&old).await {
+            tracing::warn!(error = %e, "stopping previous engines failed");
+        }
+
+        let count = self.config.replicas.max(1);
+        let mut replicas = Vec::with_capacity(count);
+        let mut specs = Vec::with_capacity(count);
+        for i in 0..count {
+            replicas.push(Replica {
+                backend: (self.factory)(i),
+                in_flight: Arc::new(AtomicUsize::new(0)),
+            });
+            specs.push(LaunchSpec {
+                model: req.model.clone(),
+                dtype: req.dtype.clone(),
+                args: req.additional_args.clone(),
+                port: self.engine_port(i).await,
+            });
+        }
+        let generation = {
+            let mut inner = self.lock();
+            inner.generation += 1;
+            inner.loaded = Some(Loaded {
+                model: req.model.clone(),
+                dtype: req.dtype.clone(),
+            });
+            inner.last_model = Some(req.model.clone());
+            inner.replicas = replicas.clone();
+            inner.up = UpPhase::InProgress;
+            inner.up_started = Some(Instant::now());
+            inner.up_elapsed = None;
+            inner.up_error = None;
+            inner.running_since = None;
+            inner.generation
+        };
+        tracing::info!(model = %req.model, replicas = count, engine = %self.config.engine, "inference up");
+        self.notify();
+        let agent = Arc::clone(self);
+        tokio::spawn(async move { agent.start_replicas(generation, replicas, specs).await });
+        Ok(UpOutcome::Starting)
+    }
+
+    async fn engine_port(&self, replica: usize) -> u16 {
+        if self.config.engine == EngineKind::Simulator {
+            return 0;
+        }
+        if self.config.engine_port_base != 0 {
+            let offset = u16::try_from(replica).unwrap_or(u16::MAX);
+            return self.config.engine_port_base.saturating_add(offset);
+        }
+        // A free loopback port, released just before the engine binds it.
+        match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l.local_addr().map_or(0, |a| a.port()),
+            Err(_) => 0,
+        }
+    }
+
+    async fn start_replicas(
+        &self,
+        generation: u64,
+        replicas: Vec<Replica>,
+        specs: Vec<LaunchSpec>,
+    ) {
+        let results =
+            futures::future::join_all(replicas.iter().zip(&specs).map(|(r, s)| r.backend.start(s)))
+                .await;
+        let error = results.into_iter().find_map(Result::err).map(|e| match e {
+            gonka_core::Error::Engine(reason) => reason,
+            other => other.to_string(),
+        });
+        let to_stop = {
+            let mut inner = self.lock();
+            if inner.generation != generation {
+                return;
+            }
+            inner.up_elapsed = inner.up_started.map(|t| t.elapsed());
+            match &error {
+                None => {
+                    inner.up = UpPhase::Completed;
+                    inner.running_since = Some(Instant::now());
+                    Vec::new()
+                }
+                Some(reason) => {
+                    inner.up = UpPhase::Failed;
+                    inner.up_error = Some(reason.clone());
+                    inner.last_error = Some(reason.clone());
+                    inner.loaded = None;
+                    std::mem::take(&mut inner.replicas)
+                }
+            }
+        };
+        match error {
+            None => tracing::info!("inference up completed"),
+            Some(reason) => tracing::error!(%reason, "inference up failed"),
+        }
+        if let Err(e) = stop_all(&to_stop).await {
+            tracing::warn!(error = %e, "stopping engines after a failed up failed");
+        }
+        self.notify();
+    }
+
+    /// Stops every engine (cancelling a start in progress) and returns to STOPPED.
+    ///
+    /// # Errors
+    /// `Engine` when an engine could not be stopped (the agent is STOPPED regardless).
+    pub async fn down(&self) -> Result<(), AgentError> {
+        let _op = self.ops.lock().await;
+        let replicas = {
+            let mut inner = self.lock();
+            inner.generation += 1;
+            if inner.up == UpPhase::InProgress {
+                inner.up = UpPhase::Cancelled;
+                inner.up_elapsed = inner.up_started.map(|t| t.elapsed());
+            }
+            inner.loaded = None;
+            inner.running_since = None;
+            std::mem::take(&mut inner.replicas)
+        };
+        if !replicas.is_empty() {
+            tracing::info!(replicas = replicas.len(), "inference down");
+        }
+        let result = stop_all(&replicas).await;
+        self.notify();
+        result
+    }
+
+    /// Waits until the current up is no longer in progress (or `timeout` passes) and returns
+    /// its status.
+    pub async fn wait_up(&self, timeout: Duration) -> UpStatusReport {
+        let mut changes = self.changes.subscribe();
+        let _ = tokio::time::timeout(timeout, async {
+            loop {
+                if self.lock().up != UpPhase::InProgress {
+                    break;
+                }
+                if changes.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+        self.up_status().await
+    }
+
+    /// The upstream for one proxied request: the ready replica with the fewest requests in
+    /// flight, counted from now until the returned guard drops. `None` when no engine is ready.
+    pub fn pick(&self) -> Option<Upstream> {
+        let inner = self.lock();
+        let (replica, base_url) = inner
+            .replicas
+            .iter()
+            .filter_map(|r| r.backend.base_url().map(|url| (r, url)))
+            .min_by_key(|(r, _)| r.in_flight.load(Ordering::SeqCst))?;
+        replica.in_flight.fetch_add(1, Ordering::SeqCst);
+        Some(Upstream {
+            base_url,
+            guard: InFlight(Arc::clone(&replica.in_flight)),
+        })
+    }
+
+    /// Whether some engine is ready to serve.
+    pub fn serving(&self) -> bool {
+        self.lock()
+            .replicas
+            .iter()
+            .any(|r| r.backend.base_url().is_some())
+    }
+
+    /// `GET /api/v1/inference/up/status`.
+    pub async fn up_status(&self) -> UpStatusReport {
+        let (phase, started, elapsed, error, model, replicas) = {
+            let i = self.lock();
+            (
+                i.up,
+                i.up_started,
+                i.up_elapsed,
+                i.up_error.clone(),
+                i.last_model.clone(),
+                i.replicas.clone(),
+            )
+        };
+        let mut ready = false;
+        for r in &replicas {
+            ready |= r.backend.health().await == EngineHealth::Ready;
+        }
+        UpStatusReport {
+            status: phase,
+            is_starting: phase == UpPhase::InProgress,
+            is_running: phase == UpPhase::Completed && ready,
+            elapsed_seconds: elapsed
+                .or_else(|| started.map(|t| t.elapsed()))
+                .map(|d| d.as_secs_f64()),
+            error,
+            model,
+        }
+    }
+
+    /// `GET /api/v1/state`.
+    pub async fn state(&self) -> StateReport {
+        let (loaded, phase, running_since, last_error, replicas) = {
+            let i = self.lock();
+            (
+                i.loaded.clone(),
+                i.up,
+                i.running_since,
+                i.last_error.clone(),
+                i.replicas.clone(),
+            )
+        };
+        let mut reports = Vec::with_capacity(replicas.len());
+        for (index, r) in replicas.iter().enumerate() {
+            let health = r.backend.health().await;
+            reports.push(ReplicaReport {
+                index,
+                health: match &health {
+                    EngineHealth::Stopped => "stopped",
+                    EngineHealth::Starting => "starting",
+                    EngineHealth::Ready => "ready",
+                    _ => "failed",
+                },
+                base_url: r.backend.base_url(),
+                pid: r.backend.pid(),
+                restarts: r.backend.restarts(),
+                in_flight: r.in_flight.load(Ordering::SeqCst),
+                last_error: match health {
+                    EngineHealth::Failed(reason) => Some(reason),
+                    _ => r.backend.last_error(),
+                },
+            });
+        }
+        let all_failed = !reports.is_empty() && reports.iter().all(|r| r.health == "failed");
+        let active = loaded.is_some() && matches!(phase, UpPhase::InProgress | UpPhase::Completed);
+        let inference = active && !all_failed;
+        StateReport {
+            state: if inference { "INFERENCE" } else { "STOPPED" },
+            version: env!("CARGO_PKG_VERSION"),
+            poc_status: "IDLE",
+            inference_healthy: inference && reports.iter().any(|r| r.health == "ready"),
+            loaded_model: loaded.as_ref().filter(|_| active).map(|l| l.model.clone()),
+            engine: self.config.engine.as_str(),
+            dtype: loaded.as_ref().filter(|_| active).map(|l| l.dtype.clone()),
+            pid: reports.iter().find_map(|r| r.pid),
+            uptime_s: running_since
+                .filter(|_| inference)
+                .map(|t| t.elapsed().as_secs_f64()),
+            agent_uptime_s: self.started.elapsed().as_secs_f64(),
+            last_error: reports
+                .iter()
+                .find_map(|r| r.last_error.clone())
+                .or(last_error),
+            up_status: phase,
+            replicas: reports,
+        }
+    }
+}
+
+async fn all_failed(replicas: &[Replica]) -> bool {
+    if replicas.is_empty() {
+        return false;
+    }
+    for r in replicas {
+        if !matches!(r.backend.health().await, EngineHealth::Failed(_)) {
+            return false;
+        }
+    }
+    true
+}
+
+async fn stop_all(replicas: &[Replica]) -> Result<(), AgentError> {
+    let results = futures::future::join_all(replicas.iter().map(|r| r.backend.stop())).await;
+    match results.into_iter().find_map(Result::err) {
+        Some(e) => Err(AgentError::Engine(e.to_string())),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,104 @@
+//! [`MlNodeConfig`]: everything `run` needs. `Default` is a simulator node fit for tests.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::{BackoffConfig, EngineKind, LogFileConfig, ProcessOptions};
+use crate::simulator::SimulatorConfig;
+
+/// Configuration of one ML node agent.
+#[derive(Debug, Clone)]
+pub struct MlNodeConfig {
+    /// Engine to run.
+    pub engine: EngineKind,
+    /// Replaces the engine's launcher (`vllm`, `python3 -m sglang.launch_server`,
+    /// `llama-server`); split on whitespace.
+    pub engine_cmd: Option<String>,
+    /// Model brought up at start, as if `POST /api/v1/inference/up` had been called.
+    pub model: Option<String>,
+    /// `dtype` for the model brought up at start.
+    pub dtype: String,
+    /// Engine arguments for the model brought up at start.
+    pub model_args: Vec<String>,
+    /// Model name → GGUF file (llama.cpp).
+    pub model_files: BTreeMap<String, PathBuf>,
+    /// Bearer token the management API requires (`None`: open).
+    pub token: Option<String>,
+    /// Simulator behaviour (engine `simulator`).
+    pub simulator: SimulatorConfig,
+    /// Engine instances per model; the proxy balances across them by least connections.
+    pub replicas: usize,
+    /// First loopback port of the engines (replica `i` gets `base + i`); `0` picks free ports.
+    pub engine_port_base: u16,
+    /// Directory of engine log files (`None`: keep only the in-memory tail).
+    pub log_dir: Option<PathBuf>,
+    /// Size at which an engine log file is rotated.
+    pub log_max_bytes: u64,
+    /// Rotated engine log files kept.
+    pub log_files: usize,
+    /// SIGTERM → SIGKILL delay when stopping an engine.
+    pub grace_period: Duration,
+    /// How long an engine may take to answer ready.
+    pub startup_timeout: Duration,
+    /// Pause between readiness probes during start-up.
+    pub poll_interval: Duration,
+    /// Pause between health probes of a ready engine.
+    pub health_interval: Duration,
+    /// Restart policy of dead engines.
+    pub backoff: BackoffConfig,
+    /// Hugging Face cache directory listed by `/api/v1/models/list` (`None`: `HF_HOME` rules).
+    pub models_dir: Option<PathBuf>,
+    /// Time open connections get to finish at shutdown.
+    pub drain_timeout: Duration,
+    /// Largest request body accepted (management and inference).
+    pub max_body_bytes: usize,
+}
+
+impl Default for MlNodeConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineKind::Simulator,
+            engine_cmd: None,
+            model: None,
+            dtype: "auto".to_owned(),
+            model_args: Vec::new(),
+            model_files: BTreeMap::new(),
+            token: None,
+            simulator: SimulatorConfig::default(),
+            replicas: 1,
+            engine_port_base: 0,
+            log_dir: None,
+            log_max_bytes: 10 * 1024 * 1024,
+            log_files: 3,
+            grace_period: Duration::from_secs(10),
+            startup_timeout: Duration::from_secs(1200),
+            poll_interval: Duration::from_millis(250),
+            health_interval: Duration::from_secs(10),
+            backoff: BackoffConfig::default(),
+            models_dir: None,
+            drain_timeout: Duration::from_secs(5),
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl MlNodeConfig {
+    /// Process options for replica `replica` of a process engine.
+    pub fn process_options(&self, replica: usize) -> ProcessOptions {
+        let mut options = ProcessOptions::new(self.engine);
+        options.launcher = self.engine_cmd.clone();
+        options.model_files = self.model_files.clone();
+        options.log_file = self.log_dir.as_ref().map(|dir| LogFileConfig {
+            path: dir.join(format!("engine-{}-{replica}.log", self.engine)),
+            max_bytes: self.log_max_bytes,
+            max_files: self.log_files,
+        });
+        options.startup_timeout = self.startup_timeout;
+        options.poll_interval = self.poll_interval;
+        options.grace_period = self.grace_period;
+        options.health_interval = self.health_interval;
+        options.backoff = self.backoff.clone();
+        options
+    }
+}

@@ -1,0 +1,92 @@
+//! llama.cpp: `llama-server -m FILE --host 127.0.0.1 --port P --alias MODEL ARGS...`.
+//!
+//! llama-server loads a GGUF file, so the model name needs a file: from the `--model-file
+//! NAME=PATH` map, or the model name itself when it is a path to a `.gguf` file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gonka_core::LaunchSpec;
+
+use super::command::{split_launcher, EngineCommand};
+
+/// Default launcher.
+pub const DEFAULT_LAUNCHER: &str = "llama-server";
+
+/// The GGUF file for `model`.
+///
+/// # Errors
+/// A message saying how to configure the file when none is known.
+pub fn model_file(model: &str, files: &BTreeMap<String, PathBuf>) -> Result<PathBuf, String> {
+    if let Some(path) = files.get(model) {
+        return Ok(path.clone());
+    }
+    let as_path = Path::new(model);
+    if as_path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        && as_path.is_file()
+    {
+        return Ok(as_path.to_path_buf());
+    }
+    Err(format!(
+        "no GGUF file configured for model {model} (start the ML node with --model-file {model}=/path/to/model.gguf)"
+    ))
+}
+
+/// The llama-server command line for `spec`; `launcher` replaces `llama-server`. `dtype` does
+/// not apply (the GGUF file fixes it).
+///
+/// # Errors
+/// When the launcher is empty or the model has no GGUF file.
+pub fn command(
+    launcher: Option<&str>,
+    spec: &LaunchSpec,
+    files: &BTreeMap<String, PathBuf>,
+) -> Result<EngineCommand, String> {
+    let file = model_file(&spec.model, files)?;
+    let mut cmd = split_launcher(launcher.unwrap_or(DEFAULT_LAUNCHER))?;
+    cmd.args.extend([
+        "-m".to_owned(),
+        file.to_string_lossy().into_owned(),
+        "--host".to_owned(),
+        "127.0.0.1".to_owned(),
+        "--port".to_owned(),
+        spec.port.to_string(),
+        "--alias".to_owned(),
+        spec.model.clone(),
+    ]);
+    cmd.args.extend(spec.args.iter().cloned());
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llamacpp_maps_the_model_to_its_gguf_file_and_aliases_it() {
+        let files = BTreeMap::from([("tiny".to_owned(), PathBuf::from("/models/tiny.gguf"))]);
+        let spec = LaunchSpec {
+            model: "tiny".into(),
+            dtype: "auto".into(),
+            args: vec!["-c".into(), "2048".into()],
+            port: 18080,
+        };
+        let c = command(None, &spec, &files).unwrap();
+        assert_eq!(
+            c.to_string(),
+            "llama-server -m /models/tiny.gguf --host 127.0.0.1 --port 18080 --alias tiny -c 2048"
+        );
+    }
+
+    #[test]
+    fn llamacpp_without_a_file_for_the_model_says_which_flag_to_use() {
+        let spec = LaunchSpec {
+            model: "other".into(),
+            ..LaunchSpec::default()
+        };
+        let err = command(None, &spec, &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("--model-file other="), "{err}");
+    }
+}

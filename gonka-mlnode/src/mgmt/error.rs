@@ -1,0 +1,48 @@
+//! Error responses of the management API: `{"detail": "...", "error": "..."}` (`detail` is
+//! upstream's key, `error` ours), status decided here and nowhere else.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::agent::AgentError;
+
+/// An error answered by the management API.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message naming the problem.
+    pub message: String,
+}
+
+impl ApiError {
+    /// `400` with `message`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        let status = match e {
+            AgentError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AgentError::Conflict(_) => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"detail": self.message, "error": self.message});
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,99 @@
+//! `POST /api/v1/inference/up`, `/up/async`, `GET /up/status`, `POST /inference/down`,
+//! `POST /stop`.
+//!
+//! Choice: upstream's `inference/up` blocks until the engine is up; ours answers at once
+//! (`202 {"status": "starting"}`) like `up/async`, because a large model takes minutes and the
+//! caller polls `/api/v1/state` or `/up/status` anyway. `?wait=true` restores the blocking
+//! behaviour (`200 {"status": "OK"}` once up, `500` with the reason when the start fails). A
+//! repeated up for the model already starting or running answers `200` and changes nothing
+//! (`{"status": "starting"}` or `{"status": "OK"}`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::agent::{Agent, UpOutcome, UpPhase, UpRequest, UpStatusReport};
+
+/// Query of `inference/up`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct UpQuery {
+    /// Block until the engine is up (upstream behaviour).
+    #[serde(default)]
+    wait: bool,
+}
+
+fn parse_up(body: &[u8]) -> Result<UpRequest, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid inference/up body: {e}")))
+}
+
+/// `POST /api/v1/inference/up[?wait=true]`.
+pub(crate) async fn up(
+    State(agent): State<Arc<Agent>>,
+    Query(query): Query<UpQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req = parse_up(&body)?;
+    let outcome = agent.up(req).await?;
+    if query.wait {
+        let status = agent
+            .wait_up(agent.config().startup_timeout + agent.config().grace_period)
+            .await;
+        return Ok(match status.status {
+            UpPhase::Completed => (StatusCode::OK, Json(json!({"status": "OK"}))).into_response(),
+            _ => {
+                let reason = status
+                    .error
+                    .unwrap_or_else(|| format!("inference up ended as {:?}", status.status));
+                ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: reason,
+                }
+                .into_response()
+            }
+        });
+    }
+    Ok(outcome_response(outcome))
+}
+
+/// `POST /api/v1/inference/up/async`.
+pub(crate) async fn up_async(
+    State(agent): State<Arc<Agent>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req = parse_up(&body)?;
+    Ok(outcome_response(agent.up(req).await?))
+}
+
+fn outcome_response(outcome: UpOutcome) -> Response {
+    match outcome {
+        UpOutcome::Starting => {
+            (StatusCode::ACCEPTED, Json(json!({"status": "starting"}))).into_response()
+        }
+        UpOutcome::AlreadyStarting => {
+            (StatusCode::OK, Json(json!({"status": "starting"}))).into_response()
+        }
+        UpOutcome::AlreadyRunning => {
+            (StatusCode::OK, Json(json!({"status": "OK"}))).into_response()
+        }
+    }
+}
+
+/// `GET /api/v1/inference/up/status`.
+pub(crate) async fn up_status(State(agent): State<Arc<Agent>>) -> Json<UpStatusReport> {
+    Json(agent.up_status().await)
+}
+
+/// `POST /api/v1/inference/down` and `POST /api/v1/stop`.
+pub(crate) async fn down(
+    State(agent): State<Arc<Agent>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    agent.down().await?;
+    Ok(Json(json!({"status": "OK"})))
+}

@@ -1,0 +1,86 @@
+//! The management API (default `0.0.0.0:8080`), compatible with Gonka's ML node API: health
+//! probes, `/api/v1/state`, inference up/down/stop, GPU devices, local models.
+//!
+//! With a token configured, every `/api/*` call needs `Authorization: Bearer <token>` (401
+//! otherwise); the health probes stay open.
+
+mod error;
+mod inference;
+mod info;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::ApiError;
+
+use crate::agent::Agent;
+
+/// The management routes on `agent`.
+pub fn router(agent: Arc<Agent>) -> Router {
+    let token = agent.config().token.clone().map(Arc::<str>::from);
+    let api = Router::new()
+        .route("/api/v1/state", get(info::state))
+        .route("/api/v1/inference/up", post(inference::up))
+        .route("/api/v1/inference/up/async", post(inference::up_async))
+        .route("/api/v1/inference/up/status", get(inference::up_status))
+        .route("/api/v1/inference/down", post(inference::down))
+        .route("/api/v1/stop", post(inference::down))
+        .route("/api/v1/gpu/devices", get(info::gpu_devices))
+        .route("/api/v1/gpu/driver", get(info::gpu_driver))
+        .route("/api/v1/models/list", get(info::models_list))
+        .route("/api/v1/models/space", get(info::models_space))
+        .route_layer(middleware::from_fn_with_state(token, require_token));
+    Router::new()
+        .route("/health", get(info::health))
+        .route("/livez", get(info::livez))
+        .route("/readyz", get(info::readyz))
+        .merge(api)
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            agent.config().max_body_bytes,
+        ))
+        .with_state(agent)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!(
+            "no such endpoint: {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    }
+}
+
+async fn require_token(
+    State(token): State<Option<Arc<str>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                message: "missing or wrong bearer token (Authorization: Bearer <token>)".into(),
+            }
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,175 @@
+//! The inference proxy (default `0.0.0.0:5000`): forwards `/v1/*` to a ready engine replica
+//! (least connections), streaming the answer through without buffering. A client that goes away
+//! drops the upstream request (the engine sees the connection close and frees its slot). No ready
+//! engine → `503` in the OpenAI error shape. `GET /health` answers 200 when an engine is ready,
+//! 503 otherwise, like an engine's own `/health`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::StreamExt;
+
+use crate::agent::Agent;
+use crate::openai_error::openai_error;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host` and
+/// `content-length`, which the outgoing request sets itself.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+];
+
+#[derive(Clone)]
+struct ProxyState {
+    agent: Arc<Agent>,
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+/// The proxy routes on `agent`.
+pub fn router(agent: Arc<Agent>) -> Router {
+    let state = ProxyState {
+        max_body: agent.config().max_body_bytes,
+        agent,
+        client: crate::http_client(),
+    };
+    Router::new()
+        .route("/health", get(health))
+        .fallback(forward)
+        .with_state(state)
+}
+
+async fn health(State(state): State<ProxyState>) -> Response {
+    if state.agent.serving() {
+        Json(serde_json::json!({"status": "ok"})).into_response()
+    } else {
+        no_engine()
+    }
+}
+
+fn no_engine() -> Response {
+    openai_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no inference engine is up on this ML node",
+        "service_unavailable_error",
+        "engine_unavailable",
+    )
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(axum::http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+async fn forward(State(state): State<ProxyState>, request: Request) -> Response {
+    let path = request.uri().path();
+    if !path.starts_with("/v1/") {
+        return openai_error(
+            StatusCode::NOT_FOUND,
+            format!("no such endpoint: {path} (the inference port serves /v1/*)"),
+            "invalid_request_error",
+            "not_found",
+        );
+    }
+    let Some(upstream) = state.agent.pick() else {
+        return no_engine();
+    };
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or(path, |pq| pq.as_str())
+        .to_owned();
+    let url = format!("{}{}", upstream.base_url, path_and_query);
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, state.max_body).await {
+        Ok(b) => b,
+        Err(e) => {
+            return openai_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body rejected: {e} (limit {} bytes)",
+                    state.max_body
+                ),
+                "invalid_request_error",
+                "body_too_large",
+            )
+        }
+    };
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    let sent = state
+        .client
+        .request(parts.method, &url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let upstream_response = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%url, error = %e, "engine request failed");
+            return openai_error(
+                StatusCode::BAD_GATEWAY,
+                format!("inference engine did not answer: {e}"),
+                "server_error",
+                "engine_error",
+            );
+        }
+    };
+    let status = upstream_response.status();
+    let mut response_headers = upstream_response.headers().clone();
+    strip_hop_by_hop(&mut response_headers);
+    let guard = upstream.guard;
+    let stream = upstream_response.bytes_stream().map(move |chunk| {
+        let _counted = &guard;
+        chunk
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "close, x-private".parse().unwrap());
+        h.insert("x-private", "1".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert("authorization", "Bearer t".parse().unwrap());
+        h.insert("content-type", "application/json".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        let mut names: Vec<_> = h.keys().map(|k| k.as_str().to_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["authorization", "content-type"]);
+    }
+}

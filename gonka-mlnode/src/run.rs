@@ -1,0 +1,108 @@
+//! [`run`]: the whole agent on two listeners until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{Agent, UpRequest};
+use crate::{mgmt, proxy, MlNodeConfig};
+
+/// Why the agent stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A listener failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    /// An engine could not be stopped at shutdown.
+    #[error("engine shutdown failed: {0}")]
+    Shutdown(String),
+    /// The model to bring up at start was refused.
+    #[error("cannot bring up the start model: {0}")]
+    StartModel(String),
+}
+
+/// Runs the ML node agent: the management API on `mgmt`, the inference proxy on `inference`,
+/// until `shutdown` resolves; then stops serving (open connections get
+/// [`MlNodeConfig::drain_timeout`]) and stops every engine (SIGTERM, SIGKILL after the grace
+/// period), so no child process outlives the call. With [`MlNodeConfig::model`] set, that model
+/// is brought up at start (in the background, like an `inference/up`).
+///
+/// # Errors
+/// [`RunError::StartModel`] when the start model is invalid (returned at once, after stopping),
+/// [`RunError::Io`] for a listener failure, [`RunError::Shutdown`] when an engine would not stop.
+pub async fn run(
+    config: MlNodeConfig,
+    mgmt: TcpListener,
+    inference: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let agent = Agent::new(config);
+    run_agent(agent, mgmt, inference, shutdown).await
+}
+
+/// [`run`] with an agent built by the caller (e.g. [`Agent::with_factory`] for custom engines).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_agent(
+    agent: Arc<Agent>,
+    mgmt: TcpListener,
+    inference: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let config = agent.config().clone();
+    let mgmt_addr = mgmt.local_addr()?;
+    let inference_addr = inference.local_addr()?;
+    if config.token.is_none() && !mgmt_addr.ip().is_loopback() {
+        tracing::warn!(%mgmt_addr, "management API listens beyond loopback without a token: anyone who reaches it can start and stop engines (set --token)");
+    }
+    tracing::info!(%mgmt_addr, %inference_addr, engine = %config.engine, "ML node agent started");
+
+    let stop = CancellationToken::new();
+    let mgmt_server = tokio::spawn(crate::serve::serve_with_drain(
+        mgmt,
+        mgmt::router(Arc::clone(&agent)),
+        stop.clone().cancelled_owned(),
+        config.drain_timeout,
+    ));
+    let proxy_server = tokio::spawn(crate::serve::serve_with_drain(
+        inference,
+        proxy::router(Arc::clone(&agent)),
+        stop.clone().cancelled_owned(),
+        config.drain_timeout,
+    ));
+
+    let mut start_error = None;
+    if let Some(model) = config.model.clone() {
+        let request = UpRequest {
+            model,
+            dtype: config.dtype.clone(),
+            additional_args: config.model_args.clone(),
+        };
+        if let Err(e) = agent.up(request).await {
+            start_error = Some(e.to_string());
+        }
+    }
+    if start_error.is_none() {
+        shutdown.await;
+    }
+    tracing::info!("ML node agent shutting down");
+    stop.cancel();
+    let mgmt_result = mgmt_server.await;
+    let proxy_result = proxy_server.await;
+    let engines = agent.down().await;
+    tracing::info!("ML node agent stopped");
+    if let Some(e) = start_error {
+        return Err(RunError::StartModel(e));
+    }
+    for result in [mgmt_result, proxy_result] {
+        match result {
+            Ok(r) => r?,
+            Err(e) => return Err(RunError::Io(std::io::Error::other(e))),
+        }
+    }
+    engines.map_err(|e| RunError::Shutdown(e.to_string()))
+}

@@ -1,0 +1,86 @@
+//! One HTTP server loop for every listener of the agent (management, inference proxy,
+//! simulator): serves an axum `Router` until a shutdown future resolves, then drains open
+//! connections for a bounded time and aborts the rest, so a hung or endless stream can never
+//! keep the process (or a test) from stopping.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// Default time open connections get to finish after shutdown before they are cut.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves `app` on `listener` until `shutdown` resolves, drains for [`DEFAULT_DRAIN`].
+///
+/// # Errors
+/// Never at present (accept errors are logged and retried); the `Result` leaves room for
+/// listener errors that must stop the server.
+pub async fn serve_until(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_drain(listener, app, shutdown, DEFAULT_DRAIN).await
+}
+
+/// Like [`serve_until`] with an explicit drain time.
+///
+/// # Errors
+/// As [`serve_until`].
+pub async fn serve_with_drain(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let builder = Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(app.clone());
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let conn = graceful.watch(conn);
+                connections.spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!(
+            open = connections.len(),
+            "drain time over, cutting open connections"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
+}
