@@ -73,9 +73,17 @@ impl Broker {
                     .loaded_model
                     .as_deref()
                     .is_none_or(|m| node.serves(m));
-                if observed.status == NodeStatus::Inference && right_model {
+                if observed.serving() && right_model {
                     self.record(record, NodeStatus::Inference, "").await;
                     return true;
+                }
+                if observed.status == NodeStatus::Inference && right_model {
+                    // Loading (or restarting) the right model: wait, do not ask again.
+                    if let Some(error) = &observed.last_error {
+                        self.record(record, record.state.current_status, error)
+                            .await;
+                    }
+                    return false;
                 }
                 if observed.status == NodeStatus::Inference {
                     // Serving a model the registry no longer lists: stop it first.

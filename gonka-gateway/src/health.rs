@@ -25,7 +25,7 @@ pub async fn check_once(
     let base = record.node.poc_url();
     let (health, state) = tokio::join!(client.health(&base, timeout), client.state(&base, timeout));
     let observation = match (health, state) {
-        (Ok(()), Ok(state)) => {
+        (Ok(()), Ok(state)) if state.inference_healthy != Some(false) => {
             let (gpu_type, vram_mb) = if pool.knows_hardware(id) {
                 (None, None)
             } else {
@@ -42,7 +42,10 @@ pub async fn check_once(
             }
         }
         (health, state) => {
-            let reason = health.err().or(state.err()).unwrap_or_default();
+            let reason = health
+                .err()
+                .or(state.err())
+                .unwrap_or_else(|| "engine not ready".to_owned());
             tracing::debug!(node = id, %reason, "health check failed");
             Observation::default()
         }
@@ -67,14 +70,13 @@ pub async fn run_checks(
             return;
         }
         let passed = check_once(&pool, &client, &id, generation, timeout).await;
-        if last != Some(passed) {
-            if passed {
-                tracing::info!(node = %id, "health check passing");
-            } else {
-                tracing::warn!(node = %id, "health check failing");
-            }
-            last = Some(passed);
+        match (last, passed) {
+            (Some(true), true) | (Some(false), false) => {}
+            (_, true) => tracing::info!(node = %id, "health check passing"),
+            (None, false) => tracing::info!(node = %id, "node not ready yet"),
+            (Some(true), false) => tracing::warn!(node = %id, "health check failing"),
         }
+        last = Some(passed);
         tokio::time::sleep(interval).await;
     }
 }

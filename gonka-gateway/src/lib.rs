@@ -22,7 +22,9 @@
 pub mod admin;
 pub mod auth;
 pub mod broker;
+pub mod cli;
 pub mod config;
+pub mod devnet;
 pub mod error;
 pub mod handlers;
 pub mod health;
@@ -34,6 +36,7 @@ pub mod proxy;
 pub mod schedule;
 pub mod server;
 mod supervisor;
+pub mod telemetry;
 
 pub use config::GatewayConfig;
 pub use error::GatewayError;

@@ -17,6 +17,17 @@ pub struct MlState {
     pub engine: Option<String>,
     /// Requests waiting in the engine, when reported.
     pub queue_depth: Option<u32>,
+    /// Whether an engine answers ready (`inference_healthy`), when reported.
+    pub inference_healthy: Option<bool>,
+    /// The node's last error (`last_error`), when reported.
+    pub last_error: Option<String>,
+}
+
+impl MlState {
+    /// INFERENCE with a ready engine (or no readiness reported).
+    pub fn serving(&self) -> bool {
+        self.status == NodeStatus::Inference && self.inference_healthy != Some(false)
+    }
 }
 
 /// Result of `POST /api/v1/inference/up`.
@@ -34,6 +45,8 @@ struct StateBody {
     loaded_model: Option<String>,
     engine: Option<String>,
     queue_depth: Option<u32>,
+    inference_healthy: Option<bool>,
+    last_error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +141,8 @@ impl MgmtClient {
             loaded_model: body.loaded_model.filter(|m| !m.is_empty()),
             engine: body.engine.filter(|e| !e.is_empty()),
             queue_depth: body.queue_depth,
+            inference_healthy: body.inference_healthy,
+            last_error: body.last_error.filter(|e| !e.is_empty()),
         })
     }
 

@@ -1,0 +1,301 @@
+//! `gonka-gateway devnet`: a whole network node on one machine. Starts the gateway (public,
+//! admin and PoC listeners, SQLite registry in a temporary or given directory) plus N simulated
+//! `gonka-mlnode` agents as in-process tasks on their own loopback ports, registers them through
+//! the admin API, and waits until the broker has brought every one to INFERENCE and the gateway
+//! routes to it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gonka_core::{NodeConfig, NodeStatus};
+use gonka_mlnode::simulator::SimulatorConfig;
+use gonka_mlnode::MlNodeConfig;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::{GatewayConfig, GatewayError, Listeners, RunningGateway};
+
+/// The model devnet serves by default.
+pub const DEFAULT_MODEL: &str = "Qwen/Qwen3-32B-FP8";
+
+/// Configuration of a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetConfig {
+    /// Number of simulated ML nodes (default 3).
+    pub ml_nodes: usize,
+    /// Model every node serves (default [`DEFAULT_MODEL`]).
+    pub model: String,
+    /// `max_concurrent` of every node (default 16).
+    pub max_concurrent: u32,
+    /// Directory of the SQLite registry; `None` uses a temporary directory removed at shutdown.
+    pub data_dir: Option<PathBuf>,
+    /// Simulator behaviour of every node (its `model` is replaced by `model`).
+    pub simulator: SimulatorConfig,
+    /// The gateway's settings (its registry is replaced by the devnet's SQLite registry).
+    pub gateway: GatewayConfig,
+    /// How long to wait for every node to become routable (default 60 s).
+    pub ready_timeout: Duration,
+}
+
+impl Default for DevnetConfig {
+    fn default() -> Self {
+        let gateway = GatewayConfig {
+            health_interval: Duration::from_secs(1),
+            reconcile_interval: Duration::from_secs(10),
+            ..GatewayConfig::default()
+        };
+        Self {
+            ml_nodes: 3,
+            model: DEFAULT_MODEL.to_owned(),
+            max_concurrent: 16,
+            data_dir: None,
+            simulator: SimulatorConfig {
+                time_to_first_token: Duration::from_millis(150),
+                inter_token_latency: Duration::from_millis(25),
+                output_tokens: 32,
+                ..SimulatorConfig::default()
+            },
+            gateway,
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One simulated ML node of a devnet.
+#[derive(Debug)]
+pub struct DevnetNode {
+    /// Registry id (`devnet-0`, ...).
+    pub id: String,
+    /// Management API address.
+    pub mgmt_addr: SocketAddr,
+    /// Inference API address.
+    pub inference_addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), gonka_mlnode::RunError>>,
+}
+
+impl DevnetNode {
+    /// Stops this node's agent (as if the process exited) and waits for it.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(node = %self.id, error = %e, "ML node stopped with an error")
+            }
+            Err(e) => tracing::warn!(node = %self.id, error = %e, "ML node task failed"),
+        }
+    }
+}
+
+/// A running devnet.
+#[derive(Debug)]
+pub struct Devnet {
+    /// The gateway.
+    pub gateway: RunningGateway,
+    /// The simulated ML nodes.
+    pub nodes: Vec<DevnetNode>,
+    /// The model served.
+    pub model: String,
+    /// Where the registry lives.
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+fn startup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> GatewayError + '_ {
+    move |e| GatewayError::Startup(format!("devnet: {what}: {e}"))
+}
+
+/// Starts a devnet on `listeners` (the admin listener is required: nodes are registered through
+/// it) and returns once every node is routable.
+///
+/// # Errors
+/// `Startup` naming the step that failed: data directory, registry, a node's listeners, the
+/// admin registration, or nodes not ready within `ready_timeout`.
+pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet, GatewayError> {
+    let (data_dir, temp) = match &config.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(startup("cannot create the data directory"))?;
+            (dir.clone(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("gonka-devnet-")
+                .tempdir()
+                .map_err(startup("cannot create a temporary directory"))?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let url = format!("sqlite://{}", data_dir.join("registry.db").display());
+    let registry = gonka_admin::open_registry(&url)
+        .await
+        .map_err(startup("cannot open the registry"))?;
+    if listeners.admin.is_none() {
+        return Err(GatewayError::Startup(
+            "devnet: the admin listener is required".into(),
+        ));
+    }
+    let mut gateway_config = config.gateway.clone();
+    gateway_config.registry = registry.clone();
+    let admin_token = gateway_config.admin_token.clone();
+    let gateway = crate::start(gateway_config, listeners)?;
+    let admin = gateway
+        .admin_addr
+        .ok_or_else(|| GatewayError::Startup("devnet: no admin address".into()))?;
+
+    let mut nodes = Vec::with_capacity(config.ml_nodes);
+    for i in 0..config.ml_nodes {
+        nodes.push(start_node(i, &config).await?);
+    }
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(startup("cannot build the HTTP client"))?;
+    for n in &nodes {
+        let node = NodeConfig::new(n.id.clone(), config.model.clone())
+            .at("127.0.0.1", n.inference_addr.port(), n.mgmt_addr.port())
+            .max_concurrent(config.max_concurrent);
+        let mut req = http
+            .post(format!("http://{admin}/admin/v1/nodes"))
+            .json(&node);
+        if let Some(token) = &admin_token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.map_err(startup("admin API unreachable"))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            return Err(GatewayError::Startup(format!(
+                "devnet: registering {} answered {status}: {body}",
+                n.id
+            )));
+        }
+    }
+
+    let devnet = Devnet {
+        gateway,
+        nodes,
+        model: config.model.clone(),
+        data_dir,
+        _temp: temp,
+    };
+    let deadline = tokio::time::Instant::now() + config.ready_timeout;
+    loop {
+        if devnet.ready(registry.as_ref()).await {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(GatewayError::Startup(format!(
+                "devnet: nodes not routable within {} s",
+                config.ready_timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!(nodes = devnet.nodes.len(), model = %devnet.model, "devnet ready");
+    Ok(devnet)
+}
+
+async fn start_node(i: usize, config: &DevnetConfig) -> Result<DevnetNode, GatewayError> {
+    let mgmt = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(startup("cannot bind an ML node management port"))?;
+    let inference = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(startup("cannot bind an ML node inference port"))?;
+    let mgmt_addr = mgmt.local_addr().map_err(startup("listener address"))?;
+    let inference_addr = inference
+        .local_addr()
+        .map_err(startup("listener address"))?;
+    let node_config = MlNodeConfig {
+        simulator: SimulatorConfig {
+            model: config.model.clone(),
+            seed: config.simulator.seed + i as u64,
+            ..config.simulator.clone()
+        },
+        drain_timeout: Duration::from_secs(1),
+        ..MlNodeConfig::default()
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(gonka_mlnode::run(
+        node_config,
+        mgmt,
+        inference,
+        stop.clone().cancelled_owned(),
+    ));
+    Ok(DevnetNode {
+        id: format!("devnet-{i}"),
+        mgmt_addr,
+        inference_addr,
+        stop,
+        task,
+    })
+}
+
+impl Devnet {
+    async fn ready(&self, registry: &dyn gonka_core::NodeRegistry) -> bool {
+        let routable = self
+            .gateway
+            .pool
+            .snapshot()
+            .iter()
+            .filter(|n| {
+                n.view.healthy
+                    && n.view.admitted
+                    && n.view.status == NodeStatus::Inference
+                    && n.view.serves(&self.model)
+            })
+            .count();
+        if routable < self.nodes.len() {
+            return false;
+        }
+        match registry.list().await {
+            Ok(records) => {
+                records.len() >= self.nodes.len()
+                    && records
+                        .iter()
+                        .all(|r| r.state.current_status == NodeStatus::Inference)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Human-readable addresses and a first request to try.
+    pub fn summary(&self) -> String {
+        let public = self.gateway.public_addr;
+        let mut s = format!(
+            "gonka devnet ready: {} simulated ML node(s) serving {}\n\
+             \x20 OpenAI API:  http://{public}/v1   (models: http://{public}/v1/models, metrics: http://{public}/metrics)\n",
+            self.nodes.len(),
+            self.model,
+        );
+        if let Some(admin) = self.gateway.admin_addr {
+            s.push_str(&format!("  admin API:   http://{admin}/admin/v1/nodes\n"));
+        }
+        if let Some(poc) = self.gateway.poc_addr {
+            s.push_str(&format!("  PoC:         http://{poc}\n"));
+        }
+        for n in &self.nodes {
+            s.push_str(&format!(
+                "  {}: management http://{}  inference http://{}\n",
+                n.id, n.mgmt_addr, n.inference_addr
+            ));
+        }
+        s.push_str(&format!("  registry:    {}\n", self.data_dir.display()));
+        s.push_str(&format!(
+            "try:\n  curl http://{public}/v1/chat/completions -H 'content-type: application/json' \\\n    -d '{{\"model\":\"{}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'\n",
+            self.model
+        ));
+        s
+    }
+
+    /// Drains the gateway, then stops every ML node.
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+        for n in self.nodes {
+            n.stop().await;
+        }
+    }
+}

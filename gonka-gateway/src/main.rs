@@ -1,0 +1,78 @@
+//! `gonka-gateway`: parses flags, opens the registry, binds the listeners and runs the gateway
+//! (or `devnet`) until SIGTERM / ctrl-c.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gonka_gateway::cli::{Args, Command};
+use gonka_gateway::{devnet, Listeners};
+use tokio::net::TcpListener;
+
+async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{flag} {addr}: cannot listen: {e}"))
+}
+
+async fn main_inner(args: Args) -> Result<(), String> {
+    gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())?;
+    let listeners = Listeners {
+        public: bind("--public-listen", args.public_listen).await?,
+        admin: Some(bind("--admin-listen", args.admin_listen).await?),
+        poc: Some(bind("--poc-listen", args.poc_listen).await?),
+    };
+    match args.command.clone() {
+        None => {
+            let registry = gonka_admin::open_registry(&args.database)
+                .await
+                .map_err(|e| e.to_string())?;
+            let config = args.gateway_config(registry)?;
+            gonka_gateway::run(config, listeners, gonka_admin::cli::shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Some(Command::Devnet {
+            ml_nodes,
+            model,
+            max_concurrent,
+            data_dir,
+        }) => {
+            let defaults = devnet::DevnetConfig::default();
+            let mut gateway = args.gateway_config(defaults.gateway.registry.clone())?;
+            // Devnet favours quick convergence unless the operator set the flags.
+            if std::env::args().all(|a| !a.starts_with("--health-interval")) {
+                gateway.health_interval = defaults.gateway.health_interval;
+            }
+            if std::env::args().all(|a| !a.starts_with("--reconcile-interval")) {
+                gateway.reconcile_interval = defaults.gateway.reconcile_interval;
+            }
+            let config = devnet::DevnetConfig {
+                ml_nodes,
+                model,
+                max_concurrent,
+                data_dir,
+                gateway,
+                ..defaults
+            };
+            let net = devnet::start(config, listeners)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", net.summary());
+            gonka_admin::cli::shutdown_signal().await;
+            net.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match main_inner(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gonka-gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
