@@ -28,9 +28,41 @@ pub(crate) struct UpQuery {
     wait: bool,
 }
 
+/// Parses the up body field by field so each error names its field.
 fn parse_up(body: &[u8]) -> Result<UpRequest, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid inference/up body: {e}")))
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid inference/up body: not JSON: {e}")))?;
+    let obj = value.as_object().ok_or_else(|| {
+        ApiError::bad_request("invalid inference/up body: expected a JSON object")
+    })?;
+    let model = match obj.get("model") {
+        Some(serde_json::Value::String(m)) => m.clone(),
+        Some(_) => return Err(ApiError::bad_request("model must be a string")),
+        None => return Err(ApiError::bad_request("model is required")),
+    };
+    let dtype = match obj.get("dtype") {
+        None | Some(serde_json::Value::Null) => "auto".to_owned(),
+        Some(serde_json::Value::String(d)) => d.clone(),
+        Some(_) => return Err(ApiError::bad_request("dtype must be a string")),
+    };
+    let additional_args = match obj.get("additional_args") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|a| a.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::bad_request("additional_args must be an array of strings"))?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "additional_args must be an array of strings",
+            ))
+        }
+    };
+    Ok(UpRequest {
+        model,
+        dtype,
+        additional_args,
+    })
 }
 
 /// `POST /api/v1/inference/up[?wait=true]`.
