@@ -124,11 +124,9 @@ impl State {
                     )));
                 }
                 Phase::Tokens => {
-                    if Some(self.sent) == self.plan.crash_after {
-                        self.phase = Phase::End;
-                        return Some(Err(io::Error::other("simulated engine crash mid-stream")));
-                    }
-                    if self.sent >= self.plan.tokens {
+                    // A crash strikes where the next token (or the finish) would come.
+                    let crash_now = Some(self.sent) == self.plan.crash_after;
+                    if self.sent >= self.plan.tokens && !crash_now {
                         self.phase = Phase::Finish;
                         continue;
                     }
@@ -139,6 +137,10 @@ impl State {
                     };
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
+                    }
+                    if crash_now {
+                        self.phase = Phase::End;
+                        return Some(Err(io::Error::other("simulated engine crash mid-stream")));
                     }
                     self.sent += 1;
                     let (space, word) = self.tokens.next_token();
