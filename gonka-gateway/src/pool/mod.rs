@@ -8,6 +8,7 @@
 mod breaker;
 mod entry;
 mod permit;
+mod queue;
 mod stats;
 
 use std::collections::HashMap;
@@ -16,7 +17,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gonka_core::{EpochSource, NodeRecord, NodeStatus, NodeView, RequestInfo, Scheduler};
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 pub use breaker::{Breaker, FailureKind};
 pub use entry::Observation;
@@ -30,9 +30,24 @@ struct Table {
     views: Vec<NodeView>,
     entries: Vec<Entry>,
     index: HashMap<String, usize>,
+    /// Model → number of nodes declaring it (so `declares` is O(1) per request).
+    declared: HashMap<String, usize>,
 }
 
 impl Table {
+    fn count_models(&mut self, i: usize, add: bool) {
+        for model in self.entries[i].record.node.models.keys() {
+            if add {
+                *self.declared.entry(model.clone()).or_default() += 1;
+            } else if let Some(n) = self.declared.get_mut(model) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.declared.remove(model);
+                }
+            }
+        }
+    }
+
     fn position(&self, id: &str, generation: u64) -> Option<usize> {
         self.index
             .get(id)
@@ -128,7 +143,9 @@ impl NodePool {
         let t = &mut *guard;
         let applied = match t.index.get(&record.node.id).copied() {
             Some(i) => {
+                t.count_models(i, false);
                 let needs_reconcile = t.entries[i].set_record(record);
+                t.count_models(i, true);
                 t.entries[i].fill_view(&mut t.views[i], epoch);
                 Applied {
                     is_new: false,
@@ -145,6 +162,7 @@ impl NodePool {
                     .insert(entry.record.node.id.clone(), t.entries.len());
                 t.entries.push(entry);
                 t.views.push(view);
+                t.count_models(t.entries.len() - 1, true);
                 Applied {
                     is_new: true,
                     needs_reconcile: true,
@@ -164,6 +182,7 @@ impl NodePool {
         let Some(i) = t.index.remove(id) else {
             return false;
         };
+        t.count_models(i, false);
         t.entries.swap_remove(i);
         t.views.swap_remove(i);
         if i < t.entries.len() {
@@ -274,54 +293,6 @@ impl NodePool {
         ))
     }
 
-    /// Takes a slot like [`try_acquire`](Self::try_acquire), waiting in the holding queue until
-    /// `deadline` when no node is eligible now.
-    ///
-    /// # Errors
-    /// `QueueFull` when `queue_capacity` requests already wait; `Timeout` at the deadline or when
-    /// the pool is closed.
-    pub async fn acquire(
-        self: &Arc<Self>,
-        chain: &[RequestInfo],
-        exclude: &[Arc<str>],
-        deadline: Instant,
-    ) -> Result<Permit, AcquireError> {
-        let mut queued: Option<QueueSlot<'_>> = None;
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(p) = self.try_acquire(chain, exclude) {
-                return Ok(p);
-            }
-            if self.closed.load(Ordering::Acquire) {
-                return Err(AcquireError::Timeout);
-            }
-            if queued.is_none() {
-                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_capacity {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(AcquireError::QueueFull);
-                }
-                queued = Some(QueueSlot(&self.waiting));
-            }
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(deadline) => return Err(AcquireError::Timeout),
-            }
-        }
-    }
-
-    /// Requests waiting in the holding queue now.
-    pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
-    }
-
-    /// Wakes every waiter and makes new waits fail at once (shutdown).
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.wake();
-    }
-
     pub(crate) fn release(&self, id: &str, generation: u64, outcome: Outcome) {
         let mut guard = self.lock();
         let t = &mut *guard;
@@ -375,10 +346,7 @@ impl NodePool {
 
     /// Whether any registered node declares `model` in its configuration.
     pub fn declares(&self, model: &str) -> bool {
-        self.lock()
-            .entries
-            .iter()
-            .any(|e| e.record.node.serves(model))
+        self.lock().declared.contains_key(model)
     }
 
     /// A copy of every node's view and breaker state (for metrics and diagnostics).
@@ -398,14 +366,6 @@ impl NodePool {
     /// Total requests in flight across nodes.
     pub fn in_flight(&self) -> u32 {
         self.lock().views.iter().map(|v| v.in_flight).sum()
-    }
-}
-
-struct QueueSlot<'a>(&'a AtomicUsize);
-
-impl Drop for QueueSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -192,6 +192,13 @@ fn the_loaded_model_decides_what_a_multi_model_node_serves() {
         .try_acquire(&[RequestInfo::for_model("Qwen/QwQ-32B")], &[])
         .is_none());
     assert!(pool.declares("Qwen/QwQ-32B"));
+    pool.apply(record("a", 2));
+    assert!(
+        !pool.declares("Qwen/QwQ-32B"),
+        "model dropped from the config"
+    );
+    assert!(pool.remove("a"));
+    assert!(!pool.declares(M));
 }
 
 #[tokio::test]
