@@ -16,6 +16,19 @@ use serde_json::Value;
 const INTER_TOKEN: Duration = Duration::from_millis(40);
 
 async fn start_devnet(nodes: usize) -> devnet::Devnet {
+    start_devnet_with(
+        nodes,
+        SimulatorConfig {
+            time_to_first_token: Duration::from_millis(20),
+            inter_token_latency: INTER_TOKEN,
+            output_tokens: 12,
+            ..SimulatorConfig::default()
+        },
+    )
+    .await
+}
+
+async fn start_devnet_with(nodes: usize, simulator: SimulatorConfig) -> devnet::Devnet {
     let listeners = Listeners {
         public: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         admin: Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
@@ -24,12 +37,7 @@ async fn start_devnet(nodes: usize) -> devnet::Devnet {
     let mut config = DevnetConfig {
         ml_nodes: nodes,
         max_concurrent: 4,
-        simulator: SimulatorConfig {
-            time_to_first_token: Duration::from_millis(20),
-            inter_token_latency: INTER_TOKEN,
-            output_tokens: 12,
-            ..SimulatorConfig::default()
-        },
+        simulator,
         ready_timeout: Duration::from_secs(30),
         ..DevnetConfig::default()
     };
@@ -140,5 +148,85 @@ async fn the_openai_python_sdk_streams_and_non_streams_through_devnet() {
         "{arrivals:?}"
     );
     assert_eq!(out["unknown_model_error"], "NotFoundError");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twelve_streams_on_three_simulated_nodes_spread_four_each_and_a_thirteenth_waits() {
+    // Each answer takes ~5 s, so all twelve streams are open together.
+    let net = start_devnet_with(
+        3,
+        SimulatorConfig {
+            time_to_first_token: Duration::from_millis(10),
+            inter_token_latency: Duration::from_millis(500),
+            output_tokens: 10,
+            ..SimulatorConfig::default()
+        },
+    )
+    .await;
+    let public = net.gateway.public_addr;
+    let body = serde_json::json!({
+        "model": devnet::DEFAULT_MODEL, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]
+    });
+    let mut streams = Vec::new();
+    for _ in 0..12 {
+        let resp = client()
+            .post(format!("http://{public}/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut s = resp.bytes_stream();
+        s.next().await.unwrap().unwrap();
+        streams.push(s);
+    }
+    let per_node: Vec<u32> = net
+        .gateway
+        .pool
+        .snapshot()
+        .iter()
+        .map(|n| n.view.in_flight)
+        .collect();
+    assert_eq!(per_node, vec![4, 4, 4]);
+
+    let thirteenth = tokio::spawn({
+        let body = body.clone();
+        async move {
+            let resp = client()
+                .post(format!("http://{public}/v1/chat/completions"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    });
+    common::eventually("the 13th waits in the queue", || async {
+        net.gateway.pool.queue_depth() == 1
+    })
+    .await;
+    // While it waits, no node goes above its max_concurrent of 4.
+    for _ in 0..1500 {
+        if thirteenth.is_finished() {
+            break;
+        }
+        for n in net.gateway.pool.snapshot() {
+            assert!(n.view.in_flight <= 4, "{:?}", n.view);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, text) = tokio::time::timeout(Duration::from_secs(30), thirteenth)
+        .await
+        .expect("the 13th is served once a stream ends")
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    for mut s in streams {
+        while let Some(chunk) = s.next().await {
+            chunk.unwrap();
+        }
+    }
     net.shutdown().await;
 }
