@@ -98,7 +98,18 @@ mod tests {
 
     /// A fixed unit-ish vector with exactly representable, subnormal and rounding cases.
     const SAMPLE: [f32; K_DIM] = [
-        0.5, -0.25, 1.0, -1.0, 0.1, -0.1, 0.333_333_34, 6.0e-8, -3.0e-5, 0.0, -0.0, 0.999_9,
+        0.5,
+        -0.25,
+        1.0,
+        -1.0,
+        0.1,
+        -0.1,
+        0.333_333_34,
+        6.0e-8,
+        -3.0e-5,
+        0.0,
+        -0.0,
+        0.999_9,
     ];
 
     #[test]
@@ -108,8 +119,7 @@ mod tests {
         // (IEEE half, round to nearest even) and base64.b64encode.
         assert_eq!(
             hex(&to_f16_le_bytes(&SAMPLE)),
-            "0038 00b4 003c 00bc 662e 66ae 5535 0100 f781 0000 0080 003c"
-                .replace(' ', "")
+            "0038 00b4 003c 00bc 662e 66ae 5535 0100 f781 0000 0080 003c".replace(' ', "")
         );
         assert_eq!(
             encode_vector_b64(&SAMPLE),

@@ -1,9 +1,17 @@
 //! Proof-of-Compute v2: pure math and formats (seeded normals, Householder reflections,
 //! encoding, Merkle mountain range commitments, sampled validation). No I/O.
 
-pub mod rng;
+pub mod compute;
 pub mod encoding;
+pub mod error;
+pub mod mmr;
+pub mod rng;
 pub mod seeds;
+pub mod stats;
+pub mod transform;
+
+#[cfg(test)]
+mod test_model;
 
 /// A PoC nonce. Nonces are non-negative; the network node stores them as int32, so valid
 /// nonces are at most [`MAX_NONCE`]. Commitments encode them as little-endian `u32`.

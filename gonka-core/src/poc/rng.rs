@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn seeds_match_spec_test_values() {
         assert_eq!(seed_from_str(&nonce0()), 888_438_895);
-        assert_eq!(seed_from_str(&format!("{BH}_layer_0_householder")), 242_248_368);
+        assert_eq!(
+            seed_from_str(&format!("{BH}_layer_0_householder")),
+            242_248_368
+        );
         assert_eq!(
             seed_from_str(&format!("{BH}_{}_nonce_0_haar_hh_12_0", pk())),
             4_073_434_872
@@ -188,7 +191,11 @@ mod tests {
         assert_eq!(murmur(0, 0), 0xFF19_274A);
         assert_eq!(murmur(1, 0), 0x87BE_548A);
         assert_eq!(murmur(0, 1), 0xAD0A_F653);
-        assert_ne!(murmur(0, 0), 0x2362_F9DE, "standard murmur3 mixes in the length");
+        assert_ne!(
+            murmur(0, 0),
+            0x2362_F9DE,
+            "standard murmur3 mixes in the length"
+        );
     }
 
     #[test]
@@ -233,7 +240,13 @@ mod tests {
     fn normals_match_spec_test_values_for_odd_n_with_different_pairing() {
         assert_close(
             &normals(888_438_895, 5),
-            &[-1.18212235, 0.86385661, -0.72560680, -0.18698469, -1.77690327],
+            &[
+                -1.18212235,
+                0.86385661,
+                -0.72560680,
+                -0.18698469,
+                -1.77690327,
+            ],
         );
     }
 
