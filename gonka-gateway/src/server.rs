@@ -59,6 +59,20 @@ async fn not_found() -> Response {
     )
 }
 
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %request.uri(),
+        request_id = %id,
+    )
+}
+
 /// The public OpenAI API: `/v1/chat/completions`, `/v1/completions`, `/v1/models` (behind the
 /// optional API keys), `/health`, `/v1/status` and `/metrics`; every answer carries an
 /// `x-request-id` (the client's, or a new UUID).
@@ -76,7 +90,7 @@ pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gonka_core::RequestInfo;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, ModelLabel};
@@ -136,8 +137,15 @@ impl Proxy {
                     Err(e) => return self.reject(&model, e),
                 }
             };
+            let span = tracing::info_span!(
+                "upstream",
+                node = %node,
+                model = %permit.model(),
+                attempt = attempt + 1
+            );
             match self
                 .try_once(permit, path, headers, upstream_body, &model)
+                .instrument(span)
                 .await
             {
                 Ok(response) => return response,
