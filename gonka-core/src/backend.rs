@@ -36,7 +36,7 @@ pub enum EngineHealth {
 /// Contract: `start` returns once the engine answers ready (or fails with the reason, leaving no
 /// process behind); `stop` is idempotent and returns when the engine's resources (process, port)
 /// are released; `health` never blocks longer than a short probe; `base_url` is `Some` exactly
-/// while the engine should be serving. An implementation that supervises a process restarts it
+/// while the engine answers ready (a proxy routes only to engines that have one). An implementation that supervises a process restarts it
 /// when it dies while it should run (health `Starting` meanwhile) and reports `Failed(reason)`
 /// once it gives up. The trait is object safe: the ML node holds engines as
 /// `Arc<dyn InferenceBackend>`.

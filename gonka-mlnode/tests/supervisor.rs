@@ -377,3 +377,38 @@ async fn crash_requested_over_http_is_detected_and_restarted() {
     );
     node.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn engine_that_stops_answering_health_is_restarted() {
+    let node = Node::start(fake_engine_config(EngineKind::Vllm)).await;
+    node.post("/api/v1/inference/up", up("m", &[])).await;
+    let state = node.wait_inference_healthy().await;
+    let sick_pid = pid_of(&state);
+    let base = state["replicas"][0]["base_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = node
+        .client
+        .post(format!("{base}/sick"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let state = node
+        .wait_state("restart of the unhealthy engine", |s| {
+            s["replicas"][0]["restarts"] == 1 && s["inference_healthy"] == true
+        })
+        .await;
+    assert!(
+        state["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("health probe"),
+        "{state}"
+    );
+    assert_ne!(pid_of(&state), sick_pid);
+    assert!(!alive(sick_pid));
+    node.stop().await.unwrap();
+}
