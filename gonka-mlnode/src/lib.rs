@@ -13,11 +13,14 @@
 //! - [`simulator`] is the OpenAI-compatible simulator, also usable standalone
 //!   ([`simulator::serve_simulator`]).
 //! - [`mgmt`] and [`proxy`] are the two routers; [`gpu`] and [`models_cache`] the host queries.
+//! - [`gguf`] writes GGUF files, e.g. the tiny random llama model tests and the devnet serve
+//!   with a real llama.cpp `llama-server` on CPU.
 
 pub mod agent;
 pub mod cli;
 mod config;
 pub mod engine;
+pub mod gguf;
 pub mod gpu;
 mod http_client;
 pub mod mgmt;
