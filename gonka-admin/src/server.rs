@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and waits for
 /// in-flight requests to finish (graceful shutdown). Each request is logged once at `info` with
-/// method, path, status and latency.
+/// method, path, status and latency (`latency_us`, microseconds).
 ///
 /// # Errors
 /// An I/O error of the listener.
@@ -31,7 +31,7 @@ pub async fn run(
     Ok(())
 }
 
-/// Middleware: one `info` line per request with method, path, status and latency.
+/// Middleware: one `info` line per request with method, path, status and latency (`latency_us`, microseconds).
 pub async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -41,7 +41,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         %method,
         %path,
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
     response

@@ -198,4 +198,28 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("JSON array"), "{e}");
     }
+
+    #[tokio::test]
+    async fn unreadable_or_malformed_files_name_the_file() {
+        let r = MemoryRegistry::new();
+        let g = GovernanceModels::default();
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.json");
+        let e = import_nodes_file(&r, &missing, &g).await.unwrap_err();
+        assert!(
+            matches!(e, ImportError::Read { .. }) && e.to_string().contains("missing.json"),
+            "{e}"
+        );
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "[{").unwrap();
+        let e = import_nodes_file(&r, &bad, &g).await.unwrap_err();
+        assert!(
+            matches!(e, ImportError::Json { .. }) && e.to_string().contains("bad.json"),
+            "{e}"
+        );
+        let object = dir.path().join("object.json");
+        std::fs::write(&object, "{}").unwrap();
+        let e = import_nodes_file(&r, &object, &g).await.unwrap_err();
+        assert!(e.to_string().contains("object.json"), "{e}");
+    }
 }

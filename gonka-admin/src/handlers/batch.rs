@@ -59,15 +59,12 @@ pub async fn batch(
         rejected = errors.len(),
         "batch processed"
     );
-    Ok(if nodes.is_empty() {
+    if nodes.is_empty() {
         return Err(ApiError::BatchRejected(errors));
-    } else if errors.is_empty() {
-        (StatusCode::CREATED, Json(nodes)).into_response()
-    } else {
-        (
-            StatusCode::PARTIAL_CONTENT,
-            Json(PartialBatch { nodes, errors }),
-        )
-            .into_response()
-    })
+    }
+    if errors.is_empty() {
+        return Ok((StatusCode::CREATED, Json(nodes)).into_response());
+    }
+    let partial = PartialBatch { nodes, errors };
+    Ok((StatusCode::PARTIAL_CONTENT, Json(partial)).into_response())
 }
