@@ -412,3 +412,26 @@ async fn engine_that_stops_answering_health_is_restarted() {
     assert!(!alive(sick_pid));
     node.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn healthy_running_resets_the_failure_count() {
+    // reset_after = 0: every crash after a ready period starts the count again, so an engine
+    // that always comes back ready is restarted indefinitely instead of being given up.
+    let mut config = fake_engine_config(EngineKind::Vllm);
+    config.backoff.max_failures = 2;
+    config.backoff.reset_after = Duration::ZERO;
+    let node = Node::start(config).await;
+    node.post(
+        "/api/v1/inference/up",
+        up("m", &["--fake-crash-after", "0.1"]),
+    )
+    .await;
+    let state = node
+        .wait_state("three restarts", |s| {
+            s["replicas"][0]["restarts"].as_u64() >= Some(3)
+        })
+        .await;
+    assert_ne!(state["replicas"][0]["health"], "failed", "{state}");
+    assert_eq!(state["state"], "INFERENCE");
+    node.stop().await.unwrap();
+}
