@@ -26,11 +26,13 @@ pub async fn check_once(
     let (health, state) = tokio::join!(client.health(&base, timeout), client.state(&base, timeout));
     let observation = match (health, state) {
         (Ok(()), Ok(state)) if state.inference_healthy != Some(false) => {
-            let (gpu_type, vram_mb) = if pool.knows_hardware(id) {
-                (None, None)
+            let probe = if pool.knows_hardware(id) {
+                None
             } else {
-                client.gpu(&base, timeout).await.unwrap_or((None, None))
+                client.gpu(&base, timeout).await.ok()
             };
+            let hardware_probed = probe.is_some();
+            let (gpu_type, vram_mb) = probe.unwrap_or((None, None));
             Observation {
                 passed: true,
                 status: state.status,
@@ -39,6 +41,7 @@ pub async fn check_once(
                 vram_mb,
                 engine: state.engine,
                 queue_depth: state.queue_depth,
+                hardware_probed,
             }
         }
         (health, state) => {

@@ -512,3 +512,76 @@ async fn policies_route_through_the_whole_gateway() {
         gw.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn hardware_headers_route_to_nodes_with_that_gpu_and_vram() {
+    let a10 = FakeMlNode::start(FakeOptions {
+        gpu: Some(("NVIDIA A10", 24_000)),
+        ..FakeOptions::serving(MODEL)
+    });
+    let h100 = FakeMlNode::start(FakeOptions {
+        gpu: Some(("NVIDIA H100 80GB HBM3", 81_559)),
+        ..FakeOptions::serving(MODEL)
+    });
+    let mut config = test_config();
+    config.queue_timeout = Duration::from_millis(200);
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, a10.config("a10", 4)).await;
+    register(&registry, h100.config("h100", 4)).await;
+    wait_routable(&gw, MODEL, 2).await;
+    eventually("GPU facts learned", || async {
+        gw.pool.snapshot().iter().all(|n| n.view.vram_mb.is_some())
+    })
+    .await;
+    let url = format!("http://{}/v1/chat/completions", gw.public_addr);
+    let send = |header: &'static str, value: &'static str| {
+        client()
+            .post(&url)
+            .header(header, value)
+            .json(&chat_body(MODEL, false))
+            .send()
+    };
+    assert_eq!(
+        send("x-gonka-gpu-type", "h100").await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        send("x-gonka-min-vram-mb", "40000").await.unwrap().status(),
+        200
+    );
+    assert_eq!(h100.state.received(), 2);
+    assert_eq!(a10.state.received(), 0);
+    assert_eq!(
+        send("x-gonka-gpu-type", "B200").await.unwrap().status(),
+        503
+    );
+    let resp = send("x-gonka-min-vram-mb", "lots").await.unwrap();
+    assert_eq!(resp.status(), 400);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_timed_out_try_is_not_retried_because_it_may_still_run() {
+    let slow = FakeMlNode::start(FakeOptions {
+        gated: true,
+        ..FakeOptions::serving(MODEL)
+    });
+    let other = FakeMlNode::start(FakeOptions::serving(MODEL));
+    let mut config = test_config();
+    config.request_timeout = Duration::from_millis(200);
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, slow.config("slow", 4)).await;
+    register(&registry, other.config("other", 4)).await;
+    wait_routable(&gw, MODEL, 2).await;
+    // Non-streaming answers of a gated node wait for the gate: no response within the timeout.
+    let resp = post_chat(&gw, &chat_body(MODEL, false)).await;
+    assert_eq!(resp.status(), 504);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_timeout");
+    assert_eq!(slow.state.received(), 1);
+    assert_eq!(other.state.received(), 0);
+    slow.state.open_gate();
+    gw.shutdown().await;
+}

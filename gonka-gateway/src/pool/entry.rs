@@ -25,6 +25,9 @@ pub struct Observation {
     pub engine: Option<String>,
     /// Requests waiting in the engine, when reported.
     pub queue_depth: Option<u32>,
+    /// `gpu_type` / `vram_mb` come from a completed `/api/v1/gpu/devices` call (which may list no
+    /// device); when false the pool keeps what it learned before.
+    pub hardware_probed: bool,
 }
 
 #[derive(Debug)]

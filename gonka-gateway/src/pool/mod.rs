@@ -74,6 +74,8 @@ pub enum AcquireError {
     Timeout,
     /// The holding queue is full.
     QueueFull,
+    /// The pool is closed (the gateway is shutting down).
+    Closed,
 }
 
 /// A node as reported by [`NodePool::snapshot`]: the scheduler view plus breaker state.
@@ -225,9 +227,10 @@ impl NodePool {
         }
         // Keep hardware facts learned earlier when this check did not fetch them.
         let mut observation = observation;
-        if observation.gpu_type.is_none() {
+        if !observation.hardware_probed {
             observation.gpu_type = e.observed.gpu_type.take();
-            observation.vram_mb = observation.vram_mb.or(e.observed.vram_mb);
+            observation.vram_mb = e.observed.vram_mb;
+            observation.hardware_probed = e.observed.hardware_probed;
         }
         e.observed = observation;
         let was_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
@@ -240,12 +243,12 @@ impl NodePool {
         self.wake();
     }
 
-    /// Whether the node already has its hardware facts (GPU type) observed.
+    /// Whether the node's GPU devices were already listed (so health checks skip that call).
     pub fn knows_hardware(&self, id: &str) -> bool {
         let t = self.lock();
         t.index
             .get(id)
-            .is_some_and(|&i| t.entries[i].observed.gpu_type.is_some())
+            .is_some_and(|&i| t.entries[i].observed.hardware_probed)
     }
 
     /// Tries to take a slot for the first model of `chain` that has an eligible node, skipping

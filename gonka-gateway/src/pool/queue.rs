@@ -13,8 +13,8 @@ impl NodePool {
     /// `deadline` when no node is eligible now.
     ///
     /// # Errors
-    /// `QueueFull` when `queue_capacity` requests already wait; `Timeout` at the deadline or when
-    /// the pool is closed.
+    /// `QueueFull` when `queue_capacity` requests already wait; `Timeout` at the deadline;
+    /// `Closed` once [`close`](Self::close) was called.
     pub async fn acquire(
         self: &Arc<Self>,
         chain: &[RequestInfo],
@@ -30,7 +30,7 @@ impl NodePool {
                 return Ok(p);
             }
             if self.closed.load(Ordering::Acquire) {
-                return Err(AcquireError::Timeout);
+                return Err(AcquireError::Closed);
             }
             if queued.is_none() {
                 if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_capacity {

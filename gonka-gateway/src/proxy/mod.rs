@@ -47,10 +47,17 @@ pub struct Proxy {
 }
 
 /// A failed try: either our own error or an upstream 5xx answer kept to pass on if no other
-/// node succeeds.
+/// node succeeds. Only `Gateway` errors that are not timeouts and `Upstream` answers are retried:
+/// a timed-out request may still be running on its node.
 enum TryError {
     Gateway(GatewayError),
     Upstream(Response),
+}
+
+impl TryError {
+    fn retryable(&self) -> bool {
+        !matches!(self, TryError::Gateway(GatewayError::Timeout(_)))
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -106,6 +113,9 @@ impl Proxy {
             }
             let permit = match self.pool.acquire(&chain, &excluded, deadline).await {
                 Ok(p) => p,
+                Err(AcquireError::Closed) => {
+                    return self.reject(&model, GatewayError::ShuttingDown)
+                }
                 Err(AcquireError::QueueFull) => {
                     return self.reject(&model, GatewayError::QueueFull(model.clone()))
                 }
@@ -151,8 +161,12 @@ impl Proxy {
                 Ok(response) => return response,
                 Err(e) => {
                     tracing::warn!(node = %node, attempt = attempt + 1, "try failed before the first byte");
+                    let retryable = e.retryable();
                     excluded.push(node);
                     last = Some(e);
+                    if !retryable {
+                        break;
+                    }
                 }
             }
         }

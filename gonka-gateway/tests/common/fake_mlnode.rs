@@ -70,6 +70,8 @@ pub struct FakeOptions {
     pub token_delay: Duration,
     /// Streams wait after their first token until the gate opens.
     pub gated: bool,
+    /// GPU reported by `/api/v1/gpu/devices` (name, total MiB); `None`: no such route.
+    pub gpu: Option<(&'static str, u64)>,
 }
 
 impl FakeOptions {
@@ -80,6 +82,7 @@ impl FakeOptions {
             tokens: 5,
             token_delay: Duration::from_millis(5),
             gated: false,
+            gpu: None,
         }
     }
 }
@@ -127,7 +130,19 @@ impl FakeMlNode {
         let inf_l = bind_retrying(inference);
         let mgmt_addr = mgmt_l.local_addr().unwrap();
         let inference_addr = inf_l.local_addr().unwrap();
-        let mgmt_router = Router::new()
+        let gpu = options.gpu;
+        let mut mgmt_router = Router::new();
+        if let Some((name, mb)) = gpu {
+            mgmt_router = mgmt_router.route(
+                "/api/v1/gpu/devices",
+                get(move || async move {
+                    Json(json!({"devices": [{"index": 0, "name": name, "total_memory_mb": mb,
+                        "free_memory_mb": mb, "used_memory_mb": 0, "utilization_percent": 0,
+                        "temperature_c": 40, "is_available": true, "error_message": null}], "count": 1}))
+                }),
+            );
+        }
+        let mgmt_router = mgmt_router
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
             .route("/api/v1/state", get(get_state))
             .route("/api/v1/inference/up", post(inference_up))
