@@ -1,0 +1,127 @@
+//! The `gonka-gateway` binary: `--help`, and `devnet` as the README runs it, stopped by SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gonka-gateway");
+
+#[tokio::test]
+async fn help_lists_the_flags_and_the_devnet_subcommand() {
+    let out = Command::new(BIN).arg("--help").output().await.unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--public-listen",
+        "--admin-listen",
+        "--poc-listen",
+        "--database",
+        "--policy",
+        "--queue-timeout",
+        "--queue-capacity",
+        "--api-keys-file",
+        "--fallback",
+        "--otlp-endpoint",
+        "devnet",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_flag_value_fails_with_a_message_naming_it() {
+    let out = Command::new(BIN)
+        .args(["--queue-timeout", "soon"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("soon"));
+}
+
+#[tokio::test]
+async fn devnet_binary_serves_requests_and_exits_cleanly_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args([
+            "devnet",
+            "--ml-nodes",
+            "2",
+            "--public-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--poc-listen",
+            "127.0.0.1:0",
+            "--health-interval",
+            "200ms",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut public, mut admin) = (None, None);
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let url = |l: &str| {
+                l.split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .map(str::to_owned)
+            };
+            if line.contains("OpenAI API:") {
+                public = url(&line);
+            } else if line.contains("admin API:") {
+                admin = url(&line);
+            } else if line.starts_with("try:") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("devnet printed its URLs");
+    let public = public.expect("public URL printed");
+    let admin = admin.expect("admin URL printed");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let resp = http
+        .post(format!("{public}/chat/completions"))
+        .json(&serde_json::json!({
+            "model": "Qwen/Qwen3-32B-FP8",
+            "messages": [{"role": "user", "content": "hello"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(!body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    let nodes: Value = http.get(&admin).send().await.unwrap().json().await.unwrap();
+    let nodes = nodes.as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert!(nodes
+        .iter()
+        .all(|n| n["state"]["current_status"] == "INFERENCE"));
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
