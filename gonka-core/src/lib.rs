@@ -42,4 +42,4 @@ pub use registry::{
 pub use scheduler::{NodeView, RequestInfo, Scheduler};
 pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
 pub use validation::{normalize_host, validate, validate_batch, validate_config, BatchError};
-pub use verifier::{PoCVerifier, Verdict, VerificationRequest};
+pub use verifier::{Decision, PoCVerifier, Verdict, VerificationRequest};

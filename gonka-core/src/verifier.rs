@@ -1,60 +1,51 @@
-//! The [`PoCVerifier`] trait: checks Proof-of-Compute artifacts of one participant node.
+//! The [`PoCVerifier`] trait: recomputes a prover's sampled PoC artifacts and judges them
+//! (the ML-node side of poc-v2.md §6.2). The maths lives in [`crate::poc`]; an implementation
+//! only has to run a model ([`crate::poc::compute::HiddenStateModel`]) and call
+//! [`crate::poc::validate::validate_artifacts`].
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
+use crate::poc::compute::{Artifact, RoundParams};
+use crate::poc::params::ValidationParams;
 use crate::Result;
 
-/// The artifacts one node produced in an epoch and the parameters to judge them with.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct VerificationRequest {
-    /// Model the nonces were computed with.
-    pub model: String,
-    /// Block hash that seeds the computation.
-    pub block_hash: String,
-    /// Block height of the PoC stage.
-    pub block_height: u64,
-    /// Public key of the participant.
-    pub public_key: String,
-    /// Node number that produced the artifacts.
-    pub node_id: u64,
-    /// `(nonce, vector_b64)` pairs as received.
-    pub artifacts: Vec<(u64, String)>,
-    /// How many leaves to sample and recompute.
-    pub sample_size: usize,
-    /// L2 distance above which a recomputed vector counts as a mismatch.
-    pub dist_threshold: f64,
-    /// Expected honest mismatch probability (numeric noise).
-    pub p_mismatch: f64,
-    /// p-value below which the node is judged fraudulent.
-    pub fraud_threshold: f64,
-}
+pub use crate::poc::verdict::{Decision, Verdict};
 
-/// The outcome of a verification.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Verdict {
-    /// Artifacts received.
-    pub n_total: usize,
-    /// Artifacts sampled and recomputed.
-    pub n_sampled: usize,
-    /// Sampled artifacts whose recomputation differs by more than the threshold.
-    pub n_mismatch: usize,
-    /// Nonces that mismatched.
-    pub mismatch_nonces: Vec<u64>,
-    /// One-sided binomial p-value of `n_mismatch` under `p_mismatch`.
-    pub p_value: f64,
-    /// Whether `p_value < fraud_threshold`.
-    pub fraud_detected: bool,
-}
-
-/// Recomputes sampled nonces of a participant and judges them.
+/// One prover's sampled artifacts and how to judge them.
 ///
-/// Contract: deterministic for the same request (the sample is drawn from a seeded shuffle);
-/// never panics on malformed artifacts (they count as mismatches).
+/// The network node builds it after sampling the prover's commitment and checking the proofs
+/// ([`crate::poc::validate::check_proofs`]): `artifacts` are the proven leaves. Leaves that
+/// failed the proof check are not sent; the network node adds them to the returned verdict with
+/// [`Verdict::with_extra_mismatches`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerificationRequest {
+    /// Model the nonces were computed with (the verifier must serve the same model).
+    pub model: String,
+    /// The prover's round: seed block hash, public key, sequence length, RNG variant.
+    pub round: RoundParams,
+    /// Block height of the PoC stage (carried into callbacks; not used by the maths).
+    pub block_height: u64,
+    /// The prover's ML node number (carried into callbacks; not used by the maths).
+    pub node_id: u32,
+    /// The sampled, proven artifacts as received.
+    pub artifacts: Vec<Artifact>,
+    /// Thresholds for this model.
+    pub params: ValidationParams,
+}
+
+/// Recomputes the artifacts of a [`VerificationRequest`] and judges them.
+///
+/// Contract: the verdict is a pure function of the request and the model weights (no
+/// randomness); malformed or duplicated artifacts never cause an error or a panic — they count
+/// as mismatches; nonces the verifier's own model turns into NaN are excluded from the count.
+/// Usable as `dyn PoCVerifier`.
 #[async_trait]
 pub trait PoCVerifier: Send + Sync + std::fmt::Debug {
     /// Verifies the artifacts in `request`.
     ///
     /// # Errors
-    /// `Engine` when the compute backend is unavailable.
+    /// [`crate::Error::Invalid`] for out-of-range parameters or a model this verifier does not
+    /// serve; [`crate::Error::Engine`] when the compute backend fails.
     async fn verify(&self, request: &VerificationRequest) -> Result<Verdict>;
 }

@@ -27,6 +27,13 @@ pub struct RoundParams {
     pub stronger_rng: bool,
 }
 
+impl Default for RoundParams {
+    /// Empty block hash and key, [`DEFAULT_SEQ_LEN`], standard RNG.
+    fn default() -> Self {
+        Self::new(String::new(), String::new())
+    }
+}
+
 impl RoundParams {
     /// Parameters with the default sequence length and the standard RNG.
     pub fn new(block_hash: impl Into<String>, public_key: impl Into<String>) -> Self {

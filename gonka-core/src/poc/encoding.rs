@@ -45,6 +45,11 @@ pub fn encode_vector_b64(values: &[f32; K_DIM]) -> String {
     STANDARD.encode(to_f16_le_bytes(values))
 }
 
+/// Encodes raw bytes as standard padded base64 (the wire form of `vector_bytes`).
+pub fn encode_b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
 /// Decodes base64 text to raw bytes without looking at their length.
 ///
 /// # Errors

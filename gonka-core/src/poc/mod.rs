@@ -5,10 +5,16 @@ pub mod compute;
 pub mod encoding;
 pub mod error;
 pub mod mmr;
+pub mod model_verifier;
+pub mod nonce;
+pub mod params;
 pub mod rng;
+pub mod sampling;
 pub mod seeds;
 pub mod stats;
 pub mod transform;
+pub mod validate;
+pub mod verdict;
 
 #[cfg(test)]
 mod test_model;
