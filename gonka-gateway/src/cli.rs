@@ -148,6 +148,10 @@ pub struct Args {
     /// Epoch the gateway starts in (a chain-less deployment keeps it; devnet too).
     #[arg(long, env = "GONKA_EPOCH", default_value_t = 0, global = true)]
     pub epoch: u64,
+    /// Length of an epoch of the local epoch clock (e.g. `1h`); unset keeps `--epoch` fixed.
+    /// A disabled node keeps serving until the epoch it was disabled in is over.
+    #[arg(long, env = "GONKA_EPOCH_LENGTH", value_parser = parse_duration, global = true)]
+    pub epoch_length: Option<Duration>,
     /// How long in-flight requests may run after SIGTERM.
     #[arg(long, env = "GONKA_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub drain_timeout: Duration,
@@ -189,7 +193,10 @@ impl Args {
     /// A message naming the flag: unreadable API keys file, malformed `--fallback`.
     pub fn gateway_config(&self, registry: Arc<dyn NodeRegistry>) -> Result<GatewayConfig, String> {
         let mut c = GatewayConfig::new(registry);
-        c.epoch = Arc::new(ManualEpoch::new(self.epoch));
+        c.epoch = match self.epoch_length {
+            Some(length) => Arc::new(crate::epoch_clock::ClockEpoch::new(self.epoch, length)),
+            None => Arc::new(ManualEpoch::new(self.epoch)),
+        };
         c.policy = self.policy;
         c.queue_timeout = self.queue_timeout;
         c.queue_capacity = self.queue_capacity;

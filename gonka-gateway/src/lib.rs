@@ -25,6 +25,7 @@ pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod devnet;
+pub mod epoch_clock;
 pub mod error;
 pub mod handlers;
 pub mod health;
