@@ -8,6 +8,8 @@
 //! progress and stops every engine.
 
 mod report;
+mod request;
+mod status;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,55 +19,13 @@ use gonka_core::{EngineHealth, InferenceBackend, LaunchSpec};
 use tokio::sync::watch;
 
 pub use report::{ReplicaReport, StateReport, UpPhase, UpStatusReport};
+pub use request::{AgentError, UpOutcome, UpRequest};
 
 use crate::engine::{EngineKind, ProcessBackend, SimulatorBackend};
 use crate::MlNodeConfig;
 
 /// Builds the backend of replica `i`.
 pub type BackendFactory = Arc<dyn Fn(usize) -> Arc<dyn InferenceBackend> + Send + Sync>;
-
-/// `POST /api/v1/inference/up` body.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct UpRequest {
-    /// Model to serve.
-    pub model: String,
-    /// Data type (`auto` when absent).
-    #[serde(default = "auto")]
-    pub dtype: String,
-    /// Engine arguments (the node's `models[model].args`).
-    #[serde(default)]
-    pub additional_args: Vec<String>,
-}
-
-fn auto() -> String {
-    "auto".to_owned()
-}
-
-/// What an accepted up did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpOutcome {
-    /// Engines are being started.
-    Starting,
-    /// The same model is already starting: nothing done.
-    AlreadyStarting,
-    /// The same model is already running: nothing done.
-    AlreadyRunning,
-}
-
-/// Why an up or down was refused.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AgentError {
-    /// The request is malformed; the message names the field.
-    #[error("{0}")]
-    Invalid(String),
-    /// Another model (or PoC) occupies the node.
-    #[error("{0}")]
-    Conflict(String),
-    /// An engine could not be stopped.
-    #[error("{0}")]
-    Engine(String),
-}
 
 #[derive(Debug, Clone)]
 struct Replica {
@@ -184,53 +144,12 @@ impl Agent {
         self.changes.send_modify(|n| *n += 1);
     }
 
-    fn validate(&self, req: &UpRequest) -> Result<(), AgentError> {
-        let model = req.model.trim();
-        if model.is_empty() {
-            return Err(AgentError::Invalid(
-                "model is required and cannot be empty".into(),
-            ));
-        }
-        if model.len() > 512 || model.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(AgentError::Invalid(format!(
-                "model {:?} is not a valid model name (no whitespace, at most 512 characters)",
-                req.model
-            )));
-        }
-        if req.dtype.is_empty()
-            || !req
-                .dtype
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(AgentError::Invalid(format!(
-                "dtype {:?} is not valid (e.g. auto, float16, bfloat16)",
-                req.dtype
-            )));
-        }
-        if self.config.engine != EngineKind::Simulator {
-            let spec = LaunchSpec {
-                model: req.model.clone(),
-                dtype: req.dtype.clone(),
-                args: req.additional_args.clone(),
-                port: 1,
-            };
-            self.config
-                .process_options(0)
-                .command(&spec)
-                .map_err(AgentError::Invalid)?;
-        } else {
-            crate::engine::check_args(&req.additional_args).map_err(AgentError::Invalid)?;
-        }
-        Ok(())
-    }
-
     /// Brings `req.model` up in the background. See the module docs for the rules.
     ///
     /// # Errors
     /// `Invalid` for a bad request, `Conflict` when another model is starting or running.
     pub async fn up(self: &Arc<Self>, req: UpRequest) -> Result<UpOutcome, AgentError> {
-        self.validate(&req)?;
+        request::validate(&self.config, &req)?;
         let _op = self.ops.lock().await;
         let (loaded, phase, old) = {
             let inner = self.lock();
@@ -426,93 +345,6 @@ impl Agent {
             .replicas
             .iter()
             .any(|r| r.backend.base_url().is_some())
-    }
-
-    /// `GET /api/v1/inference/up/status`.
-    pub async fn up_status(&self) -> UpStatusReport {
-        let (phase, started, elapsed, error, model, replicas) = {
-            let i = self.lock();
-            (
-                i.up,
-                i.up_started,
-                i.up_elapsed,
-                i.up_error.clone(),
-                i.last_model.clone(),
-                i.replicas.clone(),
-            )
-        };
-        let mut ready = false;
-        for r in &replicas {
-            ready |= r.backend.health().await == EngineHealth::Ready;
-        }
-        UpStatusReport {
-            status: phase,
-            is_starting: phase == UpPhase::InProgress,
-            is_running: phase == UpPhase::Completed && ready,
-            elapsed_seconds: elapsed
-                .or_else(|| started.map(|t| t.elapsed()))
-                .map(|d| d.as_secs_f64()),
-            error,
-            model,
-        }
-    }
-
-    /// `GET /api/v1/state`.
-    pub async fn state(&self) -> StateReport {
-        let (loaded, phase, running_since, last_error, replicas) = {
-            let i = self.lock();
-            (
-                i.loaded.clone(),
-                i.up,
-                i.running_since,
-                i.last_error.clone(),
-                i.replicas.clone(),
-            )
-        };
-        let mut reports = Vec::with_capacity(replicas.len());
-        for (index, r) in replicas.iter().enumerate() {
-            let health = r.backend.health().await;
-            reports.push(ReplicaReport {
-                index,
-                health: match &health {
-                    EngineHealth::Stopped => "stopped",
-                    EngineHealth::Starting => "starting",
-                    EngineHealth::Ready => "ready",
-                    _ => "failed",
-                },
-                base_url: r.backend.base_url(),
-                pid: r.backend.pid(),
-                restarts: r.backend.restarts(),
-                in_flight: r.in_flight.load(Ordering::SeqCst),
-                last_error: match health {
-                    EngineHealth::Failed(reason) => Some(reason),
-                    _ => r.backend.last_error(),
-                },
-            });
-        }
-        let all_failed = !reports.is_empty() && reports.iter().all(|r| r.health == "failed");
-        let active = loaded.is_some() && matches!(phase, UpPhase::InProgress | UpPhase::Completed);
-        let inference = active && !all_failed;
-        StateReport {
-            state: if inference { "INFERENCE" } else { "STOPPED" },
-            version: env!("CARGO_PKG_VERSION"),
-            poc_status: "IDLE",
-            inference_healthy: inference && reports.iter().any(|r| r.health == "ready"),
-            loaded_model: loaded.as_ref().filter(|_| active).map(|l| l.model.clone()),
-            engine: self.config.engine.as_str(),
-            dtype: loaded.as_ref().filter(|_| active).map(|l| l.dtype.clone()),
-            pid: reports.iter().find_map(|r| r.pid),
-            uptime_s: running_since
-                .filter(|_| inference)
-                .map(|t| t.elapsed().as_secs_f64()),
-            agent_uptime_s: self.started.elapsed().as_secs_f64(),
-            last_error: reports
-                .iter()
-                .find_map(|r| r.last_error.clone())
-                .or(last_error),
-            up_status: phase,
-            replicas: reports,
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`gonka_core::InferenceBackend`].
 
 mod backoff;
+mod child;
 mod command;
 pub mod llamacpp;
 mod logs;
@@ -10,6 +11,7 @@ mod process;
 mod readiness;
 pub mod sglang;
 mod simulator;
+mod supervisor;
 pub mod vllm;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,96 @@
+//! What the agent reports: `GET /api/v1/state` and `GET /api/v1/inference/up/status`.
+
+use std::sync::atomic::Ordering;
+
+use gonka_core::EngineHealth;
+
+use super::{Agent, ReplicaReport, StateReport, UpPhase, UpStatusReport};
+
+impl Agent {
+    /// `GET /api/v1/inference/up/status`.
+    pub async fn up_status(&self) -> UpStatusReport {
+        let (phase, started, elapsed, error, model, replicas) = {
+            let i = self.lock();
+            (
+                i.up,
+                i.up_started,
+                i.up_elapsed,
+                i.up_error.clone(),
+                i.last_model.clone(),
+                i.replicas.clone(),
+            )
+        };
+        let mut ready = false;
+        for r in &replicas {
+            ready |= r.backend.health().await == EngineHealth::Ready;
+        }
+        UpStatusReport {
+            status: phase,
+            is_starting: phase == UpPhase::InProgress,
+            is_running: phase == UpPhase::Completed && ready,
+            elapsed_seconds: elapsed
+                .or_else(|| started.map(|t| t.elapsed()))
+                .map(|d| d.as_secs_f64()),
+            error,
+            model,
+        }
+    }
+
+    /// `GET /api/v1/state`.
+    pub async fn state(&self) -> StateReport {
+        let (loaded, phase, running_since, last_error, replicas) = {
+            let i = self.lock();
+            (
+                i.loaded.clone(),
+                i.up,
+                i.running_since,
+                i.last_error.clone(),
+                i.replicas.clone(),
+            )
+        };
+        let mut reports = Vec::with_capacity(replicas.len());
+        for (index, r) in replicas.iter().enumerate() {
+            let health = r.backend.health().await;
+            reports.push(ReplicaReport {
+                index,
+                health: match &health {
+                    EngineHealth::Stopped => "stopped",
+                    EngineHealth::Starting => "starting",
+                    EngineHealth::Ready => "ready",
+                    _ => "failed",
+                },
+                base_url: r.backend.base_url(),
+                pid: r.backend.pid(),
+                restarts: r.backend.restarts(),
+                in_flight: r.in_flight.load(Ordering::SeqCst),
+                last_error: match health {
+                    EngineHealth::Failed(reason) => Some(reason),
+                    _ => r.backend.last_error(),
+                },
+            });
+        }
+        let all_failed = !reports.is_empty() && reports.iter().all(|r| r.health == "failed");
+        let active = loaded.is_some() && matches!(phase, UpPhase::InProgress | UpPhase::Completed);
+        let inference = active && !all_failed;
+        StateReport {
+            state: if inference { "INFERENCE" } else { "STOPPED" },
+            version: env!("CARGO_PKG_VERSION"),
+            poc_status: "IDLE",
+            inference_healthy: inference && reports.iter().any(|r| r.health == "ready"),
+            loaded_model: loaded.as_ref().filter(|_| active).map(|l| l.model.clone()),
+            engine: self.config.engine.as_str(),
+            dtype: loaded.as_ref().filter(|_| active).map(|l| l.dtype.clone()),
+            pid: reports.iter().find_map(|r| r.pid),
+            uptime_s: running_since
+                .filter(|_| inference)
+                .map(|t| t.elapsed().as_secs_f64()),
+            agent_uptime_s: self.started.elapsed().as_secs_f64(),
+            last_error: reports
+                .iter()
+                .find_map(|r| r.last_error.clone())
+                .or(last_error),
+            up_status: phase,
+            replicas: reports,
+        }
+    }
+}
