@@ -36,6 +36,7 @@ impl Broker {
     /// Reconciles node `id` now and then every interval (sooner while it converges, at once when
     /// `kick` is notified), until the node leaves the pool or the task is aborted.
     pub async fn run_node(self, id: String, generation: u64, kick: Arc<Notify>) {
+        let mut attempts: u32 = 0;
         loop {
             let Some((record, g)) = self.pool.record(&id) else {
                 return;
@@ -44,13 +45,21 @@ impl Broker {
                 return;
             }
             let converged = self.reconcile(&record).await;
+            // Converging: look again soon, backing off (0.5 s, 1 s, 2 s, ... up to the interval)
+            // so nodes that stay down do not cost a call every half second.
+            attempts = if converged {
+                0
+            } else {
+                attempts.saturating_add(1)
+            };
             let delay = if converged {
                 self.interval
             } else {
-                self.interval.min(CONVERGE_INTERVAL)
+                let backoff = CONVERGE_INTERVAL.saturating_mul(1 << (attempts - 1).min(6));
+                self.interval.min(backoff)
             };
             tokio::select! {
-                () = kick.notified() => {}
+                () = kick.notified() => attempts = 0,
                 () = tokio::time::sleep(delay) => {}
             }
         }

@@ -585,3 +585,38 @@ async fn a_timed_out_try_is_not_retried_because_it_may_still_run() {
     slow.state.open_gate();
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_gives_up_while_queued_leaves_the_queue() {
+    let node = FakeMlNode::start(FakeOptions {
+        gated: true,
+        ..FakeOptions::serving(MODEL)
+    });
+    let mut config = test_config();
+    config.queue_timeout = Duration::from_secs(30);
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, node.config("n1", 1)).await;
+    wait_routable(&gw, MODEL, 1).await;
+    let _held = first_chunk(post_chat(&gw, &chat_body(MODEL, true)).await).await;
+    let addr = gw.public_addr;
+    let queued = tokio::spawn(async move {
+        client()
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&chat_body(MODEL, false))
+            .send()
+            .await
+    });
+    eventually("one request queued", || async {
+        gw.pool.queue_depth() == 1
+    })
+    .await;
+    queued.abort();
+    eventually("the abandoned request left the queue", || async {
+        gw.pool.queue_depth() == 0
+    })
+    .await;
+    assert_eq!(node.state.received(), 1, "nothing was sent upstream for it");
+    node.state.open_gate();
+    gw.shutdown().await;
+}
