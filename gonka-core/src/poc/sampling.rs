@@ -114,6 +114,17 @@ mod tests {
     }
 
     #[test]
+    fn sample_known_answer_from_the_python_transcription() {
+        // poc/kat/poc_v2_reference.py (`sample`), a separate transcription of this algorithm.
+        let seed = sampling_seed("02aa", "BLOCK", 100, "Qwen/Qwen3-235B");
+        assert_eq!(seed, 8_244_305_209_196_547_753);
+        assert_eq!(
+            sample_leaf_indices(seed, 1000, 12),
+            [504, 630, 844, 709, 472, 387, 34, 414, 969, 107, 163, 233]
+        );
+    }
+
+    #[test]
     fn small_commitments_are_checked_completely() {
         assert_eq!(sample_leaf_indices(9, 5, 200), [0, 1, 2, 3, 4]);
         assert!(sample_leaf_indices(9, 0, 200).is_empty());

@@ -143,6 +143,38 @@ def mmr_leaf(i):
     return leaf_hash(3 * i + 1, bytes((i + t) % 256 for t in range(24)))
 
 
+# ---- leaf sampling (§6.1 with our SplitMix64 stream, see sampling.rs) ----
+M64 = (1 << 64) - 1
+
+
+def sample(seed, count, size):
+    if count <= size:
+        return list(range(count))
+    state, swapped, out = seed, {}, []
+
+    def next_u64():
+        nonlocal state
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        return z ^ (z >> 31)
+
+    def below(bound):
+        threshold = ((1 << 32) - bound) % bound
+        while True:
+            m = (next_u64() >> 32) * bound
+            if m & M32 >= threshold:
+                return m >> 32
+
+    for i in range(size):
+        j = i + below(count - i)
+        at_j, at_i = swapped.get(j, j), swapped.get(i, i)
+        swapped[j] = at_i
+        out.append(at_j)
+    return out
+
+
 if __name__ == "__main__":
     BH = "ABCDEF0123456789" * 4
     PK = "02" + "11" * 32
@@ -160,3 +192,6 @@ if __name__ == "__main__":
         print("pipeline H16 L2 s2 nonce", nonce, f16_b64(project(x, BH, PK, nonce)))
     for n in [1, 2, 3, 7, 8, 11, 50]:
         print("mmr root", n, mmr_root([mmr_leaf(i) for i in range(n)]).hex())
+    sd = int.from_bytes(sha(b"02aa:BLOCK:100:Qwen/Qwen3-235B")[:8], "big")
+    print("sampling seed", sd)
+    print("sample 12 of 1000", sample(sd, 1000, 12))
