@@ -269,6 +269,19 @@ async fn unknown_endpoint_is_404_with_a_message() {
 }
 
 #[tokio::test]
+async fn wrong_method_is_405_naming_method_and_path() {
+    let node = Node::start(MlNodeConfig::default()).await;
+    let (status, body) = node.get("/api/v1/inference/up").await;
+    assert_eq!(status, 405);
+    let message = body["detail"].as_str().unwrap();
+    assert!(
+        message.contains("GET") && message.contains("/api/v1/inference/up"),
+        "{message}"
+    );
+    node.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn node_started_with_a_model_brings_it_up() {
     let config = MlNodeConfig {
         model: Some("boot-model".into()),

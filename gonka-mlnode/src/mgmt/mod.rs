@@ -42,6 +42,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/readyz", get(info::readyz))
         .merge(api)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(
             agent.config().max_body_bytes,
         ))
@@ -53,6 +54,17 @@ async fn not_found(request: Request) -> ApiError {
         status: StatusCode::NOT_FOUND,
         message: format!(
             "no such endpoint: {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!(
+            "method {} is not allowed on {}",
             request.method(),
             request.uri().path()
         ),
