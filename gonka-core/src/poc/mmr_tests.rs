@@ -233,6 +233,13 @@ proptest! {
     }
 
     #[test]
+    fn parsing_arbitrary_proof_json_never_panics(text in ".{0,200}") {
+        let _ = serde_json::from_str::<InclusionProof>(&text);
+        let wrapped = format!(r#"{{"leaf_index":1,"nonce_value":2,"vector_bytes":"{text}","proof":["{text}"]}}"#);
+        let _ = serde_json::from_str::<InclusionProof>(&wrapped);
+    }
+
+    #[test]
     fn verifying_arbitrary_input_never_panics(
         root in any::<[u8; 32]>(),
         count in any::<u32>(),

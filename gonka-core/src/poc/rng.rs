@@ -83,19 +83,19 @@ pub fn normals(seed: u32, n: usize) -> Vec<f32> {
 /// Appends `N(seed, n)` to `out` (see [`normals`]); avoids an allocation per segment.
 pub fn normals_into(seed: u32, n: usize, out: &mut Vec<f32>) {
     let p = n.div_ceil(2);
-    let start = out.len();
+    let sines = n - p;
     out.reserve(n);
-    // Cosine half first, remembering each pair's (r, θ) only implicitly: recomputing the two
-    // uniforms for the sine half is cheaper than buffering them.
+    // Cosine outputs go straight to `out`; the sine outputs (the second half) are buffered so
+    // each pair's logarithm and angle are computed once.
+    let mut second_half = Vec::with_capacity(sines);
     for i in 0..p {
         let (r, theta) = polar(seed, i, p);
         out.push(r * cos_f32(theta));
+        if i < sines {
+            second_half.push(r * sin_f32(theta));
+        }
     }
-    for i in 0..(n - p) {
-        let (r, theta) = polar(seed, i, p);
-        out.push(r * sin_f32(theta));
-    }
-    debug_assert_eq!(out.len() - start, n);
+    out.extend_from_slice(&second_half);
 }
 
 /// The stronger-RNG stream of §1.6 for the seed string `s`: `m` normals made of eight segments

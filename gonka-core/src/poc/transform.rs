@@ -245,6 +245,23 @@ mod tests {
         assert!((norm(&x) - before).abs() < 1e-4);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn projection_of_any_finite_state_is_a_unit_vector(
+            h in proptest::collection::vec(-1e3f32..1e3, 12..80),
+            nonce in 0u32..1000,
+        ) {
+            let y = project_hidden_state(&h, BH, &pk(), nonce).unwrap();
+            let picked: Vec<f32> = pick_indices(BH, &pk(), nonce, h.len(), K_DIM)
+                .into_iter()
+                .map(|j| h[j] / norm(&h))
+                .collect();
+            // Only a (near-)zero picked sub-vector cannot be normalised to length 1.
+            proptest::prop_assume!(norm(&picked) > 1e-4);
+            proptest::prop_assert!((norm(&y) - 1.0).abs() < 1e-4, "norm {}", norm(&y));
+        }
+    }
+
     const HOUSEHOLDER_L0_H8_BITS: [u32; 8] = [
         0x3d88_34d3,
         0x3db0_1bfa,
