@@ -119,6 +119,7 @@ impl InferenceBackend for ProcessBackend {
                 shared: Arc::clone(&self.shared),
                 command,
                 base_url: format!("http://127.0.0.1:{}", spec.port),
+                port: spec.port,
                 stop: stop_rx,
                 first: Some(first_tx),
             };

@@ -30,6 +30,8 @@ pub(super) struct Supervisor {
     pub(super) shared: Arc<Shared>,
     pub(super) command: EngineCommand,
     pub(super) base_url: String,
+    /// The engine's loopback port (also in `base_url`).
+    pub(super) port: u16,
     pub(super) stop: watch::Receiver<bool>,
     pub(super) first: Option<oneshot::Sender<std::result::Result<(), String>>>,
 }
@@ -153,7 +155,12 @@ impl Supervisor {
             tokio::select! {
                 status = child.wait() => {
                     finish_output(readers, pid).await;
-                    return Outcome::StartFailed(exit_reason(status, &self.shared.log));
+                    let mut reason = exit_reason(status, &self.shared.log);
+                    if let Some(note) = port_taken(self.port).await {
+                        reason.push_str("; ");
+                        reason.push_str(&note);
+                    }
+                    return Outcome::StartFailed(reason);
                 }
                 _ = self.stop.changed() => {
                     terminate(&mut child, pid, self.options.grace_period).await;
@@ -222,5 +229,20 @@ impl Supervisor {
                 }
             }
         }
+    }
+}
+
+/// After an engine died during start-up: whether its port is held by another process (engines
+/// often say only "HTTP server error" or "address already in use" without the port). A note
+/// naming the port, or `None` when the port is free.
+async fn port_taken(port: u16) -> Option<String> {
+    if port == 0 {
+        return None;
+    }
+    match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Some(format!(
+            "port {port} on 127.0.0.1 is in use by another process (free it or choose another --engine-port-base)"
+        )),
+        _ => None,
     }
 }
