@@ -270,6 +270,32 @@ async fn requests_go_to_the_replica_with_the_fewest_connections() {
 }
 
 #[tokio::test]
+async fn equally_loaded_replicas_share_sequential_requests() {
+    let config = MlNodeConfig {
+        replicas: 2,
+        ..MlNodeConfig::default()
+    };
+    let node = node_with_model(config).await;
+    for _ in 0..4 {
+        let r = node
+            .client
+            .post(format!("{}/v1/chat/completions", node.inference))
+            .json(&json!({"messages": [{"role": "user", "content": "short"}], "max_tokens": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    let state = node.state().await;
+    for replica in state["replicas"].as_array().unwrap() {
+        let url = replica["base_url"].as_str().unwrap();
+        assert_eq!(sim_stats(&node, url).await["requests_total"], 2, "{url}");
+    }
+    node.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn run_returns_promptly_on_shutdown_even_with_an_open_stream() {
     let config = MlNodeConfig {
         simulator: slow_sim(20, 100_000),

@@ -81,6 +81,7 @@ pub struct Agent {
     inner: Mutex<Inner>,
     started: Instant,
     changes: watch::Sender<u64>,
+    rotation: AtomicUsize,
 }
 
 impl std::fmt::Debug for Agent {
@@ -128,6 +129,7 @@ impl Agent {
             }),
             started: Instant::now(),
             changes: watch::channel(0).0,
+            rotation: AtomicUsize::new(0),
         })
     }
 
@@ -324,12 +326,15 @@ impl Agent {
     }
 
     /// The upstream for one proxied request: the ready replica with the fewest requests in
-    /// flight, counted from now until the returned guard drops. `None` when no engine is ready.
+    /// flight (ties in turn), counted from now until the returned guard drops. `None` when no
+    /// engine is ready.
     pub fn pick(&self) -> Option<Upstream> {
         let inner = self.lock();
-        let (replica, base_url) = inner
-            .replicas
-            .iter()
+        let count = inner.replicas.len();
+        // Ties go to the replica after the last pick, so equal load spreads round-robin.
+        let start = self.rotation.fetch_add(1, Ordering::Relaxed) % count.max(1);
+        let (replica, base_url) = (0..count)
+            .filter_map(|k| inner.replicas.get((start + k) % count))
             .filter_map(|r| r.backend.base_url().map(|url| (r, url)))
             .min_by_key(|(r, _)| r.in_flight.load(Ordering::SeqCst))?;
         replica.in_flight.fetch_add(1, Ordering::SeqCst);
