@@ -27,9 +27,11 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let config = args.gateway_config(registry)?;
-            gonka_gateway::run(config, listeners, gonka_admin::cli::shutdown_signal())
-                .await
-                .map_err(|e| e.to_string())
+            let gateway = gonka_gateway::start(config, listeners).map_err(|e| e.to_string())?;
+            println!("gonka-gateway listening: {}", gateway.addresses());
+            gonka_admin::cli::shutdown_signal().await;
+            gateway.shutdown().await;
+            Ok(())
         }
         Some(Command::Devnet {
             ml_nodes,

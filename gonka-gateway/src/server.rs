@@ -114,6 +114,18 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
+    /// `public http://A, admin http://B, poc http://C` (the listeners served).
+    pub fn addresses(&self) -> String {
+        let mut s = format!("public http://{}", self.public_addr);
+        if let Some(a) = self.admin_addr {
+            s.push_str(&format!(", admin http://{a}"));
+        }
+        if let Some(p) = self.poc_addr {
+            s.push_str(&format!(", poc http://{p}"));
+        }
+        s
+    }
+
     /// Stops accepting, lets in-flight requests finish up to the drain timeout, then stops.
     pub async fn shutdown(mut self) {
         tracing::info!("gateway draining");
