@@ -175,6 +175,11 @@ pub fn validate_config(config: &NodeConfig, governance: &GovernanceModels) -> Ve
                 id.chars().count()
             ),
         ));
+    } else if id == "batch" {
+        errors.push(FieldError::new(
+            "id",
+            "node id \"batch\" is reserved (it would collide with /admin/v1/nodes/batch)",
+        ));
     } else if id
         .chars()
         .any(|c| c == '/' || c.is_whitespace() || c.is_control())

@@ -131,6 +131,15 @@ fn id_with_slash_is_rejected() {
 }
 
 #[test]
+fn reserved_id_batch_is_rejected() {
+    let mut v = seed_node();
+    v["id"] = json!("batch");
+    let errs = validate(&v, &gov()).unwrap_err();
+    assert_eq!(fields(&errs), vec!["id"]);
+    assert!(errs[0].message.contains("reserved"));
+}
+
+#[test]
 fn not_an_object_is_rejected() {
     let errs = validate(&json!([1]), &gov()).unwrap_err();
     assert_eq!(fields(&errs), vec!["body"]);
