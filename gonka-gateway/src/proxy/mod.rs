@@ -101,7 +101,8 @@ impl Proxy {
         let model = parsed.info.model.clone();
         let chain = self.chain(parsed.info);
         if !chain.iter().any(|r| self.pool.declares(&r.model)) {
-            return self.reject(&model, GatewayError::ModelNotFound(model.clone()));
+            // Not a label value: client-chosen names would grow the metric families unboundedly.
+            return self.reject("unknown", GatewayError::ModelNotFound(model.clone()));
         }
         let queued_at = Instant::now();
         let deadline = queued_at + self.settings.queue_timeout;
