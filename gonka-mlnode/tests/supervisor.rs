@@ -164,6 +164,13 @@ async fn crash_loop_backs_off_then_gives_up_with_the_reason() {
     assert_eq!(state["replicas"][0]["restarts"], 2);
     assert_eq!(state["state"], "STOPPED");
     assert_eq!(state["inference_healthy"], false);
+    assert_eq!(state["up_status"], "failed");
+    let (_, up_status) = node.get("/api/v1/inference/up/status").await;
+    assert_eq!(up_status["status"], "failed");
+    assert!(
+        up_status["error"].as_str().unwrap().contains("giving up"),
+        "{up_status}"
+    );
     let started: Vec<u32> = std::fs::read_to_string(&pids)
         .unwrap()
         .lines()

@@ -21,9 +21,25 @@ impl Agent {
             )
         };
         let mut ready = false;
+        let mut given_up = None;
+        let mut all_failed = !replicas.is_empty();
         for r in &replicas {
-            ready |= r.backend.health().await == EngineHealth::Ready;
+            match r.backend.health().await {
+                EngineHealth::Ready => {
+                    ready = true;
+                    all_failed = false;
+                }
+                EngineHealth::Failed(reason) => given_up = given_up.or(Some(reason)),
+                _ => all_failed = false,
+            }
         }
+        // An up that completed but whose engines all gave up since then reports as failed.
+        let (phase, error) = match given_up {
+            Some(reason) if all_failed && phase == UpPhase::Completed => {
+                (UpPhase::Failed, Some(reason))
+            }
+            _ => (phase, error),
+        };
         UpStatusReport {
             status: phase,
             is_starting: phase == UpPhase::InProgress,
@@ -71,15 +87,27 @@ impl Agent {
         }
         let all_failed = !reports.is_empty() && reports.iter().all(|r| r.health == "failed");
         let active = loaded.is_some() && matches!(phase, UpPhase::InProgress | UpPhase::Completed);
+        // Engines that all gave up serve nothing: STOPPED, so the network node brings them up again.
         let inference = active && !all_failed;
+        let phase = if active && all_failed {
+            UpPhase::Failed
+        } else {
+            phase
+        };
         StateReport {
             state: if inference { "INFERENCE" } else { "STOPPED" },
             version: env!("CARGO_PKG_VERSION"),
             poc_status: "IDLE",
             inference_healthy: inference && reports.iter().any(|r| r.health == "ready"),
-            loaded_model: loaded.as_ref().filter(|_| active).map(|l| l.model.clone()),
+            loaded_model: loaded
+                .as_ref()
+                .filter(|_| inference)
+                .map(|l| l.model.clone()),
             engine: self.config.engine.as_str(),
-            dtype: loaded.as_ref().filter(|_| active).map(|l| l.dtype.clone()),
+            dtype: loaded
+                .as_ref()
+                .filter(|_| inference)
+                .map(|l| l.dtype.clone()),
             pid: reports.iter().find_map(|r| r.pid),
             uptime_s: running_since
                 .filter(|_| inference)
