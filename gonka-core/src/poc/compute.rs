@@ -20,11 +20,17 @@ pub struct RoundParams {
     pub block_hash: String,
     /// The prover's public key, lower-case hex of the compressed secp256k1 key.
     pub public_key: String,
-    /// Input positions per nonce ([`DEFAULT_SEQ_LEN`] unless the model's chain config says).
+    /// Input positions per nonce ([`DEFAULT_SEQ_LEN`] unless the model's chain config says;
+    /// also the default when absent from JSON).
+    #[serde(default = "default_seq_len")]
     pub seq_len: usize,
     /// Whether inputs use the stronger RNG (§1.6, chain flag `poc_stronger_rng_enabled`).
     #[serde(default)]
     pub stronger_rng: bool,
+}
+
+fn default_seq_len() -> usize {
+    DEFAULT_SEQ_LEN
 }
 
 impl Default for RoundParams {

@@ -142,3 +142,11 @@ fn reflections_apply_checks_layer_and_shape() {
     assert_eq!(r.vector(0).unwrap().len(), 4);
     assert!(r.vector(2).is_none());
 }
+
+#[test]
+fn round_params_json_defaults_seq_len_and_rng() {
+    let p: RoundParams =
+        serde_json::from_str(r#"{"block_hash": "AB", "public_key": "02cd"}"#).unwrap();
+    assert_eq!(p, RoundParams::new("AB", "02cd"));
+    assert_eq!(p.seq_len, DEFAULT_SEQ_LEN);
+}

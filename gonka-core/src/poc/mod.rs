@@ -45,7 +45,9 @@
 //!    ML node really applies 0.01) or the ML node's `0.02 / 0.001 / 0.01`. With `p_mismatch =
 //!    0.1` a prover faking 10 % of its nonces passes ≈ 96–99 % of the time; ours catches it
 //!    ≥ 99.6 % of the time and still tolerates a 1–2 % honest outlier rate. Upstream's sets are
-//!    available as [`params::ValidationParams::upstream_chain`] and `upstream_ml_node`.
+//!    available as [`params::ValidationParams::upstream_chain`] and `upstream_ml_node`. The
+//!    chain's `stat_test.p_value_threshold` is accepted as an alias of `fraud_threshold`, so
+//!    the value the network node sends takes effect (upstream drops it, §6.3, §11.4).
 //! 3. **What counts as a mismatch** ([`validate`]): a missing or failing proof, a vector that is
 //!    not 24 bytes / not base64 / has a NaN or Inf coordinate, and a nonce repeated within the
 //!    sample all count as mismatches in one binomial test. Upstream's network node instead

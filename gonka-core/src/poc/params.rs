@@ -38,7 +38,9 @@ pub struct ValidationParams {
     /// The mismatch rate an honest prover may have (numeric noise across hardware). Default 0.02.
     pub p_mismatch: f64,
     /// The prover is judged fraudulent when the one-sided binomial p-value is below this.
-    /// Default 0.01.
+    /// Default 0.01. JSON also accepts the chain's name `p_value_threshold`, so the threshold
+    /// the network node sends is honoured (upstream's ML node silently drops it, §6.3).
+    #[serde(alias = "p_value_threshold")]
     pub fraud_threshold: f64,
     /// The share of the sample the validator may fail to recompute itself (NaN on its side)
     /// before the verdict is inconclusive; at least one item is always tolerated. Default 0.1.
@@ -205,5 +207,17 @@ mod tests {
         assert_eq!(p.dist_threshold, 0.2);
         assert_eq!(p.p_mismatch, 0.02);
         assert_eq!(p.sample_size, 200);
+    }
+
+    #[test]
+    fn chain_stat_test_json_is_understood_including_its_p_value_threshold() {
+        let p: ValidationParams = serde_json::from_str(
+            r#"{"dist_threshold": 0.2, "p_mismatch": 0.1, "p_value_threshold": 0.05}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.dist_threshold, p.p_mismatch, p.fraud_threshold),
+            (0.2, 0.1, 0.05)
+        );
     }
 }

@@ -63,18 +63,29 @@ fn random_unit(seed: u32) -> [f32; K_DIM] {
     v
 }
 
-/// What the prover of `trial` sends for leaf (= nonce) `i`: a random vector when the leaf is
-/// among its `fake` leaves, else the truth plus honest noise (σ = 0.005, L2 ≈ 0.02).
-fn sent(trial: u64, i: u32, fake: &HashSet<u32>) -> Artifact {
-    let seed = murmur(i, trial as u32 ^ 0x5EED);
-    let v = if fake.contains(&i) {
-        random_unit(seed)
-    } else {
-        perturbed(&truth()[i as usize], 0.005, seed)
-    };
+/// Per leaf, what an honest prover sends (the truth plus hardware-like noise, σ = 0.005 per
+/// coordinate, L2 ≈ 0.02) and what a cheater sends (a random unit vector), encoded once.
+fn encoded_leaves() -> &'static [(String, String)] {
+    static LEAVES_B64: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    LEAVES_B64.get_or_init(|| {
+        (0..LEAVES)
+            .map(|i| {
+                let seed = murmur(i, 0x5EED);
+                (
+                    encode_vector_b64(&perturbed(&truth()[i as usize], 0.005, seed)),
+                    encode_vector_b64(&random_unit(seed ^ 0xFA4E)),
+                )
+            })
+            .collect()
+    })
+}
+
+/// What the prover sends for leaf (= nonce) `i` when `fake` are the leaves it did not compute.
+fn sent(i: u32, fake: &HashSet<u32>) -> Artifact {
+    let (honest, cheat) = &encoded_leaves()[i as usize];
     Artifact {
         nonce: i,
-        vector_b64: encode_vector_b64(&v),
+        vector_b64: if fake.contains(&i) { cheat } else { honest }.clone(),
     }
 }
 
@@ -89,7 +100,7 @@ fn fraud_rate(params: &ValidationParams, fraction: f64) -> f64 {
             .into_iter()
             .collect();
         let sample = sample_leaf_indices(trial, LEAVES, params.sample_size);
-        let artifacts: Vec<Artifact> = sample.iter().map(|&i| sent(trial, i, &fake)).collect();
+        let artifacts: Vec<Artifact> = sample.iter().map(|&i| sent(i, &fake)).collect();
         let items = score_artifacts(params, &artifacts, lookup).unwrap();
         if judge(params, &items).fraud_detected() {
             frauds += 1;
@@ -159,7 +170,7 @@ fn compare_uses_strict_threshold_and_flags_bad_vectors() {
 #[test]
 fn duplicate_nonces_count_as_mismatches() {
     let params = ValidationParams::default();
-    let a = sent(0, 5, &HashSet::new());
+    let a = sent(5, &HashSet::new());
     let artifacts = vec![a.clone(), a.clone(), a];
     let items = score_artifacts(&params, &artifacts, |n| {
         assert_eq!(n, [5], "each nonce is recomputed once");
@@ -174,7 +185,7 @@ fn duplicate_nonces_count_as_mismatches() {
 #[test]
 fn validator_side_nan_is_excluded_and_wrong_recompute_length_is_an_error() {
     let params = ValidationParams::default();
-    let artifacts: Vec<Artifact> = (0..4).map(|i| sent(0, i, &HashSet::new())).collect();
+    let artifacts: Vec<Artifact> = (0..4).map(|i| sent(i, &HashSet::new())).collect();
     let items = score_artifacts(&params, &artifacts, |n| {
         Ok(n.iter()
             .map(|&i| (i != 2).then(|| truth()[i as usize]))
@@ -207,7 +218,7 @@ impl Prover {
         let mut mmr = Mmr::new();
         let leaves: Vec<(Nonce, Vec<u8>)> = (0..leaves)
             .map(|i| {
-                let bytes = decode_b64(&sent(7, i, fake).vector_b64).unwrap();
+                let bytes = decode_b64(&sent(i, fake).vector_b64).unwrap();
                 mmr.append(i, &bytes).unwrap();
                 (i, bytes)
             })
