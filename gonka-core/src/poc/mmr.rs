@@ -8,6 +8,11 @@
 //!   second-last down to the first; one peak is the root itself; no root for zero leaves;
 //! * proof = siblings from the leaf up to its peak (bottom-up), then the other peaks left → right.
 //!
+//! Layout, bagging and proof order were cross-checked against upstream's
+//! `decentralized-api/poc/artifacts/mmr.go` (public gonka code): proofs built here verify there
+//! and vice versa. One difference: [`verify_inclusion`] requires the exact proof length, where
+//! upstream ignores extra trailing hashes.
+//!
 //! Because the MMR is append-only, the state after the first `count` leaves is a prefix of the
 //! node list: [`Mmr::root_at`] and [`Mmr::proof`] answer for any committed `count`, which is
 //! what the proof endpoint needs (the chain holds an older, flushed count).

@@ -78,7 +78,9 @@
 //!    whole-prover rule the caller can apply to the proven nonces), the SMST commitment of
 //!    v0.2.14 (§5.2), the decode scheme (§8), PoC v1 (§9), request/response signatures (§5.1),
 //!    and the KV-scratch input path that ignores `poc_stronger_rng` (§11.2).
-//! 10. **Unverified upstream detail we follow as written**: the order of the 12 picked
+//! 10. **Proof length**: an inclusion proof must have exactly `height + peaks − 1` hashes;
+//!     upstream's verifier ignores trailing extras. Honest proofs are exact either way.
+//! 11. **Unverified upstream detail we follow as written**: the order of the 12 picked
 //!     coordinates (§2.5, §11.1) is the spec's reading of CUDA `topk(sorted=False)`; it has
 //!     not been checked on a GPU and changes every vector if wrong.
 
