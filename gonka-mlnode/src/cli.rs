@@ -41,8 +41,9 @@ pub struct Cli {
     /// Engine argument for the start model (repeatable, e.g. `--engine-arg=--max-model-len --engine-arg=8192`).
     #[arg(long = "engine-arg", allow_hyphen_values = true)]
     pub engine_args: Vec<String>,
-    /// GGUF file of a model for llama.cpp, `NAME=PATH` (repeatable).
-    #[arg(long = "model-file", value_parser = parse_model_file)]
+    /// GGUF file of a model for llama.cpp, `NAME=PATH` (repeatable; in the environment,
+    /// comma-separated).
+    #[arg(long = "model-file", env = "GONKA_MLNODE_MODEL_FILES", value_delimiter = ',', value_parser = parse_model_file)]
     pub model_files: Vec<(String, PathBuf)>,
     /// Management API address.
     #[arg(long, env = "GONKA_MLNODE_MGMT_LISTEN", default_value = "0.0.0.0:8080")]
