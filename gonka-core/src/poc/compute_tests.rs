@@ -1,5 +1,5 @@
 use super::*;
-use crate::poc::test_model::{ReflectOnlyModel, TinyModel};
+use crate::poc::tiny_model::{ReflectOnlyModel, TinyModel};
 
 const BH: &str = "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789";
 

@@ -14,6 +14,7 @@
 //! | validation: leaf sampling, proof checks, recompute, score, binomial test | [`sampling`], [`validate`], [`stats`], [`params`], [`verdict`] |
 //! | a [`crate::PoCVerifier`] over a local model | [`model_verifier`] |
 //! | weight from committed counts | [`weights`] |
+//! | tiny deterministic CPU models for devnets and tests | [`tiny_model`] |
 //!
 //! A prover: `PocRound::for_model(params, &model)?` once per round, then
 //! `round.compute_artifacts(&model, &assignment.batch(b, 32))?`; the receiver appends each
@@ -95,13 +96,11 @@ pub mod rng;
 pub mod sampling;
 pub mod seeds;
 pub mod stats;
+pub mod tiny_model;
 pub mod transform;
 pub mod validate;
 pub mod verdict;
 pub mod weights;
-
-#[cfg(test)]
-mod test_model;
 
 /// A PoC nonce. Nonces are non-negative; the network node stores them as int32, so valid
 /// nonces are at most [`MAX_NONCE`]. Commitments encode them as little-endian `u32`.

@@ -73,7 +73,7 @@ mod tests {
     use super::*;
     use crate::poc::compute::RoundParams;
     use crate::poc::params::ValidationParams;
-    use crate::poc::test_model::TinyModel;
+    use crate::poc::tiny_model::TinyModel;
     use crate::verifier::Decision;
 
     fn request(verifier_model: &TinyModel) -> VerificationRequest {

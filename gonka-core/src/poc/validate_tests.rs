@@ -8,7 +8,7 @@ use crate::poc::encoding::{decode_b64, encode_vector_b64, to_f16_le_bytes};
 use crate::poc::mmr::Mmr;
 use crate::poc::rng::{murmur, normals};
 use crate::poc::sampling::sample_leaf_indices;
-use crate::poc::test_model::TinyModel;
+use crate::poc::tiny_model::TinyModel;
 use crate::poc::transform::normalize;
 use crate::poc::verdict::Decision;
 
