@@ -89,9 +89,12 @@ impl Node {
         panic!("timed out waiting for {what}; last state: {last:#}");
     }
 
+    /// Waits until the up completed (every replica started) and an engine answers ready.
     pub async fn wait_inference_healthy(&self) -> Value {
-        self.wait_state("inference_healthy", |s| s["inference_healthy"] == true)
-            .await
+        self.wait_state("inference_healthy after a completed up", |s| {
+            s["inference_healthy"] == true && s["up_status"] == "completed"
+        })
+        .await
     }
 }
 
