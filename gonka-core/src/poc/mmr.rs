@@ -327,10 +327,10 @@ pub struct InclusionProof {
     /// The nonce stored in the leaf.
     pub nonce_value: Nonce,
     /// The raw artifact vector bytes (24 for a well-formed artifact).
-    #[serde(with = "b64_bytes")]
+    #[serde(with = "super::serde_b64::bytes")]
     pub vector_bytes: Vec<u8>,
     /// Siblings bottom-up, then the other peaks left to right.
-    #[serde(with = "b64_hashes")]
+    #[serde(with = "super::serde_b64::hashes")]
     pub proof: Vec<Hash>,
 }
 
@@ -367,53 +367,6 @@ impl InclusionProof {
             &leaf_hash(self.nonce_value, &self.vector_bytes),
             &self.proof,
         )
-    }
-}
-
-mod b64_bytes {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        STANDARD.decode(text).map_err(serde::de::Error::custom)
-    }
-}
-
-mod b64_hashes {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine as _;
-    use serde::ser::SerializeSeq;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::Hash;
-
-    pub fn serialize<S: Serializer>(hashes: &[Hash], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(hashes.len()))?;
-        for h in hashes {
-            seq.serialize_element(&STANDARD.encode(h))?;
-        }
-        seq.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .into_iter()
-            .map(|text| {
-                let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
-                Hash::try_from(bytes.as_slice()).map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "proof hash has {} bytes, expected 32",
-                        bytes.len()
-                    ))
-                })
-            })
-            .collect()
     }
 }
 

@@ -95,6 +95,7 @@ pub mod params;
 pub mod rng;
 pub mod sampling;
 pub mod seeds;
+mod serde_b64;
 pub mod stats;
 pub mod tiny_model;
 pub mod transform;
