@@ -183,7 +183,68 @@ pub enum Command {
         /// Directory of the registry (default: a temporary directory).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Engine of the ML nodes.
+        #[command(flatten)]
+        engine: DevnetEngineArgs,
     },
+}
+
+/// Which engine devnet's ML nodes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DevnetEngineKind {
+    /// The built-in simulator (no model, no engine process).
+    #[default]
+    Simulator,
+    /// A real llama.cpp `llama-server` process per node.
+    Llamacpp,
+}
+
+/// The engine flags of `devnet`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DevnetEngineArgs {
+    /// Engine of the ML nodes: simulator, or llamacpp (a real llama-server per node).
+    #[arg(long = "engine", value_enum, default_value_t = DevnetEngineKind::Simulator)]
+    pub kind: DevnetEngineKind,
+    /// llama-server executable for --engine llamacpp (`bash scripts/llama-server.sh` prints one).
+    #[arg(long, env = "LLAMA_SERVER")]
+    pub llama_server: Option<PathBuf>,
+    /// GGUF file served under --model with --engine llamacpp (default: a tiny random model
+    /// written into the data directory).
+    #[arg(long)]
+    pub model_file: Option<PathBuf>,
+    /// Extra llama-server argument (repeatable), e.g. `--engine-arg=--chat-template --engine-arg=gemma`.
+    #[arg(long = "engine-arg", allow_hyphen_values = true)]
+    pub engine_args: Vec<String>,
+}
+
+impl DevnetEngineArgs {
+    /// The devnet engine these flags describe.
+    ///
+    /// # Errors
+    /// A message naming the flag: llama.cpp flags without `--engine llamacpp`, or
+    /// `--engine llamacpp` without a llama-server.
+    pub fn to_engine(&self) -> Result<crate::devnet::DevnetEngine, String> {
+        match self.kind {
+            DevnetEngineKind::Simulator => {
+                if self.model_file.is_some() || !self.engine_args.is_empty() {
+                    return Err("--model-file and --engine-arg need --engine llamacpp".to_owned());
+                }
+                Ok(crate::devnet::DevnetEngine::Simulator)
+            }
+            DevnetEngineKind::Llamacpp => {
+                let server = self.llama_server.clone().ok_or_else(|| {
+                    "--engine llamacpp needs --llama-server PATH or LLAMA_SERVER (`bash scripts/llama-server.sh` builds one and prints its path)".to_owned()
+                })?;
+                Ok(crate::devnet::DevnetEngine::Llamacpp(
+                    crate::devnet::LlamacppEngine {
+                        server,
+                        model_file: self.model_file.clone(),
+                        args: self.engine_args.clone(),
+                    },
+                ))
+            }
+        }
+    }
 }
 
 impl Args {
@@ -286,6 +347,54 @@ mod tests {
             c.fallbacks["Qwen/QwQ-32B"],
             vec!["Qwen/Qwen3-32B-FP8".to_owned()]
         );
+    }
+
+    #[test]
+    fn devnet_engine_flags_choose_llamacpp_with_its_server_file_and_args() {
+        let a = Args::try_parse_from([
+            "gonka-gateway",
+            "devnet",
+            "--engine",
+            "llamacpp",
+            "--llama-server",
+            "/opt/llama-server",
+            "--model-file",
+            "/m/gemma.gguf",
+            "--engine-arg=--chat-template",
+            "--engine-arg",
+            "gemma",
+        ])
+        .unwrap();
+        let Some(Command::Devnet { engine, .. }) = a.command else {
+            panic!("devnet expected")
+        };
+        match engine.to_engine().unwrap() {
+            crate::devnet::DevnetEngine::Llamacpp(l) => {
+                assert_eq!(l.server, PathBuf::from("/opt/llama-server"));
+                assert_eq!(l.model_file, Some(PathBuf::from("/m/gemma.gguf")));
+                assert_eq!(l.args, ["--chat-template", "gemma"]);
+            }
+            other => panic!("llamacpp expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn devnet_llama_flags_without_the_llamacpp_engine_are_rejected_by_name() {
+        let a =
+            Args::try_parse_from(["gonka-gateway", "devnet", "--model-file", "/m/x.gguf"]).unwrap();
+        let Some(Command::Devnet { engine, .. }) = a.command else {
+            panic!("devnet expected")
+        };
+        assert!(engine
+            .to_engine()
+            .unwrap_err()
+            .contains("--engine llamacpp"));
+        let a = Args::try_parse_from(["gonka-gateway", "devnet", "--engine", "llamacpp"]).unwrap();
+        let Some(Command::Devnet { mut engine, .. }) = a.command else {
+            panic!("devnet expected")
+        };
+        engine.llama_server = None; // as if LLAMA_SERVER were unset
+        assert!(engine.to_engine().unwrap_err().contains("--llama-server"));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! `gonka-gateway devnet`: a whole network node on one machine. Starts the gateway (public,
-//! admin and PoC listeners, SQLite registry in a temporary or given directory) plus N simulated
+//! admin and PoC listeners, SQLite registry in a temporary or given directory) plus N
 //! `gonka-mlnode` agents as in-process tasks on their own loopback ports, registers them through
 //! the admin API, and waits until the broker has brought every one to INFERENCE and the gateway
-//! routes to it.
+//! routes to it. The agents run the simulator engine, or ([`DevnetEngine::Llamacpp`]) each
+//! supervises a real llama.cpp `llama-server` process serving a GGUF file under the devnet
+//! model's name (by default a tiny random model generated into the data directory).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use gonka_core::{NodeConfig, NodeStatus};
+use gonka_mlnode::engine::EngineKind;
 use gonka_mlnode::simulator::SimulatorConfig;
 use gonka_mlnode::MlNodeConfig;
 use tokio::net::TcpListener;
@@ -16,6 +19,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::{GatewayConfig, GatewayError, Listeners, RunningGateway};
+
+mod engine;
+
+use engine::resolve_engine;
+pub use engine::{DevnetEngine, LlamacppEngine};
 
 /// The model devnet serves by default.
 pub const DEFAULT_MODEL: &str = "Qwen/Qwen3-32B-FP8";
@@ -37,6 +45,8 @@ pub struct DevnetConfig {
     pub gateway: GatewayConfig,
     /// How long to wait for every node to become routable (default 60 s).
     pub ready_timeout: Duration,
+    /// The engine of every ML node (default: the simulator).
+    pub engine: DevnetEngine,
 }
 
 impl Default for DevnetConfig {
@@ -59,11 +69,12 @@ impl Default for DevnetConfig {
             },
             gateway,
             ready_timeout: Duration::from_secs(60),
+            engine: DevnetEngine::Simulator,
         }
     }
 }
 
-/// One simulated ML node of a devnet.
+/// One ML node of a devnet.
 #[derive(Debug)]
 pub struct DevnetNode {
     /// Registry id (`devnet-0`, ...).
@@ -95,12 +106,14 @@ impl DevnetNode {
 pub struct Devnet {
     /// The gateway.
     pub gateway: RunningGateway,
-    /// The simulated ML nodes.
+    /// The ML nodes.
     pub nodes: Vec<DevnetNode>,
     /// The model served.
     pub model: String,
-    /// Where the registry lives.
+    /// Where the registry lives (and the generated model and engine logs, with llama.cpp).
     pub data_dir: PathBuf,
+    /// The engine the nodes run.
+    pub engine: EngineKind,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -112,8 +125,9 @@ fn startup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> GatewayError +
 /// it) and returns once every node is routable.
 ///
 /// # Errors
-/// `Startup` naming the step that failed: data directory, registry, a node's listeners, the
-/// admin registration, or nodes not ready within `ready_timeout`.
+/// `Startup` naming the step that failed: data directory, registry, llama-server or model file
+/// missing, a node's listeners, the admin registration, or nodes not ready within
+/// `ready_timeout` (with llama.cpp, the engines' last errors are in the message).
 pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet, GatewayError> {
     let (data_dir, temp) = match &config.data_dir {
         Some(dir) => {
@@ -128,6 +142,7 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
             (t.path().to_path_buf(), Some(t))
         }
     };
+    let engine = resolve_engine(&config, &data_dir).await?;
     let url = format!("sqlite://{}", data_dir.join("registry.db").display());
     let registry = gonka_admin::open_registry(&url)
         .await
@@ -147,16 +162,19 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
 
     let mut nodes = Vec::with_capacity(config.ml_nodes);
     for i in 0..config.ml_nodes {
-        nodes.push(start_node(i, &config).await?);
+        nodes.push(start_node(i, &config, &data_dir, engine.as_ref()).await?);
     }
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
         .map_err(startup("cannot build the HTTP client"))?;
     for n in &nodes {
-        let node = NodeConfig::new(n.id.clone(), config.model.clone())
+        let mut node = NodeConfig::new(n.id.clone(), config.model.clone())
             .at("127.0.0.1", n.inference_addr.port(), n.mgmt_addr.port())
             .max_concurrent(config.max_concurrent);
+        if let Some((_, args)) = &engine {
+            node = node.model(config.model.clone(), args.clone());
+        }
         let mut req = http
             .post(format!("http://{admin}/admin/v1/nodes"))
             .json(&node);
@@ -179,6 +197,11 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
         nodes,
         model: config.model.clone(),
         data_dir,
+        engine: if engine.is_some() {
+            EngineKind::Llamacpp
+        } else {
+            EngineKind::Simulator
+        },
         _temp: temp,
     };
     let deadline = tokio::time::Instant::now() + config.ready_timeout;
@@ -187,8 +210,9 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
             break;
         }
         if tokio::time::Instant::now() >= deadline {
+            let why = devnet.node_errors(&http).await;
             return Err(GatewayError::Startup(format!(
-                "devnet: nodes not routable within {} s",
+                "devnet: nodes not routable within {} s{why}",
                 config.ready_timeout.as_secs()
             )));
         }
@@ -198,7 +222,12 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
     Ok(devnet)
 }
 
-async fn start_node(i: usize, config: &DevnetConfig) -> Result<DevnetNode, GatewayError> {
+async fn start_node(
+    i: usize,
+    config: &DevnetConfig,
+    data_dir: &std::path::Path,
+    engine: Option<&(PathBuf, Vec<String>)>,
+) -> Result<DevnetNode, GatewayError> {
     let mgmt = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(startup("cannot bind an ML node management port"))?;
@@ -209,7 +238,7 @@ async fn start_node(i: usize, config: &DevnetConfig) -> Result<DevnetNode, Gatew
     let inference_addr = inference
         .local_addr()
         .map_err(startup("listener address"))?;
-    let node_config = MlNodeConfig {
+    let mut node_config = MlNodeConfig {
         simulator: SimulatorConfig {
             model: config.model.clone(),
             seed: config.simulator.seed + i as u64,
@@ -218,6 +247,16 @@ async fn start_node(i: usize, config: &DevnetConfig) -> Result<DevnetNode, Gatew
         drain_timeout: Duration::from_secs(1),
         ..MlNodeConfig::default()
     };
+    if let (DevnetEngine::Llamacpp(llama), Some((file, _))) = (&config.engine, engine) {
+        node_config.engine = EngineKind::Llamacpp;
+        node_config.engine_cmd = Some(llama.server.to_string_lossy().into_owned());
+        node_config.model_files = [(config.model.clone(), file.clone())].into();
+        node_config.log_dir = Some(data_dir.join(format!("devnet-{i}")));
+        node_config.grace_period = Duration::from_secs(5);
+        node_config.startup_timeout = config.ready_timeout;
+        node_config.poll_interval = Duration::from_millis(50);
+        node_config.health_interval = Duration::from_secs(2);
+    }
     let stop = CancellationToken::new();
     let task = tokio::spawn(gonka_mlnode::run(
         node_config,
@@ -262,11 +301,31 @@ impl Devnet {
         }
     }
 
+    /// The ML nodes' last errors (`; node: error` each), read from their management APIs.
+    async fn node_errors(&self, http: &reqwest::Client) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let url = format!("http://{}/api/v1/state", n.mgmt_addr);
+            let state = match http.get(&url).timeout(Duration::from_secs(2)).send().await {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            if let Some(error) = state.as_ref().and_then(|s| s["last_error"].as_str()) {
+                out.push_str(&format!("; {}: {error}", n.id));
+            }
+        }
+        out
+    }
+
     /// Human-readable addresses and a first request to try.
     pub fn summary(&self) -> String {
         let public = self.gateway.public_addr;
+        let kind = match self.engine {
+            EngineKind::Llamacpp => "llama.cpp",
+            _ => "simulated",
+        };
         let mut s = format!(
-            "gonka devnet ready: {} simulated ML node(s) serving {}\n\
+            "gonka devnet ready: {} {kind} ML node(s) serving {}\n\
              \x20 OpenAI API:  http://{public}/v1   (models: http://{public}/v1/models, metrics: http://{public}/metrics)\n",
             self.nodes.len(),
             self.model,
@@ -284,6 +343,12 @@ impl Devnet {
             ));
         }
         s.push_str(&format!("  registry:    {}\n", self.data_dir.display()));
+        if self.engine == EngineKind::Llamacpp {
+            s.push_str(&format!(
+                "  engine logs: {}/devnet-N/engine-llamacpp-0.log\n",
+                self.data_dir.display()
+            ));
+        }
         s.push_str(&format!(
             "try:\n  curl http://{public}/v1/chat/completions -H 'content-type: application/json' \\\n    -d '{{\"model\":\"{}\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'\n",
             self.model

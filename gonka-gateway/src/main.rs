@@ -38,6 +38,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
             model,
             max_concurrent,
             data_dir,
+            engine,
         }) => {
             let defaults = devnet::DevnetConfig::default();
             let mut gateway = args.gateway_config(defaults.gateway.registry.clone())?;
@@ -54,6 +55,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 max_concurrent,
                 data_dir,
                 gateway,
+                engine: engine.to_engine()?,
                 ..defaults
             };
             let net = devnet::start(config, listeners)

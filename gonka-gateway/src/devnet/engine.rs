@@ -1,0 +1,102 @@
+//! The engine devnet's ML nodes run: the simulator, or a real llama.cpp `llama-server` each.
+
+use std::path::{Path, PathBuf};
+
+use crate::GatewayError;
+
+/// The engine every devnet ML node runs.
+#[derive(Debug, Clone, Default)]
+pub enum DevnetEngine {
+    /// The in-process simulator ([`DevnetConfig::simulator`]).
+    #[default]
+    Simulator,
+    /// One real llama.cpp `llama-server` process per node, supervised by its agent.
+    Llamacpp(LlamacppEngine),
+}
+
+/// How devnet runs llama.cpp.
+#[derive(Debug, Clone)]
+pub struct LlamacppEngine {
+    /// The `llama-server` executable (scripts/llama-server.sh prints one).
+    pub server: PathBuf,
+    /// GGUF file served under the devnet model's name; `None` writes the tiny random llama
+    /// model ([`gonka_mlnode::gguf::TinyLlama`], ~1.2 MB) into the data directory.
+    pub model_file: Option<PathBuf>,
+    /// llama-server arguments added after [`LlamacppEngine::default_args`] (later ones win),
+    /// e.g. `--chat-template gemma`.
+    pub args: Vec<String>,
+}
+
+impl LlamacppEngine {
+    /// The engine at `server` with the generated tiny model and no extra arguments.
+    pub fn new(server: impl Into<PathBuf>) -> Self {
+        Self {
+            server: server.into(),
+            model_file: None,
+            args: Vec::new(),
+        }
+    }
+
+    /// Arguments every node's llama-server gets: an 8192-token context shared by 4 slots,
+    /// `/metrics` on, and the machine's cores shared among `nodes`.
+    pub fn default_args(nodes: usize) -> Vec<String> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let threads = (cores / nodes.max(1)).max(1);
+        ["-c", "8192", "-np", "4", "--metrics", "-t"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain([threads.to_string()])
+            .collect()
+    }
+}
+
+/// For llama.cpp: checks the executable, writes the tiny model when no file is given, and
+/// returns the model file with the engine arguments every node is registered with.
+pub(super) async fn resolve_engine(
+    config: &super::DevnetConfig,
+    data_dir: &Path,
+) -> Result<Option<(PathBuf, Vec<String>)>, GatewayError> {
+    let DevnetEngine::Llamacpp(llama) = &config.engine else {
+        return Ok(None);
+    };
+    if !llama.server.is_file() {
+        return Err(GatewayError::Startup(format!(
+            "devnet: llama-server not found at {} (build one with `bash scripts/llama-server.sh`, pass --llama-server or set LLAMA_SERVER)",
+            llama.server.display()
+        )));
+    }
+    if llama.server.to_string_lossy().contains(char::is_whitespace) {
+        return Err(GatewayError::Startup(format!(
+            "devnet: the llama-server path {} contains whitespace; use a path without spaces",
+            llama.server.display()
+        )));
+    }
+    let file = match &llama.model_file {
+        Some(file) if file.is_file() => file.clone(),
+        Some(file) => {
+            return Err(GatewayError::Startup(format!(
+                "devnet: model file {} does not exist",
+                file.display()
+            )))
+        }
+        None => {
+            let file = data_dir.join("tiny-random-llama.gguf");
+            let target = file.clone();
+            tokio::task::spawn_blocking(move || {
+                gonka_mlnode::gguf::TinyLlama::default().write_to(target)
+            })
+            .await
+            .map_err(|e| {
+                GatewayError::Startup(format!("devnet: cannot write the tiny model: {e}"))
+            })?
+            .map_err(|e| {
+                GatewayError::Startup(format!("devnet: cannot write the tiny model: {e}"))
+            })?;
+            tracing::info!(file = %file.display(), "wrote the tiny random llama model");
+            file
+        }
+    };
+    let mut args = LlamacppEngine::default_args(config.ml_nodes);
+    args.extend(llama.args.iter().cloned());
+    Ok(Some((file, args)))
+}
