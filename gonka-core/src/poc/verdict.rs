@@ -42,6 +42,7 @@ impl Verdict {
     /// Judges the counts with `params`: `Fraud` when `p_value < fraud_threshold`,
     /// `Inconclusive` when nothing was scored or more than
     /// `max(1, ⌊max_excluded_fraction · sampled⌋)` items were excluded, else `Valid`.
+    /// `params` must pass [`ValidationParams::check`] (a NaN `p_mismatch` would never flag fraud).
     pub fn from_counts(
         params: &ValidationParams,
         n_total: usize,
