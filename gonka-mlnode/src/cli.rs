@@ -135,6 +135,52 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// Subcommand; none runs the agent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of `gonka-mlnode`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Write a tiny random-weight llama model (GGUF) that llama-server serves on CPU.
+    ///
+    /// The file is GGUF v3, ~1.2 MB, written in well under a second; llama.cpp's llama-server
+    /// loads it on CPU, for tests and for trying `--engine llamacpp` without downloading
+    /// weights. It answers random word pieces, the same ones for the same seed and prompt at
+    /// temperature 0.
+    TinyModel {
+        /// Output file (created or replaced).
+        out: PathBuf,
+        /// Seed of the weights; the same seed writes the same bytes.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+impl Command {
+    /// Runs the subcommand; returns the line to print.
+    ///
+    /// # Errors
+    /// A message naming the file when it cannot be written.
+    pub fn run(&self) -> Result<String, String> {
+        match self {
+            Command::TinyModel { out, seed } => {
+                let model = crate::gguf::TinyLlama {
+                    seed: *seed,
+                    ..crate::gguf::TinyLlama::default()
+                };
+                model
+                    .write_to(out)
+                    .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                Ok(format!(
+                    "wrote {} (tiny random llama, seed {seed}); serve it with: gonka-mlnode --engine llamacpp --model NAME --model-file NAME={}",
+                    out.display(),
+                    out.display()
+                ))
+            }
+        }
+    }
 }
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
@@ -261,6 +307,21 @@ mod tests {
         assert_eq!(config.model_files["tiny"], PathBuf::from("/m/tiny.gguf"));
         assert_eq!(config.grace_period, Duration::from_millis(500));
         assert_eq!(config.backoff.initial, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn tiny_model_subcommand_takes_a_path_and_a_seed() {
+        let cli = Cli::try_parse_from(["gonka-mlnode", "tiny-model", "/tmp/t.gguf", "--seed", "7"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::TinyModel { ref out, seed: 7 }) if out == &PathBuf::from("/tmp/t.gguf")
+        ));
+        assert!(Cli::try_parse_from(["gonka-mlnode", "tiny-model"]).is_err());
+        assert!(Cli::try_parse_from(["gonka-mlnode"])
+            .unwrap()
+            .command
+            .is_none());
     }
 
     #[test]

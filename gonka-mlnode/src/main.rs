@@ -9,6 +9,18 @@ use tokio::net::TcpListener;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(command) = &cli.command {
+        return match command.run() {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gonka-mlnode: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_tracing(cli.log_format);
     let config = cli.to_config();
     let mgmt = match TcpListener::bind(cli.mgmt_listen).await {

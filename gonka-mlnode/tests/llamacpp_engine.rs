@@ -285,3 +285,54 @@ async fn engine_port_in_use_fails_the_up_with_a_reason_naming_the_port() {
     node.stop().await.unwrap();
     drop(occupied);
 }
+
+#[tokio::test]
+async fn tiny_model_subcommand_writes_a_model_that_llama_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cli-tiny.gguf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gonka-mlnode"))
+        .arg("tiny-model")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--model-file NAME="));
+    let mut expected = Vec::new();
+    TinyLlama::default()
+        .build()
+        .unwrap()
+        .write(&mut expected)
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        expected,
+        "seed 0 is the default model"
+    );
+
+    let Some(server) = llama_server() else { return };
+    let node = Node::start(llamacpp_config(&server, &path)).await;
+    node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    node.wait_inference_healthy().await;
+    let answer: Value = chat(&node, &greedy_chat(false, 12))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], EXPECTED_HELLO);
+    node.stop().await.unwrap();
+}
+
+#[test]
+fn tiny_model_subcommand_names_an_unwritable_path() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gonka-mlnode"))
+        .args(["tiny-model", "/nonexistent-dir/x.gguf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent-dir/x.gguf"), "{stderr}");
+}
