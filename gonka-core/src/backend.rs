@@ -79,4 +79,10 @@ pub trait InferenceBackend: Send + Sync + std::fmt::Debug {
     fn restarts(&self) -> u32 {
         0
     }
+
+    /// The engine's most recent output lines (stdout and stderr), oldest first; empty for
+    /// engines without captured output.
+    fn log_tail(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

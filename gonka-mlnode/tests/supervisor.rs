@@ -355,6 +355,15 @@ async fn engine_output_goes_to_the_log_file() {
     })
     .await;
     assert!(text.contains("model=logged-model"), "{text}");
+    let (status, logs) = node.get("/api/v1/inference/logs").await;
+    assert_eq!(status, 200);
+    let lines = logs["replicas"][0]["lines"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("model=logged-model")),
+        "{logs}"
+    );
     node.stop().await.unwrap();
 }
 

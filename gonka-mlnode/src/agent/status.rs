@@ -121,4 +121,21 @@ impl Agent {
             replicas: reports,
         }
     }
+
+    /// `GET /api/v1/inference/logs`: the last output lines of each engine replica.
+    pub fn engine_logs(&self) -> serde_json::Value {
+        let replicas = self.lock().replicas.clone();
+        let logs: Vec<serde_json::Value> = replicas
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                serde_json::json!({
+                    "index": index,
+                    "pid": r.backend.pid(),
+                    "lines": r.backend.log_tail(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "replicas": logs })
+    }
 }

@@ -79,11 +79,6 @@ impl ProcessBackend {
             running: tokio::sync::Mutex::new(None),
         }
     }
-
-    /// The last lines the engine printed (stdout and stderr), oldest first.
-    pub fn log_tail(&self) -> Vec<String> {
-        self.shared.log.tail()
-    }
 }
 
 #[async_trait]
@@ -173,5 +168,9 @@ impl InferenceBackend for ProcessBackend {
 
     fn restarts(&self) -> u32 {
         self.shared.read(|s| s.restarts)
+    }
+
+    fn log_tail(&self) -> Vec<String> {
+        self.shared.log.tail()
     }
 }

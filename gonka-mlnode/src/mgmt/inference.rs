@@ -129,3 +129,8 @@ pub(crate) async fn down(
     agent.down().await?;
     Ok(Json(json!({"status": "OK"})))
 }
+
+/// `GET /api/v1/inference/logs`.
+pub(crate) async fn logs(State(agent): State<Arc<Agent>>) -> Json<serde_json::Value> {
+    Json(agent.engine_logs())
+}

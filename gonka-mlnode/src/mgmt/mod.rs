@@ -1,5 +1,5 @@
 //! The management API (default `0.0.0.0:8080`), compatible with Gonka's ML node API: health
-//! probes, `/api/v1/state`, inference up/down/stop, GPU devices, local models.
+//! probes, `/api/v1/state`, inference up/down/stop, engine logs, GPU devices, local models.
 //!
 //! With a token configured, every `/api/*` call needs `Authorization: Bearer <token>` (401
 //! otherwise); the health probes stay open.
@@ -30,6 +30,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/inference/up/async", post(inference::up_async))
         .route("/api/v1/inference/up/status", get(inference::up_status))
         .route("/api/v1/inference/down", post(inference::down))
+        .route("/api/v1/inference/logs", get(inference::logs))
         .route("/api/v1/stop", post(inference::down))
         .route("/api/v1/gpu/devices", get(info::gpu_devices))
         .route("/api/v1/gpu/driver", get(info::gpu_driver))
