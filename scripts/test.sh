@@ -20,6 +20,15 @@ export GONKA_PYTHON
 LLAMA_SERVER="$(bash scripts/llama-server.sh)"
 export LLAMA_SERVER
 
+# The PostgreSQL registry tests use a local server (installed and started if needed; see
+# scripts/postgres.sh). A URL already in the environment is used as is; GONKA_SKIP_POSTGRES=1
+# leaves it unset, and those tests then print a skip reason.
+if [ -z "${GONKA_TEST_POSTGRES_URL:-}" ] && [ "${GONKA_SKIP_POSTGRES:-0}" != 1 ]; then
+  echo "==> scripts/postgres.sh"
+  GONKA_TEST_POSTGRES_URL="$(bash scripts/postgres.sh)"
+  export GONKA_TEST_POSTGRES_URL
+fi
+
 echo "==> cargo test"
 cargo test --workspace --locked
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use gonka_core::{MemoryRegistry, NodeRegistry};
 
-use crate::SqliteRegistry;
+use crate::{PostgresRegistry, SqliteRegistry};
 
 /// Why a registry could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,9 @@ pub enum OpenError {
     /// The schema migrations failed.
     #[error("cannot migrate database schema: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The database opened but its registry could not be read (e.g. a corrupt row).
+    #[error("cannot read the registry: {0}")]
+    Registry(#[source] gonka_core::Error),
     /// A file-system error (e.g. creating a temporary directory).
     #[error("I/O error: {0}")]
     Io(#[source] std::io::Error),
@@ -39,7 +42,8 @@ pub enum OpenError {
 /// - `sqlite://PATH` / `sqlite:PATH` / `sqlite::memory:` → [`SqliteRegistry`] (file created if
 ///   missing);
 /// - `memory:` → [`MemoryRegistry`] (nothing persisted);
-/// - `postgres://...` / `postgresql://...` → [`OpenError::Unsupported`] for now.
+/// - `postgres://...` / `postgresql://...` → [`PostgresRegistry`] (migrations applied, change
+///   feed across replicas).
 ///
 /// # Errors
 /// See [`OpenError`].
@@ -48,9 +52,7 @@ pub async fn open_registry(url: &str) -> Result<Arc<dyn NodeRegistry>, OpenError
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => Ok(Arc::new(SqliteRegistry::connect(url).await?)),
         "memory" => Ok(Arc::new(MemoryRegistry::new())),
-        "postgres" | "postgresql" => Err(OpenError::Unsupported {
-            scheme: "postgres".into(),
-        }),
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresRegistry::connect(url).await?)),
         _ => Err(OpenError::InvalidUrl {
             url: url.to_owned(),
             reason: "expected a URL starting with sqlite:, postgres: or memory:".into(),
@@ -63,12 +65,13 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn postgres_answers_not_supported_yet() {
-        let e = open_registry("postgres://u@localhost/db")
+    async fn postgres_url_selects_postgres_and_reports_an_unreachable_server() {
+        // Port 1 on loopback refuses connections: the Postgres backend was chosen and failed.
+        let e = open_registry("postgresql://u:pw@127.0.0.1:1/db")
             .await
             .unwrap_err();
-        assert!(matches!(e, OpenError::Unsupported { .. }));
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+        assert!(matches!(e, OpenError::Database(_)), "{e}");
+        assert!(e.to_string().starts_with("cannot open database"), "{e}");
     }
 
     #[tokio::test]

@@ -1,0 +1,316 @@
+//! [`PostgresRegistry`]: the registry shared by several gateway replicas (PostgreSQL).
+
+mod listener;
+mod notice;
+#[path = "../sqlite/plan.rs"]
+mod plan;
+mod rows;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gonka_core::{
+    apply_status_update, BatchItemResult, Error, NodeConfig, NodeRecord, NodeRegistry,
+    RegistryEvent, Result, StatusUpdate, WATCH_CAPACITY,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{broadcast, Mutex};
+
+use crate::open::OpenError;
+use plan::Plan;
+use rows::{unavailable, LOAD_ALL_THRESHOLD};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_pg");
+
+/// How long a call waits for a database connection before answering `Unavailable`.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connections per registry (one of them is held by the change-feed listener).
+const MAX_CONNECTIONS: u32 = 8;
+
+/// State shared by the registry and its listener task.
+#[derive(Debug)]
+struct Shared {
+    pool: PgPool,
+    /// Serializes this value's writes (and feed resolution) so events leave in commit order.
+    write: Mutex<()>,
+    events: broadcast::Sender<RegistryEvent>,
+    /// Random id of this registry value, carried in its notifications.
+    origin: String,
+}
+
+impl Shared {
+    fn emit(&self, event: RegistryEvent) {
+        // No receiver is not an error.
+        let _ = self.events.send(event);
+    }
+}
+
+/// A [`NodeRegistry`] in a PostgreSQL database, for several gateway replicas sharing one registry.
+///
+/// - Every write is one transaction and returns only after `COMMIT`. Writers — in this process
+///   and in every other process on the database — are serialized by a transaction-scoped
+///   advisory lock, so endpoint uniqueness holds under concurrent replicas.
+/// - `node_num` comes from a stored counter and is never reused, even after deletes.
+/// - The schema is versioned by embedded migrations (`migrations_pg/`), applied at connect.
+/// - Change feed: every write sends `NOTIFY gonka_nodes` inside its transaction (delivered on
+///   commit). Each registry listens and turns other processes' changes into events, reading just
+///   the changed rows; its own changes are emitted directly after commit. After a lost listening
+///   connection it reconnects and re-lists, so events may repeat: consumers apply them
+///   idempotently.
+/// - When the database is down calls fail with [`Error::Unavailable`] after at most
+///   [`DEFAULT_ACQUIRE_TIMEOUT`]; nothing is reported stored that was not committed.
+#[derive(Debug)]
+pub struct PostgresRegistry {
+    shared: Arc<Shared>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresRegistry {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl PostgresRegistry {
+    /// Connects to `url` (`postgres://user:password@host:port/db` or `postgresql://...`), applies
+    /// the embedded migrations and starts following the change feed.
+    ///
+    /// # Errors
+    /// `OpenError::InvalidUrl` for a malformed URL, `Database` when the server cannot be reached
+    /// or refuses the login, `Migrate` when the schema cannot be brought up to date (e.g. the
+    /// database was written by a newer release).
+    pub async fn connect(url: &str) -> std::result::Result<Self, OpenError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
+            url: redact(url),
+            reason: e.to_string(),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Database)?;
+        MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
+        let origin: String = sqlx::query_scalar("SELECT gen_random_uuid()::text")
+            .fetch_one(&pool)
+            .await
+            .map_err(OpenError::Database)?;
+        // Listen before the first read, so no change falls between them.
+        let feed = listener::listen(&pool).await.map_err(OpenError::Database)?;
+        let known = {
+            let mut conn = pool.acquire().await.map_err(OpenError::Database)?;
+            let records = rows::load_all(&mut conn)
+                .await
+                .map_err(OpenError::Registry)?;
+            listener::known_of(&records)
+        };
+        let (events, _) = broadcast::channel(WATCH_CAPACITY);
+        let shared = Arc::new(Shared {
+            pool,
+            write: Mutex::new(()),
+            events,
+            origin,
+        });
+        let listener = tokio::spawn(listener::follow(Arc::clone(&shared), feed, known));
+        tracing::info!(url = %redact(url), "PostgreSQL registry ready");
+        Ok(Self { shared, listener })
+    }
+
+    /// Stops the change feed and closes every connection; later calls answer `Unavailable`.
+    pub async fn close(&self) {
+        self.listener.abort();
+        self.shared.pool.close().await;
+    }
+
+    /// Runs one write transaction: takes the writers' lock, calls `body`, sends `payloads` as
+    /// notifications and commits. Returns `body`'s value only after the commit.
+    async fn write<T, F>(&self, body: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(
+                &'c mut PgConnection,
+            ) -> futures::future::BoxFuture<'c, Result<(T, Vec<String>)>>
+            + Send,
+        T: Send,
+    {
+        let mut tx = self.shared.pool.begin().await.map_err(unavailable)?;
+        rows::lock_writers(&mut tx).await?;
+        let (value, payloads) = body(&mut *tx).await?;
+        if !payloads.is_empty() {
+            sqlx::query(&format!(
+                "SELECT pg_notify('{}', p) FROM UNNEST($1::text[]) AS p",
+                notice::CHANNEL
+            ))
+            .bind(payloads)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(value)
+    }
+
+    async fn upsert_many(&self, configs: Vec<NodeConfig>) -> Result<Vec<BatchItemResult>> {
+        let _gate = self.shared.write.lock().await;
+        let origin = self.shared.origin.clone();
+        let results = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let stored = if configs.len() > LOAD_ALL_THRESHOLD {
+                        rows::load_all(conn).await?
+                    } else {
+                        rows::load_affected(conn, &configs).await?
+                    };
+                    let mut plan = Plan::new(stored, rows::read_counter(conn).await?);
+                    let results: Vec<BatchItemResult> =
+                        configs.into_iter().map(|c| plan.apply(c)).collect();
+                    let changed = plan.changed();
+                    rows::write_records(conn, &changed).await?;
+                    rows::write_counter(conn, plan.last_num()).await?;
+                    let payloads = notice::upserted_payloads(&origin, changed.iter().copied());
+                    Ok((results, payloads))
+                })
+            })
+            .await?;
+        for record in results.iter().flatten() {
+            self.shared.emit(RegistryEvent::Upserted(record.clone()));
+        }
+        Ok(results)
+    }
+
+    async fn modify_state(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut gonka_core::NodeState) + Send + 'static,
+    ) -> Result<NodeRecord> {
+        let _gate = self.shared.write.lock().await;
+        let origin = self.shared.origin.clone();
+        let id = id.to_owned();
+        let record = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut record = rows::fetch_one(conn, &id, true).await?;
+                    f(&mut record.state);
+                    rows::write_state(conn, &record).await?;
+                    let payloads = notice::upserted_payloads(&origin, [&record]);
+                    Ok((record, payloads))
+                })
+            })
+            .await?;
+        self.shared.emit(RegistryEvent::Upserted(record.clone()));
+        Ok(record)
+    }
+}
+
+/// `url` with any password replaced by `***`, for logs and errors.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[async_trait]
+impl NodeRegistry for PostgresRegistry {
+    async fn upsert(&self, config: NodeConfig) -> Result<NodeRecord> {
+        let mut results = self.upsert_many(vec![config]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::Unavailable("upsert produced no result".into())))
+    }
+
+    async fn upsert_batch(&self, configs: Vec<NodeConfig>) -> Result<Vec<BatchItemResult>> {
+        if configs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.upsert_many(configs).await
+    }
+
+    async fn get(&self, id: &str) -> Result<NodeRecord> {
+        let mut conn = self.shared.pool.acquire().await.map_err(unavailable)?;
+        rows::fetch_one(&mut conn, id, false).await
+    }
+
+    async fn list(&self) -> Result<Vec<NodeRecord>> {
+        let mut conn = self.shared.pool.acquire().await.map_err(unavailable)?;
+        rows::load_all(&mut conn).await
+    }
+
+    async fn set_enabled(&self, id: &str, enabled: bool, epoch: u64) -> Result<NodeRecord> {
+        self.modify_state(id, move |s| {
+            s.admin_state.enabled = enabled;
+            s.admin_state.epoch = epoch;
+        })
+        .await
+    }
+
+    async fn update_status(&self, id: &str, update: StatusUpdate) -> Result<NodeRecord> {
+        self.modify_state(id, move |s| apply_status_update(s, &update))
+            .await
+    }
+
+    async fn delete(&self, id: &str) -> Result<NodeRecord> {
+        let _gate = self.shared.write.lock().await;
+        let origin = self.shared.origin.clone();
+        let id = id.to_owned();
+        let record = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let row = sqlx::query(&format!(
+                        "DELETE FROM nodes WHERE id = $1 RETURNING {}",
+                        rows::RECORD_COLUMNS
+                    ))
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                    let Some(row) = row else {
+                        return Err(Error::NotFound { id });
+                    };
+                    // Decode before commit: a corrupt row is reported and the delete rolled back.
+                    let record = rows::decode(&row)?;
+                    let payload = notice::deleted_payload(&origin, &record);
+                    Ok((record, vec![payload]))
+                })
+            })
+            .await?;
+        self.shared.emit(RegistryEvent::Deleted(record.clone()));
+        Ok(record)
+    }
+
+    fn watch(&self) -> broadcast::Receiver<RegistryEvent> {
+        self.shared.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact("postgres://gonka:secret@db:5432/x"),
+            "postgres://gonka:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+    }
+
+    #[tokio::test]
+    async fn malformed_url_is_an_invalid_url_error() {
+        let e = PostgresRegistry::connect("postgres://u:pw@host:notaport/db")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OpenError::InvalidUrl { .. }), "{e}");
+        assert!(!e.to_string().contains("pw"), "password leaked: {e}");
+    }
+}
