@@ -34,6 +34,7 @@ pub mod mlnode_client;
 pub mod poc;
 pub mod pool;
 pub mod proxy;
+pub mod request_id;
 pub mod schedule;
 pub mod server;
 mod supervisor;

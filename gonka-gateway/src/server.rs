@@ -12,7 +12,7 @@ use axum::{middleware, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{require_api_key, ApiKeys};
@@ -23,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::mlnode_client::MgmtClient;
 use crate::pool::NodePool;
 use crate::proxy::{Proxy, ProxySettings};
+use crate::request_id::CounterRequestId;
 use crate::supervisor::Supervisor;
 use crate::GatewayConfig;
 
@@ -75,7 +76,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// The public OpenAI API: `/v1/chat/completions`, `/v1/completions`, `/v1/models` (behind the
 /// optional API keys), `/health`, `/v1/status` and `/metrics`; every answer carries an
-/// `x-request-id` (the client's, or a new UUID).
+/// `x-request-id` (the client's, or a new one).
 pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
     let api = Router::new()
         .route("/v1/chat/completions", post(completions::chat_completions))
@@ -91,7 +92,10 @@ pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            REQUEST_ID,
+            CounterRequestId::default(),
+        ))
 }
 
 /// A started gateway. Dropping it does not stop it; call [`RunningGateway::shutdown`].

@@ -2,6 +2,8 @@
 
 const WINDOW: usize = 64;
 const ALPHA: f32 = 0.1;
+/// Samples between two percentile refreshes once the window is full.
+pub const REFRESH_EVERY: u32 = 8;
 
 /// Latency window and exponentially weighted rates. Fixed size; recording never allocates.
 #[derive(Debug, Clone)]
@@ -9,6 +11,7 @@ pub struct NodeStats {
     latencies_ms: [f32; WINDOW],
     len: usize,
     next: usize,
+    since_refresh: u32,
     /// Median of the window in ms (0 when empty).
     pub p50_ms: f32,
     /// 95th percentile of the window in ms (0 when empty).
@@ -25,6 +28,7 @@ impl Default for NodeStats {
             latencies_ms: [0.0; WINDOW],
             len: 0,
             next: 0,
+            since_refresh: 0,
             p50_ms: 0.0,
             p95_ms: 0.0,
             error_rate: 0.0,
@@ -34,17 +38,26 @@ impl Default for NodeStats {
 }
 
 impl NodeStats {
-    /// Records a successful request of `latency_ms`.
+    /// Records a successful request of `latency_ms`. Percentiles are recomputed every
+    /// [`REFRESH_EVERY`] samples (and for the first ones), keeping the per-request cost small.
     pub fn record_success(&mut self, latency_ms: f32) {
         self.latencies_ms[self.next] = latency_ms;
         self.next = (self.next + 1) % WINDOW;
         self.len = (self.len + 1).min(WINDOW);
+        self.error_rate *= 1.0 - ALPHA;
+        self.since_refresh += 1;
+        if self.len < WINDOW || self.since_refresh >= REFRESH_EVERY {
+            self.since_refresh = 0;
+            self.refresh_percentiles();
+        }
+    }
+
+    fn refresh_percentiles(&mut self) {
         let mut sorted = self.latencies_ms;
         let window = &mut sorted[..self.len];
         window.sort_unstable_by(f32::total_cmp);
         self.p50_ms = window[(self.len - 1) / 2];
         self.p95_ms = window[((self.len - 1) * 95) / 100];
-        self.error_rate *= 1.0 - ALPHA;
     }
 
     /// Records a failed request.
@@ -66,12 +79,13 @@ mod tests {
     #[test]
     fn percentiles_follow_the_window() {
         let mut s = NodeStats::default();
-        for ms in 1..=100 {
+        for ms in 1..=103 {
             s.record_success(ms as f32);
         }
-        // The window keeps the last 64: 37..=100.
-        assert_eq!(s.p50_ms, 68.0);
-        assert_eq!(s.p95_ms, 96.0);
+        // Refreshed at every sample up to 63, then every 8th: 71, 79, ..., 103. The window then
+        // holds the last 64 samples, 40..=103.
+        assert_eq!(s.p50_ms, 71.0);
+        assert_eq!(s.p95_ms, 99.0);
     }
 
     #[test]

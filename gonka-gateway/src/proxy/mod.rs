@@ -76,6 +76,8 @@ impl Proxy {
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(90))
+            // A proxy passes redirects on; it does not follow them.
+            .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .build()
             .map_err(|e| GatewayError::Startup(format!("cannot build HTTP client: {e}")))?;
