@@ -110,8 +110,14 @@ async fn changes_made_through_one_registry_reach_the_others_feed() {
     // B's own writes reach its feed exactly once, and A's feed too.
     let mut a_feed = a.watch();
     b.upsert(node("n4")).await.unwrap();
-    assert_eq!(describe(&next_event(&mut b_feed).await), "up:n4:4:true:UNKNOWN");
-    assert_eq!(describe(&next_event(&mut a_feed).await), "up:n4:4:true:UNKNOWN");
+    assert_eq!(
+        describe(&next_event(&mut b_feed).await),
+        "up:n4:4:true:UNKNOWN"
+    );
+    assert_eq!(
+        describe(&next_event(&mut a_feed).await),
+        "up:n4:4:true:UNKNOWN"
+    );
     b.delete("n4").await.unwrap();
     assert_eq!(describe(&next_event(&mut b_feed).await), "del:n4:4");
     assert_eq!(describe(&next_event(&mut a_feed).await), "del:n4:4");

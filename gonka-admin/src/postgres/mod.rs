@@ -2,6 +2,9 @@
 
 mod listener;
 mod notice;
+// The SQLite registry's upsert planning, shared word for word (conflict messages, numbering) and
+// compiled here as well, so both backends decide alike without the SQLite module exporting it.
+#[allow(clippy::duplicate_mod)]
 #[path = "../sqlite/plan.rs"]
 mod plan;
 mod rows;
@@ -138,7 +141,7 @@ impl PostgresRegistry {
     {
         let mut tx = self.shared.pool.begin().await.map_err(unavailable)?;
         rows::lock_writers(&mut tx).await?;
-        let (value, payloads) = body(&mut *tx).await?;
+        let (value, payloads) = body(&mut tx).await?;
         if !payloads.is_empty() {
             sqlx::query(&format!(
                 "SELECT pg_notify('{}', p) FROM UNNEST($1::text[]) AS p",

@@ -59,7 +59,10 @@ fn to_payload(notice: &Notice) -> Option<String> {
 }
 
 fn resync(origin: &str) -> String {
-    format!(r#"{{"op":"resync","origin":{}}}"#, serde_json::Value::from(origin))
+    format!(
+        r#"{{"op":"resync","origin":{}}}"#,
+        serde_json::Value::from(origin)
+    )
 }
 
 /// Payloads announcing that `nodes` changed, split to fit the size limit.
@@ -160,7 +163,9 @@ mod tests {
     fn a_large_deleted_record_is_announced_by_id_and_number() {
         let mut big = rec("big", 7);
         for i in 0..500 {
-            big.node.models.insert(format!("model-{i}"), Default::default());
+            big.node
+                .models
+                .insert(format!("model-{i}"), Default::default());
         }
         let p = deleted_payload("o", &big);
         assert!(p.len() < MAX_PAYLOAD);

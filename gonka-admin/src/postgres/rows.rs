@@ -121,7 +121,11 @@ pub async fn write_records(conn: &mut PgConnection, records: &[&NodeRecord]) -> 
         return Ok(());
     }
     let n = records.len();
-    let (mut ids, mut nums, mut hosts) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut ids, mut nums, mut hosts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     let (mut inference, mut poc) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut configs, mut states) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for r in records {
