@@ -53,6 +53,8 @@ pub struct MlNodeConfig {
     pub drain_timeout: Duration,
     /// Largest request body accepted (management and inference).
     pub max_body_bytes: usize,
+    /// Proof-of-Compute backend and callback timing.
+    pub poc: crate::poc::PocSettings,
 }
 
 impl Default for MlNodeConfig {
@@ -79,6 +81,7 @@ impl Default for MlNodeConfig {
             models_dir: None,
             drain_timeout: Duration::from_secs(5),
             max_body_bytes: 32 * 1024 * 1024,
+            poc: crate::poc::PocSettings::default(),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`simulator`] is the OpenAI-compatible simulator, also usable standalone
 //!   ([`simulator::serve_simulator`]).
 //! - [`mgmt`] and [`proxy`] are the two routers; [`gpu`] and [`models_cache`] the host queries.
+//! - [`poc`] computes Proof-of-Compute v2 nonces and posts them to the network node.
 //! - [`gguf`] writes GGUF files, e.g. the tiny random llama model tests and the devnet serve
 //!   with a real llama.cpp `llama-server` on CPU.
 
@@ -26,6 +27,7 @@ mod http_client;
 pub mod mgmt;
 pub mod models_cache;
 pub mod openai_error;
+pub mod poc;
 pub mod proxy;
 mod run;
 pub mod serve;

@@ -82,6 +82,7 @@ pub struct Agent {
     started: Instant,
     changes: watch::Sender<u64>,
     rotation: AtomicUsize,
+    poc: crate::poc::PocRunner,
 }
 
 impl std::fmt::Debug for Agent {
@@ -111,6 +112,7 @@ impl Agent {
 
     /// An agent whose replicas come from `factory` (custom engines).
     pub fn with_factory(config: Arc<MlNodeConfig>, factory: BackendFactory) -> Arc<Self> {
+        let poc = crate::poc::PocRunner::new(config.poc.clone());
         Arc::new(Self {
             config,
             factory,
@@ -130,7 +132,13 @@ impl Agent {
             started: Instant::now(),
             changes: watch::channel(0).0,
             rotation: AtomicUsize::new(0),
+            poc,
         })
+    }
+
+    /// The PoC runner (`/api/v1/inference/pow/*`).
+    pub fn poc(&self) -> &crate::poc::PocRunner {
+        &self.poc
     }
 
     /// The configuration.

@@ -62,7 +62,7 @@ pub struct StateReport {
     pub state: &'static str,
     /// Agent version.
     pub version: &'static str,
-    /// `IDLE` (PoC not running).
+    /// `GENERATING` while a PoC round runs, else `IDLE`.
     pub poc_status: &'static str,
     /// An engine answers ready.
     pub inference_healthy: bool,

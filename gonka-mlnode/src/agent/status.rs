@@ -95,9 +95,19 @@ impl Agent {
             phase
         };
         StateReport {
-            state: if inference { "INFERENCE" } else { "STOPPED" },
+            state: if self.poc().is_generating() {
+                "POW"
+            } else if inference {
+                "INFERENCE"
+            } else {
+                "STOPPED"
+            },
             version: env!("CARGO_PKG_VERSION"),
-            poc_status: "IDLE",
+            poc_status: if self.poc().is_generating() {
+                "GENERATING"
+            } else {
+                "IDLE"
+            },
             inference_healthy: inference && reports.iter().any(|r| r.health == "ready"),
             loaded_model: loaded
                 .as_ref()

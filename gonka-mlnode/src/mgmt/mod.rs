@@ -36,6 +36,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/gpu/driver", get(info::gpu_driver))
         .route("/api/v1/models/list", get(info::models_list))
         .route("/api/v1/models/space", get(info::models_space))
+        .merge(crate::poc::routes())
         .route_layer(middleware::from_fn_with_state(token, require_token));
     Router::new()
         .route("/health", get(info::health))

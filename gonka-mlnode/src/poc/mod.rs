@@ -1,0 +1,36 @@
+//! Proof-of-Compute v2 on the ML node (poc-v2.md §2–§4): the [`PocCompute`] backends, the
+//! [`PocRunner`] that generates this node's nonces off the async runtime and delivers them to the
+//! network node's callback in batches with retries, and the `/api/v1/inference/pow/*` routes.
+//!
+//! - [`compute`]: [`PocCompute`] / [`PreparedRound`] and the CPU reference backend
+//!   [`TinyModelCompute`] (a small random-weight network generated from the block hash).
+//! - [`runner`]: one round at a time; `/stop` ends generation within one batch.
+//! - [`wire`]: the JSON of requests, status and the `generated` callback.
+//! - sender: `{url}/generated` every `callback_interval`, retried with doubling pauses.
+
+pub mod compute;
+mod routes;
+pub mod runner;
+mod sender;
+mod settings;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use compute::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
+pub use runner::{PocRunError, PocRunner, StartOutcome};
+pub use settings::PocSettings;
+
+use crate::agent::Agent;
+
+/// The PoC routes, to merge into the management API (behind its token).
+pub fn routes() -> Router<Arc<Agent>> {
+    Router::new()
+        .route("/api/v1/inference/pow/init/generate", post(routes::init_generate))
+        .route("/api/v1/inference/pow/generate", post(routes::generate))
+        .route("/api/v1/inference/pow/status", get(routes::status))
+        .route("/api/v1/inference/pow/stop", post(routes::stop))
+}

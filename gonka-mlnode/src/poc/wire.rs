@@ -1,0 +1,167 @@
+//! JSON of the PoC v2 endpoints and callbacks (upstream field names, poc-v2.md §3–§4 and
+//! `reference/gonka-upstream.md`).
+
+use gonka_core::poc::compute::{Artifact, DEFAULT_SEQ_LEN};
+use gonka_core::poc::encoding::K_DIM;
+use gonka_core::poc::params::ValidationParams;
+use gonka_core::poc::Nonce;
+use serde::{Deserialize, Serialize};
+
+/// `params` of a PoC request: the model and its per-model chain settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PocModelParams {
+    /// The model the nonces are computed with (the served model).
+    pub model: String,
+    /// Input positions per nonce (default 256).
+    #[serde(default = "default_seq_len")]
+    pub seq_len: usize,
+    /// Coordinates per artifact; only 12 is supported.
+    #[serde(default = "default_k_dim")]
+    pub k_dim: usize,
+}
+
+fn default_seq_len() -> usize {
+    DEFAULT_SEQ_LEN
+}
+
+fn default_k_dim() -> usize {
+    K_DIM
+}
+
+fn default_batch_size() -> usize {
+    gonka_core::poc::nonce::DEFAULT_BATCH_SIZE
+}
+
+fn default_node_count() -> u32 {
+    1
+}
+
+/// `POST /api/v1/inference/pow/init/generate`: start generating this node's nonces and post
+/// them to `url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitGenerateRequest {
+    /// Seed block hash, used byte for byte.
+    pub block_hash: String,
+    /// Height of the PoC stage start (carried into callbacks).
+    pub block_height: u64,
+    /// The participant's public key (hex), used byte for byte.
+    pub public_key: String,
+    /// This ML node's number (`node_num`), `< node_count`.
+    pub node_id: u32,
+    /// Largest node number + 1 (default 1).
+    #[serde(default = "default_node_count")]
+    pub node_count: u32,
+    /// Nonces per engine call (default 32).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Model and sequence length.
+    pub params: PocModelParams,
+    /// Callback base, e.g. `http://gateway:9100/v2/poc-batches/Qwen%252FQwen3-32B`; artifacts go
+    /// to `{url}/generated`.
+    pub url: String,
+    /// Stronger input RNG (poc-v2.md §1.6).
+    #[serde(default)]
+    pub poc_stronger_rng: bool,
+}
+
+/// `validation` of a `/generate` request: the prover's artifacts to check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationArtifacts {
+    /// The artifacts as the prover sent them.
+    #[serde(default)]
+    pub artifacts: Vec<Artifact>,
+}
+
+/// `POST /api/v1/inference/pow/generate`: compute the given nonces now (and, with
+/// `validation`, judge the prover's artifacts for them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateRequest {
+    /// Seed block hash.
+    pub block_hash: String,
+    /// Height of the PoC stage start.
+    pub block_height: u64,
+    /// The prover's public key.
+    pub public_key: String,
+    /// The prover's node number (carried into the answer).
+    #[serde(default)]
+    pub node_id: u32,
+    /// The nonces to compute (at most [`MAX_GENERATE_NONCES`]).
+    pub nonces: Vec<Nonce>,
+    /// Model and sequence length.
+    pub params: PocModelParams,
+    /// The prover's artifacts; their nonce set must equal `nonces`.
+    #[serde(default)]
+    pub validation: Option<ValidationArtifacts>,
+    /// Thresholds (`dist_threshold`, `p_mismatch`, `fraud_threshold` or the chain's
+    /// `p_value_threshold`); defaults of [`ValidationParams`] for missing fields.
+    #[serde(default)]
+    pub stat_test: Option<ValidationParams>,
+    /// Stronger input RNG.
+    #[serde(default)]
+    pub poc_stronger_rng: bool,
+}
+
+/// The most nonces one `/generate` call may ask for.
+pub const MAX_GENERATE_NONCES: usize = 10_000;
+
+/// `encoding` of a generated payload: always `{"dtype":"f16","k_dim":12,"endian":"le"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encoding {
+    /// `f16`.
+    pub dtype: String,
+    /// 12.
+    pub k_dim: usize,
+    /// `le`.
+    pub endian: String,
+}
+
+impl Default for Encoding {
+    fn default() -> Self {
+        Self {
+            dtype: "f16".into(),
+            k_dim: K_DIM,
+            endian: "le".into(),
+        }
+    }
+}
+
+/// The body POSTed to `{url}/generated`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedPayload {
+    /// The round's public key.
+    pub public_key: String,
+    /// The round's block hash.
+    pub block_hash: String,
+    /// The round's block height.
+    pub block_height: u64,
+    /// The sending ML node's number.
+    pub node_id: u32,
+    /// The artifacts of this batch.
+    pub artifacts: Vec<Artifact>,
+    /// Vector encoding.
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// `GET /api/v1/inference/pow/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PowStatus {
+    /// `GENERATING` while nonces are computed, else `IDLE`.
+    pub status: String,
+    /// Compute backends (1 for the CPU backend).
+    pub backends: u32,
+    /// Block hash of the current or last round.
+    pub block_hash: Option<String>,
+    /// Block height of the current or last round.
+    pub block_height: Option<u64>,
+    /// Artifacts computed in the current or last round.
+    pub computed: u64,
+    /// Artifacts the network node acknowledged.
+    pub delivered: u64,
+    /// Artifacts waiting to be sent (or being retried).
+    pub pending: u64,
+    /// Artifacts given up on after every retry failed.
+    pub dropped: u64,
+    /// The most recent compute or callback error.
+    pub last_error: Option<String>,
+}
