@@ -7,7 +7,7 @@ use crate::GatewayError;
 /// The engine every devnet ML node runs.
 #[derive(Debug, Clone, Default)]
 pub enum DevnetEngine {
-    /// The in-process simulator ([`DevnetConfig::simulator`]).
+    /// The in-process simulator ([`DevnetConfig::simulator`](super::DevnetConfig::simulator)).
     #[default]
     Simulator,
     /// One real llama.cpp `llama-server` process per node, supervised by its agent.
@@ -99,4 +99,70 @@ pub(super) async fn resolve_engine(
     let mut args = LlamacppEngine::default_args(config.ml_nodes);
     args.extend(llama.args.iter().cloned());
     Ok(Some((file, args)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnet::DevnetConfig;
+
+    fn config(engine: LlamacppEngine) -> DevnetConfig {
+        DevnetConfig {
+            ml_nodes: 2,
+            engine: DevnetEngine::Llamacpp(engine),
+            ..DevnetConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_model_file_the_tiny_model_is_written_and_user_args_come_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = LlamacppEngine::new("/bin/sh");
+        engine.args = vec!["--chat-template".into(), "gemma".into()];
+        let (file, args) = resolve_engine(&config(engine), dir.path())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(file, dir.path().join("tiny-random-llama.gguf"));
+        assert!(std::fs::metadata(&file).unwrap().len() > 500_000);
+        assert_eq!(&args[..4], ["-c", "8192", "-np", "4"]);
+        assert!(args.contains(&"--metrics".to_owned()));
+        assert_eq!(&args[args.len() - 2..], ["--chat-template", "gemma"]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_server_or_model_file_is_a_startup_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve_engine(
+            &config(LlamacppEngine::new("/nowhere/llama-server")),
+            dir.path(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/nowhere/llama-server") && err.contains("scripts/llama-server.sh"),
+            "{err}"
+        );
+        let mut engine = LlamacppEngine::new("/bin/sh");
+        engine.model_file = Some(dir.path().join("absent.gguf"));
+        let err = resolve_engine(&config(engine), dir.path())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("absent.gguf") && err.contains("does not exist"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_simulator_needs_no_engine_setup() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = resolve_engine(&DevnetConfig::default(), dir.path())
+            .await
+            .unwrap();
+        assert!(none.is_none());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
