@@ -1,2 +1,9 @@
-//! Benchmarks of gonka: criterion benches in `benches/benches/` and the load harness in
-//! `benches/load/` (see its README).
+//! Benchmarks of gonka: criterion benches in `benches/benches/` and the side-by-side load harness
+//! in `benches/load/` (see its README). The library holds what both share: the lean mock OpenAI
+//! worker ([`mock_worker`]) and the fixtures the benches build their inputs from ([`fixtures`]).
+
+pub mod fixtures;
+pub mod mock_worker;
+
+/// The governance model every bench and the mock workers use.
+pub const MODEL: &str = "Qwen/Qwen3-32B-FP8";

@@ -1,0 +1,168 @@
+//! Registry: durable batch upsert of 10,000 nodes (target < 1 s on SQLite) and list of 10,000
+//! nodes (target < 50 ms), on SQLite (a file in a temp dir, WAL + synchronous=FULL, as in
+//! production), on PostgreSQL when `GONKA_TEST_POSTGRES_URL` is set (a fresh database, dropped at
+//! the end), and on the in-memory registry for reference.
+#![allow(missing_docs)] // criterion_group! generates an undocumented public fn
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use gonka_admin::{PostgresRegistry, SqliteRegistry};
+use gonka_benches::fixtures::configs;
+use gonka_core::{MemoryRegistry, NodeRegistry};
+use sqlx::{Connection, Executor};
+use tokio::runtime::Runtime;
+
+const NODES: usize = 10_000;
+
+fn die(what: &str, e: impl std::fmt::Display) -> ! {
+    panic!("registry bench: {what}: {e}")
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die("runtime", e))
+}
+
+/// Upserts 10,000 new nodes (a fresh prefix each time, so every call inserts) and checks that
+/// all were stored.
+async fn upsert_all(registry: &dyn NodeRegistry, prefix: &str) -> Duration {
+    let batch = configs(prefix, NODES);
+    let start = Instant::now();
+    let results = registry
+        .upsert_batch(batch)
+        .await
+        .unwrap_or_else(|e| die("upsert_batch", e));
+    let elapsed = start.elapsed();
+    let stored = results.iter().filter(|r| r.is_ok()).count();
+    if stored != NODES {
+        die("upsert_batch", format!("stored {stored} of {NODES}"));
+    }
+    elapsed
+}
+
+async fn list_all(registry: &dyn NodeRegistry, expected: usize) {
+    let nodes = registry.list().await.unwrap_or_else(|e| die("list", e));
+    if nodes.len() != expected {
+        die("list", format!("listed {} of {expected}", nodes.len()));
+    }
+}
+
+fn bench_backend(
+    c: &mut Criterion,
+    name: &str,
+    rt: &Runtime,
+    make: &dyn Fn() -> Arc<dyn NodeRegistry>,
+) {
+    static PREFIX: AtomicU64 = AtomicU64::new(0);
+    let mut group = c.benchmark_group(format!("registry_{name}"));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("batch_upsert_10000_new_nodes", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let registry = make();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let p = format!("b{}", PREFIX.fetch_add(1, Ordering::Relaxed));
+                    total += upsert_all(registry.as_ref(), &p).await;
+                }
+                total
+            }
+        });
+    });
+    let listed = make();
+    let before = rt
+        .block_on(listed.list())
+        .unwrap_or_else(|e| die("list", e))
+        .len();
+    let p = format!("l{}", PREFIX.fetch_add(1, Ordering::Relaxed));
+    rt.block_on(upsert_all(listed.as_ref(), &p));
+    group.bench_function("list_10000_nodes", |b| {
+        b.to_async(rt)
+            .iter(|| list_all(listed.as_ref(), before + NODES));
+    });
+    group.finish();
+}
+
+fn sqlite(c: &mut Criterion) {
+    let rt = runtime();
+    bench_backend(c, "sqlite", &rt, &|| {
+        let registry = rt
+            .block_on(SqliteRegistry::in_temp_dir())
+            .unwrap_or_else(|e| die("open SQLite", e));
+        Arc::new(registry)
+    });
+}
+
+fn memory(c: &mut Criterion) {
+    let rt = runtime();
+    bench_backend(c, "memory", &rt, &|| Arc::new(MemoryRegistry::new()));
+}
+
+/// `url` with its database name replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let (main, query) = url
+        .split_once('?')
+        .map_or((url, String::new()), |(m, q)| (m, format!("?{q}")));
+    let (scheme, rest) = main.split_once("://").unwrap_or(("postgres", main));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{db}{query}")
+}
+
+fn postgres(c: &mut Criterion) {
+    let Some(base) = std::env::var("GONKA_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        println!(
+            "registry_postgres: skipped: GONKA_TEST_POSTGRES_URL unset (run scripts/postgres.sh)"
+        );
+        return;
+    };
+    let rt = runtime();
+    let db = format!("gonka_bench_{}", std::process::id());
+    rt.block_on(async {
+        let mut admin = sqlx::PgConnection::connect(&base)
+            .await
+            .unwrap_or_else(|e| die("connect to PostgreSQL", e));
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {db}").as_str())
+            .await
+            .unwrap_or_else(|e| die("drop old bench database", e));
+        admin
+            .execute(format!("CREATE DATABASE {db}").as_str())
+            .await
+            .unwrap_or_else(|e| die("create bench database", e));
+    });
+    let url = with_database(&base, &db);
+    let registry: Arc<dyn NodeRegistry> = Arc::new(
+        rt.block_on(PostgresRegistry::connect(&url))
+            .unwrap_or_else(|e| die("open PostgreSQL registry", e)),
+    );
+    // One registry for the whole group: inserts go to fresh prefixes, so the table grows by
+    // 10,000 rows per iteration; list counts what is there.
+    let shared = Arc::clone(&registry);
+    bench_backend(c, "postgres", &rt, &move || Arc::clone(&shared));
+    drop(registry);
+    rt.block_on(async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
+            let drop = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+            if let Err(e) = admin.execute(drop.as_str()).await {
+                eprintln!("registry_postgres: could not drop {db}: {e}");
+            }
+        }
+    });
+}
+
+criterion_group!(benches, sqlite, postgres, memory);
+criterion_main!(benches);

@@ -1,0 +1,247 @@
+//! A fast mock OpenAI worker for the load harness: answers `POST /v1/chat/completions` (JSON, or
+//! SSE when the body asks for `"stream": true`) after a fixed latency, and the ML-node management
+//! calls the gateway's health checker and broker make (`/health`, `/api/v1/state`,
+//! `/api/v1/gpu/devices`, `/api/v1/inference/up`), so one port serves as both inference and
+//! management endpoint. It is deliberately lean (plain hyper, no router, precomputed bodies) so
+//! that it is the ceiling of the comparison, not the bottleneck.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// How the mock worker answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockConfig {
+    /// Model name reported by `/v1/models` and `/api/v1/state` and echoed in completions.
+    pub model: String,
+    /// Delay before the response head of every completion (the worker's "compute time").
+    pub latency: Duration,
+    /// Content chunks in a streamed answer (each one SSE event); the JSON answer holds the same
+    /// text in one message.
+    pub tokens: usize,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            model: crate::MODEL.to_owned(),
+            latency: Duration::from_millis(1),
+            tokens: 8,
+        }
+    }
+}
+
+/// Bodies computed once at start, shared by every connection.
+#[derive(Debug)]
+struct Canned {
+    config: MockConfig,
+    completion: Bytes,
+    chunks: Vec<Bytes>,
+    state: Bytes,
+    models: Bytes,
+}
+
+impl Canned {
+    fn new(config: MockConfig) -> Self {
+        let model = &config.model;
+        let words: Vec<String> = (0..config.tokens).map(|i| format!("tok{i} ")).collect();
+        let text: String = words.concat();
+        let completion = serde_json::json!({
+            "id": "chatcmpl-mock",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop"
+            }],
+            "usage": {"prompt_tokens": 8, "completion_tokens": config.tokens, "total_tokens": 8 + config.tokens}
+        });
+        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+            let event = serde_json::json!({
+                "id": "chatcmpl-mock",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
+            });
+            Bytes::from(format!("data: {event}\n\n"))
+        };
+        let mut chunks = vec![chunk(serde_json::json!({"role": "assistant"}), None)];
+        chunks.extend(
+            words
+                .iter()
+                .map(|w| chunk(serde_json::json!({"content": w}), None)),
+        );
+        chunks.push(chunk(serde_json::json!({}), Some("stop")));
+        chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let state = serde_json::json!({
+            "state": "INFERENCE",
+            "loaded_model": model,
+            "engine": "mock",
+            "inference_healthy": true
+        });
+        let models = serde_json::json!({
+            "object": "list",
+            "data": [{"id": model, "object": "model", "created": 0, "owned_by": "mock"}]
+        });
+        Self {
+            completion: Bytes::from(completion.to_string()),
+            chunks,
+            state: Bytes::from(state.to_string()),
+            models: Bytes::from(models.to_string()),
+            config,
+        }
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(body).boxed());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json(body: Bytes) -> Response<Body> {
+    full(StatusCode::OK, "application/json", body)
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error"}});
+    full(status, "application/json", Bytes::from(body.to_string()))
+}
+
+/// Whether a request body asks for a stream. Only the `stream` key matters; the worker does not
+/// check the rest of the request.
+fn wants_stream(body: &[u8]) -> Result<bool, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
+    Ok(value
+        .get("stream")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false))
+}
+
+async fn handle(canned: Arc<Canned>, request: Request<Incoming>) -> Response<Body> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match (method, path.as_str()) {
+        (Method::POST, "/v1/chat/completions" | "/v1/completions") => {
+            let body = match request.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return error(StatusCode::BAD_REQUEST, &format!("unreadable body: {e}")),
+            };
+            let stream = match wants_stream(&body) {
+                Ok(s) => s,
+                Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+            };
+            if !canned.config.latency.is_zero() {
+                tokio::time::sleep(canned.config.latency).await;
+            }
+            if stream {
+                let frames = canned
+                    .chunks
+                    .clone()
+                    .into_iter()
+                    .map(|c| Ok::<_, Infallible>(Frame::data(c)));
+                let mut response = Response::new(StreamBody::new(stream::iter(frames)).boxed());
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                response
+            } else {
+                json(canned.completion.clone())
+            }
+        }
+        (Method::GET, "/health" | "/livez" | "/readyz") => {
+            json(Bytes::from_static(br#"{"status":"ok"}"#))
+        }
+        (Method::GET, "/api/v1/state") => json(canned.state.clone()),
+        (Method::GET, "/v1/models") => json(canned.models.clone()),
+        (Method::GET, "/api/v1/gpu/devices") => {
+            json(Bytes::from_static(br#"{"devices":[],"count":0}"#))
+        }
+        (Method::POST, "/api/v1/inference/up") => json(Bytes::from_static(br#"{"status":"OK"}"#)),
+        (Method::GET | Method::POST, _) => error(
+            StatusCode::NOT_FOUND,
+            &format!("no route for {path} on the mock worker"),
+        ),
+        (method, _) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("method {method} not allowed on the mock worker"),
+        ),
+    }
+}
+
+/// Serves the mock worker on `listener` until `shutdown` completes; connections still open then
+/// are dropped.
+///
+/// # Errors
+/// Only when accepting on the listener fails for good (not for a failed connection).
+pub async fn serve(
+    listener: TcpListener,
+    config: MockConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let canned = Arc::new(Canned::new(config));
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(error = %e, "accept failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        // Reap finished connection tasks so the set stays bounded by live connections.
+        while tasks.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let canned = Arc::clone(&canned);
+        tasks.spawn(async move {
+            let service = service_fn(move |req| {
+                let canned = Arc::clone(&canned);
+                async move { Ok::<_, Infallible>(handle(canned, req).await) }
+            });
+            let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = conn {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tasks.abort_all();
+    Ok(())
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::WouldBlock
+    ) || e.raw_os_error() == Some(24) // EMFILE: too many open files, may clear up
+}
