@@ -93,7 +93,10 @@ impl Entry {
                     Arc::from(vec![Arc::<str>::from(m.as_str())])
                 }
             }
-            _ => self.configured_models.clone(),
+            // Serving a model the registry no longer lists: nothing to route until the broker
+            // has reloaded it.
+            Some(_) => Arc::from(Vec::new()),
+            None => self.configured_models.clone(),
         };
         view.max_concurrent = node.max_concurrent;
         view.status = if self.record.state.intended_status == NodeStatus::Inference {

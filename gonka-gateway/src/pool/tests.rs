@@ -285,3 +285,31 @@ fn round_robin_over_the_pool_alternates_nodes() {
         .collect();
     assert_eq!(ids, vec!["a", "b", "a", "b"]);
 }
+
+#[test]
+fn a_node_still_serving_a_model_no_longer_configured_is_not_routed_to() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    let g = pool.apply(record("a", 2)).generation;
+    pool.observe(
+        "a",
+        g,
+        Observation {
+            loaded_model: Some("Qwen/QwQ-32B".into()),
+            ..healthy()
+        },
+    );
+    assert!(pool.try_acquire(&chain(), &[]).is_none());
+    assert!(pool
+        .try_acquire(&[RequestInfo::for_model("Qwen/QwQ-32B")], &[])
+        .is_none());
+    // A node that does not report its model serves what it is configured with.
+    pool.observe(
+        "a",
+        g,
+        Observation {
+            loaded_model: None,
+            ..healthy()
+        },
+    );
+    assert!(pool.try_acquire(&chain(), &[]).is_some());
+}
