@@ -49,6 +49,9 @@ pub struct GatewayConfig {
     pub admin_token: Option<String>,
     /// Governance model list the admin API enforces (default: seed 000's five models).
     pub governance: GovernanceModels,
+    /// Proof-of-Compute (epoch phases, receiver, validation, participants); `None`: off, the
+    /// PoC listener answers `/health` only.
+    pub poc: Option<crate::poc::PocConfig>,
 }
 
 impl GatewayConfig {
@@ -74,6 +77,7 @@ impl GatewayConfig {
             drain_timeout: Duration::from_secs(30),
             admin_token: None,
             governance: GovernanceModels::default(),
+            poc: None,
         }
     }
 

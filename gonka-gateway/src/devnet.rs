@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gonka_core::{NodeConfig, NodeStatus};
@@ -47,6 +48,9 @@ pub struct DevnetConfig {
     pub ready_timeout: Duration,
     /// The engine of every ML node (default: the simulator).
     pub engine: DevnetEngine,
+    /// Proof-of-Compute epochs (default: off). With it, the epoch clock starts once every node
+    /// is ready, and each epoch switches the enabled nodes to PoC for its generate phase.
+    pub poc: Option<crate::poc::DevnetPoc>,
 }
 
 impl Default for DevnetConfig {
@@ -70,6 +74,7 @@ impl Default for DevnetConfig {
             gateway,
             ready_timeout: Duration::from_secs(60),
             engine: DevnetEngine::Simulator,
+            poc: None,
         }
     }
 }
@@ -154,6 +159,16 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
     }
     let mut gateway_config = config.gateway.clone();
     gateway_config.registry = registry.clone();
+    let mut poc_clock = None;
+    if let Some(poc) = &config.poc {
+        let (clock, poc_config) = poc
+            .gateway_config(&data_dir)
+            .await
+            .map_err(startup("cannot open the PoC store"))?;
+        gateway_config.epoch = Arc::new(clock.clone());
+        gateway_config.poc = Some(poc_config);
+        poc_clock = Some(clock);
+    }
     let admin_token = gateway_config.admin_token.clone();
     let gateway = crate::start(gateway_config, listeners)?;
     let admin = gateway
@@ -218,6 +233,10 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    if let Some(clock) = poc_clock {
+        clock.start();
+        tracing::info!("devnet PoC epoch clock started");
+    }
     tracing::info!(nodes = devnet.nodes.len(), model = %devnet.model, "devnet ready");
     Ok(devnet)
 }
@@ -245,6 +264,11 @@ async fn start_node(
             ..config.simulator.clone()
         },
         drain_timeout: Duration::from_secs(1),
+        poc: config
+            .poc
+            .as_ref()
+            .map(|p| p.mlnode.clone())
+            .unwrap_or_default(),
         ..MlNodeConfig::default()
     };
     if let (DevnetEngine::Llamacpp(llama), Some((file, _))) = (&config.engine, engine) {

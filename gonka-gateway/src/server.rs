@@ -205,7 +205,18 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         metrics: metrics.clone(),
         body_limit: config.body_limit,
     };
-    let public = public_router(state, ApiKeys(Arc::new(config.api_keys.clone())));
+    let mut public = public_router(state, ApiKeys(Arc::new(config.api_keys.clone())));
+    let poc_listen_addr = match &listeners.poc {
+        Some(l) => Some(local_addr(l)?),
+        None => None,
+    };
+    let poc_service = config.poc.clone().map(|poc| {
+        crate::poc::PocService::new(poc, config.registry.clone(), poc_listen_addr, public_addr)
+    });
+    if let Some(service) = &poc_service {
+        public = public.merge(crate::poc::participants_router(service.clone()));
+        background.spawn(crate::poc::driver::run_driver(service.clone()));
+    }
     serve(
         &mut servers,
         "public",
@@ -230,7 +241,11 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     let poc_addr = match listeners.poc {
         Some(l) => {
             let addr = local_addr(&l)?;
-            serve(&mut servers, "poc", l, crate::poc::poc_router(), stopped);
+            let router = match &poc_service {
+                Some(service) => crate::poc::receiver_router(service.clone()),
+                None => crate::poc::poc_router(),
+            };
+            serve(&mut servers, "poc", l, router, stopped);
             Some(addr)
         }
         None => None,

@@ -150,9 +150,21 @@ mod tests {
     #[test]
     fn same_round_same_artifacts_and_block_hash_changes_them() {
         let c = TinyModelCompute::default();
-        let a = c.prepare("m", round("AA")).unwrap().compute(&[0, 3, 6]).unwrap();
-        let b = c.prepare("m", round("AA")).unwrap().compute(&[0, 3, 6]).unwrap();
-        let other = c.prepare("m", round("BB")).unwrap().compute(&[0, 3, 6]).unwrap();
+        let a = c
+            .prepare("m", round("AA"))
+            .unwrap()
+            .compute(&[0, 3, 6])
+            .unwrap();
+        let b = c
+            .prepare("m", round("AA"))
+            .unwrap()
+            .compute(&[0, 3, 6])
+            .unwrap();
+        let other = c
+            .prepare("m", round("BB"))
+            .unwrap()
+            .compute(&[0, 3, 6])
+            .unwrap();
         assert_eq!(a.len(), 3);
         assert_eq!(a, b);
         assert_ne!(a[0].vector_b64, other[0].vector_b64);
@@ -166,11 +178,17 @@ mod tests {
         let v = r.validate(&arts, &ValidationParams::default()).unwrap();
         assert_eq!(v.n_mismatch, 0);
         assert!(!v.fraud_detected());
-        assert!(TinyModelCompute { hidden: 8, layers: 1 }
-            .prepare("m", round("AA"))
-            .is_err());
-        assert!(TinyModelCompute { hidden: 16, layers: 0 }
-            .prepare("m", round("AA"))
-            .is_err());
+        assert!(TinyModelCompute {
+            hidden: 8,
+            layers: 1
+        }
+        .prepare("m", round("AA"))
+        .is_err());
+        assert!(TinyModelCompute {
+            hidden: 16,
+            layers: 0
+        }
+        .prepare("m", round("AA"))
+        .is_err());
     }
 }

@@ -29,7 +29,10 @@ use crate::agent::Agent;
 /// The PoC routes, to merge into the management API (behind its token).
 pub fn routes() -> Router<Arc<Agent>> {
     Router::new()
-        .route("/api/v1/inference/pow/init/generate", post(routes::init_generate))
+        .route(
+            "/api/v1/inference/pow/init/generate",
+            post(routes::init_generate),
+        )
         .route("/api/v1/inference/pow/generate", post(routes::generate))
         .route("/api/v1/inference/pow/status", get(routes::status))
         .route("/api/v1/inference/pow/stop", post(routes::stop))

@@ -99,28 +99,29 @@ pub(crate) async fn generate(
     let stat = req.stat_test.unwrap_or_default();
     let nonces = req.nonces.clone();
     let validation = req.validation.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<Value, gonka_core::poc::error::PocError> {
-        let prepared = compute.prepare(&model, params)?;
-        match validation {
-            Some(v) => {
-                let verdict = prepared.validate(&v.artifacts, &stat)?;
-                Ok(json!({
-                    "status": "OK",
-                    "n_total": verdict.n_total,
-                    "n_mismatch": verdict.n_mismatch,
-                    "mismatch_nonces": verdict.mismatch_nonces,
-                    "p_value": verdict.p_value,
-                    "fraud_detected": verdict.fraud_detected(),
-                }))
+    let result =
+        tokio::task::spawn_blocking(move || -> Result<Value, gonka_core::poc::error::PocError> {
+            let prepared = compute.prepare(&model, params)?;
+            match validation {
+                Some(v) => {
+                    let verdict = prepared.validate(&v.artifacts, &stat)?;
+                    Ok(json!({
+                        "status": "OK",
+                        "n_total": verdict.n_total,
+                        "n_mismatch": verdict.n_mismatch,
+                        "mismatch_nonces": verdict.mismatch_nonces,
+                        "p_value": verdict.p_value,
+                        "fraud_detected": verdict.fraud_detected(),
+                    }))
+                }
+                None => Ok(json!({"status": "OK", "artifacts": prepared.compute(&nonces)?})),
             }
-            None => Ok(json!({"status": "OK", "artifacts": prepared.compute(&nonces)?})),
-        }
-    })
-    .await
-    .map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("PoC compute task failed: {e}"),
-    })?;
+        })
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("PoC compute task failed: {e}"),
+        })?;
     let mut value = result.map_err(|e| match e {
         gonka_core::poc::error::PocError::InvalidParams(m) => ApiError::bad_request(m),
         other => ApiError {

@@ -1,0 +1,63 @@
+//! PoC settings of a devnet: the epoch clock, the network node's [`PocConfig`] over a durable
+//! store in the data directory, and the ML nodes' [`PocSettings`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gonka_core::poc::params::ValidationParams;
+use gonka_mlnode::poc::PocSettings;
+
+use super::phases::{DevnetPhaseClock, PhaseDurations};
+use super::service::PocConfig;
+use super::store::{ArtifactStore, StoreError};
+
+/// PoC on a devnet.
+#[derive(Debug, Clone)]
+pub struct DevnetPoc {
+    /// Phase lengths of each epoch.
+    pub phases: PhaseDurations,
+    /// `seq_len` of the nonces (small on CPU; default 16).
+    pub seq_len: usize,
+    /// Validation thresholds and sample size.
+    pub validation: ValidationParams,
+    /// The ML nodes' PoC settings (backend, callback timing).
+    pub mlnode: PocSettings,
+}
+
+impl Default for DevnetPoc {
+    /// Default phases, `seq_len` 16, default thresholds, callbacks every second.
+    fn default() -> Self {
+        Self {
+            phases: PhaseDurations::default(),
+            seq_len: 16,
+            validation: ValidationParams::default(),
+            mlnode: PocSettings {
+                callback_interval: Duration::from_secs(1),
+                ..PocSettings::default()
+            },
+        }
+    }
+}
+
+impl DevnetPoc {
+    /// The paused clock and the network node's config, storing artifacts in
+    /// `data_dir/poc.db`. Start the clock once the nodes are ready.
+    ///
+    /// # Errors
+    /// The store cannot be opened.
+    pub async fn gateway_config(
+        &self,
+        data_dir: &Path,
+    ) -> Result<(DevnetPhaseClock, PocConfig), StoreError> {
+        let store = ArtifactStore::open_path(data_dir.join("poc.db")).await?;
+        let clock = DevnetPhaseClock::paused(self.phases, data_dir.to_string_lossy());
+        let mut config = PocConfig::new(Arc::new(clock.clone()), store);
+        config.compute = Arc::clone(&self.mlnode.compute);
+        config.seq_len = self.seq_len;
+        config.validation = self.validation;
+        config.tick =
+            (self.phases.generate / 20).clamp(Duration::from_millis(5), Duration::from_millis(100));
+        Ok((clock, config))
+    }
+}

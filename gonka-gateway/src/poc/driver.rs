@@ -1,0 +1,225 @@
+//! The PoC driver: follows the [`super::PhaseClock`] and acts on each phase change.
+//!
+//! - **generate** (epoch e): every *enabled* node becomes a member of the round (disabled nodes
+//!   are skipped and contribute no weight); its intended status becomes POC (the pool stops
+//!   routing to it) and it gets `pow/init/generate` with the epoch's seed and its `node_num`.
+//! - **wind-down**: members get `pow/stop` and go back to intended INFERENCE (the broker brings
+//!   them back); late artifacts are still accepted.
+//! - **validate**: the artifacts are validated and the epoch's participants computed.
+//!
+//! A driver that starts in the middle of a generate phase starts that round late.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use gonka_core::{NodeStatus, PocStatus, StatusUpdate};
+use gonka_mlnode::poc::wire::{InitGenerateRequest, PocModelParams};
+use serde_json::json;
+
+use super::phases::{Phase, PhaseInfo};
+use super::service::{EpochResult, PocService, Round};
+use super::validation::{validate_round, Member, ValidationInput};
+
+/// Runs until aborted.
+pub async fn run_driver(service: Arc<PocService>) {
+    let mut last: Option<(u64, Phase)> = None;
+    loop {
+        let now = service.config.clock.now();
+        let key = (now.epoch, now.phase);
+        if last != Some(key) {
+            tracing::info!(epoch = now.epoch, phase = ?now.phase, "PoC phase");
+            match now.phase {
+                Phase::Generate => start_round(&service, &now).await,
+                Phase::WindDown => stop_round(&service, now.epoch).await,
+                Phase::Validate => {
+                    if last.is_some_and(|(e, p)| e == now.epoch && p == Phase::Generate) {
+                        stop_round(&service, now.epoch).await;
+                    }
+                    validate(&service, now.epoch).await;
+                }
+                Phase::Inference => {}
+            }
+            last = Some(key);
+        }
+        tokio::time::sleep(service.config.tick).await;
+    }
+}
+
+async fn start_round(service: &Arc<PocService>, info: &PhaseInfo) {
+    let records = match service.registry.list().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "PoC round not started: cannot list nodes");
+            return;
+        }
+    };
+    let node_count = records
+        .iter()
+        .map(|r| r.node.node_num)
+        .max()
+        .map_or(1, |m| {
+            u32::try_from(m.saturating_add(1)).unwrap_or(u32::MAX)
+        });
+    let mut members = std::collections::BTreeMap::new();
+    for r in &records {
+        if !r.state.admin_state.enabled {
+            tracing::info!(node = %r.node.id, "disabled node skipped in PoC");
+            continue;
+        }
+        let (Ok(num), Some(model)) = (u32::try_from(r.node.node_num), r.node.models.keys().next())
+        else {
+            continue;
+        };
+        members.insert(
+            num,
+            Member {
+                node_id: r.node.id.clone(),
+                node_num: num,
+                model: model.clone(),
+                mgmt_url: r.node.poc_url(),
+            },
+        );
+    }
+    service.set_round(
+        info.epoch,
+        Round {
+            info: info.clone(),
+            node_count,
+            members: members.clone(),
+        },
+    );
+    let calls = members.values().map(|m| {
+        let service = Arc::clone(service);
+        let request = InitGenerateRequest {
+            block_hash: info.block_hash.clone(),
+            block_height: info.poc_start_block_height,
+            public_key: service.config.public_key.clone(),
+            node_id: m.node_num,
+            node_count,
+            batch_size: service.config.batch_size,
+            params: PocModelParams {
+                model: m.model.clone(),
+                seq_len: service.config.seq_len,
+                k_dim: gonka_core::poc::encoding::K_DIM,
+            },
+            url: service.callback_url(&m.model),
+            poc_stronger_rng: false,
+        };
+        let m = m.clone();
+        async move {
+            set_intended(&service, &m.node_id, NodeStatus::Poc, PocStatus::Generating).await;
+            let r = post(&service, &m.mgmt_url, "inference/pow/init/generate", &json!(request)).await;
+            match r {
+                Ok(()) => tracing::info!(node = %m.node_id, node_num = m.node_num, "PoC generation started"),
+                Err(e) => tracing::warn!(node = %m.node_id, error = %e, "pow/init/generate failed"),
+            }
+        }
+    });
+    join_all(calls).await;
+    let keep = service.config.keep_epochs.max(1);
+    if info.epoch > keep {
+        if let Err(e) = service
+            .config
+            .store
+            .prune_before(info.epoch + 1 - keep)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot prune old PoC artifacts");
+        }
+    }
+}
+
+async fn stop_round(service: &Arc<PocService>, epoch: u64) {
+    let Some(round) = service.round(epoch) else {
+        return;
+    };
+    let calls = round.members.values().map(|m| {
+        let service = Arc::clone(service);
+        let m = m.clone();
+        async move {
+            if let Err(e) = post(&service, &m.mgmt_url, "inference/pow/stop", &json!({})).await {
+                tracing::warn!(node = %m.node_id, error = %e, "pow/stop failed");
+            }
+            set_intended(&service, &m.node_id, NodeStatus::Inference, PocStatus::Idle).await;
+        }
+    });
+    join_all(calls).await;
+}
+
+async fn validate(service: &Arc<PocService>, epoch: u64) {
+    let Some(round) = service.round(epoch) else {
+        return;
+    };
+    let artifacts = match service.config.store.artifacts(epoch).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "PoC validation skipped: cannot read artifacts");
+            return;
+        }
+    };
+    let input = ValidationInput {
+        round: service.round_params(&round.info),
+        block_height: round.info.poc_start_block_height,
+        node_count: round.node_count,
+        members: round.members.values().cloned().collect(),
+        params: service.config.validation,
+        validator_key: service.config.public_key.clone(),
+    };
+    let compute = Arc::clone(&service.config.compute);
+    let outcome =
+        tokio::task::spawn_blocking(move || validate_round(compute.as_ref(), &input, &artifacts))
+            .await;
+    match outcome {
+        Ok(Ok(outcomes)) => {
+            for o in &outcomes {
+                tracing::info!(epoch, node = %o.node_id, count = o.count, outcome = o.outcome, n_mismatch = o.n_mismatch, n_total = o.n_total, weight = o.weight, "PoC node validated");
+            }
+            service.set_result(
+                epoch,
+                EpochResult {
+                    info: round.info.clone(),
+                    outcomes,
+                },
+            );
+        }
+        Ok(Err(e)) => tracing::error!(epoch, error = %e, "PoC validation failed"),
+        Err(e) => tracing::error!(epoch, error = %e, "PoC validation task failed"),
+    }
+}
+
+async fn set_intended(service: &PocService, id: &str, status: NodeStatus, poc: PocStatus) {
+    let update = StatusUpdate {
+        intended_status: Some(status),
+        poc_intended_status: Some(poc),
+        ..StatusUpdate::default()
+    };
+    if let Err(e) = service.registry.update_status(id, update).await {
+        tracing::warn!(node = %id, error = %e, "cannot record the intended PoC status");
+    }
+}
+
+async fn post(
+    service: &PocService,
+    base: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<(), String> {
+    let url = format!("{}/api/v1/{path}", base.trim_end_matches('/'));
+    let resp = service
+        .http
+        .post(&url)
+        .timeout(service.config.call_timeout)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        let status = resp.status();
+        Err(format!(
+            "{url}: {status}: {}",
+            resp.text().await.unwrap_or_default()
+        ))
+    }
+}

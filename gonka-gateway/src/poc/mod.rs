@@ -1,0 +1,30 @@
+//! Proof-of-Compute on the network node: the epoch clock and its phases ([`phases`]), the
+//! driver that switches enabled ML nodes to PoC at the generate phase and back after
+//! ([`driver`]), the callback receiver on `--poc-listen` ([`receiver`]) over durable storage
+//! ([`store`]), the validation runner ([`validation`]) and the participants list
+//! ([`participants`]). [`PocService`] holds the state they share.
+//!
+//! Without a [`PocConfig`] the PoC listener answers `/health` only ([`poc_router`]).
+
+pub mod devnet;
+pub mod driver;
+pub mod participants;
+pub mod phases;
+pub mod receiver;
+pub mod service;
+pub mod store;
+pub mod validation;
+
+use axum::routing::get;
+use axum::Router;
+
+pub use devnet::DevnetPoc;
+pub use phases::{DevnetPhaseClock, Phase, PhaseClock, PhaseDurations, PhaseInfo};
+pub use receiver::{participants_router, receiver_router};
+pub use service::{EpochResult, PocConfig, PocService};
+pub use store::ArtifactStore;
+
+/// Routes of the PoC callback listener when PoC is not configured: `/health` only.
+pub fn poc_router() -> Router {
+    Router::new().route("/health", get(crate::handlers::health::health))
+}

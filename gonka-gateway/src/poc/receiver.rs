@@ -1,0 +1,172 @@
+//! The PoC callback listener (`--poc-listen`, default :9100): `POST
+//! /v2/poc-batches/{model}/generated` stores artifacts durably per (epoch, node, nonce);
+//! `/validated` is acknowledged (this host validates itself); `/health`.
+//!
+//! Accepted only while the round's generate or wind-down phase lasts (503 otherwise), for the
+//! current round's block hash and height and this participant's key, from a node of the round
+//! (400 otherwise: a disabled node is not in the round). Invalid or empty base64 → 400 for the
+//! whole body. A repeated nonce is skipped, so a retried callback never counts twice.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gonka_core::poc::encoding::decode_b64;
+use gonka_mlnode::poc::wire::GeneratedPayload;
+use serde_json::json;
+
+use super::phases::Phase;
+use super::service::PocService;
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The callback routes over `service`.
+pub fn receiver_router(service: Arc<PocService>) -> Router {
+    Router::new()
+        .route("/health", get(crate::handlers::health::health))
+        .route("/v2/poc-batches/{model}/generated", post(generated))
+        .route("/v2/poc-batches/{model}/validated", post(validated))
+        .with_state(service)
+}
+
+async fn validated(Path(_model): Path<String>) -> StatusCode {
+    StatusCode::OK
+}
+
+async fn generated(
+    State(service): State<Arc<PocService>>,
+    Path(model): Path<String>,
+    body: Bytes,
+) -> Response {
+    let payload: GeneratedPayload = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid generated body: {e}"),
+            )
+        }
+    };
+    let now = service.config.clock.now();
+    if !matches!(now.phase, Phase::Generate | Phase::WindDown) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "PoC artifacts are accepted only in the generate and wind-down phases; epoch {} is in {:?}",
+                now.epoch, now.phase
+            ),
+        );
+    }
+    let Some(round) = service.round(now.epoch) else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no PoC round was started for epoch {}", now.epoch),
+        );
+    };
+    if payload.block_hash != round.info.block_hash
+        || payload.block_height != round.info.poc_start_block_height
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "stale round: block {} at height {} is not the current round (height {})",
+                payload.block_hash, payload.block_height, round.info.poc_start_block_height
+            ),
+        );
+    }
+    if payload.public_key != service.config.public_key {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "public_key {} is not this participant's",
+                payload.public_key
+            ),
+        );
+    }
+    if !round.members.contains_key(&payload.node_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "node_id {} is not an ML node of this round (unknown or disabled)",
+                payload.node_id
+            ),
+        );
+    }
+    let mut rows = Vec::with_capacity(payload.artifacts.len());
+    for a in &payload.artifacts {
+        match decode_b64(&a.vector_b64) {
+            Ok(v) if !v.is_empty() => rows.push((a.nonce, v)),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "artifact of nonce {}: vector_b64 is not valid base64",
+                        a.nonce
+                    ),
+                )
+            }
+        }
+    }
+    match service
+        .config
+        .store
+        .insert(now.epoch, payload.node_id, &rows)
+        .await
+    {
+        Ok(added) => {
+            tracing::debug!(
+                epoch = now.epoch,
+                node_id = payload.node_id,
+                %model,
+                received = rows.len(),
+                added,
+                "PoC artifacts stored"
+            );
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store PoC artifacts");
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}
+
+/// The participants route for the public API: `GET /v1/epochs/{epoch}/participants` with
+/// `current` (the latest validated epoch) or an epoch number.
+pub fn participants_router(service: Arc<PocService>) -> Router {
+    Router::new()
+        .route("/v1/epochs/{epoch}/participants", get(participants))
+        .with_state(service)
+}
+
+async fn participants(
+    State(service): State<Arc<PocService>>,
+    Path(epoch): Path<String>,
+) -> Response {
+    let result = if epoch == "current" {
+        service.latest_result()
+    } else {
+        match epoch.parse::<u64>() {
+            Ok(e) if e >= 1 => service.result(e),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("epoch must be `current` or a number ≥ 1, got {epoch:?}"),
+                )
+            }
+        }
+    };
+    match result {
+        Some(r) => Json(service.participants(&r)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no validated PoC result for epoch {epoch} yet"),
+        ),
+    }
+}
