@@ -33,7 +33,7 @@ pub use handlers::admin_state::AdminStateChanged;
 pub use handlers::batch::PartialBatch;
 pub use open::{open_registry, OpenError};
 pub use options::{AdminOptions, DEFAULT_BODY_LIMIT};
-pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT};
+pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT, WRITE_TIMEOUT};
 pub use router::router;
 pub use server::{log_request, run};
 pub use sqlite::SqliteRegistry;

@@ -43,7 +43,7 @@ async fn admin_writes_answer_503_while_the_database_is_down_and_work_again_after
     assert_eq!(refused.status, 503, "{}", refused.text);
     let message = refused.body["error"].as_str().unwrap();
     assert!(message.contains("PostgreSQL"), "{message}");
-    assert!(message.contains("nothing was changed"), "{message}");
+    assert!(message.contains("the change was not stored"), "{message}");
     let batch = call(
         &server,
         "POST",

@@ -22,6 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{broadcast, Mutex};
 
+use crate::cli::redact_url as redact;
 use crate::open::OpenError;
 use plan::Plan;
 use rows::{unavailable, LOAD_ALL_THRESHOLD};
@@ -30,6 +31,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_pg");
 
 /// How long a call waits for a database connection before answering `Unavailable`.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest a write transaction may take before it is abandoned (rolled back) and answered
+/// `Unavailable`: a database that stops answering without closing connections must not hang
+/// admin requests.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Connections per registry (one of them is held by the change-feed listener).
 const MAX_CONNECTIONS: u32 = 8;
@@ -139,6 +145,31 @@ impl PostgresRegistry {
             + Send,
         T: Send,
     {
+        let outcome = tokio::time::timeout(WRITE_TIMEOUT, self.transaction(body))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Unavailable(
+                    format!("PostgreSQL did not answer within {WRITE_TIMEOUT:?}").into(),
+                ))
+            });
+        // Say so in the answer: a 503 on a write means the change was not stored. (A commit
+        // whose reply is lost may still have been applied; it is then simply not confirmed.)
+        outcome.map_err(|e| match e {
+            Error::Unavailable(source) => {
+                Error::Unavailable(format!("{source}; the change was not stored").into())
+            }
+            other => other,
+        })
+    }
+
+    async fn transaction<T, F>(&self, body: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(
+                &'c mut PgConnection,
+            ) -> futures::future::BoxFuture<'c, Result<(T, Vec<String>)>>
+            + Send,
+        T: Send,
+    {
         let mut tx = self.shared.pool.begin().await.map_err(unavailable)?;
         rows::lock_writers(&mut tx).await?;
         let (value, payloads) = body(&mut tx).await?;
@@ -205,20 +236,6 @@ impl PostgresRegistry {
             .await?;
         self.shared.emit(RegistryEvent::Upserted(record.clone()));
         Ok(record)
-    }
-}
-
-/// `url` with any password replaced by `***`, for logs and errors.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
     }
 }
 
@@ -298,15 +315,6 @@ impl NodeRegistry for PostgresRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact("postgres://gonka:secret@db:5432/x"),
-            "postgres://gonka:***@db:5432/x"
-        );
-        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
-    }
 
     #[tokio::test]
     async fn malformed_url_is_an_invalid_url_error() {

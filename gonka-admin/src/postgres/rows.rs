@@ -14,7 +14,7 @@ pub const RECORD_COLUMNS: &str = "id, node_num, config::text AS config, state::t
 
 /// Turns a storage error into [`Error::Unavailable`] with a message an operator can act on.
 pub fn unavailable(e: sqlx::Error) -> Error {
-    Error::Unavailable(format!("PostgreSQL error, nothing was changed: {e}").into())
+    Error::Unavailable(format!("PostgreSQL error: {e}").into())
 }
 
 /// Decodes a row selected with [`RECORD_COLUMNS`].
