@@ -13,7 +13,7 @@ use crate::pool::{FailureKind, Outcome, Permit};
 /// State of one forwarded body.
 pub(crate) struct Forwarding {
     pub first: Option<Bytes>,
-    pub upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    pub upstream: BoxStream<'static, Result<Bytes, hyper::Error>>,
     pub permit: Option<Permit>,
     pub metrics: Arc<Metrics>,
     pub model: String,

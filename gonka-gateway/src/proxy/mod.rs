@@ -1,26 +1,26 @@
 //! The OpenAI proxy: pick a node, take its slot, forward the request, retry failures that happen
 //! before the first byte on another node, and stream the answer back chunk by chunk.
 
+mod attempt;
 mod body;
 pub mod request;
+mod upstream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::StreamExt;
 use gonka_core::RequestInfo;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::GatewayError;
 use crate::metrics::{Metrics, ModelLabel};
-use crate::pool::{AcquireError, FailureKind, NodePool, Outcome, Permit};
-use body::Forwarding;
+use crate::pool::{AcquireError, NodePool};
+use upstream::UpstreamClient;
 
 /// Settings of the proxy (from [`crate::GatewayConfig`]).
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ pub struct ProxySettings {
 #[derive(Debug)]
 pub struct Proxy {
     pool: Arc<NodePool>,
-    client: reqwest::Client,
+    upstream: UpstreamClient,
     metrics: Arc<Metrics>,
     settings: ProxySettings,
 }
@@ -60,30 +60,20 @@ impl TryError {
     }
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 impl Proxy {
     /// A proxy over `pool`, with one pooled HTTP client for every upstream.
     ///
     /// # Errors
-    /// `Startup` when the HTTP client cannot be built (TLS backend).
+    /// None today (the hyper client cannot fail to build); kept so client options can be
+    /// validated here.
     pub fn new(
         pool: Arc<NodePool>,
         metrics: Arc<Metrics>,
         settings: ProxySettings,
     ) -> Result<Self, GatewayError> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(90))
-            // A proxy passes redirects on; it does not follow them.
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| GatewayError::Startup(format!("cannot build HTTP client: {e}")))?;
         Ok(Self {
             pool,
-            client,
+            upstream: UpstreamClient::new(),
             metrics,
             settings,
         })
@@ -220,114 +210,5 @@ impl Proxy {
         self.metrics.count_request(model, "", status);
         tracing::info!(model, status, error = %e, "request rejected");
         e.into_response()
-    }
-
-    async fn try_once(
-        &self,
-        mut permit: Permit,
-        path: &'static str,
-        headers: &HeaderMap,
-        body: Bytes,
-        model: &str,
-    ) -> Result<Response, TryError> {
-        let started = permit.started();
-        let url = format!("{}{}", permit.url(), path);
-        let mut req = self
-            .client
-            .post(url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body);
-        for name in [header::ACCEPT, REQUEST_ID] {
-            if let Some(v) = headers.get(&name) {
-                req = req.header(name, v);
-            }
-        }
-        let timeout = self.settings.request_timeout;
-        let resp = match tokio::time::timeout(timeout, req.send()).await {
-            Err(_) => {
-                permit.finish(Outcome::Failure(FailureKind::Timeout));
-                return Err(TryError::Gateway(GatewayError::Timeout(format!(
-                    "node {} sent no response within {} s",
-                    permit.node(),
-                    timeout.as_secs()
-                ))));
-            }
-            Ok(Err(e)) => {
-                let kind = if e.is_connect() {
-                    FailureKind::Connect
-                } else {
-                    FailureKind::Server
-                };
-                permit.finish(Outcome::Failure(kind));
-                return Err(TryError::Gateway(GatewayError::Upstream(format!(
-                    "node {}: {e}",
-                    permit.node()
-                ))));
-            }
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status();
-        let mut out_headers = HeaderMap::with_capacity(4);
-        for (name, value) in resp.headers() {
-            if name != header::CONTENT_LENGTH
-                && name != header::TRANSFER_ENCODING
-                && name != header::CONNECTION
-                && name != REQUEST_ID
-            {
-                out_headers.insert(name.clone(), value.clone());
-            }
-        }
-        if status.is_server_error() {
-            permit.finish(Outcome::Failure(FailureKind::Server));
-            let bytes = tokio::time::timeout(Duration::from_secs(5), resp.bytes())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default();
-            let mut r = (status, bytes).into_response();
-            *r.headers_mut() = out_headers;
-            return Err(TryError::Upstream(r));
-        }
-        let mut upstream = resp.bytes_stream().boxed();
-        let remaining = timeout.saturating_sub(started.elapsed());
-        let first = match tokio::time::timeout(remaining, upstream.next()).await {
-            Err(_) => {
-                permit.finish(Outcome::Failure(FailureKind::Timeout));
-                return Err(TryError::Gateway(GatewayError::Timeout(format!(
-                    "node {} sent no body within {} s",
-                    permit.node(),
-                    timeout.as_secs()
-                ))));
-            }
-            Ok(Some(Err(e))) => {
-                permit.finish(Outcome::Failure(FailureKind::Server));
-                return Err(TryError::Gateway(GatewayError::Upstream(format!(
-                    "node {} failed before the first byte: {e}",
-                    permit.node()
-                ))));
-            }
-            Ok(None) => None,
-            Ok(Some(Ok(chunk))) => Some(chunk),
-        };
-        self.metrics
-            .ttft
-            .get_or_create(&ModelLabel {
-                model: model.to_owned(),
-            })
-            .observe(started.elapsed().as_secs_f64());
-        let forwarding = Forwarding {
-            first,
-            upstream,
-            permit: Some(permit),
-            metrics: self.metrics.clone(),
-            model: model.to_owned(),
-            status: status.as_u16(),
-            idle_timeout: self.settings.idle_timeout,
-            started,
-        };
-        let mut response = Response::new(Body::from_stream(forwarding.into_stream()));
-        *response.status_mut() = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::OK);
-        *response.headers_mut() = out_headers;
-        Ok(response)
     }
 }

@@ -1,0 +1,124 @@
+//! One try of a request on one node: send, wait for the response head and the first body
+//! chunk (so failures before the first byte can be retried elsewhere), then hand the rest of the
+//! body to the client as it arrives.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+
+use super::body::Forwarding;
+use super::upstream::SendError;
+use super::{Proxy, TryError};
+use crate::error::GatewayError;
+use crate::metrics::ModelLabel;
+use crate::pool::{FailureKind, Outcome, Permit};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+impl Proxy {
+    pub(super) async fn try_once(
+        &self,
+        mut permit: Permit,
+        path: &'static str,
+        headers: &HeaderMap,
+        body: Bytes,
+        model: &str,
+    ) -> Result<Response, TryError> {
+        let started = permit.started();
+        let url = format!("{}{}", permit.url(), path);
+        let timeout = self.settings.request_timeout;
+        let send = self.upstream.post(&url, headers, body);
+        let resp = match tokio::time::timeout(timeout, send).await {
+            Err(_) => {
+                permit.finish(Outcome::Failure(FailureKind::Timeout));
+                return Err(TryError::Gateway(GatewayError::Timeout(format!(
+                    "node {} sent no response within {} s",
+                    permit.node(),
+                    timeout.as_secs()
+                ))));
+            }
+            Ok(Err(e)) => {
+                let (kind, message) = match e {
+                    SendError::Connect(m) => (FailureKind::Connect, m),
+                    SendError::Other(m) => (FailureKind::Server, m),
+                };
+                permit.finish(Outcome::Failure(kind));
+                return Err(TryError::Gateway(GatewayError::Upstream(format!(
+                    "node {}: {message}",
+                    permit.node()
+                ))));
+            }
+            Ok(Ok(r)) => r,
+        };
+        let (parts, incoming) = resp.into_parts();
+        let status = parts.status;
+        let mut out_headers = HeaderMap::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            if name != header::CONTENT_LENGTH
+                && name != header::TRANSFER_ENCODING
+                && name != header::CONNECTION
+                && name != REQUEST_ID
+            {
+                out_headers.append(name.clone(), value.clone());
+            }
+        }
+        if status.is_server_error() {
+            permit.finish(Outcome::Failure(FailureKind::Server));
+            let bytes = tokio::time::timeout(Duration::from_secs(5), incoming.collect())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let mut r = (status, bytes).into_response();
+            *r.headers_mut() = out_headers;
+            return Err(TryError::Upstream(r));
+        }
+        let mut upstream = incoming.into_data_stream().boxed();
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let first = match tokio::time::timeout(remaining, upstream.next()).await {
+            Err(_) => {
+                permit.finish(Outcome::Failure(FailureKind::Timeout));
+                return Err(TryError::Gateway(GatewayError::Timeout(format!(
+                    "node {} sent no body within {} s",
+                    permit.node(),
+                    timeout.as_secs()
+                ))));
+            }
+            Ok(Some(Err(e))) => {
+                permit.finish(Outcome::Failure(FailureKind::Server));
+                return Err(TryError::Gateway(GatewayError::Upstream(format!(
+                    "node {} failed before the first byte: {e}",
+                    permit.node()
+                ))));
+            }
+            Ok(None) => None,
+            Ok(Some(Ok(chunk))) => Some(chunk),
+        };
+        self.metrics
+            .ttft
+            .get_or_create(&ModelLabel {
+                model: model.to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        let forwarding = Forwarding {
+            first,
+            upstream,
+            permit: Some(permit),
+            metrics: self.metrics.clone(),
+            model: model.to_owned(),
+            status: status.as_u16(),
+            idle_timeout: self.settings.idle_timeout,
+            started,
+        };
+        let mut response = Response::new(Body::from_stream(forwarding.into_stream()));
+        *response.status_mut() = status;
+        *response.headers_mut() = out_headers;
+        Ok(response)
+    }
+}

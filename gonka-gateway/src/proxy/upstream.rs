@@ -1,0 +1,70 @@
+//! The HTTP client to ML node inference APIs: hyper's pooled HTTP/1 client used directly (no
+//! URL re-parsing, redirect handling or other layers a proxy does not want on its hot path).
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, HeaderName, Request, Response, Uri};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// Request headers passed on to the upstream (besides `content-type: application/json`).
+const FORWARDED: [HeaderName; 2] = [header::ACCEPT, HeaderName::from_static("x-request-id")];
+
+/// Why a request could not be sent or got no response head.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The node could not be reached (refused, unreachable, connect timeout).
+    Connect(String),
+    /// Anything else: the connection broke, the URL is invalid.
+    Other(String),
+}
+
+/// One pooled client for every node; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamClient {
+    inner: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl UpstreamClient {
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Self { inner }
+    }
+
+    /// POSTs `body` as JSON to `url`, passing on the client's `accept` and `x-request-id`.
+    pub async fn post(
+        &self,
+        url: &str,
+        client_headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, SendError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| SendError::Other(format!("invalid upstream URL {url:?}: {e}")))?;
+        let mut builder = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+        for name in FORWARDED {
+            if let Some(v) = client_headers.get(&name) {
+                builder = builder.header(name, v);
+            }
+        }
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| SendError::Other(format!("cannot build the upstream request: {e}")))?;
+        self.inner.request(request).await.map_err(|e| {
+            if e.is_connect() {
+                SendError::Connect(format!("{url}: connection failed: {e}"))
+            } else {
+                SendError::Other(format!("{url}: {e}"))
+            }
+        })
+    }
+}
