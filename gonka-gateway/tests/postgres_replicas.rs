@@ -72,12 +72,18 @@ impl TestDb {
         let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
         host.replace("localhost", "127.0.0.1").parse().unwrap()
     }
+}
 
-    fn drop_db(self) {
-        psql(
-            &self.base,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
+/// Removes the database also when the test fails (connections still open are closed).
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .arg(&self.base)
+            .args([
+                "-qAtc",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
     }
 }
 
@@ -242,5 +248,5 @@ async fn node_registered_through_one_replica_is_routed_by_the_other() {
     a.shutdown().await;
     b.shutdown().await;
     drop(fwd);
-    db.drop_db();
+    drop(db);
 }

@@ -15,13 +15,15 @@ use tokio::task::JoinHandle;
 /// The environment variable naming the test server's database URL.
 pub const URL_VAR: &str = "GONKA_TEST_POSTGRES_URL";
 
-/// A database created for one test; [`TestDb::drop_db`] removes it.
+/// A database created for one test; [`TestDb::drop_db`] removes it (and so does dropping the
+/// value, e.g. when the test panics).
 pub struct TestDb {
     /// URL of the fresh database.
     pub url: String,
     /// Its name.
     pub name: String,
     base: String,
+    dropped: bool,
 }
 
 /// The test server URL, or `None` after printing why the test is skipped.
@@ -95,6 +97,7 @@ impl TestDb {
             url: with_database(&base, &name),
             name,
             base,
+            dropped: false,
         })
     }
 
@@ -106,12 +109,42 @@ impl TestDb {
     }
 
     /// Drops the database, closing any connection still open to it.
-    pub async fn drop_db(self) {
-        let mut conn = PgConnection::connect(&self.base).await.unwrap();
-        conn.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
+    pub async fn drop_db(mut self) {
+        drop_database(&self.base, &self.name).await;
+        self.dropped = true;
+    }
+}
+
+async fn drop_database(base: &str, name: &str) {
+    let mut conn = PgConnection::connect(base).await.unwrap();
+    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // Not dropped explicitly (the test failed): remove it from a thread of its own, since
+        // this may run inside the test's runtime.
+        let (base, name) = (self.base.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    if let Ok(mut conn) = PgConnection::connect(&base).await {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = conn.execute(sql.as_str()).await;
+                    }
+                });
+            }
+        })
+        .join();
     }
 }
 
