@@ -19,7 +19,7 @@ use gonka_core::{
     RegistryEvent, Result, StatusUpdate, WATCH_CAPACITY,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{broadcast, Mutex};
 
 use crate::cli::redact_url as redact;
@@ -97,12 +97,25 @@ impl PostgresRegistry {
             url: redact(url),
             reason: e.to_string(),
         })?;
+        // One direct connection first: its error names the cause (refused, authentication,
+        // unknown database) where a pool would only report a timeout.
+        let probe = tokio::time::timeout(
+            DEFAULT_ACQUIRE_TIMEOUT,
+            PgConnection::connect_with(&options),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from the PostgreSQL server within {DEFAULT_ACQUIRE_TIMEOUT:?}"),
+            )))
+        })
+        .map_err(OpenError::Database)?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(OpenError::Database)?;
+            .connect_lazy_with(options);
         MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
         let origin: String = sqlx::query_scalar("SELECT gen_random_uuid()::text")
             .fetch_one(&pool)
