@@ -37,12 +37,12 @@ if [ -z "$VERSION" ]; then
   exit 1
 fi
 
-if ! pg_lsclusters -h | awk '{print $1, $2}' | grep -qx "$VERSION main"; then
+if ! pg_lsclusters -h | awk '{print $1, $2}' | grep -x "$VERSION main" >/dev/null; then
   log "creating cluster $VERSION/main on port $PORT"
   pg_createcluster "$VERSION" main --port "$PORT" >&2
 fi
 
-if ! pg_lsclusters -h | awk -v v="$VERSION" '$1 == v && $2 == "main" {print $4}' | grep -qx online; then
+if ! pg_lsclusters -h | awk -v v="$VERSION" '$1 == v && $2 == "main" {print $4}' | grep -x online >/dev/null; then
   log "starting cluster $VERSION/main"
   pg_ctlcluster "$VERSION" main start >&2
 fi
