@@ -161,6 +161,9 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = gonka_admin::cli::LogFormat::Text, global = true)]
     pub log_format: gonka_admin::cli::LogFormat,
+    /// Proof-of-Compute epochs.
+    #[command(flatten)]
+    pub poc: crate::poc::cli::PocArgs,
     /// Subcommand; none runs the gateway.
     #[command(subcommand)]
     pub command: Option<Command>,

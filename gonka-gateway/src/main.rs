@@ -26,7 +26,11 @@ async fn main_inner(args: Args) -> Result<(), String> {
             let registry = gonka_admin::open_registry(&args.database)
                 .await
                 .map_err(|e| e.to_string())?;
-            let config = args.gateway_config(registry)?;
+            let mut config = args.gateway_config(registry)?;
+            if let Some((clock, poc)) = args.poc.gateway(args.epoch_length).await? {
+                config.epoch = std::sync::Arc::new(clock);
+                config.poc = Some(poc);
+            }
             let gateway = gonka_gateway::start(config, listeners).map_err(|e| e.to_string())?;
             println!("gonka-gateway listening: {}", gateway.addresses());
             gonka_admin::cli::shutdown_signal().await;
@@ -56,6 +60,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 data_dir,
                 gateway,
                 engine: engine.to_engine()?,
+                poc: args.poc.devnet(args.epoch_length)?,
                 ..defaults
             };
             let net = devnet::start(config, listeners)

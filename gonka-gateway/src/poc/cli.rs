@@ -1,0 +1,138 @@
+//! The PoC flags of `gonka-gateway` (flattened into [`crate::cli::Args`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::parse_duration;
+
+use super::devnet::DevnetPoc;
+use super::phases::{DevnetPhaseClock, PhaseDurations};
+use super::service::PocConfig;
+use super::store::ArtifactStore;
+
+/// PoC flags. With `--poc`, a local epoch clock (`--epoch-length`, default 10m, split into the
+/// phases below, the rest is inference) drives PoC rounds on the enabled ML nodes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PocArgs {
+    /// Run Proof-of-Compute epochs on the local epoch clock.
+    #[arg(long = "poc", env = "GONKA_POC", global = true)]
+    pub enabled: bool,
+    /// Length of the PoC generate phase.
+    #[arg(long, env = "GONKA_POC_GENERATE", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub poc_generate: Duration,
+    /// Length of the wind-down phase (generation stopped, late artifacts accepted).
+    #[arg(long, env = "GONKA_POC_WIND_DOWN", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub poc_wind_down: Duration,
+    /// Length of the validate phase.
+    #[arg(long, env = "GONKA_POC_VALIDATE", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub poc_validate: Duration,
+    /// `seq_len` of each nonce (CPU backend: keep it small).
+    #[arg(long, env = "GONKA_POC_SEQ_LEN", default_value_t = 16, global = true)]
+    pub poc_seq_len: usize,
+    /// Artifact database: sqlite://PATH (created if missing); default `gonka-poc.db` (devnet:
+    /// `poc.db` in the data directory).
+    #[arg(long, env = "GONKA_POC_DATABASE", global = true)]
+    pub poc_database: Option<String>,
+    /// Base URL ML nodes post artifacts to (default: http://<--poc-listen>).
+    #[arg(long, env = "GONKA_POC_CALLBACK_URL", global = true)]
+    pub poc_callback_url: Option<String>,
+    /// This participant's public key (hex) seeding the nonces.
+    #[arg(long, env = "GONKA_POC_PUBLIC_KEY", global = true)]
+    pub poc_public_key: Option<String>,
+}
+
+impl PocArgs {
+    /// The phase lengths for an epoch of `epoch_length` (default 10 minutes).
+    ///
+    /// # Errors
+    /// A message naming the flags when the phases do not fit in the epoch.
+    pub fn phases(&self, epoch_length: Option<Duration>) -> Result<PhaseDurations, String> {
+        PhaseDurations::within_epoch(
+            epoch_length.unwrap_or(Duration::from_secs(600)),
+            self.poc_generate,
+            self.poc_wind_down,
+            self.poc_validate,
+        )
+        .map_err(|e| {
+            format!("--epoch-length / --poc-generate / --poc-wind-down / --poc-validate: {e}")
+        })
+    }
+
+    /// The gateway's PoC config and clock (`None` without `--poc`).
+    ///
+    /// # Errors
+    /// Phases that do not fit, or an artifact database that cannot be opened.
+    pub async fn gateway(
+        &self,
+        epoch_length: Option<Duration>,
+    ) -> Result<Option<(DevnetPhaseClock, PocConfig)>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let phases = self.phases(epoch_length)?;
+        let url = self
+            .poc_database
+            .clone()
+            .unwrap_or_else(|| "sqlite://gonka-poc.db".into());
+        let store = ArtifactStore::open(&url)
+            .await
+            .map_err(|e| format!("--poc-database {url}: {e}"))?;
+        let clock = DevnetPhaseClock::new(phases, "gonka");
+        let mut config = PocConfig::new(Arc::new(clock.clone()), store);
+        config.seq_len = self.poc_seq_len.max(1);
+        config.callback_url = self.poc_callback_url.clone();
+        if let Some(key) = &self.poc_public_key {
+            config.public_key = key.clone();
+        }
+        Ok(Some((clock, config)))
+    }
+
+    /// The devnet's PoC settings (`None` without `--poc`).
+    ///
+    /// # Errors
+    /// Phases that do not fit.
+    pub fn devnet(&self, epoch_length: Option<Duration>) -> Result<Option<DevnetPoc>, String> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        Ok(Some(DevnetPoc {
+            phases: self.phases(epoch_length)?,
+            seq_len: self.poc_seq_len.max(1),
+            ..DevnetPoc::default()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::Args;
+
+    #[test]
+    fn poc_flags_split_the_epoch_and_reject_phases_that_do_not_fit() {
+        let a = Args::try_parse_from([
+            "gonka-gateway",
+            "devnet",
+            "--poc",
+            "--epoch-length",
+            "20s",
+            "--poc-generate",
+            "5s",
+            "--poc-wind-down",
+            "1s",
+            "--poc-validate",
+            "4s",
+        ])
+        .unwrap();
+        let devnet = a.poc.devnet(a.epoch_length).unwrap().unwrap();
+        assert_eq!(devnet.phases.inference, Duration::from_secs(10));
+        let off = Args::try_parse_from(["gonka-gateway"]).unwrap();
+        assert!(off.poc.devnet(None).unwrap().is_none());
+        let bad =
+            Args::try_parse_from(["gonka-gateway", "--poc", "--epoch-length", "60s"]).unwrap();
+        let e = bad.poc.devnet(bad.epoch_length).unwrap_err();
+        assert!(e.contains("--poc-generate"), "{e}");
+    }
+}
