@@ -114,7 +114,9 @@ async fn llamacpp_up_serves_exact_greedy_text_streamed_and_not_then_down_leaves_
         .text()
         .await
         .unwrap();
-    let plain_text = plain["choices"][0]["text"].as_str().unwrap();
+    let plain_text = plain["choices"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{plain}"));
     assert!(!plain_text.is_empty(), "{plain}");
     assert_eq!(sse_text(&sse_data(&streamed)), plain_text);
 
@@ -335,4 +337,25 @@ fn tiny_model_subcommand_names_an_unwritable_path() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent-dir/x.gguf"), "{stderr}");
+}
+
+/// llama-server closes its connection after a streamed answer without `Connection: close`; the
+/// proxy must not reuse that connection for the next request.
+#[tokio::test]
+async fn requests_right_after_a_streamed_answer_reach_the_engine() {
+    let Some(server) = llama_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(llamacpp_config(&server, &tiny_model(dir.path()))).await;
+    node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    node.wait_inference_healthy().await;
+    for round in 0..5 {
+        let streamed = chat(&node, &greedy_chat(true, 4)).await;
+        assert_eq!(streamed.status(), 200);
+        streamed.text().await.unwrap();
+        let resp = chat(&node, &greedy_chat(false, 4)).await;
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        assert_eq!(status, 200, "round {round}: {body}");
+    }
+    node.stop().await.unwrap();
 }
