@@ -200,3 +200,49 @@ async fn batch_of_10000_nodes_is_stored_in_one_write() {
     drop((r, other));
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn changes_too_large_for_a_notification_still_reach_the_other_registry() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let a = PostgresRegistry::connect(&db.url).await.unwrap();
+    let b = PostgresRegistry::connect(&db.url).await.unwrap();
+    let mut b_feed = b.watch();
+
+    // A record far over NOTIFY's 8000-byte payload limit: its deletion is announced by id.
+    let mut wide = node("wide");
+    for i in 0..400 {
+        wide.models.insert(
+            format!("org/model-with-a-long-name-{i}"),
+            Default::default(),
+        );
+    }
+    a.upsert(wide).await.unwrap();
+    assert_eq!(
+        describe(&next_event(&mut b_feed).await),
+        "up:wide:4:true:UNKNOWN"
+    );
+    a.delete("wide").await.unwrap();
+    assert_eq!(describe(&next_event(&mut b_feed).await), "del:wide:1");
+
+    // An id too long for any payload (the API caps ids at 128 characters; the registry does
+    // not): the other registry re-lists and still sees it.
+    let long_id = "x".repeat(9000);
+    a.upsert(node(&long_id).at("h-long", 1, 2)).await.unwrap();
+    let mut found = false;
+    for _ in 0..10 {
+        if let RegistryEvent::Upserted(r) = next_event(&mut b_feed).await {
+            if r.node.id == long_id {
+                found = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        found,
+        "the long-id node never reached the other registry's feed"
+    );
+    drop((a, b));
+    db.drop_db().await;
+}

@@ -1,4 +1,12 @@
 //! [`PostgresRegistry`]: the registry shared by several gateway replicas (PostgreSQL).
+//!
+//! Requirements: PostgreSQL 13 or newer (`gen_random_uuid`); the role in the URL may create
+//! tables in the database's default schema (the migrations run at connect). Every replica points
+//! `--database` at the same `postgres://user:password@host:port/db`.
+//!
+//! Files: `rows.rs` (SQL for rows and the counter), `notice.rs` (NOTIFY payloads),
+//! `listener.rs` (the cross-process change feed), and the SQLite backend's `plan.rs` (upsert
+//! planning, shared so both backends decide conflicts and numbers alike).
 
 mod listener;
 mod notice;
