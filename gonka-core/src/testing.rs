@@ -1,10 +1,10 @@
 //! Conformance suites that every implementation of a core trait runs (feature `testing`).
 //!
-//! ```ignore
-//! #[tokio::test]
-//! async fn my_registry_conforms() {
-//!     gonka_core::testing::registry_suite(MyRegistry::connect(...).await?).await;
-//! }
+//! ```no_run
+//! // In a backend's tests: one line runs the whole contract.
+//! # async fn demo() {
+//! gonka_core::testing::registry_suite(gonka_core::MemoryRegistry::new()).await;
+//! # }
 //! ```
 //!
 //! The suite panics with a message naming the broken rule. It starts by deleting every node.
