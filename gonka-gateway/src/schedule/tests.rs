@@ -131,6 +131,31 @@ fn scored_prefers_fast_reliable_available_nodes() {
 }
 
 #[test]
+fn scored_in_a_large_fleet_scores_a_bounded_rotating_window() {
+    // 200 busy nodes; the best one (least loaded) is at 150.
+    let mut nodes: Vec<NodeView> = (0..200).map(|i| node(&format!("n{i}"), 3, 4)).collect();
+    nodes[150].in_flight = 1;
+    let s = Scored::new(ScoreWeights::default(), 64);
+    // Windows start at 0, 64, 128, 192 (mod 200): only windows covering 150 find it.
+    let picks: Vec<usize> = (0..4).map(|_| s.pick(&req(), &nodes).unwrap()).collect();
+    assert_eq!(
+        picks[0], 0,
+        "window 0..64 has only equal nodes: the first wins"
+    );
+    assert_eq!(picks[2], 150, "window 128..192 contains the best node");
+    // A full-fleet sample is exact.
+    let exact = Scored::new(ScoreWeights::default(), 1000);
+    assert_eq!(exact.pick(&req(), &nodes), Some(150));
+}
+
+#[test]
+fn scored_stops_at_an_unbeatable_node() {
+    let s = Scored::default();
+    let nodes = [node("idle", 0, 4), node("idle-too", 0, 4)];
+    assert_eq!(s.pick(&req(), &nodes), Some(0));
+}
+
+#[test]
 fn hardware_filters_route_to_matching_gpu_vram_and_engine() {
     let h100 = NodeView {
         gpu_type: Some("NVIDIA H100 80GB HBM3".into()),
