@@ -3,6 +3,8 @@
 //! connection is down, A's admin writes answer 503 and both replicas keep routing from their
 //! in-memory view; once it is back, writes through A reach B again.
 //!
+//! The same holds for two `gonka-gateway` processes started with `--database postgres://...`.
+//!
 //! Needs `GONKA_TEST_POSTGRES_URL` (see `scripts/postgres.sh`) and `psql` to create the test's own
 //! database; without the URL the test prints `skipped: ...` and returns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,15 +12,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::fake_mlnode::{FakeMlNode, FakeOptions};
 use common::*;
 use gonka_admin::PostgresRegistry;
 use gonka_gateway::RunningGateway;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -248,5 +251,102 @@ async fn node_registered_through_one_replica_is_routed_by_the_other() {
     a.shutdown().await;
     b.shutdown().await;
     drop(fwd);
+    drop(db);
+}
+
+/// A `gonka-gateway` process on loopback ports; killed when dropped.
+struct GatewayProcess {
+    child: tokio::process::Child,
+    public: String,
+    admin: String,
+}
+
+impl GatewayProcess {
+    async fn spawn(database: &str) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gonka-gateway"))
+            .args(["--database", database])
+            .args(["--public-listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
+            .args(["--poc-listen", "127.0.0.1:0"])
+            .args(["--health-interval", "100ms", "--queue-timeout", "10s"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("gonka-gateway prints its addresses")
+            .unwrap()
+            .unwrap();
+        let urls: Vec<String> = line
+            .split([' ', ','])
+            .filter(|w| w.starts_with("http://"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(urls.len(), 3, "{line}");
+        Self {
+            child,
+            public: urls[0].clone(),
+            admin: urls[1].clone(),
+        }
+    }
+
+    async fn terminate(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("gonka-gateway exits after SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_processes_share_a_postgres_registry() {
+    let Some(db) = TestDb::create() else {
+        return;
+    };
+    let a = GatewayProcess::spawn(&db.url).await;
+    let b = GatewayProcess::spawn(&db.url).await;
+    let node = FakeMlNode::start(FakeOptions::serving(MODEL));
+
+    let started = Instant::now();
+    let resp = client()
+        .post(format!("{}/admin/v1/nodes", a.admin))
+        .json(&node.config("n1", 4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // B has no node yet: the request waits in B's holding queue until the node, learnt from
+    // the change feed, becomes routable.
+    let resp = client()
+        .post(format!("{}/v1/chat/completions", b.public))
+        .json(&chat_body(MODEL, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    println!(
+        "process B served a request for the node registered through process A after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(node.state.received(), 1);
+    let listed: serde_json::Value = client()
+        .get(format!("{}/admin/v1/nodes", b.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["node"]["id"], "n1", "{listed}");
+
+    a.terminate().await;
+    b.terminate().await;
     drop(db);
 }
