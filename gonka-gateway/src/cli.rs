@@ -172,9 +172,10 @@ pub struct Args {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Run the gateway plus simulated ML nodes on this machine, ready for requests.
+    /// Run the gateway plus ML nodes (simulated, or real llama.cpp engines with `--engine
+    /// llamacpp`) on this machine, ready for requests.
     Devnet {
-        /// Number of simulated ML nodes.
+        /// Number of ML nodes.
         #[arg(long, default_value_t = 3)]
         ml_nodes: usize,
         /// Model the nodes serve.

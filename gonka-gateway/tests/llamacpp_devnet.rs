@@ -236,3 +236,106 @@ async fn client_disconnect_mid_stream_frees_the_llama_server_slot() {
     );
     net.shutdown().await;
 }
+
+/// The address after `label` in the devnet summary (`http://ADDR...`).
+fn addr_after(summary: &str, label: &str) -> String {
+    let rest = &summary[summary
+        .find(label)
+        .unwrap_or_else(|| panic!("{label} in {summary}"))..];
+    let url = &rest[rest.find("http://").unwrap() + 7..];
+    url.split(|c: char| c == '/' || c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next()),
+            Some("Z" | "X")
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_binary_with_engine_llamacpp_serves_and_sigterm_leaves_no_engine() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(server) = llama_server() else { return };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gonka-gateway"))
+        .args([
+            "--public-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--poc-listen",
+            "127.0.0.1:0",
+            "devnet",
+            "--engine",
+            "llamacpp",
+            "--ml-nodes",
+            "1",
+            "--engine-arg=-t",
+            "--engine-arg=1",
+        ])
+        .env("LLAMA_SERVER", &server)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut summary = String::new();
+    while !summary.contains("try:") {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("devnet summary within 60 s")
+            .unwrap()
+            .expect("devnet exited before it was ready");
+        summary.push_str(&line);
+        summary.push('\n');
+    }
+    assert!(summary.contains("1 llama.cpp ML node(s)"), "{summary}");
+    let public = addr_after(&summary, "OpenAI API:");
+    let mgmt = addr_after(&summary, "devnet-0: management");
+
+    let answer: Value = client()
+        .post(format!("http://{public}/v1/chat/completions"))
+        .json(&json!({
+            "model": devnet::DEFAULT_MODEL,
+            "messages": [{"role": "user", "content": "Hello!"}],
+            "max_tokens": 12,
+            "temperature": 0,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], EXPECTED_HELLO);
+    let state: Value = client()
+        .get(format!("http://{mgmt}/api/v1/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = state["pid"].as_u64().expect("the engine's pid");
+    assert!(alive(pid));
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("devnet exits within 30 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!alive(pid), "llama-server {pid} outlived devnet");
+}
