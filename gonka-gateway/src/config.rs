@@ -49,6 +49,8 @@ pub struct GatewayConfig {
     pub admin_token: Option<String>,
     /// Governance model list the admin API enforces (default: seed 000's five models).
     pub governance: GovernanceModels,
+    /// Bearer token for the ML nodes' management API, when they require one.
+    pub mlnode_token: Option<String>,
     /// Proof-of-Compute (epoch phases, receiver, validation, participants); `None`: off, the
     /// PoC listener answers `/health` only.
     pub poc: Option<crate::poc::PocConfig>,
@@ -77,6 +79,7 @@ impl GatewayConfig {
             drain_timeout: Duration::from_secs(30),
             admin_token: None,
             governance: GovernanceModels::default(),
+            mlnode_token: None,
             poc: None,
         }
     }

@@ -74,9 +74,18 @@ pub fn map_state(s: &str) -> NodeStatus {
 }
 
 /// Management API client; reuses one connection pool for every node.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MgmtClient {
     http: reqwest::Client,
+    token: Option<std::sync::Arc<str>>,
+}
+
+impl std::fmt::Debug for MgmtClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MgmtClient")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for MgmtClient {
@@ -93,13 +102,26 @@ impl MgmtClient {
             .connect_timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_default();
-        Self { http }
+        Self { http, token: None }
+    }
+
+    /// The same client sending `Authorization: Bearer <token>` on every call (ML nodes started
+    /// with a management token require it on `/api/*`).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty()).map(std::sync::Arc::from);
+        self
+    }
+
+    fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
     }
 
     async fn get(&self, url: String, timeout: Duration) -> Result<reqwest::Response, String> {
         let resp = self
-            .http
-            .get(&url)
+            .auth(self.http.get(&url))
             .timeout(timeout)
             .send()
             .await
@@ -173,8 +195,7 @@ impl MgmtClient {
         body: serde_json::Value,
         timeout: Duration,
     ) -> Result<reqwest::Response, String> {
-        self.http
-            .post(&url)
+        self.auth(self.http.post(&url))
             .json(&body)
             .timeout(timeout)
             .send()

@@ -182,7 +182,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     let broker = Broker {
         registry: config.registry.clone(),
         pool: pool.clone(),
-        client: MgmtClient::new(),
+        client: MgmtClient::new().with_token(config.mlnode_token.clone()),
         metrics: metrics.clone(),
         interval: config.reconcile_interval,
         timeout: config.broker_timeout,

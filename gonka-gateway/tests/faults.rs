@@ -276,3 +276,34 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn ml_nodes_with_a_management_token_need_the_gateway_to_send_it() {
+    let node = FakeMlNode::start(FakeOptions {
+        token: Some("mgmt-secret"),
+        state: "STOPPED",
+        ..FakeOptions::serving(MODEL)
+    });
+    // Without the token: the node is never routable and the broker records why.
+    let config = test_config();
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, node.config("n1", 2)).await;
+    eventually("failure recorded", || async {
+        let s = registry.get("n1").await.unwrap().state;
+        s.current_status == NodeStatus::Failed && s.failure_reason.contains("401")
+    })
+    .await;
+    assert!(gw.pool.servable_models().is_empty());
+    gw.shutdown().await;
+
+    // With it: brought up and served.
+    let mut config = test_config();
+    config.mlnode_token = Some("mgmt-secret".into());
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, node.config("n1", 2)).await;
+    wait_routable(&gw, MODEL, 1).await;
+    assert_eq!(chat(gw.public_addr, false).await.0, 200);
+    gw.shutdown().await;
+}

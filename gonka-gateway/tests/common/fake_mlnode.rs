@@ -72,6 +72,8 @@ pub struct FakeOptions {
     pub gated: bool,
     /// GPU reported by `/api/v1/gpu/devices` (name, total MiB); `None`: no such route.
     pub gpu: Option<(&'static str, u64)>,
+    /// Bearer token `/api/*` requires (`/health` stays open), as `gonka-mlnode --token`.
+    pub token: Option<&'static str>,
 }
 
 impl FakeOptions {
@@ -83,6 +85,7 @@ impl FakeOptions {
             token_delay: Duration::from_millis(5),
             gated: false,
             gpu: None,
+            token: None,
         }
     }
 }
@@ -131,6 +134,7 @@ impl FakeMlNode {
         let mgmt_addr = mgmt_l.local_addr().unwrap();
         let inference_addr = inf_l.local_addr().unwrap();
         let gpu = options.gpu;
+        let options_token = options.token;
         let mut mgmt_router = Router::new();
         if let Some((name, mb)) = gpu {
             mgmt_router = mgmt_router.route(
@@ -148,7 +152,23 @@ impl FakeMlNode {
             .route("/api/v1/inference/up", post(inference_up))
             .route("/api/v1/inference/down", post(stop))
             .route("/api/v1/stop", post(stop))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                    let open = !req.uri().path().starts_with("/api/");
+                    let presented = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    match options_token {
+                        Some(t) if !open && presented != Some(format!("Bearer {t}")) => {
+                            StatusCode::UNAUTHORIZED.into_response()
+                        }
+                        _ => next.run(req).await,
+                    }
+                },
+            ));
         let inference_router = Router::new()
             .route("/v1/chat/completions", post(complete))
             .route("/v1/completions", post(complete))
