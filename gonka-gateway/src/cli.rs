@@ -137,6 +137,14 @@ pub struct Args {
     /// Bearer token required by the admin API.
     #[arg(long, env = "GONKA_ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub admin_token: Option<String>,
+    /// Bearer token for the ML nodes' management API (`gonka-mlnode --token`).
+    #[arg(
+        long,
+        env = "GONKA_MLNODE_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub mlnode_token: Option<String>,
     /// Comma-separated governance models, replacing the default five.
     #[arg(
         long,
@@ -276,6 +284,7 @@ impl Args {
         c.body_limit = self.body_limit;
         c.drain_timeout = self.drain_timeout;
         c.admin_token = self.admin_token.clone().filter(|t| !t.is_empty());
+        c.mlnode_token = self.mlnode_token.clone().filter(|t| !t.is_empty());
         if let Some(models) = &self.models {
             let g = GovernanceModels::parse_list(models);
             if !g.is_empty() {

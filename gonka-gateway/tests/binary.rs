@@ -26,6 +26,7 @@ async fn help_lists_the_flags_and_the_devnet_subcommand() {
         "--api-keys-file",
         "--fallback",
         "--otlp-endpoint",
+        "--mlnode-token",
         "devnet",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
