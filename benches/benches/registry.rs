@@ -5,7 +5,7 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented public fn
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
@@ -16,6 +16,9 @@ use sqlx::{Connection, Executor};
 use tokio::runtime::Runtime;
 
 const NODES: usize = 10_000;
+
+/// Databases the PostgreSQL bench created, dropped when it ends.
+static PG_DATABASES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn die(what: &str, e: impl std::fmt::Display) -> ! {
     panic!("registry bench: {what}: {e}")
@@ -53,12 +56,57 @@ async fn list_all(registry: &dyn NodeRegistry, expected: usize) {
     }
 }
 
-fn bench_backend(
-    c: &mut Criterion,
-    name: &str,
-    rt: &Runtime,
-    make: &dyn Fn() -> Arc<dyn NodeRegistry>,
-) {
+/// Where a bench's registry comes from.
+#[derive(Clone)]
+enum Backend {
+    /// A fresh SQLite file in a temp dir per use.
+    Sqlite,
+    /// A fresh in-memory registry per use.
+    Memory,
+    /// A fresh database per use on the PostgreSQL server at this URL (dropped at the end).
+    Postgres(String),
+}
+
+impl Backend {
+    async fn open(&self) -> Arc<dyn NodeRegistry> {
+        match self {
+            Backend::Sqlite => Arc::new(
+                SqliteRegistry::in_temp_dir()
+                    .await
+                    .unwrap_or_else(|e| die("open SQLite", e)),
+            ),
+            Backend::Memory => Arc::new(MemoryRegistry::new()),
+            Backend::Postgres(base) => {
+                let db = format!(
+                    "gonka_bench_{}_{}",
+                    std::process::id(),
+                    PG_DATABASES.lock().map(|d| d.len()).unwrap_or(0)
+                );
+                let mut admin = sqlx::PgConnection::connect(base)
+                    .await
+                    .unwrap_or_else(|e| die("connect to PostgreSQL", e));
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS {db}").as_str())
+                    .await
+                    .unwrap_or_else(|e| die("drop old bench database", e));
+                admin
+                    .execute(format!("CREATE DATABASE {db}").as_str())
+                    .await
+                    .unwrap_or_else(|e| die("create bench database", e));
+                if let Ok(mut d) = PG_DATABASES.lock() {
+                    d.push(db.clone());
+                }
+                Arc::new(
+                    PostgresRegistry::connect(&with_database(base, &db))
+                        .await
+                        .unwrap_or_else(|e| die("open PostgreSQL registry", e)),
+                )
+            }
+        }
+    }
+}
+
+fn bench_backend(c: &mut Criterion, name: &str, rt: &Runtime, backend: &Backend) {
     static PREFIX: AtomicU64 = AtomicU64::new(0);
     let mut group = c.benchmark_group(format!("registry_{name}"));
     group
@@ -68,8 +116,9 @@ fn bench_backend(
         .measurement_time(Duration::from_secs(3));
     group.bench_function("batch_upsert_10000_new_nodes", |b| {
         b.to_async(rt).iter_custom(|iters| {
-            let registry = make();
+            let backend = backend.clone();
             async move {
+                let registry = backend.open().await;
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let p = format!("b{}", PREFIX.fetch_add(1, Ordering::Relaxed));
@@ -79,7 +128,7 @@ fn bench_backend(
             }
         });
     });
-    let listed = make();
+    let listed = rt.block_on(backend.open());
     let before = rt
         .block_on(listed.list())
         .unwrap_or_else(|e| die("list", e))
@@ -94,18 +143,11 @@ fn bench_backend(
 }
 
 fn sqlite(c: &mut Criterion) {
-    let rt = runtime();
-    bench_backend(c, "sqlite", &rt, &|| {
-        let registry = rt
-            .block_on(SqliteRegistry::in_temp_dir())
-            .unwrap_or_else(|e| die("open SQLite", e));
-        Arc::new(registry)
-    });
+    bench_backend(c, "sqlite", &runtime(), &Backend::Sqlite);
 }
 
 fn memory(c: &mut Criterion) {
-    let rt = runtime();
-    bench_backend(c, "memory", &rt, &|| Arc::new(MemoryRegistry::new()));
+    bench_backend(c, "memory", &runtime(), &Backend::Memory);
 }
 
 /// `url` with its database name replaced by `db`.
@@ -129,33 +171,14 @@ fn postgres(c: &mut Criterion) {
         return;
     };
     let rt = runtime();
-    let db = format!("gonka_bench_{}", std::process::id());
+    bench_backend(c, "postgres", &rt, &Backend::Postgres(base.clone()));
+    let databases = PG_DATABASES.lock().map(|d| d.clone()).unwrap_or_default();
     rt.block_on(async {
-        let mut admin = sqlx::PgConnection::connect(&base)
-            .await
-            .unwrap_or_else(|e| die("connect to PostgreSQL", e));
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS {db}").as_str())
-            .await
-            .unwrap_or_else(|e| die("drop old bench database", e));
-        admin
-            .execute(format!("CREATE DATABASE {db}").as_str())
-            .await
-            .unwrap_or_else(|e| die("create bench database", e));
-    });
-    let url = with_database(&base, &db);
-    let registry: Arc<dyn NodeRegistry> = Arc::new(
-        rt.block_on(PostgresRegistry::connect(&url))
-            .unwrap_or_else(|e| die("open PostgreSQL registry", e)),
-    );
-    // One registry for the whole group: inserts go to fresh prefixes, so the table grows by
-    // 10,000 rows per iteration; list counts what is there.
-    let shared = Arc::clone(&registry);
-    bench_backend(c, "postgres", &rt, &move || Arc::clone(&shared));
-    drop(registry);
-    rt.block_on(async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
+        let Ok(mut admin) = sqlx::PgConnection::connect(&base).await else {
+            eprintln!("registry_postgres: could not reconnect to drop {databases:?}");
+            return;
+        };
+        for db in databases {
             let drop = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
             if let Err(e) = admin.execute(drop.as_str()).await {
                 eprintln!("registry_postgres: could not drop {db}: {e}");

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The criterion benches must keep running, not only compiling: `cargo test --benches` runs every
+# benchmark function once in criterion's test mode (debug build, reusing the test build; well
+# under two minutes), so a bench whose setup breaks (e.g. the registry upsert stores fewer nodes
+# than asked) fails CI. Measuring is `cargo bench -p gonka-benches`; the load harness is
+# benches/load/compare.sh. Both are run by hand, never timed in CI.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo test --locked -p gonka-benches --benches
