@@ -100,6 +100,13 @@ pub struct Cli {
     /// Seconds open connections get to finish at shutdown.
     #[arg(long, env = "GONKA_MLNODE_DRAIN_TIMEOUT_S", default_value_t = 5.0, value_parser = parse_secs)]
     pub drain_timeout_s: f64,
+    /// GGUF llama model PoC runs on (needs the `candle` feature); default: a small random-weight
+    /// model generated from each round's block hash.
+    #[arg(long, env = "GONKA_MLNODE_POC_MODEL_FILE")]
+    pub poc_model_file: Option<PathBuf>,
+    /// Seconds between two PoC artifact callbacks to the network node.
+    #[arg(long, env = "GONKA_MLNODE_POC_CALLBACK_INTERVAL_S", default_value_t = 5.0, value_parser = parse_secs)]
+    pub poc_callback_interval_s: f64,
     /// Simulator: seed of the output text and fault draws.
     #[arg(long, env = "GONKA_MLNODE_SIM_SEED", default_value_t = 42)]
     pub sim_seed: u64,
@@ -223,6 +230,17 @@ fn secs(v: f64) -> Duration {
 }
 
 impl Cli {
+    /// The PoC settings these flags describe (loads `--poc-model-file`).
+    ///
+    /// # Errors
+    /// A message naming `--poc-model-file` when it cannot be used.
+    pub fn poc_settings(&self) -> Result<crate::poc::PocSettings, String> {
+        crate::poc::PocSettings::from_flags(
+            secs(self.poc_callback_interval_s),
+            self.poc_model_file.as_deref(),
+        )
+    }
+
     /// The agent configuration these flags describe.
     pub fn to_config(&self) -> MlNodeConfig {
         MlNodeConfig {

@@ -22,7 +22,14 @@ async fn main() -> ExitCode {
         };
     }
     init_tracing(cli.log_format);
-    let config = cli.to_config();
+    let mut config = cli.to_config();
+    match cli.poc_settings() {
+        Ok(poc) => config.poc = poc,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid PoC settings");
+            return ExitCode::FAILURE;
+        }
+    }
     let mgmt = match TcpListener::bind(cli.mgmt_listen).await {
         Ok(l) => l,
         Err(e) => {

@@ -4,11 +4,15 @@
 //!
 //! - [`compute`]: [`PocCompute`] / [`PreparedRound`] and the CPU reference backend
 //!   [`TinyModelCompute`] (a small random-weight network generated from the block hash).
+//! - `gguf_llama` (feature `candle`): `GgufLlamaCompute`, PoC over the served GGUF llama model
+//!   on candle.
 //! - [`runner`]: one round at a time; `/stop` ends generation within one batch.
 //! - [`wire`]: the JSON of requests, status and the `generated` callback.
 //! - sender: `{url}/generated` every `callback_interval`, retried with doubling pauses.
 
 pub mod compute;
+#[cfg(feature = "candle")]
+pub mod gguf_llama;
 mod routes;
 pub mod runner;
 mod sender;
@@ -21,6 +25,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use compute::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
+#[cfg(feature = "candle")]
+pub use gguf_llama::{GgufLlama, GgufLlamaCompute};
 pub use runner::{PocRunError, PocRunner, StartOutcome};
 pub use settings::PocSettings;
 

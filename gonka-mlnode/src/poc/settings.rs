@@ -38,3 +38,59 @@ impl Default for PocSettings {
         }
     }
 }
+
+impl PocSettings {
+    /// Settings from the agent's flags: callbacks every `callback_interval`, and PoC over the
+    /// GGUF llama model at `model_file` when given (needs the `candle` feature), else over
+    /// [`TinyModelCompute`].
+    ///
+    /// # Errors
+    /// A message naming `--poc-model-file` when the file cannot be loaded or the binary was
+    /// built without the `candle` feature.
+    pub fn from_flags(
+        callback_interval: Duration,
+        model_file: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
+        let mut settings = Self {
+            callback_interval: callback_interval.max(Duration::from_millis(10)),
+            ..Self::default()
+        };
+        if let Some(path) = model_file {
+            settings.compute = load_model_file(path)?;
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(feature = "candle")]
+fn load_model_file(path: &std::path::Path) -> Result<Arc<dyn PocCompute>, String> {
+    super::gguf_llama::GgufLlamaCompute::open(path)
+        .map(|c| Arc::new(c) as Arc<dyn PocCompute>)
+        .map_err(|e| format!("--poc-model-file {}: {e}", path.display()))
+}
+
+#[cfg(not(feature = "candle"))]
+fn load_model_file(path: &std::path::Path) -> Result<Arc<dyn PocCompute>, String> {
+    Err(format!(
+        "--poc-model-file {}: this gonka-mlnode was built without the `candle` feature (cargo build --features candle)",
+        path.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_set_the_interval_and_a_bad_model_file_is_named() {
+        let s = PocSettings::from_flags(Duration::from_secs(2), None).unwrap();
+        assert_eq!(s.callback_interval, Duration::from_secs(2));
+        assert_eq!(s.compute.name(), "tiny-cpu");
+        let e = PocSettings::from_flags(
+            Duration::from_secs(2),
+            Some(std::path::Path::new("/nonexistent/m.gguf")),
+        )
+        .unwrap_err();
+        assert!(e.contains("--poc-model-file /nonexistent/m.gguf"), "{e}");
+    }
+}
