@@ -1,6 +1,7 @@
 //! [`GatewayConfig`]: everything `run` needs, with the defaults of the `gonka-gateway` binary.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use gonka_core::{EpochSource, GovernanceModels, ManualEpoch, MemoryRegistry, Nod
 use crate::schedule::Policy;
 
 /// Configuration of a gateway. Build with [`GatewayConfig::new`] and adjust the public fields.
-#[derive(Debug, Clone)]
+/// Its `Debug` output redacts the API keys and tokens.
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// Where ML nodes are registered; the gateway follows its change feed.
     pub registry: Arc<dyn NodeRegistry>,
@@ -54,6 +56,38 @@ pub struct GatewayConfig {
     /// Proof-of-Compute (epoch phases, receiver, validation, participants); `None`: off, the
     /// PoC listener answers `/health` only.
     pub poc: Option<crate::poc::PocConfig>,
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |t: &Option<String>| t.as_ref().map(|_| "<redacted>");
+        f.debug_struct("GatewayConfig")
+            .field("registry", &self.registry)
+            .field("epoch", &self.epoch)
+            .field("policy", &self.policy)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_tries", &self.max_tries)
+            .field("breaker_threshold", &self.breaker_threshold)
+            .field("health_interval", &self.health_interval)
+            .field("health_timeout", &self.health_timeout)
+            .field("reconcile_interval", &self.reconcile_interval)
+            .field("broker_timeout", &self.broker_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("body_limit", &self.body_limit)
+            .field(
+                "api_keys",
+                &format_args!("<{} redacted>", self.api_keys.len()),
+            )
+            .field("fallbacks", &self.fallbacks)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("admin_token", &redacted(&self.admin_token))
+            .field("governance", &self.governance)
+            .field("mlnode_token", &redacted(&self.mlnode_token))
+            .field("poc", &self.poc)
+            .finish()
+    }
 }
 
 impl GatewayConfig {
@@ -137,6 +171,19 @@ mod tests {
         );
         assert!(parse_fallback("Qwen/A").unwrap_err().contains("Qwen/A"));
         assert!(parse_fallback("=Qwen/B").is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_keys_and_tokens() {
+        let c = GatewayConfig {
+            api_keys: parse_api_keys("sk-secret-key"),
+            admin_token: Some("admin-secret".into()),
+            mlnode_token: Some("mlnode-secret".into()),
+            ..GatewayConfig::default()
+        };
+        let s = format!("{c:?}");
+        assert!(!s.contains("secret"), "{s}");
+        assert!(s.contains("<redacted>") && s.contains("<1 redacted>"));
     }
 
     #[test]
