@@ -69,7 +69,9 @@ impl Proxy {
         }
         if status.is_server_error() {
             permit.finish(Outcome::Failure(FailureKind::Server));
-            let bytes = tokio::time::timeout(Duration::from_secs(5), incoming.collect())
+            // Kept to pass on if no other node succeeds; bounded in size and time.
+            let limited = http_body_util::Limited::new(incoming, 64 * 1024);
+            let bytes = tokio::time::timeout(Duration::from_secs(5), limited.collect())
                 .await
                 .ok()
                 .and_then(Result::ok)
