@@ -69,7 +69,8 @@ pub struct Args {
         global = true
     )]
     pub poc_listen: SocketAddr,
-    /// Registry database: sqlite://PATH (created if missing) or memory:.
+    /// Registry database: sqlite://PATH (created if missing), postgres://USER:PASS@HOST/DB (shared by several
+    /// gateway replicas), or memory: (nothing persisted).
     #[arg(long, env = "GONKA_DATABASE_URL", default_value = "sqlite://gonka.db")]
     pub database: String,
     /// Routing policy.

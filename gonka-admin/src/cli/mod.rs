@@ -28,7 +28,8 @@ pub struct Args {
     /// Address to listen on. Keep it private: the admin API must not face the internet.
     #[arg(long, env = "GONKA_ADMIN_LISTEN", default_value = "127.0.0.1:9200")]
     pub listen: SocketAddr,
-    /// Registry database: sqlite://PATH (created if missing), memory:, or postgres:// (later).
+    /// Registry database: sqlite://PATH (created if missing), postgres://USER:PASS@HOST/DB (shared by several
+    /// gateway replicas), or memory: (nothing persisted).
     #[arg(long, env = "GONKA_DATABASE_URL", default_value = "sqlite://gonka.db")]
     pub database: String,
     /// Comma-separated governance models, replacing the default list of five.
