@@ -7,8 +7,9 @@ use gonka_core::{NodeConfig, NodeStatus, NodeView, RequestInfo};
 
 use crate::MODEL;
 
-/// A fleet of `n` scheduler views serving [`MODEL`]: loads vary deterministically, every 10th
-/// node is unhealthy and every 7th is full, so a policy must skip ineligible nodes.
+/// A fleet of `n` busy scheduler views serving [`MODEL`]: loads vary deterministically between
+/// 1/16 and 15/16 (no node is idle), every 10th node is unhealthy and every 7th is full, so a
+/// policy must skip ineligible nodes and cannot stop early at an idle one.
 pub fn views(n: usize) -> Vec<NodeView> {
     let models: Arc<[Arc<str>]> = vec![Arc::<str>::from(MODEL)].into();
     (0..n)
@@ -17,7 +18,8 @@ pub fn views(n: usize) -> Vec<NodeView> {
             let in_flight = if i % 7 == 3 {
                 max_concurrent
             } else {
-                u32::try_from((i * 37) % 16).unwrap_or(0)
+                // Never idle: a policy that stops at the first idle node must still scan.
+                1 + u32::try_from((i * 37) % 15).unwrap_or(0)
             };
             NodeView {
                 id: Arc::from(format!("node-{i}")),
