@@ -275,3 +275,27 @@ async fn generate_with_validation_flags_tampered_artifacts() {
     assert_eq!(s, 400, "{body}");
     node.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stop_everything_ends_poc_generation_too() {
+    let (url, c) = collector(0).await;
+    let node = Node::start(config()).await;
+    let (s, _) = node
+        .post("/api/v1/inference/pow/init/generate", init_body(&url, 0, 1))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(node.state().await["state"], "POW");
+    let (s, body) = node.post("/api/v1/stop", json!({})).await;
+    assert_eq!(s, 200, "{body}");
+    let st = eventually("PoC idle after /api/v1/stop", || async {
+        let (_, st) = node.get("/api/v1/inference/pow/status").await;
+        (st["status"] == "IDLE" && st["pending"] == 0).then_some(st)
+    })
+    .await;
+    assert_eq!(
+        st["delivered"].as_u64().unwrap(),
+        delivered(&c).len() as u64
+    );
+    assert_eq!(node.state().await["state"], "STOPPED");
+    node.stop().await.unwrap();
+}

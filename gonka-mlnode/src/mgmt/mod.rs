@@ -31,7 +31,6 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/inference/up/status", get(inference::up_status))
         .route("/api/v1/inference/down", post(inference::down))
         .route("/api/v1/inference/logs", get(inference::logs))
-        .route("/api/v1/stop", post(inference::down))
         .route("/api/v1/gpu/devices", get(info::gpu_devices))
         .route("/api/v1/gpu/driver", get(info::gpu_driver))
         .route("/api/v1/models/list", get(info::models_list))

@@ -42,4 +42,5 @@ pub fn routes() -> Router<Arc<Agent>> {
         .route("/api/v1/inference/pow/generate", post(routes::generate))
         .route("/api/v1/inference/pow/status", get(routes::status))
         .route("/api/v1/inference/pow/stop", post(routes::stop))
+        .route("/api/v1/stop", post(routes::stop_all))
 }

@@ -141,6 +141,13 @@ pub(crate) async fn status(State(agent): State<Arc<Agent>>) -> Json<PowStatus> {
     Json(agent.poc().status())
 }
 
+/// `POST /api/v1/stop`: stops PoC generation and every engine (upstream's "stop everything").
+pub(crate) async fn stop_all(State(agent): State<Arc<Agent>>) -> Result<Json<Value>, ApiError> {
+    agent.poc().stop();
+    agent.down().await?;
+    Ok(Json(json!({"status": "OK"})))
+}
+
 /// `POST /api/v1/inference/pow/stop`.
 pub(crate) async fn stop(State(agent): State<Arc<Agent>>) -> Json<Value> {
     let was = agent.poc().stop();

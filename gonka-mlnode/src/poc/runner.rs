@@ -244,6 +244,16 @@ impl PocRunner {
     }
 }
 
+impl Drop for PocRunner {
+    /// A dropped runner (agent shut down) stops its generation thread within one batch, so a
+    /// process never waits on it at exit.
+    fn drop(&mut self) {
+        if let Some(r) = lock(&self.round).as_ref() {
+            r.shared.stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 fn generate(
     prepared: &dyn PreparedRound,
     assignment: &NonceAssignment,

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The candle PoC backend of gonka-mlnode sits behind the `candle` feature (candle takes minutes to
+# compile, so the default build leaves it out). Keep it compiling, clippy clean and tested: the
+# backend runs PoC v2 over the tiny generated GGUF llama model and must give bit-identical,
+# validating artifacts.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo clippy --locked -p gonka-mlnode --features candle --lib --tests -- -D warnings
+cargo test --locked -p gonka-mlnode --features candle --lib poc::
