@@ -128,7 +128,11 @@ peak_rss_kb() {
   echo "$total"
 }
 
+COMMANDS="$RUN/commands.txt"
+: > "$COMMANDS"
+
 # ---- workers ---------------------------------------------------------------------------------
+echo "workers: $MOCK --listen 127.0.0.1:<port> --latency-ms $LATENCY_MS --model $MODEL (x$WORKERS)" >> "$COMMANDS"
 WORKER_URLS=()
 WORKER_PORTS=()
 for i in $(seq 1 "$WORKERS"); do
@@ -150,6 +154,7 @@ measure() {
   local before after out
   before=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0)
   out="$RUN/wrk-$system-$mode-$conns.txt"
+  echo "load: STREAM=$stream MODEL=$MODEL wrk -t2 -c$conns -d${DURATION}s --timeout 10s --latency -s benches/load/chat.lua $base" >> "$COMMANDS"
   STREAM=$stream MODEL="$MODEL" wrk -t2 -c"$conns" -d"${DURATION}s" --timeout 10s --latency \
     -s "$HERE/chat.lua" "$base" > "$out" 2>&1 || true
   after=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0)
@@ -168,8 +173,6 @@ run_all() {
 }
 
 # ---- systems ---------------------------------------------------------------------------------
-COMMANDS="$RUN/commands.txt"
-: > "$COMMANDS"
 start() { # name, then the command; records it and its pid in SYS_PID
   local name="$1"; shift
   echo "$name: $*" >> "$COMMANDS"

@@ -8,6 +8,7 @@ import platform
 import subprocess
 
 SYSTEMS = ["direct", "gonka", "vllm-router", "sglang-router"]
+COLORS = {"direct": "tab:gray", "gonka": "tab:blue", "vllm-router": "tab:orange", "sglang-router": "tab:green"}
 PEERS = ["vllm-router", "sglang-router"]
 # Targets of DESIGN.md "Performance targets".
 CPU_TARGET_S_PER_1K = 0.03  # ≤ 0.03 ms CPU per proxied request
@@ -141,7 +142,7 @@ def chart(by, scenarios, systems, path):
         for i, s in enumerate(syss):
             vals = [(by.get((s, m, c)) or {}).get(key) or 0 for m, c in scenarios]
             xs = [x + i * width for x in range(len(scenarios))]
-            ax.bar(xs, vals, width, label=s)
+            ax.bar(xs, vals, width, label=s, color=COLORS.get(s))
         ax.set_xticks([x + width * (len(syss) - 1) / 2 for x in range(len(scenarios))])
         ax.set_xticklabels(labels)
         ax.set_title(title)
