@@ -26,12 +26,16 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// The largest callback body accepted (an ML node sends at most 10,000 artifacts, ≈ 0.6 MB).
+pub const MAX_CALLBACK_BYTES: usize = 16 * 1024 * 1024;
+
 /// The callback routes over `service`.
 pub fn receiver_router(service: Arc<PocService>) -> Router {
     Router::new()
         .route("/health", get(crate::handlers::health::health))
         .route("/v2/poc-batches/{model}/generated", post(generated))
         .route("/v2/poc-batches/{model}/validated", post(validated))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
         .with_state(service)
 }
 

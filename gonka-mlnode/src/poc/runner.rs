@@ -50,8 +50,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn take_all(&self) -> Vec<Artifact> {
-        lock(&self.buffer).drain(..).collect()
+    /// Takes up to `max` of the oldest buffered artifacts.
+    pub(crate) fn take(&self, max: usize) -> Vec<Artifact> {
+        let mut buffer = lock(&self.buffer);
+        let n = buffer.len().min(max.max(1));
+        buffer.drain(..n).collect()
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        lock(&self.buffer).len()
     }
 
     fn push(&self, artifacts: Vec<Artifact>, capacity: usize) {

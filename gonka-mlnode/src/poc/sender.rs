@@ -1,5 +1,5 @@
 //! Delivers generated artifacts to the network node: every `callback_interval` the buffer is
-//! drained into one payload and POSTed to `{url}/generated`; a failed POST is retried (same
+//! drained into payloads of at most [`MAX_PAYLOAD_ARTIFACTS`] and POSTed to `{url}/generated`; a failed POST is retried (same
 //! payload, so the receiver's per-nonce dedup keeps counts exact) with doubling pauses, and
 //! dropped after `max_attempts`.
 
@@ -10,6 +10,10 @@ use std::time::Duration;
 use super::runner::Shared;
 use super::wire::GeneratedPayload;
 use super::PocSettings;
+
+/// The most artifacts one callback carries (≈ 0.6 MB of JSON), so a backlog after an outage
+/// never becomes one oversized body.
+pub const MAX_PAYLOAD_ARTIFACTS: usize = 10_000;
 
 /// Runs until generation has ended and the buffer is empty.
 pub(crate) async fn run_sender(
@@ -22,13 +26,13 @@ pub(crate) async fn run_sender(
     let target = format!("{}/generated", url.trim_end_matches('/'));
     loop {
         let finished = shared.finished.load(Ordering::SeqCst);
-        if !finished {
+        if !finished && shared.buffered() < MAX_PAYLOAD_ARTIFACTS {
             tokio::select! {
                 () = tokio::time::sleep(settings.callback_interval) => {}
                 () = shared.done.notified() => {}
             }
         }
-        let artifacts = shared.take_all();
+        let artifacts = shared.take(MAX_PAYLOAD_ARTIFACTS);
         if artifacts.is_empty() {
             if shared.finished.load(Ordering::SeqCst) {
                 return;
