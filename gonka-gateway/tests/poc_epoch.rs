@@ -57,7 +57,7 @@ async fn get(url: String) -> (u16, Value) {
 fn phases() -> PhaseDurations {
     PhaseDurations::within_epoch(
         Duration::from_secs(30),
-        Duration::from_millis(1500),
+        Duration::from_millis(3000),
         Duration::from_millis(500),
         Duration::from_millis(2000),
     )
@@ -118,8 +118,12 @@ async fn devnet_epoch_with_three_nodes_weights_participants_by_the_nonces_they_p
         (all.len() == 3 && all.iter().all(|n| n["state"]["intended_status"] == "POC")).then_some(())
     })
     .await;
-    let (_, state) = get(format!("http://{}/api/v1/state", net.nodes[0].mgmt_addr)).await;
-    assert_eq!(state["state"], "POW", "{state}");
+    let mgmt = net.nodes[0].mgmt_addr;
+    eventually("the ML node reporting POW", || async {
+        let (_, state) = get(format!("http://{mgmt}/api/v1/state")).await;
+        (state["state"] == "POW").then_some(())
+    })
+    .await;
 
     let p = participants_of_epoch_1(public).await;
     let active = &p["active_participants"];

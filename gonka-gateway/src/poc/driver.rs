@@ -150,6 +150,8 @@ async fn validate(service: &Arc<PocService>, epoch: u64) {
     let Some(round) = service.round(epoch) else {
         return;
     };
+    // A callback admitted just before the phase changed may still be writing: let it land.
+    tokio::time::sleep(service.config.tick).await;
     let artifacts = match service.config.store.artifacts(epoch).await {
         Ok(a) => a,
         Err(e) => {
