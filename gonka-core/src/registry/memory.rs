@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use super::{
     apply_status_update, find_endpoint_conflict, BatchItemResult, RegistryEvent, StatusUpdate,
 };
+use crate::validation::normalize_host;
 use crate::{Error, NodeConfig, NodeRecord, NodeRegistry, NodeState, Result};
 
 /// Capacity of the change-feed channel of the built-in registries.
@@ -17,15 +18,36 @@ pub const WATCH_CAPACITY: usize = 4096;
 #[derive(Debug, Default)]
 struct Inner {
     nodes: HashMap<String, NodeRecord>,
+    /// Normalized host → ids of the nodes on it, so the endpoint check of one write looks only
+    /// at the nodes sharing its host (a batch of n nodes is O(n), not O(n²)).
+    by_host: HashMap<String, Vec<String>>,
     next_num: u64,
 }
 
 impl Inner {
     fn upsert(&mut self, mut config: NodeConfig) -> Result<NodeRecord> {
-        if let Some(conflict) =
-            find_endpoint_conflict(&config, self.nodes.values().map(|r| &r.node))
-        {
+        let host = normalize_host(&config.host);
+        let same_host = self
+            .by_host
+            .get(&host)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.nodes.get(id).map(|r| &r.node));
+        if let Some(conflict) = find_endpoint_conflict(&config, same_host) {
             return Err(Error::Conflict(conflict));
+        }
+        let old_host = self
+            .nodes
+            .get(&config.id)
+            .map(|r| normalize_host(&r.node.host));
+        if old_host.as_deref() != Some(host.as_str()) {
+            if let Some(old) = &old_host {
+                self.unindex(old, &config.id);
+            }
+            self.by_host
+                .entry(host)
+                .or_default()
+                .push(config.id.clone());
         }
         let record = match self.nodes.get_mut(&config.id) {
             Some(existing) => {
@@ -45,6 +67,21 @@ impl Inner {
             }
         };
         Ok(record)
+    }
+
+    fn unindex(&mut self, host: &str, id: &str) {
+        if let Some(ids) = self.by_host.get_mut(host) {
+            ids.retain(|x| x != id);
+            if ids.is_empty() {
+                self.by_host.remove(host);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<NodeRecord> {
+        let record = self.nodes.remove(id)?;
+        self.unindex(&normalize_host(&record.node.host), id);
+        Some(record)
     }
 
     fn modify(&mut self, id: &str, f: impl FnOnce(&mut NodeState)) -> Result<NodeRecord> {
@@ -146,7 +183,6 @@ impl NodeRegistry for MemoryRegistry {
     async fn delete(&self, id: &str) -> Result<NodeRecord> {
         let record = self
             .lock()
-            .nodes
             .remove(id)
             .ok_or_else(|| Error::NotFound { id: id.to_owned() })?;
         self.emit(RegistryEvent::Deleted(record.clone()));
@@ -155,6 +191,44 @@ impl NodeRegistry for MemoryRegistry {
 
     fn watch(&self) -> broadcast::Receiver<RegistryEvent> {
         self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn moving_a_node_to_another_host_frees_its_old_endpoint() {
+        let r = MemoryRegistry::new();
+        r.upsert(NodeConfig::new("a", "m").at("h1", 5000, 8080))
+            .await
+            .unwrap();
+        r.upsert(NodeConfig::new("b", "m").at("h2", 5000, 8080))
+            .await
+            .unwrap();
+        // a moves onto b's host: conflict.
+        assert!(matches!(
+            r.upsert(NodeConfig::new("a", "m").at("H2", 5000, 9000))
+                .await,
+            Err(Error::Conflict(_))
+        ));
+        // a moves to h3; h1's endpoint is free for c.
+        r.upsert(NodeConfig::new("a", "m").at("h3", 5000, 8080))
+            .await
+            .unwrap();
+        r.upsert(NodeConfig::new("c", "m").at("h1", 5000, 8080))
+            .await
+            .unwrap();
+        assert!(matches!(
+            r.upsert(NodeConfig::new("d", "m").at("http://h3", 8080, 1))
+                .await,
+            Err(Error::Conflict(_))
+        ));
+        r.delete("a").await.unwrap();
+        r.upsert(NodeConfig::new("d", "m").at("http://h3", 8080, 1))
+            .await
+            .unwrap();
     }
 }
 
