@@ -19,7 +19,7 @@ use gonka_core::poc::Nonce;
 use gonka_core::{MemoryRegistry, NodeConfig, NodeRegistry};
 use gonka_gateway::devnet::{self, DevnetConfig};
 use gonka_gateway::poc::{
-    ArtifactStore, DevnetPhaseClock, DevnetPoc, PhaseClock, PhaseDurations, PocConfig,
+    ArtifactStore, DevnetPhaseClock, DevnetPoc, Phase, PhaseClock, PhaseDurations, PocConfig,
 };
 use gonka_gateway::{GatewayConfig, Listeners};
 use gonka_mlnode::poc::{PocCompute, PocSettings, PreparedRound, TinyModelCompute};
@@ -376,4 +376,80 @@ async fn partly_random_vectors_are_caught_and_a_disabled_node_gets_no_weight() {
     for (_, _, stop) in [honest, cheater, disabled] {
         let _ = stop.send(());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_restarted_during_generation_resumes_the_round_from_its_store() {
+    let registry: Arc<MemoryRegistry> = Arc::new(MemoryRegistry::new());
+    let node = start_agent(Arc::new(TinyModelCompute::default())).await;
+    registry
+        .upsert(NodeConfig::new("n0", MODEL).at("127.0.0.1", node.1, node.0))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = DevnetPhaseClock::paused(phases(), "restart-test");
+    let gateway = |poc_listener: TcpListener| {
+        let (registry, clock, path) = (registry.clone(), clock.clone(), dir.path().join("poc.db"));
+        async move {
+            let store = ArtifactStore::open_path(path).await.unwrap();
+            let mut poc = PocConfig::new(Arc::new(clock.clone()), store);
+            poc.seq_len = 8;
+            poc.tick = Duration::from_millis(20);
+            let mut config = GatewayConfig::new(registry);
+            config.poc = Some(poc);
+            config.drain_timeout = Duration::from_secs(2);
+            gonka_gateway::start(
+                config,
+                Listeners {
+                    public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+                    admin: None,
+                    poc: Some(poc_listener),
+                },
+            )
+            .unwrap()
+        }
+    };
+    let first = gateway(TcpListener::bind("127.0.0.1:0").await.unwrap()).await;
+    let poc_addr = first.poc_addr.unwrap();
+    clock.start();
+    let store = ArtifactStore::open_path(dir.path().join("poc.db"))
+        .await
+        .unwrap();
+    eventually("artifacts stored by the first gateway", || async {
+        let counts = store.counts(1).await.unwrap();
+        (counts.first().is_some_and(|c| c.1 > 0)).then_some(())
+    })
+    .await;
+    first.shutdown().await;
+    // Restart after generation: only the stored round lets the new gateway stop and validate it.
+    eventually("the end of generation", || async {
+        (clock.now().phase != Phase::Generate).then_some(())
+    })
+    .await;
+    let second = gateway(TcpListener::bind(poc_addr).await.unwrap()).await;
+    let p = participants_of_epoch_1(second.public_addr).await;
+    let nodes = ml_nodes(&p);
+    assert_eq!(nodes.len(), 1, "{p:#}");
+    assert_eq!(nodes[0]["validation"]["outcome"], "valid", "{p:#}");
+    let (_, status) = get(format!(
+        "http://127.0.0.1:{}/api/v1/inference/pow/status",
+        node.0
+    ))
+    .await;
+    assert_eq!(
+        nodes[0]["count"].as_u64().unwrap(),
+        status["delivered"].as_u64().unwrap(),
+        "{status}"
+    );
+    eventually("the resumed round stopped on the node", || async {
+        let (_, s) = get(format!(
+            "http://127.0.0.1:{}/api/v1/inference/pow/status",
+            node.0
+        ))
+        .await;
+        (s["status"] == "IDLE").then_some(())
+    })
+    .await;
+    second.shutdown().await;
+    let _ = node.2.send(());
 }

@@ -23,6 +23,7 @@ use super::validation::{validate_round, Member, ValidationInput};
 /// Runs until aborted.
 pub async fn run_driver(service: Arc<PocService>) {
     let mut last: Option<(u64, Phase)> = None;
+    resume_round(&service).await;
     loop {
         let now = service.config.clock.now();
         let key = (now.epoch, now.phase);
@@ -32,7 +33,9 @@ pub async fn run_driver(service: Arc<PocService>) {
                 Phase::Generate => start_round(&service, &now).await,
                 Phase::WindDown => stop_round(&service, now.epoch).await,
                 Phase::Validate => {
-                    if last.is_some_and(|(e, p)| e == now.epoch && p == Phase::Generate) {
+                    // Stop a round whose wind-down this driver did not see (a short wind-down,
+                    // or a gateway restarted after it).
+                    if last.is_none_or(|(e, p)| e == now.epoch && p == Phase::Generate) {
                         stop_round(&service, now.epoch).await;
                     }
                     validate(&service, now.epoch).await;
@@ -42,6 +45,23 @@ pub async fn run_driver(service: Arc<PocService>) {
             last = Some(key);
         }
         tokio::time::sleep(service.config.tick).await;
+    }
+}
+
+/// Loads the current epoch's round from the store (a restarted gateway goes on receiving,
+/// stopping and validating the round it started before).
+async fn resume_round(service: &PocService) {
+    let epoch = service.config.clock.now().epoch;
+    match service.config.store.load_round(epoch).await {
+        Ok(Some(json)) => match serde_json::from_str::<Round>(&json) {
+            Ok(round) => {
+                tracing::info!(epoch, members = round.members.len(), "PoC round resumed");
+                service.set_round(epoch, round);
+            }
+            Err(e) => tracing::warn!(epoch, error = %e, "stored PoC round unreadable"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(epoch, error = %e, "cannot load the PoC round"),
     }
 }
 
@@ -80,14 +100,20 @@ async fn start_round(service: &Arc<PocService>, info: &PhaseInfo) {
             },
         );
     }
-    service.set_round(
-        info.epoch,
-        Round {
-            info: info.clone(),
-            node_count,
-            members: members.clone(),
-        },
-    );
+    let round = Round {
+        info: info.clone(),
+        node_count,
+        members: members.clone(),
+    };
+    match serde_json::to_string(&round) {
+        Ok(json) => {
+            if let Err(e) = service.config.store.save_round(info.epoch, &json).await {
+                tracing::warn!(error = %e, "cannot store the PoC round; a restart will not resume it");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot encode the PoC round"),
+    }
+    service.set_round(info.epoch, round);
     let calls = members.values().map(|m| {
         let service = Arc::clone(service);
         let request = InitGenerateRequest {

@@ -67,8 +67,8 @@ impl PocConfig {
     }
 }
 
-/// A round the driver started.
-#[derive(Debug, Clone)]
+/// A round the driver started (stored with the artifacts, so a restarted gateway resumes it).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Round {
     /// Clock state at the round's start.
     pub info: PhaseInfo,

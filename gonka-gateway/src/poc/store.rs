@@ -82,6 +82,12 @@ impl ArtifactStore {
         .execute(&pool)
         .await
         .map_err(err("cannot create the schema"))?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS poc_rounds (epoch INTEGER PRIMARY KEY, round TEXT NOT NULL)",
+        )
+        .execute(&pool)
+        .await
+        .map_err(err("cannot create the schema"))?;
         Ok(Self { pool })
     }
 
@@ -165,13 +171,46 @@ impl ArtifactStore {
             .collect()
     }
 
+    /// Stores the round of `epoch` (JSON), replacing an earlier one. Durable when it returns.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn save_round(&self, epoch: u64, round_json: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO poc_rounds (epoch, round) VALUES (?, ?)")
+            .bind(i64::try_from(epoch).unwrap_or(i64::MAX))
+            .bind(round_json)
+            .execute(&self.pool)
+            .await
+            .map_err(err("save round"))?;
+        Ok(())
+    }
+
+    /// The round of `epoch` saved by [`ArtifactStore::save_round`].
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn load_round(&self, epoch: u64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT round FROM poc_rounds WHERE epoch = ?")
+            .bind(i64::try_from(epoch).unwrap_or(i64::MAX))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err("load round"))?;
+        row.map(|r| r.try_get(0).map_err(err("decode"))).transpose()
+    }
+
     /// Deletes the artifacts of epochs before `epoch` (retention).
     ///
     /// # Errors
     /// A database failure.
     pub async fn prune_before(&self, epoch: u64) -> Result<u64, StoreError> {
+        let before = i64::try_from(epoch).unwrap_or(i64::MAX);
+        sqlx::query("DELETE FROM poc_rounds WHERE epoch < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(err("prune"))?;
         let r = sqlx::query("DELETE FROM poc_artifacts WHERE epoch < ?")
-            .bind(i64::try_from(epoch).unwrap_or(i64::MAX))
+            .bind(before)
             .execute(&self.pool)
             .await
             .map_err(err("prune"))?;
@@ -203,7 +242,18 @@ mod tests {
             vec![(1, 1), (1, 4), (2, 2)]
         );
         assert_eq!(store.counts(7).await.unwrap(), vec![(1, 2), (2, 1)]);
+        store.save_round(7, "{\"a\":1}").await.unwrap();
+        store.save_round(8, "{\"b\":2}").await.unwrap();
+        drop(store);
+        let store = ArtifactStore::open_path(&path).await.unwrap();
+        assert_eq!(
+            store.load_round(7).await.unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(store.load_round(9).await.unwrap(), None);
         assert_eq!(store.prune_before(8).await.unwrap(), 3);
         assert!(store.artifacts(7).await.unwrap().is_empty());
+        assert_eq!(store.load_round(7).await.unwrap(), None);
+        assert!(store.load_round(8).await.unwrap().is_some());
     }
 }

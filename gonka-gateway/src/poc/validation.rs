@@ -14,7 +14,7 @@ use gonka_core::poc::sampling::{sample_leaf_indices, sampling_seed};
 use gonka_core::poc::validate::{check_proofs, Commitment};
 use gonka_core::poc::verdict::{Decision, Verdict};
 use gonka_mlnode::poc::PocCompute;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::store::StoredArtifact;
 
@@ -44,7 +44,7 @@ pub struct NodeOutcome {
 }
 
 /// One node taking part in a round.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// Registry id.
     pub node_id: String,
