@@ -124,7 +124,8 @@ pub struct Args {
     /// Largest request body in bytes.
     #[arg(long, env = "GONKA_BODY_LIMIT", default_value_t = 16 * 1024 * 1024, global = true)]
     pub body_limit: usize,
-    /// File of accepted API keys, one per line (`#` comments); unset means no authentication.
+    /// File of accepted API keys, one per line (`#` comments): a key, or `sha256:<hex>` of the key so the
+    /// file holds no plaintext (`printf %s KEY | sha256sum`); unset means no authentication.
     #[arg(long, env = "GONKA_API_KEYS_FILE", global = true)]
     pub api_keys_file: Option<PathBuf>,
     /// Fallback model, `MODEL=FALLBACK`, tried when MODEL has no eligible node (repeatable).

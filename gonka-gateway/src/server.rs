@@ -205,7 +205,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         metrics: metrics.clone(),
         body_limit: config.body_limit,
     };
-    let mut public = public_router(state, ApiKeys(Arc::new(config.api_keys.clone())));
+    let mut public = public_router(state, ApiKeys::new(&config.api_keys));
     let poc_listen_addr = match &listeners.poc {
         Some(l) => Some(local_addr(l)?),
         None => None,
