@@ -29,6 +29,7 @@ pub mod epoch_clock;
 pub mod error;
 pub mod handlers;
 pub mod health;
+pub mod http_serve;
 pub mod metrics;
 pub mod mlnode_client;
 pub mod poc;

@@ -275,10 +275,8 @@ fn serve(
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
+        let limits = crate::http_serve::ServeLimits::default();
+        if let Err(e) = crate::http_serve::serve(listener, router, limits, shutdown).await {
             tracing::error!(listener = name, error = %e, "server failed");
         }
     });
