@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -16,6 +16,10 @@ use tokio::task::JoinSet;
 
 /// Default time open connections get to finish after shutdown before they are cut.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
+
+/// Time a client has to send a complete request head (request line and headers) before its
+/// connection is closed, so slowloris clients cannot hold connections open forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `shutdown` resolves, drains for [`DEFAULT_DRAIN`].
 ///
@@ -42,7 +46,12 @@ pub async fn serve_with_drain(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
