@@ -194,8 +194,7 @@ async fn oversize_bodies_get_413_with_a_json_message_on_every_listener() {
         text.contains("large") || text.contains("limit") || text.contains("bytes"),
         "admin 413 body does not say what is wrong: {value}"
     );
-    // PoC callbacks: 413 naming the limit. (Its body is axum's plain-text rejection, not JSON:
-    // the receiver uses DefaultBodyLimit; reported to the PoC engineer.)
+    // PoC callbacks: 413 with a JSON body naming the limit.
     let r = http
         .post(format!("http://{}/v2/poc-batches/m/generated", addrs[2]))
         .header("content-type", "application/json")
@@ -207,5 +206,12 @@ async fn oversize_bodies_get_413_with_a_json_message_on_every_listener() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
-    assert!(r.text().await.unwrap().contains("length limit exceeded"));
+    let value: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap()
+            .contains("length limit exceeded"),
+        "PoC 413 body does not say what is wrong: {value}"
+    );
 }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -46,8 +47,13 @@ async fn validated(Path(_model): Path<String>) -> StatusCode {
 async fn generated(
     State(service): State<Arc<PocService>>,
     Path(model): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        // Oversize (413) or unreadable bodies keep their status, with a JSON message.
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
     let payload: GeneratedPayload = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
