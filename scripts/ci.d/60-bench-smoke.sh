@@ -6,4 +6,5 @@
 # benches/load/compare.sh. Both are run by hand, never timed in CI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo test --locked -p gonka-benches --benches
+# --workspace (not -p) keeps the features of the test build, so nothing is compiled twice.
+cargo test --locked --workspace --benches
