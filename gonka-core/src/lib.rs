@@ -21,6 +21,7 @@ mod governance;
 mod node;
 mod registry;
 mod scheduler;
+mod scheduler_index;
 mod state;
 mod verifier;
 
@@ -40,6 +41,7 @@ pub use registry::{
     RegistryEvent, StatusUpdate, WATCH_CAPACITY,
 };
 pub use scheduler::{NodeView, RequestInfo, Scheduler};
+pub use scheduler_index::{is_candidate, OrderedIndex, SchedulerIndex};
 pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
 pub use validation::{normalize_host, validate, validate_batch, validate_config, BatchError};
 pub use verifier::{Decision, PoCVerifier, Verdict, VerificationRequest};

@@ -322,8 +322,28 @@ async fn two_gateway_processes_share_a_postgres_registry() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    // B has no node yet: the request waits in B's holding queue until the node, learnt from
-    // the change feed, becomes routable.
+    // B learns the node from the change feed (LISTEN/NOTIFY), not from a request: wait until
+    // B's pool lists its model (a request before that is a 404 model_not_found, since no node
+    // known to B declares the model). Bounded: 30 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let models: serde_json::Value = client()
+            .get(format!("{}/v1/models", b.public))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if models.to_string().contains(MODEL) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B never learnt the node: {models}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let resp = client()
         .post(format!("{}/v1/chat/completions", b.public))
         .json(&chat_body(MODEL, false))

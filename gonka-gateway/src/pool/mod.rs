@@ -2,7 +2,8 @@
 //! holding queue.
 //!
 //! The pool is fed by the registry change feed (see `sync`) and the health checker; requests never
-//! call the registry. A pick runs the [`Scheduler`] over the node views and takes the slot under
+//! call the registry. A pick asks the [`Scheduler`] (through its incremental index when the policy has one, see
+//! [`gonka_core::SchedulerIndex`]; otherwise a scan of the node views) and takes the slot under
 //! the same short lock, so `max_concurrent` is never exceeded and no pick races another.
 
 mod breaker;
@@ -15,7 +16,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use gonka_core::{EpochSource, NodeRecord, NodeStatus, NodeView, RequestInfo, Scheduler};
+use gonka_core::{
+    EpochSource, NodeRecord, NodeStatus, NodeView, RequestInfo, Scheduler, SchedulerIndex,
+};
 use tokio::sync::Notify;
 
 pub use breaker::{Breaker, FailureKind};
@@ -32,6 +35,9 @@ struct Table {
     index: HashMap<String, usize>,
     /// Model → number of nodes declaring it (so `declares` is O(1) per request).
     declared: HashMap<String, usize>,
+    /// The scheduler's incremental index over `views`, when its policy has one: kept in step
+    /// with every change of a view so a pick costs O(log n) instead of a scan.
+    sched_index: Option<Box<dyn SchedulerIndex>>,
 }
 
 impl Table {
@@ -45,6 +51,21 @@ impl Table {
                     self.declared.remove(model);
                 }
             }
+        }
+    }
+
+    /// Tells the scheduler index that the view at `i` changed (or was pushed).
+    fn reindex(&mut self, i: usize) {
+        if let Some(index) = self.sched_index.as_mut() {
+            index.update(i, &self.views[i]);
+        }
+    }
+
+    /// The scheduler's pick for `request`: through its index when it has one.
+    fn pick(&self, scheduler: &dyn Scheduler, request: &RequestInfo) -> Option<usize> {
+        match self.sched_index.as_ref() {
+            Some(index) => index.pick(request, &self.views),
+            None => scheduler.pick(request, &self.views),
         }
     }
 
@@ -112,7 +133,10 @@ impl NodePool {
         breaker_threshold: u32,
     ) -> Self {
         Self {
-            table: Mutex::new(Table::default()),
+            table: Mutex::new(Table {
+                sched_index: scheduler.index(),
+                ..Table::default()
+            }),
             scheduler,
             epoch,
             changed: Notify::new(),
@@ -149,6 +173,7 @@ impl NodePool {
                 let needs_reconcile = t.entries[i].set_record(record);
                 t.count_models(i, true);
                 t.entries[i].fill_view(&mut t.views[i], epoch);
+                t.reindex(i);
                 Applied {
                     is_new: false,
                     needs_reconcile,
@@ -165,6 +190,7 @@ impl NodePool {
                 t.entries.push(entry);
                 t.views.push(view);
                 t.count_models(t.entries.len() - 1, true);
+                t.reindex(t.views.len() - 1);
                 Applied {
                     is_new: true,
                     needs_reconcile: true,
@@ -185,8 +211,12 @@ impl NodePool {
             return false;
         };
         t.count_models(i, false);
+        let len = t.views.len();
         t.entries.swap_remove(i);
         t.views.swap_remove(i);
+        if let Some(index) = t.sched_index.as_mut() {
+            index.swap_remove(i, len);
+        }
         if i < t.entries.len() {
             let moved = t.entries[i].record.node.id.clone();
             t.index.insert(moved, i);
@@ -235,6 +265,7 @@ impl NodePool {
         e.observed = observation;
         let was_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
         e.fill_view(&mut t.views[i], epoch);
+        t.reindex(i);
         let now_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
         drop(guard);
         if now_eligible_shape && !was_eligible_shape {
@@ -261,6 +292,8 @@ impl NodePool {
         let epoch = self.epoch.current_epoch();
         let mut guard = self.lock();
         let t = &mut *guard;
+        // Excluded nodes are hidden for this pick by clearing `admitted` without telling the
+        // index: an index checks eligibility against the views, so it skips them too.
         for id in exclude {
             if let Some(&i) = t.index.get(id.as_ref()) {
                 t.views[i].admitted = false;
@@ -268,7 +301,7 @@ impl NodePool {
         }
         let mut found = None;
         for request in chain {
-            if let Some(i) = self.scheduler.pick(request, &t.views) {
+            if let Some(i) = t.pick(self.scheduler.as_ref(), request) {
                 if t.views[i].eligible(request) {
                     found = Some((i, request.model.clone()));
                     break;
@@ -282,10 +315,12 @@ impl NodePool {
         for id in exclude {
             if let Some(&i) = t.index.get(id.as_ref()) {
                 t.views[i].admitted = t.entries[i].admitted(epoch);
+                t.reindex(i);
             }
         }
         let (i, model) = found?;
         t.views[i].in_flight += 1;
+        t.reindex(i);
         let e = &t.entries[i];
         Some(Permit::new(
             self.clone(),
@@ -320,6 +355,7 @@ impl NodePool {
             v.latency_p50_ms = e.stats.p50_ms;
             v.latency_p95_ms = e.stats.p95_ms;
             v.error_rate = e.stats.error_rate;
+            t.reindex(i);
         }
         drop(guard);
         self.wake();

@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use gonka_core::Scheduler;
 
-pub use least_busy::LeastBusy;
+pub use least_busy::{LeastBusy, LoadKey};
 pub use power_of_two::PowerOfTwo;
 pub use round_robin::RoundRobin;
-pub use scored::{ScoreWeights, Scored};
+pub use scored::{ScoreKey, ScoreWeights, Scored};
 
 /// The routing policy chosen with `--policy`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

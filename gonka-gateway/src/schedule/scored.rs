@@ -1,8 +1,6 @@
 //! `scored`: seed 003's weighted scoring over the signals a network node observes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use gonka_core::{NodeView, RequestInfo, Scheduler};
+use gonka_core::{NodeView, OrderedIndex, RequestInfo, Scheduler, SchedulerIndex};
 
 /// Weights of the scoring signals (seed 003, restricted to what applies to Gonka ML nodes: the
 /// model is loaded by eligibility; queue depth, estimated wait from latency percentiles, error rate
@@ -33,53 +31,60 @@ impl Default for ScoreWeights {
     }
 }
 
-/// Scores eligible nodes and returns the highest. With up to `sample` eligible nodes every one
-/// is scored (ties go to the node listed first); in larger fleets a window of `sample` eligible
-/// nodes, starting at a position that rotates with every pick, is scored, which bounds the cost
-/// of a pick (and spreads load like power-of-d choices). A node that cannot be beaten (idle,
-/// fully available, no errors, no queue) ends the search at once.
-#[derive(Debug)]
+/// Scores eligible nodes and returns the one with the highest score; ties go to the node listed
+/// first. Scores compare with `f32::total_cmp`, so the order is total (a NaN signal never makes a
+/// pick depend on scan order).
+///
+/// `pick` scores every eligible node (O(n)); [`Scheduler::index`] gives an [`OrderedIndex`]
+/// keyed by score that answers the same pick in O(log n), which the gateway's pool uses.
+#[derive(Debug, Default)]
 pub struct Scored {
     /// The weights used.
     pub weights: ScoreWeights,
-    /// Eligible nodes scored per pick at most (default 64).
-    pub sample: usize,
-    next: AtomicUsize,
 }
 
-impl Default for Scored {
-    fn default() -> Self {
-        Self::new(ScoreWeights::default(), 64)
+/// A score as an index key: higher scores sort first, in `f32::total_cmp` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ScoreKey(std::cmp::Reverse<i32>);
+
+impl ScoreKey {
+    /// The key of a score.
+    pub fn new(score: f32) -> Self {
+        // The bit trick behind `f32::total_cmp`, as an integer that sorts the same way.
+        let bits = score.to_bits() as i32;
+        Self(std::cmp::Reverse(
+            bits ^ ((((bits >> 31) as u32) >> 1) as i32),
+        ))
     }
 }
 
 impl Scored {
-    /// A scorer with these weights, scoring at most `sample` (≥ 1) eligible nodes per pick.
-    pub fn new(weights: ScoreWeights, sample: usize) -> Self {
-        Self {
-            weights,
-            sample: sample.max(1),
-            next: AtomicUsize::new(0),
-        }
+    /// A scorer with these weights.
+    pub fn new(weights: ScoreWeights) -> Self {
+        Self { weights }
     }
 
     /// The score of one node (higher is better). Pure; exposed for inspection and tests.
     pub fn score(&self, node: &NodeView) -> f32 {
-        let w = &self.weights;
-        let load = node.load() as f32;
-        let queue = node.queue_depth as f32;
-        let latency_s = if node.latency_p95_ms > 0.0 {
-            node.latency_p95_ms
-        } else {
-            node.latency_p50_ms
-        } / 1000.0;
-        let wait = latency_s * (load + queue / node.max_concurrent.max(1) as f32);
-        w.availability * node.availability.clamp(0.0, 1.0)
-            - w.load * load
-            - w.queue_depth * queue
-            - w.wait_per_second * wait
-            - w.error_rate * node.error_rate.clamp(0.0, 1.0)
+        score(&self.weights, node)
     }
+}
+
+/// The score of `node` under `w` (higher is better).
+fn score(w: &ScoreWeights, node: &NodeView) -> f32 {
+    let load = node.load() as f32;
+    let queue = node.queue_depth as f32;
+    let latency_s = if node.latency_p95_ms > 0.0 {
+        node.latency_p95_ms
+    } else {
+        node.latency_p50_ms
+    } / 1000.0;
+    let wait = latency_s * (load + queue / node.max_concurrent.max(1) as f32);
+    w.availability * node.availability.clamp(0.0, 1.0)
+        - w.load * load
+        - w.queue_depth * queue
+        - w.wait_per_second * wait
+        - w.error_rate * node.error_rate.clamp(0.0, 1.0)
 }
 
 impl Scheduler for Scored {
@@ -88,41 +93,23 @@ impl Scheduler for Scored {
     }
 
     fn pick(&self, request: &RequestInfo, nodes: &[NodeView]) -> Option<usize> {
-        let len = nodes.len();
-        if len == 0 {
-            return None;
-        }
-        // Small fleets: exact, from the first node. Large ones: a rotating window.
-        let start = if len <= self.sample {
-            0
-        } else {
-            self.next.fetch_add(self.sample, Ordering::Relaxed) % len
-        };
-        let unbeatable = self.weights.availability;
-        let mut best: Option<(usize, f32)> = None;
-        let mut scored = 0;
-        for k in 0..len {
-            let i = if start + k < len {
-                start + k
-            } else {
-                start + k - len
-            };
-            let node = &nodes[i];
+        let mut best: Option<(usize, ScoreKey)> = None;
+        for (i, node) in nodes.iter().enumerate() {
             if !node.eligible(request) {
                 continue;
             }
-            let s = self.score(node);
-            if best.is_none_or(|(_, b)| s > b) {
-                best = Some((i, s));
-                if s >= unbeatable {
-                    break;
-                }
-            }
-            scored += 1;
-            if scored >= self.sample {
-                break;
+            let key = ScoreKey::new(self.score(node));
+            if best.is_none_or(|(_, b)| key < b) {
+                best = Some((i, key));
             }
         }
         best.map(|(i, _)| i)
+    }
+
+    fn index(&self) -> Option<Box<dyn SchedulerIndex>> {
+        let weights = self.weights;
+        Some(Box::new(OrderedIndex::new(move |v: &NodeView| {
+            ScoreKey::new(score(&weights, v))
+        })))
     }
 }

@@ -131,28 +131,69 @@ fn scored_prefers_fast_reliable_available_nodes() {
 }
 
 #[test]
-fn scored_in_a_large_fleet_scores_a_bounded_rotating_window() {
+fn scored_is_exact_in_large_fleets() {
     // 200 busy nodes; the best one (least loaded) is at 150.
     let mut nodes: Vec<NodeView> = (0..200).map(|i| node(&format!("n{i}"), 3, 4)).collect();
     nodes[150].in_flight = 1;
-    let s = Scored::new(ScoreWeights::default(), 64);
-    // Windows start at 0, 64, 128, 192 (mod 200): only windows covering 150 find it.
-    let picks: Vec<usize> = (0..4).map(|_| s.pick(&req(), &nodes).unwrap()).collect();
-    assert_eq!(
-        picks[0], 0,
-        "window 0..64 has only equal nodes: the first wins"
-    );
-    assert_eq!(picks[2], 150, "window 128..192 contains the best node");
-    // A full-fleet sample is exact.
-    let exact = Scored::new(ScoreWeights::default(), 1000);
-    assert_eq!(exact.pick(&req(), &nodes), Some(150));
+    let s = Scored::default();
+    for _ in 0..3 {
+        assert_eq!(s.pick(&req(), &nodes), Some(150));
+    }
+    assert_eq!(indexed_pick(&s, &req(), &nodes), Some(150));
 }
 
 #[test]
-fn scored_stops_at_an_unbeatable_node() {
+fn scored_breaks_ties_by_listing_order() {
     let s = Scored::default();
     let nodes = [node("idle", 0, 4), node("idle-too", 0, 4)];
     assert_eq!(s.pick(&req(), &nodes), Some(0));
+    assert_eq!(indexed_pick(&s, &req(), &nodes), Some(0));
+}
+
+#[test]
+fn score_keys_sort_like_total_cmp_descending() {
+    let values = [
+        f32::NEG_INFINITY,
+        -3.5,
+        -0.0,
+        0.0,
+        1e-30,
+        2.0,
+        40.0,
+        f32::INFINITY,
+    ];
+    for a in values {
+        for b in values {
+            assert_eq!(
+                ScoreKey::new(a).cmp(&ScoreKey::new(b)),
+                b.total_cmp(&a),
+                "{a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn least_busy_index_compares_loads_exactly() {
+    let nodes = [node("a", 1, 3), node("b", 2, 6), node("c", 1, 4)];
+    // 1/3 == 2/6 > 1/4: c wins; after c takes two more (3/4) a wins over b by position.
+    assert_eq!(indexed_pick(&LeastBusy, &req(), &nodes), Some(2));
+    let nodes = [node("a", 1, 3), node("b", 2, 6), node("c", 3, 4)];
+    assert_eq!(indexed_pick(&LeastBusy, &req(), &nodes), Some(0));
+    assert_eq!(LeastBusy.pick(&req(), &nodes), Some(0));
+}
+
+/// The pick of `scheduler`'s index over `nodes`, filled from scratch.
+fn indexed_pick(
+    scheduler: &dyn Scheduler,
+    request: &RequestInfo,
+    nodes: &[NodeView],
+) -> Option<usize> {
+    let mut index = scheduler.index().expect("policy has an index");
+    for (i, v) in nodes.iter().enumerate() {
+        index.update(i, v);
+    }
+    index.pick(request, nodes)
 }
 
 #[test]
@@ -264,6 +305,44 @@ proptest! {
                     Some(i) => prop_assert!(nodes[i].eligible(&request), "{} picked {}", policy, i),
                     None => prop_assert!(!any_eligible, "{} found nothing among eligible nodes", policy),
                 }
+            }
+        }
+    }
+
+    /// An index kept in step through random changes, pushes and swap-removes answers every pick
+    /// exactly as the policy's slice scan does.
+    #[test]
+    fn indexes_pick_exactly_what_the_scan_picks(
+        initial in proptest::collection::vec(arb_view(), 0..16),
+        steps in proptest::collection::vec((0u8..4, any::<usize>(), arb_view(), arb_request()), 1..40),
+    ) {
+        for policy in [Policy::LeastBusy, Policy::Scored] {
+            let s = policy.scheduler();
+            let mut index = s.index().expect("policy has an index");
+            let mut nodes = initial.clone();
+            for (i, v) in nodes.iter().enumerate() {
+                index.update(i, v);
+            }
+            for (op, at, view, request) in &steps {
+                match op {
+                    0 if !nodes.is_empty() => {
+                        let i = at % nodes.len();
+                        nodes[i] = view.clone();
+                        index.update(i, &nodes[i]);
+                    }
+                    1 => {
+                        nodes.push(view.clone());
+                        index.update(nodes.len() - 1, view);
+                    }
+                    2 if !nodes.is_empty() => {
+                        let i = at % nodes.len();
+                        let len = nodes.len();
+                        nodes.swap_remove(i);
+                        index.swap_remove(i, len);
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(index.pick(request, &nodes), s.pick(request, &nodes), "{}", policy);
             }
         }
     }
