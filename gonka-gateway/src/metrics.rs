@@ -4,6 +4,9 @@
 //! breaker) and the queue depth are read from the [`NodePool`] at scrape time, so they cost
 //! nothing per request.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -74,6 +77,19 @@ pub struct Metrics {
     node_healthy: Family<NodeLabel, Gauge>,
     breaker_open: Family<NodeLabel, Gauge>,
     queue_depth: Gauge,
+    /// Handles into the families above by model, so the request path finds its series with a
+    /// map lookup by `&str` instead of building owned label strings on every request.
+    by_model: RwLock<HashMap<Box<str>, ModelHandles>>,
+}
+
+/// One model's series (shared handles: updating them updates the registered families).
+#[derive(Debug)]
+struct ModelHandles {
+    duration: Histogram,
+    ttft: Histogram,
+    retries: Counter,
+    /// `requests` counters by node, then by status.
+    requests: HashMap<Box<str>, Vec<(u16, Counter)>>,
 }
 
 impl Default for Metrics {
@@ -151,18 +167,89 @@ impl Metrics {
             node_healthy,
             breaker_open,
             queue_depth,
+            by_model: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Runs `f` on the cached handles of `model`, creating them on first use.
+    fn with_model<T>(&self, model: &str, f: impl Fn(&ModelHandles) -> Option<T>) -> T
+    where
+        T: Default,
+    {
+        if let Ok(map) = self.by_model.read() {
+            if let Some(found) = map.get(model).and_then(&f) {
+                return found;
+            }
+        }
+        let mut map = match self.by_model.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let label = ModelLabel {
+            model: model.to_owned(),
+        };
+        let handles = map.entry(model.into()).or_insert_with(|| ModelHandles {
+            duration: self.duration.get_or_create(&label).clone(),
+            ttft: self.ttft.get_or_create(&label).clone(),
+            retries: self.retries.get_or_create(&label).clone(),
+            requests: HashMap::new(),
+        });
+        f(handles).unwrap_or_default()
+    }
+
+    /// Records the end-to-end duration of one request for `model`.
+    pub fn observe_duration(&self, model: &str, seconds: f64) {
+        self.with_model(model, |h| {
+            h.duration.observe(seconds);
+            Some(())
+        });
+    }
+
+    /// Records the time to the first upstream byte of one request for `model`.
+    pub fn observe_ttft(&self, model: &str, seconds: f64) {
+        self.with_model(model, |h| {
+            h.ttft.observe(seconds);
+            Some(())
+        });
+    }
+
+    /// Counts one retry (a try after the first) for `model`.
+    pub fn count_retry(&self, model: &str) {
+        self.with_model(model, |h| {
+            h.retries.inc();
+            Some(())
+        });
     }
 
     /// Counts one answered request.
     pub fn count_request(&self, model: &str, node: &str, status: u16) {
-        self.requests
+        let counted = self.with_model(model, |h| {
+            let counter = h.requests.get(node)?.iter().find(|(s, _)| *s == status)?;
+            counter.1.inc();
+            Some(true)
+        });
+        if counted {
+            return;
+        }
+        let counter = self
+            .requests
             .get_or_create(&RequestLabels {
                 model: model.to_owned(),
                 node: node.to_owned(),
                 status: status.to_string(),
             })
-            .inc();
+            .clone();
+        counter.inc();
+        let mut map = match self.by_model.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(h) = map.get_mut(model) {
+            let statuses = h.requests.entry(node.into()).or_default();
+            if !statuses.iter().any(|(s, _)| *s == status) {
+                statuses.push((status, counter));
+            }
+        }
     }
 
     /// Refreshes the per-node gauges and queue depth from the pool and encodes everything in the

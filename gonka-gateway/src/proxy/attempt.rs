@@ -8,14 +8,13 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures::StreamExt;
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 
 use super::body::Forwarding;
 use super::upstream::SendError;
 use super::{Proxy, TryError};
 use crate::error::GatewayError;
-use crate::metrics::ModelLabel;
 use crate::pool::{FailureKind, Outcome, Permit};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -81,9 +80,9 @@ impl Proxy {
             *r.headers_mut() = out_headers;
             return Err(TryError::Upstream(r));
         }
-        let mut upstream = incoming.into_data_stream().boxed();
+        let mut upstream = incoming;
         let remaining = timeout.saturating_sub(started.elapsed());
-        let first = match tokio::time::timeout(remaining, upstream.next()).await {
+        let first = match tokio::time::timeout(remaining, first_data(&mut upstream)).await {
             Err(_) => {
                 permit.finish(Outcome::Failure(FailureKind::Timeout));
                 return Err(TryError::Gateway(GatewayError::Timeout(format!(
@@ -103,24 +102,34 @@ impl Proxy {
             Ok(Some(Ok(chunk))) => Some(chunk),
         };
         self.metrics
-            .ttft
-            .get_or_create(&ModelLabel {
-                model: model.to_owned(),
-            })
-            .observe(started.elapsed().as_secs_f64());
-        let forwarding = Forwarding {
+            .observe_ttft(model, started.elapsed().as_secs_f64());
+        let forwarding = Forwarding::new(
             first,
             upstream,
-            permit: Some(permit),
-            metrics: self.metrics.clone(),
-            model: model.to_owned(),
-            status: status.as_u16(),
-            idle_timeout: self.settings.idle_timeout,
+            permit,
+            self.metrics.clone(),
+            model.to_owned(),
+            status.as_u16(),
+            self.settings.idle_timeout,
             started,
-        };
-        let mut response = Response::new(Body::from_stream(forwarding.into_stream()));
+        );
+        let mut response = Response::new(Body::new(forwarding));
         *response.status_mut() = status;
         *response.headers_mut() = out_headers;
         Ok(response)
+    }
+}
+
+/// The first data chunk of `body` (frames other than data are skipped), `None` at its end.
+async fn first_data(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> {
+    loop {
+        match body.frame().await? {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        }
     }
 }

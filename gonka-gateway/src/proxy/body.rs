@@ -1,74 +1,155 @@
-//! The response body forwarded to the client: upstream chunks as they arrive, holding the node
-//! slot until the stream ends or the client goes away (which drops the upstream request).
+//! The response body forwarded to the client: upstream data as it arrives (what is already
+//! received leaves in one frame, see [`super::coalesce`]), holding the node slot until the body
+//! ends or the client goes away (which drops the upstream request).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream::{BoxStream, StreamExt};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
 
-use crate::metrics::{Metrics, ModelLabel};
+use super::coalesce::Coalesce;
+use crate::metrics::Metrics;
 use crate::pool::{FailureKind, Outcome, Permit};
 
 /// State of one forwarded body.
-pub(crate) struct Forwarding {
-    pub first: Option<Bytes>,
-    pub upstream: BoxStream<'static, Result<Bytes, hyper::Error>>,
-    pub permit: Option<Permit>,
-    pub metrics: Arc<Metrics>,
-    pub model: String,
-    pub status: u16,
-    pub idle_timeout: Duration,
-    pub started: tokio::time::Instant,
+pub(crate) struct Forwarding<B: Body> {
+    upstream: Coalesce<B>,
+    permit: Option<Permit>,
+    metrics: Arc<Metrics>,
+    model: String,
+    status: u16,
+    idle_timeout: Duration,
+    /// When the last upstream data arrived; the idle deadline is this plus `idle_timeout`.
+    last_data: Instant,
+    /// Idle timer, armed the first time the upstream has nothing ready and re-armed only when it
+    /// fires early (data came meanwhile): one timer registration per stream, not one per chunk.
+    idle: Option<Pin<Box<Sleep>>>,
+    started: Instant,
 }
 
-impl Forwarding {
+impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
+    /// A body that sends `first` (already read from `upstream`), then the rest of `upstream`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        first: Option<Bytes>,
+        upstream: B,
+        permit: Permit,
+        metrics: Arc<Metrics>,
+        model: String,
+        status: u16,
+        idle_timeout: Duration,
+        started: Instant,
+    ) -> Self {
+        Self {
+            upstream: Coalesce::with_first(first, upstream),
+            permit: Some(permit),
+            metrics,
+            model,
+            status,
+            idle_timeout,
+            last_data: Instant::now(),
+            idle: None,
+            started,
+        }
+    }
+}
+
+impl<B: Body> Forwarding<B> {
     fn finish(&mut self, outcome: Outcome, status: u16) {
         if let Some(mut permit) = self.permit.take() {
             permit.finish(outcome);
             self.metrics
                 .count_request(&self.model, permit.node(), status);
             self.metrics
-                .duration
-                .get_or_create(&ModelLabel {
-                    model: self.model.clone(),
-                })
-                .observe(self.started.elapsed().as_secs_f64());
+                .observe_duration(&self.model, self.started.elapsed().as_secs_f64());
         }
     }
 
-    /// Turns the state into the stream of body chunks.
-    pub fn into_stream(self) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
-        futures::stream::unfold(self, |mut s| async move {
-            if let Some(first) = s.first.take() {
-                return Some((Ok(first), s));
+    fn succeed(&mut self) {
+        let latency_ms = self.started.elapsed().as_secs_f32() * 1000.0;
+        let status = self.status;
+        self.finish(Outcome::Success { latency_ms }, status);
+    }
+
+    /// Polls the idle timer; `Ready` when the upstream has been silent for `idle_timeout`.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.last_data + self.idle_timeout;
+        let timer = self
+            .idle
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            s.permit.as_ref()?;
-            match tokio::time::timeout(s.idle_timeout, s.upstream.next()).await {
-                Ok(Some(Ok(chunk))) => Some((Ok(chunk), s)),
-                Ok(None) => {
-                    let status = s.status;
-                    let latency_ms = s.started.elapsed().as_secs_f32() * 1000.0;
-                    s.finish(Outcome::Success { latency_ms }, status);
-                    None
-                }
-                Ok(Some(Err(e))) => {
-                    tracing::warn!(error = %e, "upstream stream broke after the first byte");
-                    s.finish(Outcome::Failure(FailureKind::Server), 502);
-                    Some((Err(std::io::Error::other(e)), s))
-                }
-                Err(_) => {
-                    tracing::warn!("upstream stream idle for too long; closing");
-                    s.finish(Outcome::Failure(FailureKind::Timeout), 504);
-                    Some((Err(std::io::Error::other("upstream idle timeout")), s))
-                }
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
             }
-        })
-        .boxed()
+            timer.as_mut().reset(deadline);
+        }
     }
 }
 
-impl Drop for Forwarding {
+impl<B> Body for Forwarding<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display + Unpin,
+{
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        if this.permit.is_none() {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.upstream).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.last_data = Instant::now();
+                if this.upstream.is_end_stream() {
+                    // Finished now, so the server sees the end with this frame and writes the
+                    // closing chunk in the same write.
+                    this.succeed();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                this.succeed();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::warn!(error = %e, "upstream stream broke after the first byte");
+                this.finish(Outcome::Failure(FailureKind::Server), 502);
+                Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
+            }
+            Poll::Pending => match this.poll_idle(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => {
+                    tracing::warn!("upstream stream idle for too long; closing");
+                    this.finish(Outcome::Failure(FailureKind::Timeout), 504);
+                    Poll::Ready(Some(Err(std::io::Error::other("upstream idle timeout"))))
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.permit.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.upstream.size_hint()
+    }
+}
+
+impl<B: Body> Drop for Forwarding<B> {
     fn drop(&mut self) {
         if self.permit.is_some() {
             tracing::debug!(model = %self.model, "client went away; upstream request cancelled");

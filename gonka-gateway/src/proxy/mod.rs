@@ -3,6 +3,7 @@
 
 mod attempt;
 mod body;
+mod coalesce;
 pub mod request;
 mod upstream;
 
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::GatewayError;
-use crate::metrics::{Metrics, ModelLabel};
+use crate::metrics::Metrics;
 use crate::pool::{AcquireError, NodePool};
 use upstream::UpstreamClient;
 
@@ -124,12 +125,7 @@ impl Proxy {
                 Err(AcquireError::Timeout) => break,
             };
             if attempt > 0 {
-                self.metrics
-                    .retries
-                    .get_or_create(&ModelLabel {
-                        model: model.clone(),
-                    })
-                    .inc();
+                self.metrics.count_retry(&model);
             }
             let node = permit.node().clone();
             let upstream_body = if permit.model() == model {
