@@ -130,6 +130,10 @@ async fn devnet_binary_serves_requests_and_exits_cleanly_on_sigterm() {
 #[path = "common/fake_mlnode.rs"]
 #[allow(dead_code)]
 mod fake_mlnode;
+#[path = "common/gateway_process.rs"]
+mod gateway_process;
+
+use gateway_process::GatewayProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_binary_with_a_sqlite_registry_routes_to_a_node_registered_through_admin() {
@@ -137,37 +141,8 @@ async fn gateway_binary_with_a_sqlite_registry_routes_to_a_node_registered_throu
         fake_mlnode::FakeMlNode::start(fake_mlnode::FakeOptions::serving("Qwen/Qwen3-32B-FP8"));
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("gateway.db").display());
-    let mut child = Command::new(BIN)
-        .args([
-            "--database",
-            &db,
-            "--public-listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--poc-listen",
-            "127.0.0.1:0",
-            "--health-interval",
-            "100ms",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("prints its addresses")
-        .unwrap()
-        .unwrap();
-    let urls: Vec<&str> = line
-        .split([' ', ','])
-        .filter(|w| w.starts_with("http://"))
-        .collect();
-    assert_eq!(urls.len(), 3, "{line}");
-    let (public, admin) = (urls[0].to_owned(), urls[1].to_owned());
+    let gateway = GatewayProcess::spawn(&db, &["--health-interval", "100ms"]).await;
+    let (public, admin) = (gateway.public.clone(), gateway.admin.clone());
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let resp = http
         .post(format!("{admin}/admin/v1/nodes"))
@@ -197,15 +172,5 @@ async fn gateway_binary_with_a_sqlite_registry_routes_to_a_node_registered_throu
     assert!(served, "the registered node became routable");
     assert!(node.state.received() >= 1);
 
-    let pid = child.id().unwrap().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    gateway.terminate().await;
 }

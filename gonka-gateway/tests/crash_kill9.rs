@@ -5,53 +5,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gonka_core::NodeConfig;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gonka-gateway");
+#[path = "common/gateway_process.rs"]
+mod gateway_process;
+
+use gateway_process::GatewayProcess;
+
+/// Starts the binary on `db`; returns it and its admin base URL.
+async fn spawn_gateway(db: &str) -> (GatewayProcess, String) {
+    let gateway = GatewayProcess::spawn(db, &[]).await;
+    let admin = gateway.admin.clone();
+    (gateway, admin)
+}
 const MODEL: &str = "Qwen/Qwen3-32B-FP8";
 const BATCH: usize = 1_000;
 const WRITERS: usize = 4;
-
-/// Starts the binary on `db` with every listener on port 0; returns it and its admin base URL.
-async fn spawn_gateway(db: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "--database",
-            db,
-            "--public-listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--poc-listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("prints its addresses within 30 s")
-        .unwrap()
-        .unwrap();
-    let urls: Vec<&str> = line
-        .split([' ', ','])
-        .filter(|w| w.starts_with("http://"))
-        .collect();
-    assert_eq!(urls.len(), 3, "{line}");
-    let admin = urls[1].to_owned();
-    (child, admin)
-}
 
 fn config(id: &str, host: &str, max_concurrent: u32) -> NodeConfig {
     NodeConfig::new(id, MODEL)
@@ -173,8 +146,8 @@ async fn acknowledged_nodes_survive_kill_9_during_batch_and_single_upserts() {
                 }
             }
         }
-        child.start_kill().unwrap(); // SIGKILL
-        child.wait().await.unwrap();
+        child.child.start_kill().unwrap(); // SIGKILL
+        child.child.wait().await.unwrap();
         let batch_acked = batch_task.await.unwrap();
         for w in writers {
             w.await.unwrap();

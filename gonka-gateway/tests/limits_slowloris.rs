@@ -6,54 +6,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gonka-gateway");
+#[path = "common/gateway_process.rs"]
+mod gateway_process;
+
+use gateway_process::GatewayProcess;
+
+/// Starts the binary on a memory registry with a 64 KiB public body limit; `extra` adds flags.
+async fn spawn_gateway(extra: &[&str]) -> (GatewayProcess, [SocketAddr; 3]) {
+    let mut flags = vec!["--body-limit", "65536"];
+    flags.extend_from_slice(extra);
+    let gateway = GatewayProcess::spawn("memory:", &flags).await;
+    let addrs = gateway.addrs();
+    (gateway, addrs)
+}
 /// Longer than the 30 s read timeouts, so a connection still open then was never cut.
 const WAIT: Duration = Duration::from_secs(75);
-
-/// Starts the binary with all listeners on port 0 and a 64 KiB public body limit; `extra` adds
-/// flags.
-async fn spawn_gateway(extra: &[&str]) -> (Child, Vec<SocketAddr>) {
-    let mut child = Command::new(BIN)
-        .args(extra)
-        .args([
-            "--database",
-            "memory:",
-            "--public-listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--poc-listen",
-            "127.0.0.1:0",
-            "--body-limit",
-            "65536",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("prints its addresses within 30 s")
-        .unwrap()
-        .unwrap();
-    let addrs: Vec<SocketAddr> = line
-        .split([' ', ','])
-        .filter_map(|w| w.strip_prefix("http://"))
-        .map(|a| a.trim_end_matches('/').parse().unwrap())
-        .collect();
-    assert_eq!(addrs.len(), 3, "{line}");
-    (child, addrs)
-}
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -97,7 +69,7 @@ async fn slow_head(addr: SocketAddr) -> TcpStream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn slow_clients_are_disconnected_and_do_not_grow_memory() {
     let (child, addrs) = spawn_gateway(&[]).await;
-    let pid = child.id().unwrap();
+    let pid = child.pid();
     let before = rss_kib(pid);
 
     // 200 slowloris connections spread over the three listeners, plus one per listener that

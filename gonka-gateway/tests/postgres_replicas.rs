@@ -12,16 +12,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::fake_mlnode::{FakeMlNode, FakeOptions};
+use common::gateway_process::GatewayProcess;
 use common::*;
 use gonka_admin::PostgresRegistry;
 use gonka_gateway::RunningGateway;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -254,64 +254,21 @@ async fn node_registered_through_one_replica_is_routed_by_the_other() {
     drop(db);
 }
 
-/// A `gonka-gateway` process on loopback ports; killed when dropped.
-struct GatewayProcess {
-    child: tokio::process::Child,
-    public: String,
-    admin: String,
-}
-
-impl GatewayProcess {
-    async fn spawn(database: &str) -> Self {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gonka-gateway"))
-            .args(["--database", database])
-            .args(["--public-listen", "127.0.0.1:0"])
-            .args(["--admin-listen", "127.0.0.1:0"])
-            .args(["--poc-listen", "127.0.0.1:0"])
-            .args(["--health-interval", "100ms", "--queue-timeout", "10s"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("gonka-gateway prints its addresses")
-            .unwrap()
-            .unwrap();
-        let urls: Vec<String> = line
-            .split([' ', ','])
-            .filter(|w| w.starts_with("http://"))
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(urls.len(), 3, "{line}");
-        Self {
-            child,
-            public: urls[0].clone(),
-            admin: urls[1].clone(),
-        }
-    }
-
-    async fn terminate(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("gonka-gateway exits after SIGTERM")
-            .unwrap();
-        assert!(status.success(), "{status:?}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateway_processes_share_a_postgres_registry() {
     let Some(db) = TestDb::create() else {
         return;
     };
-    let a = GatewayProcess::spawn(&db.url).await;
-    let b = GatewayProcess::spawn(&db.url).await;
+    let a = GatewayProcess::spawn(
+        &db.url,
+        &["--health-interval", "100ms", "--queue-timeout", "10s"],
+    )
+    .await;
+    let b = GatewayProcess::spawn(
+        &db.url,
+        &["--health-interval", "100ms", "--queue-timeout", "10s"],
+    )
+    .await;
     let node = FakeMlNode::start(FakeOptions::serving(MODEL));
 
     let started = Instant::now();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_mlnode;
+pub mod gateway_process;
 
 use std::future::Future;
 use std::sync::Arc;
