@@ -1,5 +1,6 @@
 //! Schema versioning of `PostgresRegistry`: a database created by release 1 (fixture
-//! `fixtures/pg_v1.sql`) is migrated at connect and keeps every node, its state and its numbering;
+//! `fixtures/pg_v1.sql`) is migrated at connect (through releases 2 and 3) and keeps every node,
+//! its state and its numbering;
 //! a database from a newer release is refused instead of being misread.
 //! Needs `GONKA_TEST_POSTGRES_URL`; without it each test prints `skipped: ...` and returns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,6 +13,13 @@ use postgres_support::TestDb;
 use sqlx::{Connection, PgConnection};
 
 const RELEASE_1: &str = include_str!("fixtures/pg_v1.sql");
+
+async fn registry_version(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'registry_version'")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn upgrade_from_release_1_keeps_every_node_and_its_numbering() {
@@ -61,7 +69,7 @@ async fn upgrade_from_release_1_keeps_every_node_and_its_numbering() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     let stamped: i64 =
         sqlx::query_scalar("SELECT count(*) FROM nodes WHERE updated_at IS NOT NULL")
             .fetch_one(&mut conn)
@@ -75,6 +83,31 @@ async fn upgrade_from_release_1_keeps_every_node_and_its_numbering() {
     .await
     .unwrap();
     assert_eq!(index.as_deref(), Some("nodes_host_key"));
+
+    // Release 3's: the documents are stored as `json`, and the registry version exists and moves
+    // with every change, also one written the way release 2 writes (`::jsonb`).
+    let types: Vec<String> = sqlx::query_scalar(
+        "SELECT data_type::text FROM information_schema.columns \
+         WHERE table_name = 'nodes' AND column_name IN ('config', 'state')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(types, vec!["json", "json"]);
+    let before = registry_version(&mut conn).await;
+    assert_eq!(r.list().await.unwrap().len(), 4);
+    sqlx::query(
+        "UPDATE nodes SET state = jsonb_set(state::jsonb, '{failure_reason}', '\"by release 2\"')::jsonb \
+         WHERE id = 'node1'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert!(registry_version(&mut conn).await > before);
+    assert_eq!(
+        r.list().await.unwrap()[0].state.failure_reason,
+        "by release 2"
+    );
     conn.close().await.unwrap();
 
     // Opening again is a no-op for the schema.

@@ -80,6 +80,9 @@ pub async fn follow(shared: Arc<Shared>, listener: PgListener, mut known: Known)
 }
 
 async fn reconnect(shared: &Shared, known: &mut Known) -> Result<PgListener> {
+    // The database may have been replaced (restored from a backup) while we were cut off, and
+    // its version counter with it: trust no cached list from before.
+    shared.cache.clear();
     let listener = listen(&shared.pool).await.map_err(rows::unavailable)?;
     resync(shared, known).await?;
     Ok(listener)
@@ -89,7 +92,11 @@ async fn reconnect(shared: &Shared, known: &mut Known) -> Result<PgListener> {
 async fn resync(shared: &Shared, known: &mut Known) -> Result<()> {
     let _gate = shared.write.lock().await;
     let mut conn = shared.pool.acquire().await.map_err(rows::unavailable)?;
-    let records = rows::load_all(&mut conn).await?;
+    let (version, records) = rows::load_versioned(&mut conn).await?;
+    drop(conn);
+    shared
+        .cache
+        .store(version, std::sync::Arc::new(records.clone()));
     let now = known_of(&records);
     for (id, num) in known.iter() {
         if !now.contains_key(id) {

@@ -4,10 +4,12 @@
 //! tables in the database's default schema (the migrations run at connect). Every replica points
 //! `--database` at the same `postgres://user:password@host:port/db`.
 //!
-//! Files: `rows.rs` (SQL for rows and the counter), `notice.rs` (NOTIFY payloads),
+//! Files: `rows.rs` (SQL for rows, the counter and the registry version), `cache.rs` (the
+//! in-memory list, revalidated by the registry version), `notice.rs` (NOTIFY payloads),
 //! `listener.rs` (the cross-process change feed), and the SQLite backend's `plan.rs` (upsert
 //! planning, shared so both backends decide conflicts and numbers alike).
 
+mod cache;
 mod listener;
 mod notice;
 // The SQLite registry's upsert planning, shared word for word (conflict messages, numbering) and
@@ -57,6 +59,8 @@ struct Shared {
     events: broadcast::Sender<RegistryEvent>,
     /// Random id of this registry value, carried in its notifications.
     origin: String,
+    /// The last full list and the registry version it belongs to.
+    cache: cache::ListCache,
 }
 
 impl Shared {
@@ -78,6 +82,10 @@ impl Shared {
 ///   the changed rows; its own changes are emitted directly after commit. After a lost listening
 ///   connection it reconnects and re-lists, so events may repeat: consumers apply them
 ///   idempotently.
+/// - `list` answers from memory when the database's registry version (bumped by a trigger in every
+///   transaction that changes `nodes`, whoever writes) still matches the last list read, at the
+///   cost of reading that one row; otherwise it reads every row. A list therefore shows every
+///   write committed before it began, from any process.
 /// - When the database is down calls fail with [`Error::Unavailable`] after at most
 ///   [`DEFAULT_ACQUIRE_TIMEOUT`]; nothing is reported stored that was not committed.
 #[derive(Debug)]
@@ -131,12 +139,15 @@ impl PostgresRegistry {
             .map_err(OpenError::Database)?;
         // Listen before the first read, so no change falls between them.
         let feed = listener::listen(&pool).await.map_err(OpenError::Database)?;
+        let list_cache = cache::ListCache::default();
         let known = {
             let mut conn = pool.acquire().await.map_err(OpenError::Database)?;
-            let records = rows::load_all(&mut conn)
+            let (version, records) = rows::load_versioned(&mut conn)
                 .await
                 .map_err(OpenError::Registry)?;
-            listener::known_of(&records)
+            let known = listener::known_of(&records);
+            list_cache.store(version, Arc::new(records));
+            known
         };
         let (events, _) = broadcast::channel(WATCH_CAPACITY);
         let shared = Arc::new(Shared {
@@ -144,6 +155,7 @@ impl PostgresRegistry {
             write: Mutex::new(()),
             events,
             origin,
+            cache: list_cache,
         });
         let listener = tokio::spawn(listener::follow(Arc::clone(&shared), feed, known));
         tracing::info!(url = %redact(url), "PostgreSQL registry ready");
@@ -283,7 +295,15 @@ impl NodeRegistry for PostgresRegistry {
 
     async fn list(&self) -> Result<Vec<NodeRecord>> {
         let mut conn = self.shared.pool.acquire().await.map_err(unavailable)?;
-        rows::load_all(&mut conn).await
+        let version = rows::read_version(&mut conn).await?;
+        if let Some(records) = self.shared.cache.get(version) {
+            return Ok(records.as_ref().clone());
+        }
+        let (version, records) = rows::load_versioned(&mut conn).await?;
+        drop(conn);
+        let records = Arc::new(records);
+        self.shared.cache.store(version, Arc::clone(&records));
+        Ok(Arc::unwrap_or_clone(records))
     }
 
     async fn set_enabled(&self, id: &str, enabled: bool, epoch: u64) -> Result<NodeRecord> {

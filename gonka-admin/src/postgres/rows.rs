@@ -19,15 +19,21 @@ pub fn unavailable(e: sqlx::Error) -> Error {
 
 /// Decodes a row selected with [`RECORD_COLUMNS`].
 pub fn decode(row: &PgRow) -> Result<NodeRecord> {
-    let id: String = row.try_get("id").map_err(unavailable)?;
-    let node_num: i64 = row.try_get("node_num").map_err(unavailable)?;
-    let config: String = row.try_get("config").map_err(unavailable)?;
-    let state: String = row.try_get("state").map_err(unavailable)?;
+    decode_at(row, 0)
+}
+
+/// Decodes the record whose [`RECORD_COLUMNS`] start at column `first` of `row` (by position:
+/// looking columns up by name costs more than the decoding of a small record).
+fn decode_at(row: &PgRow, first: usize) -> Result<NodeRecord> {
+    let id: &str = row.try_get(first).map_err(unavailable)?;
+    let node_num: i64 = row.try_get(first + 1).map_err(unavailable)?;
+    let config: &str = row.try_get(first + 2).map_err(unavailable)?;
+    let state: &str = row.try_get(first + 3).map_err(unavailable)?;
     let corrupt = |what: &str, e: serde_json::Error| {
         Error::Unavailable(format!("corrupt {what} stored for node {id:?}: {e}").into())
     };
-    let mut node: NodeConfig = serde_json::from_str(&config).map_err(|e| corrupt("config", e))?;
-    let state: NodeState = serde_json::from_str(&state).map_err(|e| corrupt("state", e))?;
+    let mut node: NodeConfig = serde_json::from_str(config).map_err(|e| corrupt("config", e))?;
+    let state: NodeState = serde_json::from_str(state).map_err(|e| corrupt("state", e))?;
     node.node_num = u64::try_from(node_num).unwrap_or_default();
     Ok(NodeRecord { node, state })
 }
@@ -62,6 +68,47 @@ pub async fn load_all(conn: &mut PgConnection) -> Result<Vec<NodeRecord>> {
     .await
     .map_err(unavailable)?;
     rows.iter().map(decode).collect()
+}
+
+/// The registry version: it moves with every committed statement that changed `nodes` (a
+/// trigger bumps it in the writing transaction, whoever writes), so two reads that return the
+/// same value saw the same rows.
+pub async fn read_version(conn: &mut PgConnection) -> Result<i64> {
+    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'registry_version'")
+        .fetch_one(conn)
+        .await
+        .map_err(unavailable)
+}
+
+/// Every stored node, in `node_num` order, with the registry version they belong to: one
+/// statement, so one snapshot (the version and the rows always agree). Sorted here rather than
+/// by the server, whose sort of the joined rows spills to disk at 10,000 nodes.
+pub async fn load_versioned(conn: &mut PgConnection) -> Result<(i64, Vec<NodeRecord>)> {
+    let rows = sqlx::query(
+        "SELECT v.value, n.id, n.node_num, n.config::text, n.state::text \
+         FROM counters v LEFT JOIN nodes n ON TRUE \
+         WHERE v.name = 'registry_version'",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(unavailable)?;
+    let Some(first) = rows.first() else {
+        return Err(Error::Unavailable(
+            "the registry version is missing from the counters table".into(),
+        ));
+    };
+    let version: i64 = first.try_get(0).map_err(unavailable)?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // An empty registry is one row with NULL node columns.
+        let id: Option<&str> = row.try_get(1).map_err(unavailable)?;
+        if id.is_some() {
+            records.push(decode_at(row, 1)?);
+        }
+    }
+    // Rows come mostly in insertion order, which is nearly `node_num` order: a cheap sort.
+    records.sort_by_key(|r| r.node.node_num);
+    Ok((version, records))
 }
 
 /// The stored nodes that share a normalized host with, or have the id of, one of `configs`.
@@ -139,7 +186,7 @@ pub async fn write_records(conn: &mut PgConnection, records: &[&NodeRecord]) -> 
     }
     sqlx::query(
         "INSERT INTO nodes (id, node_num, host_key, inference_port, poc_port, config, state, updated_at) \
-         SELECT id, num, host, inf, poc, config::jsonb, state::jsonb, now() \
+         SELECT id, num, host, inf, poc, config::json, state::json, now() \
          FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[]) \
               AS t(id, num, host, inf, poc, config, state) \
          ON CONFLICT (id) DO UPDATE SET node_num = excluded.node_num, host_key = excluded.host_key, \
@@ -161,7 +208,7 @@ pub async fn write_records(conn: &mut PgConnection, records: &[&NodeRecord]) -> 
 
 /// Replaces the state of one node.
 pub async fn write_state(conn: &mut PgConnection, record: &NodeRecord) -> Result<()> {
-    sqlx::query("UPDATE nodes SET state = $1::jsonb, updated_at = now() WHERE id = $2")
+    sqlx::query("UPDATE nodes SET state = $1::json, updated_at = now() WHERE id = $2")
         .bind(encode(&record.state)?)
         .bind(record.node.id.as_str())
         .execute(conn)
