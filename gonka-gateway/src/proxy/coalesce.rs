@@ -6,11 +6,12 @@
 //! hyper's client hands a response body over one decoded chunk at a time (its body channel holds
 //! one chunk; the connection task decodes the next only after the previous one was taken), so
 //! "what is ready" is only visible after that task has run. When a poll took new data from the
-//! upstream and the upstream then has nothing ready, the body yields once to the scheduler
+//! upstream and the upstream then has nothing ready, the body yields to the scheduler
 //! (`tokio::task::yield_now`: the tasks already woken, the upstream connection among them, run
-//! first; no timer, no waiting for the node) and sends what it has as soon as a pass brings
-//! nothing new. A lone event thus leaves after one scheduler pass, never after more data or a
-//! timeout. The chunk read before the response head was sent goes out with the head at once.
+//! first; no timer, no waiting for the node) and sends what it has once [`EMPTY_PASSES`] passes
+//! in a row brought nothing new. A lone event thus leaves after a few scheduler passes
+//! (microseconds when idle, a few run-queue turns under load), never after more data or a
+//! //! timeout. The chunk read before the response head was sent goes out with the head at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,8 +23,13 @@ use hyper::body::{Body, Frame, SizeHint};
 /// Most bytes gathered into one frame; a frame that reaches it is sent and gathering starts over.
 pub(crate) const MAX_COALESCED: usize = 64 * 1024;
 
-/// Most scheduler passes one frame is gathered over (each one brought new data).
+/// Most scheduler passes one frame is gathered over.
 const MAX_PASSES: u32 = 32;
+
+/// Passes in a row that bring nothing new after which the gathered data is sent. More than one:
+/// under load the yielded task can be polled again before the upstream connection task (which
+/// waits in the run queue) has decoded the next chunk.
+const EMPTY_PASSES: u32 = 3;
 
 /// A body that merges the data frames its inner body has ready into one frame.
 ///
@@ -35,6 +41,8 @@ pub(crate) struct Coalesce<B: Body> {
     gathered: Gathered,
     /// Scheduler passes spent gathering `gathered`.
     passes: u32,
+    /// Passes in a row that brought nothing new.
+    empty_passes: u32,
     /// A frame or error read while gathering that must be sent after the gathered data.
     pending: Option<Result<Frame<Bytes>, <B as Body>::Error>>,
     /// The inner body ended while gathering.
@@ -51,6 +59,7 @@ impl<B: Body<Data = Bytes>> Coalesce<B> {
                 _ => Gathered::Empty,
             },
             passes: 0,
+            empty_passes: 0,
             pending: None,
             ended: false,
         }
@@ -139,7 +148,14 @@ where
                     if this.gathered.len() == 0 {
                         return Poll::Pending;
                     }
-                    if got_new && this.passes < MAX_PASSES {
+                    if got_new {
+                        this.empty_passes = 0;
+                    } else if this.passes > 0 {
+                        this.empty_passes += 1;
+                    }
+                    let worth_a_pass = this.passes > 0 || got_new;
+                    if worth_a_pass && this.empty_passes < EMPTY_PASSES && this.passes < MAX_PASSES
+                    {
                         // One more scheduler pass to see what the upstream decodes meanwhile.
                         this.passes += 1;
                         // Its first poll schedules the wake-up after the tasks already woken.
@@ -153,6 +169,7 @@ where
             }
         }
         this.passes = 0;
+        this.empty_passes = 0;
         match std::mem::replace(&mut this.gathered, Gathered::Empty).into_bytes() {
             Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
             None => match this.pending.take() {
@@ -244,6 +261,20 @@ mod tests {
             let p = Pin::new(&mut self.body).poll_frame(&mut cx);
             (p, self.wakes.0.load(Ordering::SeqCst) > before)
         }
+
+        /// Polls until a data frame comes, checking that every `Pending` on the way asked to be
+        /// polled again at once (a scheduler pass, not a wait for the node). Returns the frame
+        /// and the number of passes it took.
+        fn next_frame(&mut self) -> (Bytes, u32) {
+            for passes in 0..=MAX_PASSES + 1 {
+                match self.poll() {
+                    (Poll::Pending, true) => continue,
+                    (Poll::Pending, false) => panic!("waiting for the node with data in hand"),
+                    (p, _) => return (data(p), passes),
+                }
+            }
+            panic!("no frame after {MAX_PASSES} passes");
+        }
     }
 
     fn data(p: Poll<Option<Item>>) -> Bytes {
@@ -267,14 +298,10 @@ mod tests {
         for n in 0..5 {
             h.send(n);
         }
-        let (p, rewake) = h.poll();
-        assert!(
-            p.is_pending() && rewake,
-            "one more pass to see what else is decoded"
-        );
-        let (p, _) = h.poll();
+        let (frame, passes) = h.next_frame();
         let expected: String = (0..5).map(text).collect();
-        assert_eq!(data(p), expected.as_bytes());
+        assert_eq!(frame, expected.as_bytes());
+        assert!(passes <= EMPTY_PASSES);
         let (p, rewake) = h.poll();
         assert!(
             p.is_pending() && !rewake,
@@ -283,18 +310,21 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_event_leaves_on_the_next_pass_without_waiting_for_more() {
+    fn a_lone_event_leaves_after_a_few_passes_without_waiting_for_more() {
         let mut h = Harness::new(None);
         assert!(matches!(h.poll(), (Poll::Pending, false)));
         h.send(1);
-        // Not held for more data or a timer: the body asks to be polled again at once ...
-        assert!(matches!(h.poll(), (Poll::Pending, true)));
-        // ... and that pass sends the event although nothing else arrived.
-        assert_eq!(data(h.poll().0), text(1).as_bytes());
+        // Not held for more data or a timer: each Pending asks to be polled again at once, and
+        // the event leaves although nothing else arrives.
+        let (frame, passes) = h.next_frame();
+        assert_eq!(frame, text(1).as_bytes());
+        assert_eq!(
+            passes, EMPTY_PASSES,
+            "one pass for the event, then the empty ones"
+        );
         assert!(matches!(h.poll(), (Poll::Pending, false)));
         h.send(2);
-        assert!(matches!(h.poll(), (Poll::Pending, true)));
-        assert_eq!(data(h.poll().0), text(2).as_bytes());
+        assert_eq!(h.next_frame().0, text(2).as_bytes());
         drop(h.tx);
         assert!(matches!(h.body.poll_frame_noop(), Poll::Ready(None)));
         assert!(h.body.is_end_stream());
@@ -309,10 +339,13 @@ mod tests {
         assert!(matches!(h.poll(), (Poll::Pending, true)));
         h.send(2);
         assert!(matches!(h.poll(), (Poll::Pending, true)));
+        assert!(
+            matches!(h.poll(), (Poll::Pending, true)),
+            "one empty pass is not the end"
+        );
         h.send(3);
-        assert!(matches!(h.poll(), (Poll::Pending, true)));
         let expected: String = (1..=3).map(text).collect();
-        assert_eq!(data(h.poll().0), expected.as_bytes());
+        assert_eq!(h.next_frame().0, expected.as_bytes());
     }
 
     #[test]
@@ -363,8 +396,7 @@ mod tests {
         let mut h = Harness::new(Some(b"head "));
         h.tx.send(Ok(Frame::data(Bytes::from_static(b"tail"))))
             .unwrap();
-        assert!(matches!(h.poll(), (Poll::Pending, true)));
-        assert_eq!(data(h.poll().0), &b"head tail"[..]);
+        assert_eq!(h.next_frame().0, &b"head tail"[..]);
     }
 
     #[test]
@@ -399,8 +431,7 @@ mod tests {
             Poll::Ready(Some(Ok(f))) => assert!(f.is_trailers()),
             other => panic!("expected trailers, got {other:?}"),
         }
-        assert!(matches!(h.poll(), (Poll::Pending, true)));
-        assert_eq!(data(h.poll().0), text(2).as_bytes());
+        assert_eq!(h.next_frame().0, text(2).as_bytes());
     }
 
     trait PollNoop {
