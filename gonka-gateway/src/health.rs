@@ -68,7 +68,7 @@ pub async fn run_checks(
     timeout: Duration,
 ) {
     let mut last: Option<bool> = None;
-    loop {
+    for round in 0u64.. {
         if pool.record(&id).is_none_or(|(_, g)| g != generation) {
             return;
         }
@@ -80,6 +80,44 @@ pub async fn run_checks(
             (Some(true), false) => tracing::warn!(node = %id, "health check failing"),
         }
         last = Some(passed);
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(jittered(interval, &id, round)).await;
+    }
+}
+
+/// `interval` stretched or shrunk by up to 10 %, differently per node and per round, so the
+/// checks of nodes registered together (one batch of thousands) spread out over time instead of
+/// reaching the network, and the pool lock, in the same instant every round. Deterministic (a
+/// hash of the id and the round), so no random source is needed.
+fn jittered(interval: Duration, id: &str, round: u64) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (id, round).hash(&mut hasher);
+    // In [-1, 1] in steps of 1/1000.
+    let unit = (hasher.finish() % 2001) as f64 / 1000.0 - 1.0;
+    interval.mul_f64(1.0 + 0.1 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent_and_spreads_nodes() {
+        let interval = Duration::from_secs(5);
+        let mut distinct = std::collections::BTreeSet::new();
+        for n in 0..200 {
+            let d = jittered(interval, &format!("node-{n}"), 0);
+            assert!(
+                d >= Duration::from_millis(4500) && d <= Duration::from_millis(5500),
+                "{d:?}"
+            );
+            distinct.insert(d);
+        }
+        assert!(
+            distinct.len() > 150,
+            "200 nodes got only {} distinct delays",
+            distinct.len()
+        );
+        assert_ne!(jittered(interval, "a", 1), jittered(interval, "a", 2));
     }
 }
