@@ -11,7 +11,7 @@
 //! first; no timer, no waiting for the node) and sends what it has once [`EMPTY_PASSES`] passes
 //! in a row brought nothing new. A lone event thus leaves after a few scheduler passes
 //! (microseconds when idle, a few run-queue turns under load), never after more data or a
-//! //! timeout. The chunk read before the response head was sent goes out with the head at once.
+//! timeout. The chunk read before the response head was sent goes out with the head at once.
 
 use std::future::Future;
 use std::pin::Pin;
