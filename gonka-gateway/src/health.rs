@@ -10,7 +10,7 @@ use crate::pool::{NodePool, Observation};
 
 /// Checks one node now and stores the result in the pool. Returns whether the check passed.
 pub async fn check_once(
-    pool: &NodePool,
+    pool: &Arc<NodePool>,
     client: &MgmtClient,
     id: &str,
     generation: u64,

@@ -12,14 +12,14 @@ mod permit;
 mod queue;
 mod stats;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gonka_core::{
     EpochSource, NodeRecord, NodeStatus, NodeView, RequestInfo, Scheduler, SchedulerIndex,
 };
-use tokio::sync::Notify;
 
 pub use breaker::{Breaker, FailureKind};
 pub use entry::Observation;
@@ -27,6 +27,7 @@ pub use permit::{Outcome, Permit};
 pub use stats::NodeStats;
 
 use entry::Entry;
+use queue::Waiter;
 
 #[derive(Debug, Default)]
 struct Table {
@@ -38,6 +39,9 @@ struct Table {
     /// The scheduler's incremental index over `views`, when its policy has one: kept in step
     /// with every change of a view so a pick costs O(log n) instead of a scan.
     sched_index: Option<Box<dyn SchedulerIndex>>,
+    /// The holding queue, best first: higher priority, then arrival order. Served eagerly (see
+    /// `queue.rs`): whenever a slot frees or a node changes, under this same lock.
+    waiters: BTreeMap<(Reverse<i32>, u64), Waiter>,
 }
 
 impl Table {
@@ -116,9 +120,8 @@ pub struct NodePool {
     table: Mutex<Table>,
     scheduler: Arc<dyn Scheduler>,
     epoch: Arc<dyn EpochSource>,
-    changed: Notify,
     next_generation: AtomicU64,
-    waiting: AtomicUsize,
+    next_waiter: AtomicU64,
     queue_capacity: usize,
     breaker_threshold: u32,
     closed: AtomicBool,
@@ -139,9 +142,8 @@ impl NodePool {
             }),
             scheduler,
             epoch,
-            changed: Notify::new(),
             next_generation: AtomicU64::new(1),
-            waiting: AtomicUsize::new(0),
+            next_waiter: AtomicU64::new(0),
             queue_capacity,
             breaker_threshold,
             closed: AtomicBool::new(false),
@@ -153,17 +155,13 @@ impl NodePool {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wake(&self) {
-        self.changed.notify_waiters();
-    }
-
     /// The scheduler in use.
     pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
         &self.scheduler
     }
 
     /// Inserts or updates a node from a registry record.
-    pub fn apply(&self, record: NodeRecord) -> Applied {
+    pub fn apply(self: &Arc<Self>, record: NodeRecord) -> Applied {
         let epoch = self.epoch.current_epoch();
         let mut guard = self.lock();
         let t = &mut *guard;
@@ -198,8 +196,9 @@ impl NodePool {
                 }
             }
         };
+        let orphans = self.serve_waiters(t);
         drop(guard);
-        self.wake();
+        drop(orphans);
         applied
     }
 
@@ -243,7 +242,7 @@ impl NodePool {
 
     /// Stores a health check result for the node (if `generation` is still current): a pass
     /// closes the breaker. Also re-evaluates admission against the current epoch.
-    pub fn observe(&self, id: &str, generation: u64, observation: Observation) {
+    pub fn observe(self: &Arc<Self>, id: &str, generation: u64, observation: Observation) {
         let epoch = self.epoch.current_epoch();
         let mut guard = self.lock();
         let t = &mut *guard;
@@ -267,11 +266,12 @@ impl NodePool {
         e.fill_view(&mut t.views[i], epoch);
         t.reindex(i);
         let now_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
+        let orphans = self.serve_waiters(t);
         drop(guard);
+        drop(orphans);
         if now_eligible_shape && !was_eligible_shape {
             tracing::info!(node = id, "node is routable");
         }
-        self.wake();
     }
 
     /// Whether the node's GPU devices were already listed (so health checks skip that call).
@@ -291,7 +291,17 @@ impl NodePool {
     ) -> Option<Permit> {
         let epoch = self.epoch.current_epoch();
         let mut guard = self.lock();
-        let t = &mut *guard;
+        self.take_slot(&mut guard, chain, exclude, epoch)
+    }
+
+    /// [`try_acquire`](Self::try_acquire) with the lock held.
+    fn take_slot(
+        self: &Arc<Self>,
+        t: &mut Table,
+        chain: &[RequestInfo],
+        exclude: &[Arc<str>],
+        epoch: u64,
+    ) -> Option<Permit> {
         // Excluded nodes are hidden for this pick by clearing `admitted` without telling the
         // index: an index checks eligibility against the views, so it skips them too.
         for id in exclude {
@@ -331,7 +341,7 @@ impl NodePool {
         ))
     }
 
-    pub(crate) fn release(&self, id: &str, generation: u64, outcome: Outcome) {
+    pub(crate) fn release(self: &Arc<Self>, id: &str, generation: u64, outcome: Outcome) {
         let mut guard = self.lock();
         let t = &mut *guard;
         if let Some(i) = t.position(id, generation) {
@@ -357,8 +367,9 @@ impl NodePool {
             v.error_rate = e.stats.error_rate;
             t.reindex(i);
         }
+        let orphans = self.serve_waiters(t);
         drop(guard);
-        self.wake();
+        drop(orphans);
     }
 
     /// Models that at least one node could serve now (admitted, healthy, INFERENCE), sorted.

@@ -1,16 +1,37 @@
-//! The holding queue: waiting for a slot when no node is eligible, bounded in size and time.
+//! The holding queue: waiting for a slot when no node is eligible, bounded in size and time,
+//! served in order — higher `priority` first, then first come, first served.
+//!
+//! Waiters are served eagerly: every change that can make a node eligible for someone (a slot
+//! released, a node added or updated, a health check) hands slots to waiting requests, best
+//! first, under the pool lock, before anyone else can take them. So a request that finds a free
+//! slot on arrival never overtakes a waiter that could have used it; the wait costs no polling
+//! and wakes exactly the waiters that are served, not all of them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cmp::Reverse;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use gonka_core::RequestInfo;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{AcquireError, NodePool, Permit};
+use super::{AcquireError, NodePool, Permit, Table};
+
+/// A queued request: what it asks for and where its slot goes.
+#[derive(Debug)]
+pub(super) struct Waiter {
+    chain: Vec<RequestInfo>,
+    exclude: Vec<Arc<str>>,
+    tx: oneshot::Sender<Permit>,
+}
+
+type WaiterKey = (Reverse<i32>, u64);
 
 impl NodePool {
     /// Takes a slot like [`try_acquire`](Self::try_acquire), waiting in the holding queue until
-    /// `deadline` when no node is eligible now.
+    /// `deadline` when no node is eligible now. Waiters are served by priority (of the first
+    /// request of `chain`), then in arrival order.
     ///
     /// # Errors
     /// `QueueFull` when `queue_capacity` requests already wait; `Timeout` at the deadline;
@@ -21,47 +42,110 @@ impl NodePool {
         exclude: &[Arc<str>],
         deadline: Instant,
     ) -> Result<Permit, AcquireError> {
-        let mut queued: Option<QueueSlot<'_>> = None;
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(p) = self.try_acquire(chain, exclude) {
-                return Ok(p);
+        let (key, mut rx) = {
+            let epoch = self.epoch.current_epoch();
+            let mut t = self.lock();
+            if let Some(permit) = self.take_slot(&mut t, chain, exclude, epoch) {
+                return Ok(permit);
             }
             if self.closed.load(Ordering::Acquire) {
                 return Err(AcquireError::Closed);
             }
-            if queued.is_none() {
-                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue_capacity {
-                    self.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(AcquireError::QueueFull);
-                }
-                queued = Some(QueueSlot(&self.waiting));
+            if t.waiters.len() >= self.queue_capacity {
+                return Err(AcquireError::QueueFull);
             }
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(deadline) => return Err(AcquireError::Timeout),
+            let (tx, rx) = oneshot::channel();
+            let priority = chain.first().map_or(0, |r| r.priority);
+            let key = (
+                Reverse(priority),
+                self.next_waiter.fetch_add(1, Ordering::Relaxed),
+            );
+            let waiter = Waiter {
+                chain: chain.to_vec(),
+                exclude: exclude.to_vec(),
+                tx,
+            };
+            t.waiters.insert(key, waiter);
+            (key, rx)
+        };
+        // Leaves the queue when this future is dropped (client gone) before being served.
+        let queued = Queued { pool: self, key };
+        match tokio::time::timeout_at(deadline, &mut rx).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(AcquireError::Closed),
+            Err(_) => {
+                // Leave the queue first, then take a slot handed over meanwhile, if any.
+                drop(queued);
+                rx.try_recv().map_err(|_| AcquireError::Timeout)
             }
         }
     }
 
     /// Requests waiting in the holding queue now.
     pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Acquire)
+        self.lock().waiters.len()
     }
 
-    /// Wakes every waiter and makes new waits fail at once (shutdown).
+    /// Fails every waiter with `Closed` and makes new waits fail at once (shutdown).
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.wake();
+        let waiters = std::mem::take(&mut self.lock().waiters);
+        drop(waiters);
+    }
+
+    /// Hands slots to waiters, best first, as long as some waiter can use one. Called with the
+    /// lock held after every change that can make a node eligible. Returns the permits of
+    /// waiters that left in the meantime: the caller drops them after unlocking (dropping a
+    /// permit takes the lock).
+    pub(super) fn serve_waiters(self: &Arc<Self>, t: &mut Table) -> Vec<Permit> {
+        let mut orphans = Vec::new();
+        if t.waiters.is_empty() {
+            return orphans;
+        }
+        let epoch = self.epoch.current_epoch();
+        // Chains that found no slot in this pass: later waiters with the same chain (and no
+        // exclusions) are skipped without a pick.
+        let mut unservable: HashSet<Vec<String>> = HashSet::new();
+        let keys: Vec<WaiterKey> = t.waiters.keys().copied().collect();
+        for key in keys {
+            let Some(waiter) = t.waiters.remove(&key) else {
+                continue;
+            };
+            if waiter.tx.is_closed() {
+                continue;
+            }
+            let models: Vec<String> = waiter.chain.iter().map(|r| r.model.clone()).collect();
+            if waiter.exclude.is_empty() && unservable.contains(&models) {
+                t.waiters.insert(key, waiter);
+                continue;
+            }
+            match self.take_slot(t, &waiter.chain, &waiter.exclude, epoch) {
+                Some(permit) => {
+                    if let Err(permit) = waiter.tx.send(permit) {
+                        orphans.push(permit);
+                    }
+                }
+                None => {
+                    if waiter.exclude.is_empty() {
+                        unservable.insert(models);
+                    }
+                    t.waiters.insert(key, waiter);
+                }
+            }
+        }
+        orphans
     }
 }
 
-struct QueueSlot<'a>(&'a AtomicUsize);
+/// A waiter's place in the queue; removes it when dropped.
+struct Queued<'a> {
+    pool: &'a NodePool,
+    key: WaiterKey,
+}
 
-impl Drop for QueueSlot<'_> {
+impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let waiter = self.pool.lock().waiters.remove(&self.key);
+        drop(waiter);
     }
 }

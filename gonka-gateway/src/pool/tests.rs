@@ -29,7 +29,7 @@ fn pool_with(epoch: Arc<ManualEpoch>, capacity: usize) -> Arc<NodePool> {
     Arc::new(NodePool::new(Arc::new(LeastBusy), epoch, capacity, 3))
 }
 
-fn add(pool: &NodePool, id: &str, max: u32) -> u64 {
+fn add(pool: &Arc<NodePool>, id: &str, max: u32) -> u64 {
     let g = pool.apply(record(id, max)).generation;
     pool.observe(id, g, healthy());
     g
@@ -312,4 +312,106 @@ fn a_node_still_serving_a_model_no_longer_configured_is_not_routed_to() {
         },
     );
     assert!(pool.try_acquire(&chain(), &[]).is_some());
+}
+
+/// Spawns a waiter for `request` and waits (bounded) until the queue holds `depth` requests.
+async fn queue_up(
+    pool: &Arc<NodePool>,
+    request: RequestInfo,
+    depth: usize,
+) -> tokio::task::JoinHandle<Result<Permit, AcquireError>> {
+    let handle = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            pool.acquire(&[request], &[], Instant::now() + Duration::from_secs(10))
+                .await
+        })
+    };
+    for _ in 0..1000 {
+        if pool.queue_depth() == depth {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(pool.queue_depth(), depth);
+    handle
+}
+
+fn with_priority(priority: i32) -> RequestInfo {
+    RequestInfo {
+        priority,
+        ..RequestInfo::for_model(M)
+    }
+}
+
+#[tokio::test]
+async fn waiters_are_served_first_come_first_served_within_a_priority() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    add(&pool, "a", 1);
+    let held = pool.try_acquire(&chain(), &[]).unwrap();
+    let first = queue_up(&pool, with_priority(0), 1).await;
+    let second = queue_up(&pool, with_priority(0), 2).await;
+    drop(held);
+    let p = first.await.unwrap().unwrap();
+    assert_eq!(pool.queue_depth(), 1, "the second still waits");
+    assert!(!second.is_finished());
+    drop(p);
+    assert!(second.await.unwrap().is_ok());
+    assert_eq!(pool.queue_depth(), 0);
+}
+
+#[tokio::test]
+async fn a_higher_priority_waiter_is_served_before_earlier_ones() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    add(&pool, "a", 1);
+    let held = pool.try_acquire(&chain(), &[]).unwrap();
+    let normal = queue_up(&pool, with_priority(0), 1).await;
+    let urgent = queue_up(&pool, with_priority(5), 2).await;
+    drop(held);
+    let p = urgent.await.unwrap().unwrap();
+    assert!(!normal.is_finished());
+    drop(p);
+    assert!(normal.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_newcomer_does_not_take_a_slot_a_waiter_was_given() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    add(&pool, "a", 1);
+    let held = pool.try_acquire(&chain(), &[]).unwrap();
+    let waiter = queue_up(&pool, with_priority(0), 1).await;
+    drop(held);
+    // The freed slot went to the waiter at release, before this request could see it.
+    assert!(pool.try_acquire(&chain(), &[]).is_none());
+    assert!(waiter.await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_waiter_that_gave_up_leaves_its_slot_to_the_next() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    add(&pool, "a", 1);
+    let held = pool.try_acquire(&chain(), &[]).unwrap();
+    let gone = queue_up(&pool, with_priority(0), 1).await;
+    let next = queue_up(&pool, with_priority(0), 2).await;
+    gone.abort();
+    assert!(gone.await.unwrap_err().is_cancelled());
+    assert_eq!(pool.queue_depth(), 1, "the cancelled waiter left the queue");
+    drop(held);
+    assert!(next.await.unwrap().is_ok());
+    assert_eq!(pool.in_flight(), 0, "every slot was returned");
+}
+
+#[tokio::test]
+async fn waiters_for_an_unservable_model_do_not_block_others() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    add(&pool, "a", 1);
+    let held = pool.try_acquire(&chain(), &[]).unwrap();
+    let other = queue_up(&pool, RequestInfo::for_model("Qwen/QwQ-32B"), 1).await;
+    let mine = queue_up(&pool, with_priority(0), 2).await;
+    drop(held);
+    assert!(mine.await.unwrap().is_ok());
+    assert_eq!(pool.queue_depth(), 1);
+    pool.close();
+    assert_eq!(other.await.unwrap().err(), Some(AcquireError::Closed));
+    assert_eq!(pool.queue_depth(), 0);
 }
