@@ -8,6 +8,12 @@ use gonka_gateway::cli::{Args, Command};
 use gonka_gateway::{devnet, Listeners};
 use tokio::net::TcpListener;
 
+/// mimalloc instead of glibc malloc: the proxy path allocates and frees many small buffers per
+/// request (hyper heads and bodies, header maps, boxed futures); glibc's malloc/free/consolidate
+/// were ~8 % of the gateway's CPU under load (benches/load/NOTES.md has the before/after).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener, String> {
     TcpListener::bind(addr)
         .await
