@@ -1,6 +1,8 @@
 //! Schema versioning of `SqliteRegistry`: a database file written by release 1 (fixture
 //! `fixtures/sqlite_v1.sql`, with its recorded migration checksum) opens with every node, its
-//! state and its numbering. Fails if `migrations/0001_nodes.sql` is ever edited in place.
+//! state and its numbering, and gains release 3's registry version (a cached list still sees
+//! changes written without knowledge of it). Fails if `migrations/0001_nodes.sql` is ever edited
+//! in place.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gonka_admin::SqliteRegistry;
@@ -49,4 +51,27 @@ async fn database_file_from_release_1_opens_with_every_node_and_its_numbering() 
         Err(Error::Conflict(e)) => assert!(e.message.contains("'node3'"), "{e}"),
         other => panic!("expected a conflict with node3, got {other:?}"),
     }
+
+    // Release 3's registry version is in place and moves with a change written the way
+    // release 1 writes (no knowledge of the version), so a cached list shows it.
+    assert_eq!(r.list().await.unwrap().len(), 3);
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2]);
+    conn.execute("UPDATE nodes SET state = json_set(state, '$.failure_reason', 'by release 1') WHERE id = 'node1'")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(
+        r.list().await.unwrap()[0].state.failure_reason,
+        "by release 1"
+    );
 }

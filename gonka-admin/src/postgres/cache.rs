@@ -1,4 +1,5 @@
-//! The last full list of nodes, kept in memory and valid for one registry version.
+//! The last full list of nodes, kept in memory and valid for one registry version. Used by both
+//! the PostgreSQL and the SQLite registry.
 //!
 //! `list` reads the database's `registry_version` (one indexed row) and answers from here when it
 //! matches; otherwise it re-reads every row together with their version and stores them. Since

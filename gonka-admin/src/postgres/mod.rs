@@ -165,6 +165,7 @@ impl PostgresRegistry {
     /// Stops the change feed and closes every connection; later calls answer `Unavailable`.
     pub async fn close(&self) {
         self.listener.abort();
+        self.shared.cache.clear();
         self.shared.pool.close().await;
     }
 

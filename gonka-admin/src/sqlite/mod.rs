@@ -1,10 +1,19 @@
 //! [`SqliteRegistry`]: the durable default registry (WAL, `synchronous=FULL`).
+//!
+//! Files: `rows.rs` (SQL for rows, the counter and the registry version), `plan.rs` (upsert
+//! planning, shared with the PostgreSQL backend), and the PostgreSQL backend's `cache.rs` (the
+//! in-memory list revalidated by the registry version, shared likewise).
 
+// The PostgreSQL registry's list cache, shared word for word and compiled here as well.
+#[allow(clippy::duplicate_mod)]
+#[path = "../postgres/cache.rs"]
+mod cache;
 mod plan;
 mod rows;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,10 +43,16 @@ const LOAD_ALL_THRESHOLD: usize = 64;
 /// - `node_num` comes from a stored counter and is never reused, even after deletes.
 /// - A batch is one transaction with multi-row statements: 10,000 nodes take one fsync.
 /// - The change feed carries changes made through this value, sent after commit.
+/// - `list` answers from memory when the file's registry version (bumped by triggers in every
+///   transaction that changes `nodes`, whoever writes) still matches the last list read, at the
+///   cost of reading that one row; otherwise it reads every row. A list therefore shows every
+///   write committed before it began, also by other processes on the file.
 #[derive(Debug)]
 pub struct SqliteRegistry {
     pool: SqlitePool,
     write: Mutex<()>,
+    /// The last full list and the registry version it belongs to.
+    cache: cache::ListCache,
     events: broadcast::Sender<RegistryEvent>,
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -109,6 +124,7 @@ impl SqliteRegistry {
         Ok(Self {
             pool,
             write: Mutex::new(()),
+            cache: cache::ListCache::default(),
             events,
             _temp_dir: temp_dir,
         })
@@ -116,6 +132,7 @@ impl SqliteRegistry {
 
     /// Closes every connection; later calls answer `Unavailable`.
     pub async fn close(&self) {
+        self.cache.clear();
         self.pool.close().await;
     }
 
@@ -215,13 +232,16 @@ impl NodeRegistry for SqliteRegistry {
     }
 
     async fn list(&self) -> Result<Vec<NodeRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM nodes ORDER BY node_num"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        rows.iter().map(decode).collect()
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let version = rows::read_version(&mut conn).await?;
+        if let Some(records) = self.cache.get(version) {
+            return Ok(records.as_ref().clone());
+        }
+        let (version, records) = rows::load_versioned(&mut conn).await?;
+        drop(conn);
+        let records = Arc::new(records);
+        self.cache.store(version, Arc::clone(&records));
+        Ok(Arc::unwrap_or_clone(records))
     }
 
     async fn set_enabled(&self, id: &str, enabled: bool, epoch: u64) -> Result<NodeRecord> {

@@ -17,17 +17,63 @@ pub fn unavailable(e: sqlx::Error) -> Error {
 
 /// Decodes a row selected with [`RECORD_COLUMNS`].
 pub fn decode(row: &SqliteRow) -> Result<NodeRecord> {
-    let id: String = row.try_get("id").map_err(unavailable)?;
-    let node_num: i64 = row.try_get("node_num").map_err(unavailable)?;
-    let config: String = row.try_get("config").map_err(unavailable)?;
-    let state: String = row.try_get("state").map_err(unavailable)?;
+    decode_at(row, 0)
+}
+
+/// Decodes the record whose [`RECORD_COLUMNS`] start at column `first` of `row` (by position,
+/// borrowing the text: cheaper than looking columns up by name and copying them).
+fn decode_at(row: &SqliteRow, first: usize) -> Result<NodeRecord> {
+    let id: &str = row.try_get(first).map_err(unavailable)?;
+    let node_num: i64 = row.try_get(first + 1).map_err(unavailable)?;
+    let config: &str = row.try_get(first + 2).map_err(unavailable)?;
+    let state: &str = row.try_get(first + 3).map_err(unavailable)?;
     let corrupt = |what: &str, e: serde_json::Error| {
         Error::Unavailable(format!("corrupt {what} stored for node {id:?}: {e}").into())
     };
-    let mut node: NodeConfig = serde_json::from_str(&config).map_err(|e| corrupt("config", e))?;
-    let state: NodeState = serde_json::from_str(&state).map_err(|e| corrupt("state", e))?;
+    let mut node: NodeConfig = serde_json::from_str(config).map_err(|e| corrupt("config", e))?;
+    let state: NodeState = serde_json::from_str(state).map_err(|e| corrupt("state", e))?;
     node.node_num = u64::try_from(node_num).unwrap_or_default();
     Ok(NodeRecord { node, state })
+}
+
+/// The registry version: it moves with every committed change to `nodes` (triggers bump it in
+/// the writing transaction, whoever writes), so two reads that return the same value saw the
+/// same rows.
+pub async fn read_version(conn: &mut SqliteConnection) -> Result<i64> {
+    sqlx::query_scalar("SELECT value FROM counters WHERE name = 'registry_version'")
+        .fetch_one(conn)
+        .await
+        .map_err(unavailable)
+}
+
+/// Every stored node, in `node_num` order, with the registry version they belong to: one
+/// statement, so one read transaction (the version and the rows always agree).
+pub async fn load_versioned(conn: &mut SqliteConnection) -> Result<(i64, Vec<NodeRecord>)> {
+    let rows = sqlx::query(
+        "SELECT v.value, n.id, n.node_num, n.config, n.state \
+         FROM counters v LEFT JOIN nodes n ON 1 \
+         WHERE v.name = 'registry_version'",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(unavailable)?;
+    let Some(first) = rows.first() else {
+        return Err(Error::Unavailable(
+            "the registry version is missing from the counters table".into(),
+        ));
+    };
+    let version: i64 = first.try_get(0).map_err(unavailable)?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // An empty registry is one row with NULL node columns.
+        let id: Option<&str> = row.try_get(1).map_err(unavailable)?;
+        if id.is_some() {
+            records.push(decode_at(row, 1)?);
+        }
+    }
+    // Rows come in rowid order, nearly `node_num` order: a cheap sort.
+    records.sort_by_key(|r| r.node.node_num);
+    Ok((version, records))
 }
 
 fn encode(value: &impl serde::Serialize) -> Result<String> {
