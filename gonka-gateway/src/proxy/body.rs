@@ -23,12 +23,7 @@ pub(crate) struct Forwarding<B: Body> {
     metrics: Arc<Metrics>,
     model: String,
     status: u16,
-    idle_timeout: Duration,
-    /// When the last upstream data arrived; the idle deadline is this plus `idle_timeout`.
-    last_data: Instant,
-    /// Idle timer, armed the first time the upstream has nothing ready and re-armed only when it
-    /// fires early (data came meanwhile): one timer registration per stream, not one per chunk.
-    idle: Option<Pin<Box<Sleep>>>,
+    idle: IdleTimer,
     started: Instant,
 }
 
@@ -51,9 +46,7 @@ impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
             metrics,
             model,
             status,
-            idle_timeout,
-            last_data: Instant::now(),
-            idle: None,
+            idle: IdleTimer::new(idle_timeout),
             started,
         }
     }
@@ -75,23 +68,6 @@ impl<B: Body> Forwarding<B> {
         let status = self.status;
         self.finish(Outcome::Success { latency_ms }, status);
     }
-
-    /// Polls the idle timer; `Ready` when the upstream has been silent for `idle_timeout`.
-    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = self.last_data + self.idle_timeout;
-        let timer = self
-            .idle
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        loop {
-            if timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            if Instant::now() >= deadline {
-                return Poll::Ready(());
-            }
-            timer.as_mut().reset(deadline);
-        }
-    }
 }
 
 impl<B> Body for Forwarding<B>
@@ -112,7 +88,7 @@ where
         }
         match Pin::new(&mut this.upstream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.last_data = Instant::now();
+                this.idle.saw_data();
                 if this.upstream.is_end_stream() {
                     // Finished now, so the server sees the end with this frame and writes the
                     // closing chunk in the same write.
@@ -129,7 +105,7 @@ where
                 this.finish(Outcome::Failure(FailureKind::Server), 502);
                 Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
             }
-            Poll::Pending => match this.poll_idle(cx) {
+            Poll::Pending => match this.idle.poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(()) => {
                     tracing::warn!("upstream stream idle for too long; closing");
@@ -149,6 +125,47 @@ where
     }
 }
 
+/// Fires when no data came for `timeout`. Armed the first time it is polled and re-armed only
+/// when it fires early (data came meanwhile): one timer registration per stream, not one per
+/// chunk.
+struct IdleTimer {
+    timeout: Duration,
+    /// When the last upstream data arrived; the deadline is this plus `timeout`.
+    last_data: Instant,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl IdleTimer {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            last_data: Instant::now(),
+            sleep: None,
+        }
+    }
+
+    fn saw_data(&mut self) {
+        self.last_data = Instant::now();
+    }
+
+    /// `Ready` when no data came for `timeout`.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.last_data + self.timeout;
+        let timer = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(deadline);
+        }
+    }
+}
+
 impl<B: Body> Drop for Forwarding<B> {
     fn drop(&mut self) {
         if self.permit.is_some() {
@@ -156,5 +173,30 @@ impl<B: Body> Drop for Forwarding<B> {
             // 499: client closed request (nginx convention).
             self.finish(Outcome::Cancelled, 499);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+
+    fn poll(timer: &mut IdleTimer) -> Poll<()> {
+        timer.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_timer_fires_only_after_a_full_timeout_without_data() {
+        let mut timer = IdleTimer::new(Duration::from_secs(10));
+        assert!(poll(&mut timer).is_pending());
+        tokio::time::advance(Duration::from_secs(6)).await;
+        timer.saw_data();
+        assert!(poll(&mut timer).is_pending());
+        // The first deadline passes, but data came 6 s in: re-armed, not fired.
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert!(poll(&mut timer).is_pending());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(poll(&mut timer).is_ready());
     }
 }
