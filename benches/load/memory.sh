@@ -223,6 +223,7 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "|---|---|---|---|"
   echo "| registered, idle | $R_MGMT | $R_INF | $R_OTHER |"
   echo "| after the burst | $L_MGMT | $L_INF | $L_OTHER |"
+  echo
   echo "RssFile is the mapped executable and libraries (pages of the binary actually touched), RssAnon"
   echo "the heap and thread stacks."
   echo
