@@ -23,7 +23,12 @@ pub async fn check_once(
         return false;
     }
     let base = record.node.poc_url();
-    let (health, state) = tokio::join!(client.health(&base, timeout), client.state(&base, timeout));
+    // One after the other, so both calls share the node's one pooled connection.
+    let health = client.health(&base, timeout).await;
+    let state = match health {
+        Ok(()) => client.state(&base, timeout).await,
+        Err(_) => Err("not asked: /health failed".to_owned()),
+    };
     let observation = match (health, state) {
         (Ok(()), Ok(state)) if state.inference_healthy != Some(false) => {
             let probe = if pool.knows_hardware(id) {
