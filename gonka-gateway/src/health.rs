@@ -23,7 +23,7 @@ pub async fn check_once(
         return false;
     }
     let base = record.node.poc_url();
-    // One after the other, so both calls share the node's one pooled connection.
+    // One after the other: a node that fails `/health` is not asked for its state.
     let health = client.health(&base, timeout).await;
     let state = match health {
         Ok(()) => client.state(&base, timeout).await,

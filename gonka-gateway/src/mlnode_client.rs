@@ -97,15 +97,15 @@ impl Default for MgmtClient {
 impl MgmtClient {
     /// A client with a 2 s connect timeout.
     pub fn new() -> Self {
-        // One idle connection per ML node, dropped after 30 s unused: health checks (every few
-        // seconds, two calls one after the other) reuse it, and a fleet of 1,000 nodes holds
-        // ~1,000 idle management connections (~26 KB of buffers each) instead of reqwest's
-        // unbounded default (3+ per node were measured: benches/load/MEMORY.md).
+        // No idle management connections: each call (a health check every few seconds, broker
+        // calls) opens its own. An idle hyper connection holds ~26 KB of buffers, so pooling
+        // cost the gateway ~78 MB with 1,000 nodes (3 per node were measured:
+        // benches/load/MEMORY.md), while a loopback or LAN connect per check is cheap, and a
+        // check over a fresh connection also proves the node still accepts new ones.
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(2))
-            .pool_max_idle_per_host(1)
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap_or_default();
         Self { http, token: None }
