@@ -63,7 +63,15 @@ pub async fn check_once(
     passed
 }
 
-/// Checks the node every `interval` until the task is aborted or the node leaves the pool.
+/// Health checks in progress at once across the fleet, at most. Registering a batch of thousands
+/// of nodes starts all their first checks together; without a bound that is thousands of
+/// simultaneous connections (and their buffers: tens of MB of the gateway's memory). A check
+/// takes a few ms on a LAN, so 128 at a time still checks 1,000 healthy nodes in well under the
+/// default interval; unreachable nodes hold a slot for at most the connect timeout.
+pub const MAX_CONCURRENT_CHECKS: usize = 128;
+
+/// Checks the node every `interval` until the task is aborted or the node leaves the pool; each
+/// check holds one permit of `limit` while it runs.
 pub async fn run_checks(
     pool: Arc<NodePool>,
     client: MgmtClient,
@@ -71,13 +79,18 @@ pub async fn run_checks(
     generation: u64,
     interval: Duration,
     timeout: Duration,
+    limit: Arc<tokio::sync::Semaphore>,
 ) {
     let mut last: Option<bool> = None;
     for round in 0u64.. {
         if pool.record(&id).is_none_or(|(_, g)| g != generation) {
             return;
         }
-        let passed = check_once(&pool, &client, &id, generation, timeout).await;
+        let passed = {
+            // The semaphore is never closed; if it were, checking unbounded beats not checking.
+            let _slot = limit.acquire().await.ok();
+            check_once(&pool, &client, &id, generation, timeout).await
+        };
         match (last, passed) {
             (Some(true), true) | (Some(false), false) => {}
             (_, true) => tracing::info!(node = %id, "health check passing"),
@@ -124,5 +137,59 @@ mod tests {
             distinct.len()
         );
         assert_ne!(jittered(interval, "a", 1), jittered(interval, "a", 2));
+    }
+
+    #[tokio::test]
+    async fn a_check_runs_only_with_a_slot_of_the_fleet_wide_limit() {
+        use gonka_core::{ManualEpoch, NodeConfig, NodeRecord, NodeState};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        // A management port that counts connections (and closes them: the check fails).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        let pool = Arc::new(NodePool::new(
+            Arc::new(crate::schedule::LeastBusy),
+            Arc::new(ManualEpoch::new(0)),
+            8,
+            3,
+        ));
+        let record = NodeRecord {
+            node: NodeConfig::new("n", "m").at("127.0.0.1", 1, port),
+            state: NodeState::new_registered(0),
+        };
+        let generation = pool.apply(record).generation;
+        let limit = Arc::new(tokio::sync::Semaphore::new(0));
+        let checks = tokio::spawn(run_checks(
+            pool.clone(),
+            MgmtClient::new(),
+            "n".into(),
+            generation,
+            Duration::from_millis(20),
+            Duration::from_millis(500),
+            limit.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "no slot: no check");
+        limit.add_permits(1);
+        for _ in 0..500 {
+            if accepted.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            accepted.load(Ordering::SeqCst) > 0,
+            "a slot: the node is checked"
+        );
+        checks.abort();
+        server.abort();
     }
 }

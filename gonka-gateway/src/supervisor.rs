@@ -34,6 +34,8 @@ pub(crate) struct Supervisor {
     pub broker: Broker,
     pub health_interval: Duration,
     pub health_timeout: Duration,
+    /// Bounds the health checks in progress at once (see [`health::MAX_CONCURRENT_CHECKS`]).
+    checks: Arc<tokio::sync::Semaphore>,
     tasks: HashMap<String, NodeTasks>,
 }
 
@@ -51,6 +53,7 @@ impl Supervisor {
             broker,
             health_interval,
             health_timeout,
+            checks: Arc::new(tokio::sync::Semaphore::new(health::MAX_CONCURRENT_CHECKS)),
             tasks: HashMap::new(),
         }
     }
@@ -118,6 +121,7 @@ impl Supervisor {
                 applied.generation,
                 self.health_interval,
                 self.health_timeout,
+                self.checks.clone(),
             ));
             let broker = tokio::spawn(self.broker.clone().run_node(
                 id.clone(),
