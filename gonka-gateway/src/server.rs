@@ -275,7 +275,7 @@ fn serve(
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let limits = crate::http_serve::ServeLimits::default();
+        let limits = crate::http_serve::limits();
         if let Err(e) = crate::http_serve::serve(listener, router, limits, shutdown).await {
             tracing::error!(listener = name, error = %e, "server failed");
         }
