@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 /// mimalloc instead of glibc malloc: the proxy path allocates and frees many small buffers per
 /// request (hyper heads and bodies, header maps, boxed futures); glibc's malloc/free/consolidate
 /// were ~8 % of the gateway's CPU under load (benches/load/NOTES.md has the before/after).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
