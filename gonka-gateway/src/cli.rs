@@ -121,6 +121,12 @@ pub struct Args {
     /// Longest silence between two chunks of a stream.
     #[arg(long, env = "GONKA_IDLE_TIMEOUT", default_value = "300s", value_parser = parse_duration, global = true)]
     pub idle_timeout: Duration,
+    /// Time a client has to send a complete request head (slowloris protection), on every listener.
+    #[arg(long, env = "GONKA_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub header_read_timeout: Duration,
+    /// Longest pause between two parts of a client's request body before 408, on every listener.
+    #[arg(long, env = "GONKA_BODY_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub body_read_timeout: Duration,
     /// Largest request body in bytes.
     #[arg(long, env = "GONKA_BODY_LIMIT", default_value_t = 16 * 1024 * 1024, global = true)]
     pub body_limit: usize,
@@ -283,6 +289,8 @@ impl Args {
         c.broker_timeout = self.broker_timeout;
         c.request_timeout = self.request_timeout;
         c.idle_timeout = self.idle_timeout;
+        c.header_read_timeout = self.header_read_timeout;
+        c.body_read_timeout = self.body_read_timeout;
         c.body_limit = self.body_limit;
         c.drain_timeout = self.drain_timeout;
         c.admin_token = self.admin_token.clone().filter(|t| !t.is_empty());
@@ -334,7 +342,26 @@ mod tests {
         assert_eq!(a.policy, Policy::LeastBusy);
         assert_eq!(a.queue_timeout, Duration::from_secs(30));
         assert_eq!(a.max_tries, 3);
+        assert_eq!(a.header_read_timeout, Duration::from_secs(30));
+        assert_eq!(a.body_read_timeout, Duration::from_secs(30));
         assert!(a.command.is_none());
+    }
+
+    #[test]
+    fn read_timeout_flags_reach_the_gateway_config() {
+        let a = Args::try_parse_from([
+            "gonka-gateway",
+            "--header-read-timeout",
+            "5s",
+            "--body-read-timeout",
+            "750ms",
+        ])
+        .unwrap();
+        let c = a
+            .gateway_config(Arc::new(gonka_core::MemoryRegistry::new()))
+            .unwrap();
+        assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.body_read_timeout, Duration::from_millis(750));
     }
 
     #[test]

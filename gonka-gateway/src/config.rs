@@ -39,6 +39,12 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Longest silence between two chunks of an upstream body (default 300 s).
     pub idle_timeout: Duration,
+    /// Time a client has to send a complete request head on any listener before its connection
+    /// is closed (slowloris protection; default 30 s).
+    pub header_read_timeout: Duration,
+    /// Longest pause between two parts of a client's request body before the request fails with
+    /// 408 (default 30 s).
+    pub body_read_timeout: Duration,
     /// Maximum request body in bytes (default 16 MiB).
     pub body_limit: usize,
     /// Accepted API keys; empty means no authentication.
@@ -75,6 +81,8 @@ impl fmt::Debug for GatewayConfig {
             .field("broker_timeout", &self.broker_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
             .field("body_limit", &self.body_limit)
             .field(
                 "api_keys",
@@ -107,6 +115,8 @@ impl GatewayConfig {
             broker_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(300),
+            header_read_timeout: crate::http_serve::HEADER_READ_TIMEOUT,
+            body_read_timeout: crate::http_serve::BODY_READ_TIMEOUT,
             body_limit: 16 * 1024 * 1024,
             api_keys: HashSet::new(),
             fallbacks: HashMap::new(),

@@ -14,12 +14,13 @@ pub use gonka_mlnode::serve::{serve, ServeLimits, HEADER_READ_TIMEOUT};
 /// with 408 and the connection is closed.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The limits of every gateway listener: [`HEADER_READ_TIMEOUT`], [`BODY_READ_TIMEOUT`], and no
-/// drain bound of the loop's own.
-pub fn limits() -> ServeLimits {
+/// The limits of every gateway listener: the given client read timeouts (defaults
+/// [`HEADER_READ_TIMEOUT`] and [`BODY_READ_TIMEOUT`], flags `--header-read-timeout` and
+/// `--body-read-timeout`), and no drain bound of the loop's own.
+pub fn limits(header_read_timeout: Duration, body_read_timeout: Duration) -> ServeLimits {
     ServeLimits {
-        header_read_timeout: HEADER_READ_TIMEOUT,
-        body_read_timeout: Some(BODY_READ_TIMEOUT),
+        header_read_timeout,
+        body_read_timeout: Some(body_read_timeout),
         drain: None,
     }
 }

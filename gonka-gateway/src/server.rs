@@ -217,11 +217,13 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         public = public.merge(crate::poc::participants_router(service.clone()));
         background.spawn(crate::poc::driver::run_driver(service.clone()));
     }
+    let limits = crate::http_serve::limits(config.header_read_timeout, config.body_read_timeout);
     serve(
         &mut servers,
         "public",
         listeners.public,
         public,
+        limits,
         stopped.clone(),
     );
     let admin_addr = match listeners.admin {
@@ -232,6 +234,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 "admin",
                 l,
                 crate::admin::admin_router(&config),
+                limits,
                 stopped.clone(),
             );
             Some(addr)
@@ -245,7 +248,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 Some(service) => crate::poc::receiver_router(service.clone()),
                 None => crate::poc::poc_router(),
             };
-            serve(&mut servers, "poc", l, router, stopped);
+            serve(&mut servers, "poc", l, router, limits, stopped);
             Some(addr)
         }
         None => None,
@@ -269,13 +272,13 @@ fn serve(
     name: &'static str,
     listener: TcpListener,
     router: Router,
+    limits: crate::http_serve::ServeLimits,
     mut stopped: watch::Receiver<bool>,
 ) {
     set.spawn(async move {
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let limits = crate::http_serve::limits();
         if let Err(e) = crate::http_serve::serve(listener, router, limits, shutdown).await {
             tracing::error!(listener = name, error = %e, "server failed");
         }

@@ -620,3 +620,28 @@ async fn a_client_that_gives_up_while_queued_leaves_the_queue() {
     node.state.open_gate();
     gw.shutdown().await;
 }
+
+/// `header_read_timeout` (`--header-read-timeout`) is what the listeners apply: a client that
+/// sends half a request head and stalls is disconnected after the configured 300 ms, long before
+/// the 30 s default would cut it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_header_read_timeout_disconnects_a_stalled_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = test_config();
+    config.header_read_timeout = Duration::from_millis(300);
+    let gw = start(config).await;
+    let mut stream = tokio::net::TcpStream::connect(gw.public_addr)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut buf)).await;
+    assert!(
+        closed.is_ok(),
+        "a stalled head was not cut within 10 s with a 300 ms header read timeout"
+    );
+    gw.shutdown().await;
+}
