@@ -1,7 +1,8 @@
 //! Benchmarks of gonka: criterion benches in `benches/benches/` and the side-by-side load harness
 //! in `benches/load/` (see its README). The library holds what both share: the lean mock OpenAI
-//! worker ([`mock_worker`]) and the fixtures the benches build their inputs from ([`fixtures`]).
+//! worker ([`mock_worker`]), the answers it shares with the fake fleet ([`canned`]) and the fixtures the benches build their inputs from ([`fixtures`]).
 
+pub mod canned;
 pub mod fixtures;
 pub mod mock_worker;
 

@@ -46,64 +46,13 @@ impl Default for MockConfig {
 #[derive(Debug)]
 struct Canned {
     config: MockConfig,
-    completion: Bytes,
-    chunks: Vec<Bytes>,
-    state: Bytes,
-    models: Bytes,
+    answers: crate::canned::Answers,
 }
 
 impl Canned {
     fn new(config: MockConfig) -> Self {
-        let model = &config.model;
-        let words: Vec<String> = (0..config.tokens).map(|i| format!("tok{i} ")).collect();
-        let text: String = words.concat();
-        let completion = serde_json::json!({
-            "id": "chatcmpl-mock",
-            "object": "chat.completion",
-            "created": 0,
-            "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop"
-            }],
-            "usage": {"prompt_tokens": 8, "completion_tokens": config.tokens, "total_tokens": 8 + config.tokens}
-        });
-        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
-            let event = serde_json::json!({
-                "id": "chatcmpl-mock",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
-            });
-            Bytes::from(format!("data: {event}\n\n"))
-        };
-        let mut chunks = vec![chunk(serde_json::json!({"role": "assistant"}), None)];
-        chunks.extend(
-            words
-                .iter()
-                .map(|w| chunk(serde_json::json!({"content": w}), None)),
-        );
-        chunks.push(chunk(serde_json::json!({}), Some("stop")));
-        chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        let state = serde_json::json!({
-            "state": "INFERENCE",
-            "loaded_model": model,
-            "engine": "mock",
-            "inference_healthy": true
-        });
-        let models = serde_json::json!({
-            "object": "list",
-            "data": [{"id": model, "object": "model", "created": 0, "owned_by": "mock"}]
-        });
-        Self {
-            completion: Bytes::from(completion.to_string()),
-            chunks,
-            state: Bytes::from(state.to_string()),
-            models: Bytes::from(models.to_string()),
-            config,
-        }
+        let answers = crate::canned::Answers::new(&config.model, config.tokens, "mock", None);
+        Self { config, answers }
     }
 }
 
@@ -156,6 +105,7 @@ async fn handle(canned: Arc<Canned>, request: Request<Incoming>) -> Response<Bod
             }
             if stream {
                 let frames = canned
+                    .answers
                     .chunks
                     .clone()
                     .into_iter()
@@ -166,14 +116,14 @@ async fn handle(canned: Arc<Canned>, request: Request<Incoming>) -> Response<Bod
                     .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 response
             } else {
-                json(canned.completion.clone())
+                json(canned.answers.completion.clone())
             }
         }
         (Method::GET, "/health" | "/livez" | "/readyz") => {
             json(Bytes::from_static(br#"{"status":"ok"}"#))
         }
-        (Method::GET, "/api/v1/state") => json(canned.state.clone()),
-        (Method::GET, "/v1/models") => json(canned.models.clone()),
+        (Method::GET, "/api/v1/state") => json(canned.answers.state.clone()),
+        (Method::GET, "/v1/models") => json(canned.answers.models.clone()),
         (Method::GET, "/api/v1/gpu/devices") => {
             json(Bytes::from_static(br#"{"devices":[],"count":0}"#))
         }

@@ -70,68 +70,7 @@ enum Role {
 }
 
 /// One node's answers, computed once.
-#[derive(Debug)]
-struct Node {
-    state: Bytes,
-    completion: Bytes,
-    chunks: Vec<Bytes>,
-    models: Bytes,
-}
-
-impl Node {
-    fn new(id: &str, model: &str, tokens: usize) -> Self {
-        let words: Vec<String> = (0..tokens).map(|i| format!("tok{i} ")).collect();
-        let state = serde_json::json!({
-            "state": "INFERENCE",
-            "loaded_model": model,
-            "engine": "fake-fleet",
-            "queue_depth": 0,
-            "inference_healthy": true
-        });
-        let completion = serde_json::json!({
-            "id": format!("chatcmpl-{id}"),
-            "object": "chat.completion",
-            "created": 0,
-            "model": model,
-            "system_fingerprint": id,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": words.concat()},
-                "finish_reason": "stop"
-            }],
-            "usage": {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": 8 + tokens}
-        });
-        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
-            let event = serde_json::json!({
-                "id": format!("chatcmpl-{id}"),
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": model,
-                "system_fingerprint": id,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]
-            });
-            Bytes::from(format!("data: {event}\n\n"))
-        };
-        let mut chunks = vec![chunk(serde_json::json!({"role": "assistant"}), None)];
-        chunks.extend(
-            words
-                .iter()
-                .map(|w| chunk(serde_json::json!({"content": w}), None)),
-        );
-        chunks.push(chunk(serde_json::json!({}), Some("stop")));
-        chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        let models = serde_json::json!({
-            "object": "list",
-            "data": [{"id": model, "object": "model", "created": 0, "owned_by": "fake-fleet"}]
-        });
-        Self {
-            state: Bytes::from(state.to_string()),
-            completion: Bytes::from(completion.to_string()),
-            chunks,
-            models: Bytes::from(models.to_string()),
-        }
-    }
-}
+type Node = gonka_benches::canned::Answers;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -284,7 +223,7 @@ async fn run(args: Args) -> Result<(), String> {
             "max_concurrent": args.max_concurrent,
             "models": {args.model.as_str(): {"args": []}}
         }));
-        let node = Arc::new(Node::new(&id, &args.model, args.tokens));
+        let node = Arc::new(Node::new(&args.model, args.tokens, "fake-fleet", Some(&id)));
         servers.spawn(serve(
             management,
             Arc::clone(&node),
@@ -300,31 +239,10 @@ async fn run(args: Args) -> Result<(), String> {
     let line = serde_json::json!({"host": "127.0.0.1", "model": args.model, "nodes": listed});
     println!("{line}");
     tracing::info!(nodes = args.nodes, "fake fleet serving");
-    shutdown_signal().await;
+    gonka_benches::canned::shutdown_signal().await;
     let _ = stop_tx.send(true);
     while servers.join_next().await.is_some() {}
     Ok(())
-}
-
-/// Completes on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }
 
 fn main() -> ExitCode {

@@ -55,7 +55,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         println!("mock-worker listening on http://{}", listener.local_addr()?);
-        serve(listener, config, shutdown_signal()).await
+        serve(listener, config, gonka_benches::canned::shutdown_signal()).await
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -63,25 +63,5 @@ fn main() -> std::process::ExitCode {
             eprintln!("mock-worker: {e}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }
