@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gonka_core::poc::compute::RoundParams;
 use gonka_core::poc::params::ValidationParams;
-use gonka_mlnode::poc::{PocCompute, TinyModelCompute};
+use gonka_core::poc::{PocCompute, TinyModelCompute};
 
 const BLOCK_HASH: &str = "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789";
 const PUBLIC_KEY: &str = "021111111111111111111111111111111111111111111111111111111111111111";

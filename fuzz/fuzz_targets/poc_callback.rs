@@ -8,7 +8,7 @@
 
 use gonka_core::poc::encoding::{decode_b64, decode_vector_bytes, encode_b64, to_f16_le_bytes};
 use gonka_core::poc::mmr::InclusionProof;
-use gonka_mlnode::poc::wire::GeneratedPayload;
+use gonka_core::poc::wire::GeneratedPayload;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

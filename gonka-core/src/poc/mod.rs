@@ -15,6 +15,8 @@
 //! | a [`crate::PoCVerifier`] over a local model | [`model_verifier`] |
 //! | weight from committed counts | [`weights`] |
 //! | tiny deterministic CPU models for devnets and tests | [`tiny_model`] |
+//! | pluggable compute backends ([`PocCompute`], [`PreparedRound`]) and the CPU one ([`TinyModelCompute`]) | [`backend`] |
+//! | JSON of the ML node's PoC endpoints and the `generated` callback | [`wire`] |
 //!
 //! A prover: `PocRound::for_model(params, &model)?` once per round, then
 //! `round.compute_artifacts(&model, &assignment.batch(b, 32))?`; the receiver appends each
@@ -85,6 +87,7 @@
 //!     coordinates (§2.5, §11.1) is the spec's reading of CUDA `topk(sorted=False)`; it has
 //!     not been checked on a GPU and changes every vector if wrong.
 
+pub mod backend;
 pub mod compute;
 pub mod encoding;
 pub mod error;
@@ -102,6 +105,9 @@ pub mod transform;
 pub mod validate;
 pub mod verdict;
 pub mod weights;
+pub mod wire;
+
+pub use backend::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
 
 /// A PoC nonce. Nonces are non-negative; the network node stores them as int32, so valid
 /// nonces are at most [`MAX_NONCE`]. Commitments encode them as little-endian `u32`.

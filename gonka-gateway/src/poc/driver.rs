@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
+use gonka_core::poc::wire::{InitGenerateRequest, PocModelParams};
 use gonka_core::{NodeStatus, PocStatus, StatusUpdate};
-use gonka_mlnode::poc::wire::{InitGenerateRequest, PocModelParams};
 use serde_json::json;
 
 use super::phases::{Phase, PhaseInfo};

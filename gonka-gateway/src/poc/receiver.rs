@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gonka_core::poc::encoding::decode_b64;
-use gonka_mlnode::poc::wire::GeneratedPayload;
+use gonka_core::poc::wire::GeneratedPayload;
 use serde_json::json;
 
 use super::phases::Phase;

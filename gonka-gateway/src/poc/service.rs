@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use gonka_core::poc::compute::{RoundParams, DEFAULT_SEQ_LEN};
 use gonka_core::poc::params::ValidationParams;
+use gonka_core::poc::{PocCompute, TinyModelCompute};
 use gonka_core::NodeRegistry;
-use gonka_mlnode::poc::{PocCompute, TinyModelCompute};
 
 use super::participants::{self, Identity, ParticipantsResponse};
 use super::phases::{PhaseClock, PhaseInfo};

@@ -13,7 +13,7 @@ use gonka_core::poc::params::ValidationParams;
 use gonka_core::poc::sampling::{sample_leaf_indices, sampling_seed};
 use gonka_core::poc::validate::{check_proofs, Commitment};
 use gonka_core::poc::verdict::{Decision, Verdict};
-use gonka_mlnode::poc::PocCompute;
+use gonka_core::poc::PocCompute;
 use serde::{Deserialize, Serialize};
 
 use super::store::StoredArtifact;

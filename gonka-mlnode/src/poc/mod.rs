@@ -3,30 +3,32 @@
 //! network node's callback in batches with retries, and the `/api/v1/inference/pow/*` routes.
 //!
 //! - [`compute`]: [`PocCompute`] / [`PreparedRound`] and the CPU reference backend
-//!   [`TinyModelCompute`] (a small random-weight network generated from the block hash).
+//!   [`TinyModelCompute`] (a small random-weight network generated from the block hash); a
+//!   re-export of [`gonka_core::poc::backend`], which the network node shares.
 //! - `gguf_llama` (feature `candle`): `GgufLlamaCompute`, PoC over the served GGUF llama model
 //!   on candle.
 //! - [`runner`]: one round at a time; `/stop` ends generation within one batch.
-//! - [`wire`]: the JSON of requests, status and the `generated` callback.
+//! - [`wire`]: the JSON of requests, status and the `generated` callback (a re-export of
+//!   [`gonka_core::poc::wire`]).
 //! - sender: `{url}/generated` every `callback_interval`, retried with doubling pauses.
 
-pub mod compute;
 #[cfg(feature = "candle")]
 pub mod gguf_llama;
 mod routes;
 pub mod runner;
 mod sender;
 mod settings;
-pub mod wire;
 
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
 
-pub use compute::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
 #[cfg(feature = "candle")]
 pub use gguf_llama::{GgufLlama, GgufLlamaCompute};
+pub use gonka_core::poc::backend as compute;
+pub use gonka_core::poc::wire;
+pub use gonka_core::poc::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
 pub use runner::{PocRunError, PocRunner, StartOutcome};
 pub use settings::PocSettings;
 

@@ -1,10 +1,10 @@
 //! JSON of the PoC v2 endpoints and callbacks (upstream field names, poc-v2.md §3–§4 and
 //! `reference/gonka-upstream.md`).
 
-use gonka_core::poc::compute::{Artifact, DEFAULT_SEQ_LEN};
-use gonka_core::poc::encoding::K_DIM;
-use gonka_core::poc::params::ValidationParams;
-use gonka_core::poc::Nonce;
+use crate::poc::compute::{Artifact, DEFAULT_SEQ_LEN};
+use crate::poc::encoding::K_DIM;
+use crate::poc::params::ValidationParams;
+use crate::poc::Nonce;
 use serde::{Deserialize, Serialize};
 
 /// `params` of a PoC request: the model and its per-model chain settings.
@@ -29,7 +29,7 @@ fn default_k_dim() -> usize {
 }
 
 fn default_batch_size() -> usize {
-    gonka_core::poc::nonce::DEFAULT_BATCH_SIZE
+    crate::poc::nonce::DEFAULT_BATCH_SIZE
 }
 
 fn default_node_count() -> u32 {

@@ -1,17 +1,19 @@
-//! [`PocCompute`]: the compute side of PoC v2 on an ML node, and its CPU reference backend over
-//! [`TinyModel`], a small random-weight network whose weights are generated from the block hash.
+//! [`PocCompute`]: the compute side of PoC v2, shared by the ML node (which generates nonces with
+//! it) and the network node (which recomputes a prover's nonces with the same backend to validate
+//! them), and its CPU reference backend over [`TinyModel`], a small random-weight network whose
+//! weights are generated from the block hash.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use gonka_core::poc::compute::{Artifact, HiddenStateModel, PocRound, RoundParams};
-use gonka_core::poc::error::PocError;
-use gonka_core::poc::params::ValidationParams;
-use gonka_core::poc::rng::seed_from_str;
-use gonka_core::poc::tiny_model::TinyModel;
-use gonka_core::poc::validate::validate_artifacts;
-use gonka_core::poc::verdict::Verdict;
-use gonka_core::poc::Nonce;
+use crate::poc::compute::{Artifact, HiddenStateModel, PocRound, RoundParams};
+use crate::poc::error::PocError;
+use crate::poc::params::ValidationParams;
+use crate::poc::rng::seed_from_str;
+use crate::poc::tiny_model::TinyModel;
+use crate::poc::validate::validate_artifacts;
+use crate::poc::verdict::Verdict;
+use crate::poc::Nonce;
 
 /// Computes PoC v2 artifacts for one model. Implementations are pure: the same round and
 /// nonces give the same artifacts, bit for bit, on the same backend.
