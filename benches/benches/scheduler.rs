@@ -22,9 +22,14 @@ use gonka_core::{
     SchedulerIndex,
 };
 use gonka_gateway::pool::{NodePool, Observation, Permit};
-use gonka_gateway::Policy;
+use gonka_gateway::schedule::{scheduler_by_name, POLICIES};
 
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
+
+/// The built-in scheduler named `policy` (one of [`POLICIES`]).
+fn built_in(policy: &str) -> Arc<dyn Scheduler> {
+    scheduler_by_name(policy).unwrap_or_else(|e| panic!("{e}"))
+}
 
 /// The pick the gateway runs for `policy` over `nodes`: its index when it has one.
 struct GatewayPick {
@@ -33,8 +38,8 @@ struct GatewayPick {
 }
 
 impl GatewayPick {
-    fn new(policy: Policy, nodes: &[NodeView]) -> Self {
-        let scheduler = policy.scheduler();
+    fn new(policy: &str, nodes: &[NodeView]) -> Self {
+        let scheduler = built_in(policy);
         let mut index = scheduler.index();
         if let Some(index) = index.as_mut() {
             for (i, v) in nodes.iter().enumerate() {
@@ -54,9 +59,9 @@ impl GatewayPick {
 
 /// A pool of `n` healthy INFERENCE nodes (16 slots each) routed by `policy`, loaded like
 /// [`views`]: each node holds 1..=15 requests, every 7th is full. Returns the held permits.
-fn busy_pool(policy: Policy, n: usize) -> (Arc<NodePool>, Vec<Permit>) {
+fn busy_pool(policy: &str, n: usize) -> (Arc<NodePool>, Vec<Permit>) {
     let pool = Arc::new(NodePool::new(
-        policy.scheduler(),
+        built_in(policy),
         Arc::new(ManualEpoch::new(0)),
         1024,
         3,
@@ -99,16 +104,16 @@ fn pick(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(1));
     for n in SIZES {
         let nodes = views(n);
-        for policy in Policy::ALL {
+        for policy in POLICIES {
             let gateway = GatewayPick::new(policy, &nodes);
             group.bench_with_input(
-                BenchmarkId::new(format!("pick/{}", policy.as_str()), n),
+                BenchmarkId::new(format!("pick/{}", policy), n),
                 &nodes,
                 |b, nodes| b.iter(|| gateway.pick(black_box(&req), black_box(nodes))),
             );
             if gateway.index.is_some() {
                 group.bench_with_input(
-                    BenchmarkId::new(format!("scan/{}", policy.as_str()), n),
+                    BenchmarkId::new(format!("scan/{}", policy), n),
                     &nodes,
                     |b, nodes| b.iter(|| gateway.scheduler.pick(black_box(&req), black_box(nodes))),
                 );
@@ -118,15 +123,12 @@ fn pick(c: &mut Criterion) {
             b.iter(|| naive_least_loaded(black_box(&req), black_box(nodes)));
         });
     }
-    for policy in Policy::ALL {
+    for policy in POLICIES {
         let (pool, _held) = busy_pool(policy, 10_000);
         let chain = [request()];
-        group.bench_function(
-            BenchmarkId::new(format!("pool/{}", policy.as_str()), 10_000),
-            |b| {
-                b.iter(|| drop(black_box(pool.try_acquire(black_box(&chain), &[]))));
-            },
-        );
+        group.bench_function(BenchmarkId::new(format!("pool/{}", policy), 10_000), |b| {
+            b.iter(|| drop(black_box(pool.try_acquire(black_box(&chain), &[]))));
+        });
     }
     group.finish();
 }
@@ -164,7 +166,7 @@ fn ratios(_: &mut Criterion) {
         let naive = mean_of(calls, || {
             black_box(naive_least_loaded(black_box(&req), black_box(&nodes)));
         });
-        for policy in Policy::ALL {
+        for policy in POLICIES {
             let gateway = GatewayPick::new(policy, &nodes);
             // An index must agree with the scan it replaces, or the figures mean nothing.
             if gateway.index.is_some() {
@@ -188,7 +190,7 @@ fn ratios(_: &mut Criterion) {
             };
             println!(
                 "  {n:>6} nodes  {:<13} {how} {:>10.2?}  (scan {:>10.2?})  naive {:>10.2?}  ratio {ratio:>9.1}×{}",
-                policy.as_str(),
+                policy,
                 t,
                 scan,
                 naive,
@@ -197,7 +199,7 @@ fn ratios(_: &mut Criterion) {
         }
     }
     println!("\nNodePool acquire + release at 10,000 busy nodes (lock, pick, slot, index updates)");
-    for policy in Policy::ALL {
+    for policy in POLICIES {
         let (pool, held) = busy_pool(policy, 10_000);
         assert!(
             held.len() > 10_000,
@@ -209,12 +211,7 @@ fn ratios(_: &mut Criterion) {
         let t = mean_of(calls, || {
             drop(black_box(pool.try_acquire(black_box(&chain), &[])))
         });
-        println!(
-            "  {:<13} {:>10.2?}{}",
-            policy.as_str(),
-            t,
-            verdict(10_000, t)
-        );
+        println!("  {:<13} {:>10.2?}{}", policy, t, verdict(10_000, t));
     }
 }
 

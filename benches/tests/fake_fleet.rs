@@ -228,7 +228,7 @@ async fn a_gateway_given_the_fleets_batch_file_routes_to_every_node() {
     let expected: BTreeSet<String> = nodes(&fleet).into_iter().map(|n| n.0).collect();
 
     let mut config = gonka_gateway::GatewayConfig::new(Arc::new(gonka_core::MemoryRegistry::new()));
-    config.policy = gonka_gateway::Policy::RoundRobin;
+    config.scheduler = Arc::new(gonka_gateway::schedule::RoundRobin::default());
     config.health_interval = Duration::from_millis(100);
     config.queue_timeout = Duration::from_secs(5);
     config.drain_timeout = Duration::from_secs(2);

@@ -15,6 +15,7 @@
 //! Nothing in this crate does network or disk I/O.
 
 mod backend;
+mod eligibility;
 mod epoch;
 mod error;
 mod governance;
@@ -32,6 +33,7 @@ pub mod validation;
 pub mod testing;
 
 pub use backend::{EngineHealth, InferenceBackend, LaunchSpec};
+pub use eligibility::{is_candidate, Ineligible};
 pub use epoch::{EpochSource, ManualEpoch};
 pub use error::{Error, FieldError, Result};
 pub use governance::{GovernanceModels, DEFAULT_GOVERNANCE_MODELS};
@@ -41,7 +43,7 @@ pub use registry::{
     RegistryEvent, StatusUpdate, WATCH_CAPACITY,
 };
 pub use scheduler::{NodeView, RequestInfo, Scheduler};
-pub use scheduler_index::{is_candidate, OrderedIndex, SchedulerIndex};
+pub use scheduler_index::{OrderedIndex, SchedulerIndex};
 pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
 pub use validation::{normalize_host, validate, validate_batch, validate_config, BatchError};
 pub use verifier::{Decision, PoCVerifier, Verdict, VerificationRequest};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::NodeStatus;
 
 /// What the scheduler knows about a request.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RequestInfo {
     /// Requested model (governance name).
     pub model: String,
@@ -19,6 +19,8 @@ pub struct RequestInfo {
     pub min_vram_mb: Option<u64>,
     /// Preferred engine (`"vllm"`, `"sglang"`, `"llamacpp"`, `"simulator"`).
     pub engine: Option<String>,
+    /// Ids of nodes that must not take the request (e.g. the nodes a retry already tried).
+    pub exclude: Vec<Arc<str>>,
 }
 
 impl RequestInfo {
@@ -78,30 +80,6 @@ impl NodeView {
         self.in_flight < self.max_concurrent
     }
 
-    /// The eligibility rule of DESIGN.md: admitted, healthy, in INFERENCE, serving the model,
-    /// with a free slot, and passing the hardware filters the request sets (a filter on a
-    /// property the node does not report excludes the node).
-    pub fn eligible(&self, req: &RequestInfo) -> bool {
-        self.admitted
-            && self.healthy
-            && self.status == NodeStatus::Inference
-            && self.has_capacity()
-            && self.serves(&req.model)
-            && req.gpu_type.as_deref().is_none_or(|want| {
-                self.gpu_type
-                    .as_deref()
-                    .is_some_and(|g| contains_ci(g, want))
-            })
-            && req
-                .min_vram_mb
-                .is_none_or(|want| self.vram_mb.is_some_and(|v| v >= want))
-            && req.engine.as_deref().is_none_or(|want| {
-                self.engine
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(want))
-            })
-    }
-
     /// Load as a fraction of capacity: `in_flight / max_concurrent` (1.0 when capacity is 0).
     pub fn load(&self) -> f64 {
         if self.max_concurrent == 0 {
@@ -112,18 +90,14 @@ impl NodeView {
     }
 }
 
-fn contains_ci(haystack: &str, needle: &str) -> bool {
-    haystack
-        .to_ascii_lowercase()
-        .contains(&needle.to_ascii_lowercase())
-}
-
 /// Picks the node for a request. Implementations are the routing policies (least-busy,
 /// round-robin, power-of-two, scored).
 ///
 /// Contract: `pick` is synchronous, does no I/O, and returns the index of a node in `nodes` for
-/// which [`NodeView::eligible`] holds, or `None` when there is none. It must never return an
-/// ineligible node. It is called concurrently from many tasks.
+/// which [`NodeView::eligible`] holds (the one eligibility rule, exclusions in
+/// [`RequestInfo::exclude`] included), or `None` when there is none. It must never return an
+/// ineligible node. It is called concurrently from many tasks. `gonka_core::testing` (feature
+/// `testing`) has the conformance suite every implementation runs.
 pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// Short policy name as used in `--policy` (e.g. `least-busy`).
     fn name(&self) -> &'static str;
@@ -137,72 +111,5 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// caller fills with `update` for every node.
     fn index(&self) -> Option<Box<dyn crate::SchedulerIndex>> {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn view() -> NodeView {
-        NodeView {
-            id: "a".into(),
-            models: vec![Arc::<str>::from("m")].into(),
-            max_concurrent: 2,
-            status: NodeStatus::Inference,
-            healthy: true,
-            admitted: true,
-            ..NodeView::default()
-        }
-    }
-
-    #[test]
-    fn eligible_needs_every_condition() {
-        let req = RequestInfo::for_model("m");
-        assert!(view().eligible(&req));
-        assert!(!view().eligible(&RequestInfo::for_model("other")));
-        assert!(!NodeView {
-            healthy: false,
-            ..view()
-        }
-        .eligible(&req));
-        assert!(!NodeView {
-            admitted: false,
-            ..view()
-        }
-        .eligible(&req));
-        assert!(!NodeView {
-            in_flight: 2,
-            ..view()
-        }
-        .eligible(&req));
-        assert!(!NodeView {
-            status: NodeStatus::Poc,
-            ..view()
-        }
-        .eligible(&req));
-    }
-
-    #[test]
-    fn hardware_filters_exclude_unknown_hardware() {
-        let req = RequestInfo {
-            gpu_type: Some("h100".into()),
-            ..RequestInfo::for_model("m")
-        };
-        assert!(!view().eligible(&req));
-        let v = NodeView {
-            gpu_type: Some("NVIDIA H100 80GB".into()),
-            ..view()
-        };
-        assert!(v.eligible(&req));
-        let req = RequestInfo {
-            min_vram_mb: Some(80_000),
-            ..RequestInfo::for_model("m")
-        };
-        assert!(!NodeView {
-            vram_mb: Some(40_000),
-            ..view()
-        }
-        .eligible(&req));
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{NodeStatus, NodeView, RequestInfo};
+use crate::{is_candidate, NodeView, RequestInfo};
 
 /// An index over a node table, kept in step by the table's owner, that answers
 /// [`Scheduler::pick`](crate::Scheduler::pick) without scanning every node.
@@ -19,9 +19,9 @@ use crate::{NodeStatus, NodeView, RequestInfo};
 /// Contract: after `update` was called for every position whose view changed (and
 /// `swap_remove` for every removal), `pick(request, nodes)` returns exactly what the scheduler's
 /// `pick(request, nodes)` returns for the same table, or `None` when no node is eligible. It never
-/// returns an ineligible node: candidates are checked with [`NodeView::eligible`] against `nodes`,
-/// so a view changed without an `update` (e.g. a node excluded for one pick by clearing
-/// `admitted`) is skipped, never returned.
+/// returns an ineligible node: candidates are checked with [`NodeView::eligible`] against `nodes`
+/// (so exclusions in [`RequestInfo::exclude`] are honoured, and a view changed without an
+/// `update` is skipped, never returned).
 pub trait SchedulerIndex: Send + fmt::Debug {
     /// The view at `position` was inserted or changed (`position` may equal the table length
     /// before the call, for a push).
@@ -35,19 +35,13 @@ pub trait SchedulerIndex: Send + fmt::Debug {
     fn pick(&self, request: &RequestInfo, nodes: &[NodeView]) -> Option<usize>;
 }
 
-/// Whether a view can take a request of some model it serves, hardware filters aside: admitted,
-/// healthy, in INFERENCE and with a free slot. Only such nodes are kept in an [`OrderedIndex`].
-pub fn is_candidate(view: &NodeView) -> bool {
-    view.admitted && view.healthy && view.status == NodeStatus::Inference && view.has_capacity()
-}
-
 /// What [`OrderedIndex`] remembers of one position: its key and the models it is filed under.
 struct Filed<K> {
     key: K,
     models: Arc<[Arc<str>]>,
 }
 
-/// A [`SchedulerIndex`] that files every candidate node ([`is_candidate`]) under each model it
+/// A [`SchedulerIndex`] that files every candidate node ([`is_candidate`](crate::is_candidate)) under each model it
 /// serves, in a set ordered by `(key(view), position)`: a pick walks the set of the requested
 /// model from its smallest key and returns the first node that is eligible for the request (the
 /// first one, unless the request sets hardware filters). Ties go to the lower position, i.e. the
@@ -163,6 +157,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NodeStatus;
 
     fn view(id: &str, models: &[&str], in_flight: u32) -> NodeView {
         NodeView {

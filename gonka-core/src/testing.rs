@@ -10,6 +10,10 @@
 //! The suite panics with a message naming the broken rule. It starts by deleting every node.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod scheduler;
+
+pub use scheduler::scheduler_suite;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use gonka_core::{GovernanceModels, ManualEpoch, NodeRegistry};
+use gonka_core::{GovernanceModels, ManualEpoch, NodeRegistry, Scheduler};
 
-use crate::schedule::Policy;
 use crate::GatewayConfig;
 
 /// Parses a duration: `30s`, `500ms`, `2m`, or a plain number of seconds (`1.5`).
@@ -73,14 +72,15 @@ pub struct Args {
     /// gateway replicas), or memory: (nothing persisted).
     #[arg(long, env = "GONKA_DATABASE_URL", default_value = "sqlite://gonka.db")]
     pub database: String,
-    /// Routing policy.
+    /// Routing policy: least-busy, round-robin, power-of-two or scored.
     #[arg(
         long,
         env = "GONKA_POLICY",
         default_value = "least-busy",
+        value_parser = parse_policy,
         global = true
     )]
-    pub policy: Policy,
+    pub policy: Arc<dyn Scheduler>,
     /// How long a request waits for a free node before 503.
     #[arg(long, env = "GONKA_QUEUE_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub queue_timeout: Duration,
@@ -267,6 +267,11 @@ impl DevnetEngineArgs {
     }
 }
 
+/// `--policy`: a built-in scheduler by name.
+fn parse_policy(name: &str) -> Result<Arc<dyn Scheduler>, crate::schedule::UnknownPolicy> {
+    crate::schedule::scheduler_by_name(name)
+}
+
 impl Args {
     /// The gateway configuration these flags describe, over `registry`.
     ///
@@ -278,7 +283,7 @@ impl Args {
             Some(length) => Arc::new(crate::epoch_clock::ClockEpoch::new(self.epoch, length)),
             None => Arc::new(ManualEpoch::new(self.epoch)),
         };
-        c.policy = self.policy;
+        c.scheduler = self.policy.clone();
         c.queue_timeout = self.queue_timeout;
         c.queue_capacity = self.queue_capacity;
         c.max_tries = self.max_tries.max(1);
@@ -339,7 +344,7 @@ mod tests {
         assert_eq!(a.public_listen.to_string(), "127.0.0.1:9000");
         assert_eq!(a.admin_listen.to_string(), "127.0.0.1:9200");
         assert_eq!(a.poc_listen.to_string(), "127.0.0.1:9100");
-        assert_eq!(a.policy, Policy::LeastBusy);
+        assert_eq!(a.policy.name(), "least-busy");
         assert_eq!(a.queue_timeout, Duration::from_secs(30));
         assert_eq!(a.max_tries, 3);
         assert_eq!(a.header_read_timeout, Duration::from_secs(30));
@@ -381,7 +386,7 @@ mod tests {
             a.command,
             Some(Command::Devnet { ml_nodes: 2, .. })
         ));
-        assert_eq!(a.policy, Policy::Scored);
+        assert_eq!(a.policy.name(), "scored");
         let c = a
             .gateway_config(Arc::new(gonka_core::MemoryRegistry::new()))
             .unwrap();

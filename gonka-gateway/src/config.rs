@@ -5,9 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gonka_core::{EpochSource, GovernanceModels, ManualEpoch, MemoryRegistry, NodeRegistry};
+use gonka_core::{
+    EpochSource, GovernanceModels, ManualEpoch, MemoryRegistry, NodeRegistry, Scheduler,
+};
 
-use crate::schedule::Policy;
+use crate::schedule::LeastBusy;
 
 /// Configuration of a gateway. Build with [`GatewayConfig::new`] and adjust the public fields.
 /// Its `Debug` output redacts the API keys and tokens.
@@ -17,8 +19,10 @@ pub struct GatewayConfig {
     pub registry: Arc<dyn NodeRegistry>,
     /// The current epoch (decides how long a disabled node keeps serving).
     pub epoch: Arc<dyn EpochSource>,
-    /// Routing policy (default `least-busy`).
-    pub policy: Policy,
+    /// Picks the node of every request (default [`LeastBusy`]); any [`Scheduler`], built-in
+    /// ([`crate::schedule::scheduler_by_name`]) or the embedder's own. When it offers an index
+    /// ([`Scheduler::index`]) the pool picks through it, otherwise it scans.
+    pub scheduler: Arc<dyn Scheduler>,
     /// How long a request waits in the holding queue for a free node (default 30 s).
     pub queue_timeout: Duration,
     /// How many requests may wait at once before new ones get 429 (default 1024).
@@ -70,7 +74,7 @@ impl fmt::Debug for GatewayConfig {
         f.debug_struct("GatewayConfig")
             .field("registry", &self.registry)
             .field("epoch", &self.epoch)
-            .field("policy", &self.policy)
+            .field("scheduler", &self.scheduler.name())
             .field("queue_timeout", &self.queue_timeout)
             .field("queue_capacity", &self.queue_capacity)
             .field("max_tries", &self.max_tries)
@@ -104,7 +108,7 @@ impl GatewayConfig {
         Self {
             registry,
             epoch: Arc::new(ManualEpoch::new(0)),
-            policy: Policy::LeastBusy,
+            scheduler: Arc::new(LeastBusy),
             queue_timeout: Duration::from_secs(30),
             queue_capacity: 1024,
             max_tries: 3,

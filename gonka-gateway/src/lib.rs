@@ -4,24 +4,31 @@
 //! checks, retries and a holding queue; the broker that drives ML nodes to their intended state;
 //! the PoC receiver; and the `gonka-gateway` binary with its `devnet` subcommand.
 //!
-//! Embed it with [`start`] or [`run`]:
+//! Embed it with [`Gateway::builder`]: settings in a [`GatewayConfig`], and the trait objects the
+//! gateway is made of — the node registry, the [`gonka_core::Scheduler`] (a built-in one from
+//! [`scheduler_by_name`] or your own) and the epoch source:
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), gonka_gateway::GatewayError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! let config = gonka_gateway::GatewayConfig::new(Arc::new(gonka_core::MemoryRegistry::new()));
+//! let registry = Arc::new(gonka_core::MemoryRegistry::new());
 //! let listeners = gonka_gateway::Listeners {
-//!     public: tokio::net::TcpListener::bind("127.0.0.1:9000").await.map_err(|e| gonka_gateway::GatewayError::Startup(e.to_string()))?,
+//!     public: tokio::net::TcpListener::bind("127.0.0.1:9000").await?,
 //!     admin: None,
 //!     poc: None,
 //! };
-//! gonka_gateway::run(config, listeners, std::future::pending()).await
+//! gonka_gateway::Gateway::builder(gonka_gateway::GatewayConfig::new(registry))
+//!     .scheduler(gonka_gateway::scheduler_by_name("least-busy")?)
+//!     .run(listeners, std::future::pending())
+//!     .await?;
+//! # Ok(())
 //! # }
 //! ```
 
 pub mod admin;
 pub mod auth;
 pub mod broker;
+mod builder;
 pub mod cli;
 pub mod config;
 pub mod devnet;
@@ -41,8 +48,9 @@ pub mod server;
 mod supervisor;
 pub mod telemetry;
 
+pub use builder::{Gateway, GatewayBuilder};
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 pub use pool::NodePool;
-pub use schedule::Policy;
+pub use schedule::{scheduler_by_name, UnknownPolicy};
 pub use server::{run, start, Listeners, RunningGateway};

@@ -163,7 +163,7 @@ fn local_addr(l: &TcpListener) -> Result<SocketAddr, GatewayError> {
 pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGateway, GatewayError> {
     let metrics = Arc::new(Metrics::new());
     let pool = Arc::new(NodePool::new(
-        config.policy.scheduler(),
+        config.scheduler.clone(),
         config.epoch.clone(),
         config.queue_capacity,
         config.breaker_threshold,
@@ -253,7 +253,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         }
         None => None,
     };
-    tracing::info!(%public_addr, ?admin_addr, ?poc_addr, policy = %config.policy, "gateway listening");
+    tracing::info!(%public_addr, ?admin_addr, ?poc_addr, policy = config.scheduler.name(), "gateway listening");
     Ok(RunningGateway {
         pool,
         metrics,

@@ -491,12 +491,12 @@ async fn metrics_expose_requests_latency_ttft_and_node_gauges() {
 
 #[tokio::test]
 async fn policies_route_through_the_whole_gateway() {
-    for policy in gonka_gateway::Policy::ALL {
+    for policy in gonka_gateway::schedule::POLICIES {
         let nodes: Vec<FakeMlNode> = (0..2)
             .map(|_| FakeMlNode::start(FakeOptions::serving(MODEL)))
             .collect();
         let mut config = test_config();
-        config.policy = policy;
+        config.scheduler = gonka_gateway::scheduler_by_name(policy).unwrap();
         let registry = config.registry.clone();
         let gw = start(config).await;
         for (i, n) in nodes.iter().enumerate() {
@@ -558,6 +558,62 @@ async fn hardware_headers_route_to_nodes_with_that_gpu_and_vram() {
     );
     let resp = send("x-gonka-min-vram-mb", "lots").await.unwrap();
     assert_eq!(resp.status(), 400);
+    gw.shutdown().await;
+}
+
+/// Regression: the retry path decided "another node could take this" with a rule of its own
+/// that ignored the GPU/VRAM/engine hints, so a retry of a filtered request waited out the whole
+/// queue timeout for a node that could never take it. Now it uses the one eligibility rule: with
+/// no other node meeting the hints, the retry does not queue and the upstream error comes back.
+#[tokio::test]
+async fn a_retry_of_a_filtered_request_does_not_wait_for_nodes_the_hints_exclude() {
+    let a10 = FakeMlNode::start(FakeOptions {
+        gpu: Some(("NVIDIA A10", 24_000)),
+        ..FakeOptions::serving(MODEL)
+    });
+    let h100 = FakeMlNode::start(FakeOptions {
+        gpu: Some(("NVIDIA H100 80GB HBM3", 81_559)),
+        ..FakeOptions::serving(MODEL)
+    });
+    let mut config = test_config();
+    // Long enough that a request waiting it out would outlive the bounded wait below.
+    config.queue_timeout = Duration::from_secs(3600);
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, a10.config("a10", 4)).await;
+    register(&registry, h100.config("h100", 4)).await;
+    wait_routable(&gw, MODEL, 2).await;
+    eventually("GPU facts learned", || async {
+        gw.pool.snapshot().iter().all(|n| n.view.vram_mb.is_some())
+    })
+    .await;
+    h100.state.fail_next.store(10, Ordering::SeqCst);
+    let url = format!("http://{}/v1/chat/completions", gw.public_addr);
+    let request = tokio::spawn(
+        client()
+            .post(&url)
+            .header("x-gonka-gpu-type", "h100")
+            .json(&chat_body(MODEL, false))
+            .send(),
+    );
+    // Wait (bounded) until the request is answered or sits in the holding queue.
+    let pool = gw.pool.clone();
+    eventually("the request answered or queued", || {
+        let done = request.is_finished();
+        let queued = pool.queue_depth() > 0;
+        async move { done || queued }
+    })
+    .await;
+    assert_eq!(
+        gw.pool.queue_depth(),
+        0,
+        "the retry waits in the holding queue for a node its hints exclude"
+    );
+    let resp = request.await.unwrap().unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(resp.text().await.unwrap(), "injected failure");
+    assert_eq!(h100.state.received(), 1);
+    assert_eq!(a10.state.received(), 0, "the hints exclude the A10");
     gw.shutdown().await;
 }
 

@@ -74,9 +74,9 @@ impl Entry {
         changed
     }
 
+    /// Admission for `epoch`: the core rule ([`gonka_core::AdminState::admits`]).
     pub fn admitted(&self, epoch: u64) -> bool {
-        let admin = self.record.state.admin_state;
-        admin.enabled || epoch <= admin.epoch
+        self.record.state.admin_state.admits(epoch)
     }
 
     /// Writes the scheduler's view of this node into `view`, keeping `in_flight`.

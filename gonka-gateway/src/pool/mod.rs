@@ -12,6 +12,7 @@ mod permit;
 mod queue;
 mod stats;
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,6 +80,24 @@ impl Table {
             .copied()
             .filter(|&i| self.entries[i].generation == generation)
     }
+}
+
+/// `chain` with the nodes in `exclude` added to every request's [`RequestInfo::exclude`]:
+/// exclusions are part of the eligibility rule, so the scan and the index honour them alike.
+fn with_exclusions<'a>(chain: &'a [RequestInfo], exclude: &[Arc<str>]) -> Cow<'a, [RequestInfo]> {
+    if exclude.is_empty() {
+        return Cow::Borrowed(chain);
+    }
+    Cow::Owned(
+        chain
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.exclude.extend(exclude.iter().cloned());
+                r
+            })
+            .collect(),
+    )
 }
 
 /// What [`NodePool::apply`] did.
@@ -282,16 +301,16 @@ impl NodePool {
             .is_some_and(|&i| t.entries[i].observed.hardware_probed)
     }
 
-    /// Tries to take a slot for the first model of `chain` that has an eligible node, skipping
-    /// the nodes in `exclude`. Never waits.
+    /// Tries to take a slot for the first request of `chain` that has an eligible node
+    /// ([`NodeView::eligible`]), with the nodes in `exclude` added to every request's
+    /// [`RequestInfo::exclude`]. Never waits.
     pub fn try_acquire(
         self: &Arc<Self>,
         chain: &[RequestInfo],
         exclude: &[Arc<str>],
     ) -> Option<Permit> {
-        let epoch = self.epoch.current_epoch();
         let mut guard = self.lock();
-        self.take_slot(&mut guard, chain, exclude, epoch)
+        self.take_slot(&mut guard, chain, exclude)
     }
 
     /// [`try_acquire`](Self::try_acquire) with the lock held.
@@ -300,17 +319,10 @@ impl NodePool {
         t: &mut Table,
         chain: &[RequestInfo],
         exclude: &[Arc<str>],
-        epoch: u64,
     ) -> Option<Permit> {
-        // Excluded nodes are hidden for this pick by clearing `admitted` without telling the
-        // index: an index checks eligibility against the views, so it skips them too.
-        for id in exclude {
-            if let Some(&i) = t.index.get(id.as_ref()) {
-                t.views[i].admitted = false;
-            }
-        }
+        let chain = with_exclusions(chain, exclude);
         let mut found = None;
-        for request in chain {
+        for request in chain.iter() {
             if let Some(i) = t.pick(self.scheduler.as_ref(), request) {
                 if t.views[i].eligible(request) {
                     found = Some((i, request.model.clone()));
@@ -320,12 +332,6 @@ impl NodePool {
                     policy = self.scheduler.name(),
                     "scheduler returned an ineligible node; ignored"
                 );
-            }
-        }
-        for id in exclude {
-            if let Some(&i) = t.index.get(id.as_ref()) {
-                t.views[i].admitted = t.entries[i].admitted(epoch);
-                t.reindex(i);
             }
         }
         let (i, model) = found?;
@@ -372,13 +378,13 @@ impl NodePool {
         drop(orphans);
     }
 
-    /// Models that at least one node could serve now (admitted, healthy, INFERENCE), sorted.
+    /// Models that at least one node could serve now ([`NodeView::routable`]), sorted.
     pub fn servable_models(&self) -> Vec<String> {
         let t = self.lock();
         let mut models: Vec<String> = t
             .views
             .iter()
-            .filter(|v| v.admitted && v.healthy && v.status == NodeStatus::Inference)
+            .filter(|v| v.routable())
             .flat_map(|v| v.models.iter().map(|m| m.to_string()))
             .collect();
         models.sort();
@@ -388,10 +394,18 @@ impl NodePool {
 
     /// Whether any node could serve `model` now, capacity aside.
     pub fn has_candidate(&self, model: &str) -> bool {
+        self.could_serve(&[RequestInfo::for_model(model)], &[])
+    }
+
+    /// Whether some node could take one request of `chain` once a slot frees
+    /// ([`NodeView::could_take`], hints included), with the nodes in `exclude` excluded. When
+    /// none could, waiting in the holding queue is pointless.
+    pub fn could_serve(&self, chain: &[RequestInfo], exclude: &[Arc<str>]) -> bool {
+        let chain = with_exclusions(chain, exclude);
         let t = self.lock();
-        t.views.iter().any(|v| {
-            v.admitted && v.healthy && v.status == NodeStatus::Inference && v.serves(model)
-        })
+        t.views
+            .iter()
+            .any(|v| chain.iter().any(|request| v.could_take(request)))
     }
 
     /// Whether any registered node declares `model` in its configuration.

@@ -21,8 +21,8 @@ use super::{AcquireError, NodePool, Permit, Table};
 /// A queued request: what it asks for and where its slot goes.
 #[derive(Debug)]
 pub(super) struct Waiter {
+    /// The requests, exclusions included.
     chain: Vec<RequestInfo>,
-    exclude: Vec<Arc<str>>,
     tx: oneshot::Sender<Permit>,
 }
 
@@ -43,9 +43,8 @@ impl NodePool {
         deadline: Instant,
     ) -> Result<Permit, AcquireError> {
         let (key, mut rx) = {
-            let epoch = self.epoch.current_epoch();
             let mut t = self.lock();
-            if let Some(permit) = self.take_slot(&mut t, chain, exclude, epoch) {
+            if let Some(permit) = self.take_slot(&mut t, chain, exclude) {
                 return Ok(permit);
             }
             if self.closed.load(Ordering::Acquire) {
@@ -61,8 +60,7 @@ impl NodePool {
                 self.next_waiter.fetch_add(1, Ordering::Relaxed),
             );
             let waiter = Waiter {
-                chain: chain.to_vec(),
-                exclude: exclude.to_vec(),
+                chain: super::with_exclusions(chain, exclude).into_owned(),
                 tx,
             };
             t.waiters.insert(key, waiter);
@@ -102,10 +100,11 @@ impl NodePool {
         if t.waiters.is_empty() {
             return orphans;
         }
-        let epoch = self.epoch.current_epoch();
-        // Chains that found no slot in this pass: later waiters with the same chain (and no
-        // exclusions) are skipped without a pick.
-        let mut unservable: HashSet<Vec<String>> = HashSet::new();
+        // Chains that found no slot in this pass: later waiters with the same demand (the same
+        // requests, priority aside) are skipped without a pick. The key holds every input of the
+        // eligibility rule, hints and exclusions included: a filtered chain that found nothing
+        // says nothing about an unfiltered one.
+        let mut unservable: HashSet<Vec<RequestInfo>> = HashSet::new();
         let keys: Vec<WaiterKey> = t.waiters.keys().copied().collect();
         for key in keys {
             let Some(waiter) = t.waiters.remove(&key) else {
@@ -114,21 +113,26 @@ impl NodePool {
             if waiter.tx.is_closed() {
                 continue;
             }
-            let models: Vec<String> = waiter.chain.iter().map(|r| r.model.clone()).collect();
-            if waiter.exclude.is_empty() && unservable.contains(&models) {
+            let demand: Vec<RequestInfo> = waiter
+                .chain
+                .iter()
+                .map(|r| RequestInfo {
+                    priority: 0,
+                    ..r.clone()
+                })
+                .collect();
+            if unservable.contains(&demand) {
                 t.waiters.insert(key, waiter);
                 continue;
             }
-            match self.take_slot(t, &waiter.chain, &waiter.exclude, epoch) {
+            match self.take_slot(t, &waiter.chain, &[]) {
                 Some(permit) => {
                     if let Err(permit) = waiter.tx.send(permit) {
                         orphans.push(permit);
                     }
                 }
                 None => {
-                    if waiter.exclude.is_empty() {
-                        unservable.insert(models);
-                    }
+                    unservable.insert(demand);
                     t.waiters.insert(key, waiter);
                 }
             }

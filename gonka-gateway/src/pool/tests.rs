@@ -415,3 +415,234 @@ async fn waiters_for_an_unservable_model_do_not_block_others() {
     assert_eq!(other.await.unwrap().err(), Some(AcquireError::Closed));
     assert_eq!(pool.queue_depth(), 0);
 }
+
+#[tokio::test]
+async fn a_waiter_whose_hints_no_node_meets_does_not_block_an_unfiltered_one() {
+    // Regression: waiters that found no slot were remembered by model alone, so an unfiltered
+    // waiter behind a filtered one for the same model was skipped although a node could take it.
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    add(&pool, "a", 1);
+    let held = pool.try_acquire(&chain(), &[]).unwrap();
+    let filtered = RequestInfo {
+        gpu_type: Some("H100".into()),
+        ..RequestInfo::for_model(M)
+    };
+    let stuck = queue_up(&pool, filtered, 1).await;
+    let served = queue_up(&pool, with_priority(0), 2).await;
+    drop(held);
+    assert_eq!(&**served.await.unwrap().unwrap().node(), "a");
+    assert_eq!(pool.queue_depth(), 1, "the filtered waiter still waits");
+    pool.close();
+    assert_eq!(stuck.await.unwrap().err(), Some(AcquireError::Closed));
+}
+
+#[test]
+fn could_serve_follows_hints_and_exclusions() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    add(&pool, "a", 1);
+    let _held = pool.try_acquire(&chain(), &[]).unwrap();
+    assert!(
+        pool.could_serve(&chain(), &[]),
+        "full, but a slot will free"
+    );
+    assert!(!pool.could_serve(&chain(), &[Arc::from("a")]), "excluded");
+    let filtered = [RequestInfo {
+        gpu_type: Some("H100".into()),
+        ..RequestInfo::for_model(M)
+    }];
+    assert!(!pool.could_serve(&filtered, &[]), "no node reports an H100");
+}
+
+/// The eligibility rule seen from the pool: a node's state drawn at random.
+#[derive(Debug, Clone)]
+struct Drawn {
+    max: u32,
+    held: u32,
+    enabled: bool,
+    disabled_in: u64,
+    passed: bool,
+    status: NodeStatus,
+    gpu: Option<(&'static str, u64)>,
+    engine: Option<&'static str>,
+}
+
+fn arb_drawn() -> impl proptest::strategy::Strategy<Value = Drawn> {
+    use proptest::prelude::*;
+    (
+        (0u32..3, 0u32..3, any::<bool>(), 3u64..6, any::<bool>()),
+        (0usize..3, 0usize..3, 0usize..3),
+    )
+        .prop_map(
+            |((max, held, enabled, disabled_in, passed), (status, gpu, engine))| Drawn {
+                max,
+                held,
+                enabled,
+                disabled_in,
+                passed,
+                status: [
+                    NodeStatus::Inference,
+                    NodeStatus::Inference,
+                    NodeStatus::Poc,
+                ][status],
+                gpu: [
+                    None,
+                    Some(("NVIDIA H100 80GB", 81_559)),
+                    Some(("NVIDIA A10", 24_000)),
+                ][gpu],
+                engine: [None, Some("vllm"), Some("sglang")][engine],
+            },
+        )
+}
+
+fn arb_chain() -> impl proptest::strategy::Strategy<Value = (Vec<RequestInfo>, Vec<Arc<str>>)> {
+    use proptest::prelude::*;
+    (
+        any::<bool>(),
+        proptest::option::of(0usize..2),
+        proptest::option::of(0u64..90_000),
+        proptest::option::of(0usize..2),
+        proptest::collection::vec(0usize..6, 0..3),
+    )
+        .prop_map(|(fallback, gpu, vram, engine, exclude)| {
+            let request = RequestInfo {
+                gpu_type: gpu.map(|g| ["h100", "a10"][g].to_owned()),
+                min_vram_mb: vram,
+                engine: engine.map(|e| ["VLLM", "sglang"][e].to_owned()),
+                ..RequestInfo::for_model(M)
+            };
+            let mut chain = vec![request.clone()];
+            if fallback {
+                chain.push(RequestInfo {
+                    model: "Qwen/QwQ-32B".into(),
+                    ..request
+                });
+            }
+            let exclude = exclude.iter().map(|i| Arc::from(format!("n{i}"))).collect();
+            (chain, exclude)
+        })
+}
+
+/// A pool over `nodes` at epoch 5, routed by `scheduler`; returns it with the permits held.
+fn drawn_pool(scheduler: Arc<dyn Scheduler>, nodes: &[Drawn]) -> (Arc<NodePool>, Vec<Permit>) {
+    let pool = Arc::new(NodePool::new(
+        scheduler,
+        Arc::new(ManualEpoch::new(5)),
+        8,
+        3,
+    ));
+    for (i, d) in nodes.iter().enumerate() {
+        let id = format!("n{i}");
+        let mut r = NodeRecord {
+            node: NodeConfig::new(&id, M).max_concurrent(d.max.max(1)),
+            state: NodeState::new_registered(0),
+        };
+        r.node
+            .models
+            .insert("Qwen/QwQ-32B".into(), gonka_core::ModelArgs::default());
+        r.state.admin_state.enabled = d.enabled;
+        r.state.admin_state.epoch = d.disabled_in;
+        let g = pool.apply(r).generation;
+        pool.observe(
+            &id,
+            g,
+            Observation {
+                passed: d.passed,
+                status: NodeStatus::Inference,
+                gpu_type: d.gpu.map(|(name, _)| name.to_owned()),
+                vram_mb: d.gpu.map(|(_, mb)| mb),
+                engine: d.engine.map(str::to_owned),
+                hardware_probed: true,
+                ..Observation::default()
+            },
+        );
+    }
+    // Take the drawn number of slots per node, through the pool itself.
+    let mut held = Vec::new();
+    for (i, d) in nodes.iter().enumerate() {
+        let others: Vec<Arc<str>> = (0..nodes.len())
+            .filter(|&j| j != i)
+            .map(|j| Arc::from(format!("n{j}")))
+            .collect();
+        for _ in 0..d.held {
+            if let Some(p) = pool.try_acquire(&[RequestInfo::for_model(M)], &others) {
+                held.push(p);
+            }
+        }
+    }
+    // Then the drawn status (a PoC node keeps its slots but takes no new request).
+    for (i, d) in nodes.iter().enumerate() {
+        let id = format!("n{i}");
+        if let Some((_, g)) = pool.record(&id) {
+            pool.observe(
+                &id,
+                g,
+                Observation {
+                    passed: d.passed,
+                    status: d.status,
+                    gpu_type: d.gpu.map(|(name, _)| name.to_owned()),
+                    vram_mb: d.gpu.map(|(_, mb)| mb),
+                    engine: d.engine.map(str::to_owned),
+                    hardware_probed: true,
+                    ..Observation::default()
+                },
+            );
+        }
+    }
+    (pool, held)
+}
+
+/// The least-busy scan without its index: the pool must take its scan path.
+#[derive(Debug)]
+struct ScanOnly;
+
+impl Scheduler for ScanOnly {
+    fn name(&self) -> &'static str {
+        "least-busy-scan"
+    }
+
+    fn pick(&self, request: &RequestInfo, nodes: &[NodeView]) -> Option<usize> {
+        LeastBusy.pick(request, nodes)
+    }
+}
+
+proptest::proptest! {
+    /// One rule everywhere: over random node states (admission for the epoch, health, status,
+    /// slots, hardware) and requests (fallbacks, hints, exclusions), the pool takes a slot
+    /// exactly when its views say some node is eligible, the retry path's `could_serve` agrees
+    /// with `NodeView::could_take`, the picked node is eligible, and the index path and the
+    /// scan path pick the same node.
+    #[test]
+    fn pool_index_scan_and_retry_path_agree_on_eligibility(
+        nodes in proptest::collection::vec(arb_drawn(), 0..6),
+        (chain, exclude) in arb_chain(),
+    ) {
+        let (indexed, _held_a) = drawn_pool(Arc::new(LeastBusy), &nodes);
+        let (scanned, _held_b) = drawn_pool(Arc::new(ScanOnly), &nodes);
+        let views: Vec<NodeView> = indexed.snapshot().into_iter().map(|s| s.view).collect();
+        for (i, v) in views.iter().enumerate() {
+            let d = &nodes[i];
+            proptest::prop_assert_eq!(v.admitted, d.enabled || 5 <= d.disabled_in);
+        }
+        let requests = with_exclusions(&chain, &exclude);
+        let eligible = views
+            .iter()
+            .any(|v| requests.iter().any(|r| v.eligible(r)));
+        let could = views
+            .iter()
+            .any(|v| requests.iter().any(|r| v.could_take(r)));
+        proptest::prop_assert_eq!(indexed.could_serve(&chain, &exclude), could);
+        proptest::prop_assert_eq!(scanned.could_serve(&chain, &exclude), could);
+        let a = indexed.try_acquire(&chain, &exclude);
+        let b = scanned.try_acquire(&chain, &exclude);
+        proptest::prop_assert_eq!(a.is_some(), eligible);
+        proptest::prop_assert_eq!(
+            a.as_ref().map(|p| p.node().clone()),
+            b.as_ref().map(|p| p.node().clone())
+        );
+        if let Some(p) = &a {
+            let v = views.iter().find(|v| v.id == *p.node()).unwrap();
+            let r = requests.iter().find(|r| r.model == p.model()).unwrap();
+            proptest::prop_assert!(v.eligible(r), "picked {} for {:?}", v.id, r);
+        }
+    }
+}

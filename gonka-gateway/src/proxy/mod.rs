@@ -102,7 +102,9 @@ impl Proxy {
         let mut excluded: Vec<Arc<str>> = Vec::new();
         let mut last: Option<TryError> = None;
         for attempt in 0..self.settings.max_tries.max(1) {
-            if attempt > 0 && !self.other_candidate_exists(&chain, &excluded) {
+            // A retry only waits when some node could take the request (every rule but a free
+            // slot, hints included); otherwise the last failure is the answer.
+            if attempt > 0 && !self.pool.could_serve(&chain, &excluded) {
                 break;
             }
             let permit = match self.pool.acquire(&chain, &excluded, deadline).await {
@@ -188,17 +190,6 @@ impl Proxy {
         }
         chain.insert(0, primary);
         chain
-    }
-
-    fn other_candidate_exists(&self, chain: &[RequestInfo], excluded: &[Arc<str>]) -> bool {
-        self.pool.snapshot().iter().any(|n| {
-            let v = &n.view;
-            !excluded.contains(&v.id)
-                && v.admitted
-                && v.healthy
-                && v.status == gonka_core::NodeStatus::Inference
-                && chain.iter().any(|r| v.serves(&r.model))
-        })
     }
 
     fn reject(&self, model: &str, e: GatewayError) -> Response {

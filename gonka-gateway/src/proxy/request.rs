@@ -88,6 +88,7 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedRequest, Gateway
             gpu_type: text(HEADER_GPU_TYPE)?.filter(|s| !s.is_empty()),
             min_vram_mb,
             engine: text(HEADER_ENGINE)?.filter(|s| !s.is_empty()),
+            exclude: Vec::new(),
         },
         stream: peek.stream.unwrap_or(false),
     })

@@ -1,12 +1,12 @@
-//! Routing policies: one [`Scheduler`] implementation per file and a factory from `--policy`.
+//! The built-in routing policies: one ordinary [`Scheduler`] implementation per file, and
+//! [`scheduler_by_name`], which picks one by its `--policy` name. An embedder passes any
+//! `Arc<dyn Scheduler>`, built-in or its own, to [`crate::Gateway::builder`].
 
 mod least_busy;
 mod power_of_two;
 mod round_robin;
 mod scored;
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use gonka_core::Scheduler;
@@ -16,69 +16,37 @@ pub use power_of_two::PowerOfTwo;
 pub use round_robin::RoundRobin;
 pub use scored::{ScoreKey, ScoreWeights, Scored};
 
-/// The routing policy chosen with `--policy`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum Policy {
-    /// Lowest `in_flight / max_concurrent` wins (Gonka's default).
-    #[default]
-    LeastBusy,
-    /// Eligible nodes in turn.
-    RoundRobin,
-    /// Two random eligible nodes, the less loaded wins.
-    PowerOfTwo,
-    /// Weighted score over load, queue depth, latency, error rate and availability (seed 003).
-    Scored,
+/// The names of the built-in policies, in `--help` order: `least-busy` ([`LeastBusy`], the
+/// default), `round-robin` ([`RoundRobin`]), `power-of-two` ([`PowerOfTwo`]) and `scored`
+/// ([`Scored`]).
+pub const POLICIES: [&str; 4] = ["least-busy", "round-robin", "power-of-two", "scored"];
+
+/// A policy name that is none of [`POLICIES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy {name:?}; expected one of least-busy, round-robin, power-of-two, scored")]
+pub struct UnknownPolicy {
+    /// The name asked for.
+    pub name: String,
 }
 
-impl Policy {
-    /// Every policy, in `--help` order.
-    pub const ALL: [Policy; 4] = [
-        Policy::LeastBusy,
-        Policy::RoundRobin,
-        Policy::PowerOfTwo,
-        Policy::Scored,
-    ];
-
-    /// The `--policy` spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Policy::LeastBusy => "least-busy",
-            Policy::RoundRobin => "round-robin",
-            Policy::PowerOfTwo => "power-of-two",
-            Policy::Scored => "scored",
-        }
-    }
-
-    /// A new scheduler implementing this policy.
-    pub fn scheduler(self) -> Arc<dyn Scheduler> {
-        match self {
-            Policy::LeastBusy => Arc::new(LeastBusy),
-            Policy::RoundRobin => Arc::new(RoundRobin::default()),
-            Policy::PowerOfTwo => Arc::new(PowerOfTwo::default()),
-            Policy::Scored => Arc::new(Scored::default()),
-        }
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Policy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Policy::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown policy {s:?}; expected one of least-busy, round-robin, power-of-two, scored"
-                )
+/// A new built-in scheduler by its `--policy` name (case-insensitive, surrounding blanks
+/// ignored). Its [`Scheduler::name`] is the canonical spelling from [`POLICIES`].
+///
+/// # Errors
+/// [`UnknownPolicy`] when `name` is none of [`POLICIES`].
+pub fn scheduler_by_name(name: &str) -> Result<Arc<dyn Scheduler>, UnknownPolicy> {
+    let wanted = name.trim().to_ascii_lowercase();
+    Ok(match wanted.as_str() {
+        "least-busy" => Arc::new(LeastBusy),
+        "round-robin" => Arc::new(RoundRobin::default()),
+        "power-of-two" => Arc::new(PowerOfTwo::default()),
+        "scored" => Arc::new(Scored::default()),
+        _ => {
+            return Err(UnknownPolicy {
+                name: name.to_owned(),
             })
-    }
+        }
+    })
 }
 
 /// Compares loads `a.in_flight / a.max_concurrent` and `b...` exactly, without floats.

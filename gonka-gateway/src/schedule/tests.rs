@@ -211,8 +211,8 @@ fn hardware_filters_route_to_matching_gpu_vram_and_engine() {
         ..node("a10", 0, 4)
     };
     let nodes = [a10, h100];
-    for policy in Policy::ALL {
-        let s = policy.scheduler();
+    for policy in POLICIES {
+        let s = scheduler_by_name(policy).unwrap();
         let gpu = RequestInfo {
             gpu_type: Some("h100".into()),
             ..req()
@@ -232,13 +232,90 @@ fn hardware_filters_route_to_matching_gpu_vram_and_engine() {
 }
 
 #[test]
-fn policy_parses_from_its_flag_spelling() {
-    for p in Policy::ALL {
-        assert_eq!(p.as_str().parse::<Policy>(), Ok(p));
-        assert_eq!(p.scheduler().name(), p.as_str());
+fn policies_are_found_by_their_flag_spelling() {
+    for p in POLICIES {
+        assert_eq!(scheduler_by_name(p).unwrap().name(), p);
+        assert_eq!(
+            scheduler_by_name(&format!(" {} ", p.to_uppercase()))
+                .unwrap()
+                .name(),
+            p
+        );
     }
-    let err = "fastest".parse::<Policy>().unwrap_err();
-    assert!(err.contains("fastest") && err.contains("least-busy"));
+    let err = scheduler_by_name("fastest").unwrap_err();
+    assert_eq!(err.name, "fastest");
+    assert!(err.to_string().contains("least-busy"));
+}
+
+/// Every built-in scheduler passes the exported conformance suite.
+#[test]
+fn every_policy_passes_the_scheduler_suite() {
+    for p in POLICIES {
+        gonka_core::testing::scheduler_suite(scheduler_by_name(p).unwrap().as_ref());
+    }
+    gonka_core::testing::scheduler_suite(&PowerOfTwo::with_seed(7));
+    gonka_core::testing::scheduler_suite(&Scored::new(ScoreWeights {
+        load: 1.0,
+        queue_depth: 0.0,
+        wait_per_second: 100.0,
+        error_rate: 5.0,
+        availability: 0.0,
+    }));
+}
+
+/// A scheduler that breaks the contract in one way each, to show the suite catches it.
+#[derive(Debug)]
+enum Broken {
+    /// Ignores the exclusions of the request.
+    IgnoresExclusions,
+    /// Ignores the hardware hints of the request.
+    IgnoresHints,
+    /// An index that prefers the last eligible node while the scan prefers the first.
+    IndexDisagrees,
+}
+
+impl Scheduler for Broken {
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+
+    fn pick(&self, request: &RequestInfo, nodes: &[NodeView]) -> Option<usize> {
+        let relaxed = match self {
+            Broken::IgnoresExclusions => RequestInfo {
+                exclude: Vec::new(),
+                ..request.clone()
+            },
+            Broken::IgnoresHints => RequestInfo::for_model(request.model.clone()),
+            Broken::IndexDisagrees => request.clone(),
+        };
+        nodes.iter().position(|n| n.eligible(&relaxed))
+    }
+
+    fn index(&self) -> Option<Box<dyn gonka_core::SchedulerIndex>> {
+        matches!(self, Broken::IndexDisagrees).then(|| {
+            Box::new(gonka_core::OrderedIndex::new(|v: &NodeView| {
+                std::cmp::Reverse(v.id.clone())
+            })) as Box<dyn gonka_core::SchedulerIndex>
+        })
+    }
+}
+
+#[test]
+#[should_panic(expected = "excluded")]
+fn the_suite_catches_a_scheduler_that_ignores_exclusions() {
+    gonka_core::testing::scheduler::honours_exclusions(&Broken::IgnoresExclusions);
+}
+
+#[test]
+#[should_panic(expected = "hints")]
+fn the_suite_catches_a_scheduler_that_ignores_hints() {
+    gonka_core::testing::scheduler::honours_hardware_hints(&Broken::IgnoresHints);
+}
+
+#[test]
+#[should_panic(expected = "index and scan disagree")]
+fn the_suite_catches_an_index_that_disagrees_with_the_scan() {
+    gonka_core::testing::scheduler::index_picks_what_the_scan_picks(&Broken::IndexDisagrees);
 }
 
 fn arb_view() -> impl Strategy<Value = NodeView> {
@@ -256,7 +333,7 @@ fn arb_view() -> impl Strategy<Value = NodeView> {
                 ];
                 let gpus = [None, Some("NVIDIA H100"), Some("NVIDIA A10")];
                 NodeView {
-                    id: "n".into(),
+                    id: format!("n{}", in_flight % 4).into(),
                     models: vec![Arc::<str>::from(format!("m{model}"))].into(),
                     in_flight,
                     max_concurrent: max,
@@ -281,69 +358,59 @@ fn arb_request() -> impl Strategy<Value = RequestInfo> {
         0u32..3,
         proptest::option::of(0usize..2),
         proptest::option::of(0u64..100_000),
+        proptest::collection::vec(0u32..4, 0..2),
     )
-        .prop_map(|(model, gpu, vram)| RequestInfo {
+        .prop_map(|(model, gpu, vram, exclude)| RequestInfo {
             model: format!("m{model}"),
             gpu_type: gpu.map(|g| ["h100", "a10"][g].to_owned()),
             min_vram_mb: vram,
+            exclude: exclude.iter().map(|i| Arc::from(format!("n{i}"))).collect(),
             ..RequestInfo::default()
         })
 }
 
 proptest! {
+    /// The suite's property ([`gonka_core::testing::scheduler::check_pick`]) over proptest's
+    /// cases, for every built-in policy.
     #[test]
     fn no_policy_ever_picks_an_ineligible_node(
         nodes in proptest::collection::vec(arb_view(), 0..12),
         request in arb_request(),
         rounds in 1usize..4,
     ) {
-        let any_eligible = nodes.iter().any(|n| n.eligible(&request));
-        for policy in Policy::ALL {
-            let s = policy.scheduler();
+        for policy in POLICIES {
+            let s = scheduler_by_name(policy).unwrap();
             for _ in 0..rounds {
-                match s.pick(&request, &nodes) {
-                    Some(i) => prop_assert!(nodes[i].eligible(&request), "{} picked {}", policy, i),
-                    None => prop_assert!(!any_eligible, "{} found nothing among eligible nodes", policy),
-                }
+                gonka_core::testing::scheduler::check_pick(s.as_ref(), &request, &nodes);
             }
         }
     }
 
     /// An index kept in step through random changes, pushes and swap-removes answers every pick
-    /// exactly as the policy's slice scan does.
+    /// exactly as the policy's slice scan does
+    /// ([`gonka_core::testing::scheduler::check_index`]).
     #[test]
     fn indexes_pick_exactly_what_the_scan_picks(
         initial in proptest::collection::vec(arb_view(), 0..16),
         steps in proptest::collection::vec((0u8..4, any::<usize>(), arb_view(), arb_request()), 1..40),
     ) {
-        for policy in [Policy::LeastBusy, Policy::Scored] {
-            let s = policy.scheduler();
-            let mut index = s.index().expect("policy has an index");
-            let mut nodes = initial.clone();
-            for (i, v) in nodes.iter().enumerate() {
-                index.update(i, v);
-            }
-            for (op, at, view, request) in &steps {
-                match op {
-                    0 if !nodes.is_empty() => {
-                        let i = at % nodes.len();
-                        nodes[i] = view.clone();
-                        index.update(i, &nodes[i]);
-                    }
-                    1 => {
-                        nodes.push(view.clone());
-                        index.update(nodes.len() - 1, view);
-                    }
-                    2 if !nodes.is_empty() => {
-                        let i = at % nodes.len();
-                        let len = nodes.len();
-                        nodes.swap_remove(i);
-                        index.swap_remove(i, len);
-                    }
-                    _ => {}
-                }
-                prop_assert_eq!(index.pick(request, &nodes), s.pick(request, &nodes), "{}", policy);
-            }
+        use gonka_core::testing::scheduler::TableStep;
+        let steps: Vec<(TableStep, RequestInfo)> = steps
+            .into_iter()
+            .map(|(op, at, view, request)| {
+                let step = match op {
+                    0 => TableStep::Replace { at, view },
+                    1 => TableStep::Push(view),
+                    2 => TableStep::SwapRemove { at },
+                    _ => TableStep::Replace { at: usize::MAX, view },
+                };
+                (step, request)
+            })
+            .collect();
+        for policy in [LeastBusy.name(), Scored::default().name()] {
+            let s = scheduler_by_name(policy).unwrap();
+            prop_assert!(s.index().is_some(), "{} has an index", policy);
+            gonka_core::testing::scheduler::check_index(s.as_ref(), &initial, &steps);
         }
     }
 }
