@@ -12,7 +12,8 @@
 //!   [`gonka_core::InferenceBackend`].
 //! - [`simulator`] is the OpenAI-compatible simulator, also usable standalone
 //!   ([`simulator::serve_simulator`]).
-//! - [`mgmt`] and [`proxy`] are the two routers; [`gpu`] and [`models_cache`] the host queries.
+//! - [`mgmt`] and [`proxy`] are the two routers (both also under upstream's `/{version}`
+//!   prefix, [`version_prefix`]); [`gpu`] and [`models_cache`] the host queries.
 //! - [`poc`] computes Proof-of-Compute v2 nonces and posts them to the network node.
 //! - [`gguf`] writes GGUF files, e.g. the tiny random llama model tests and the devnet serve
 //!   with a real llama.cpp `llama-server` on CPU.
@@ -32,6 +33,7 @@ pub mod proxy;
 mod run;
 pub mod serve;
 pub mod simulator;
+pub mod version_prefix;
 
 pub use config::MlNodeConfig;
 pub use run::{run, run_agent, RunError};

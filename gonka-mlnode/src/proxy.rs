@@ -40,17 +40,19 @@ struct ProxyState {
     max_body: usize,
 }
 
-/// The proxy routes on `agent`.
+/// The proxy routes on `agent`, each also under upstream's `/{version}` prefix
+/// (e.g. `/v3.0.8/v1/models`, see [`crate::version_prefix`]).
 pub fn router(agent: Arc<Agent>) -> Router {
     let state = ProxyState {
         max_body: agent.config().max_body_bytes,
         agent,
         client: crate::http_client(),
     };
-    Router::new()
+    let app = Router::new()
         .route("/health", get(health))
         .fallback(forward)
-        .with_state(state)
+        .with_state(state);
+    crate::version_prefix::accept_version_prefix(app)
 }
 
 async fn health(State(state): State<ProxyState>) -> Response {

@@ -21,7 +21,8 @@ pub use error::ApiError;
 
 use crate::agent::Agent;
 
-/// The management routes on `agent`.
+/// The management routes on `agent`, each also under upstream's `/{version}` prefix
+/// (e.g. `/v3.0.8/api/v1/state`, see [`crate::version_prefix`]).
 pub fn router(agent: Arc<Agent>) -> Router {
     let token = agent.config().token.clone().map(Arc::<str>::from);
     let api = Router::new()
@@ -37,7 +38,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/models/space", get(info::models_space))
         .merge(crate::poc::routes())
         .route_layer(middleware::from_fn_with_state(token, require_token));
-    Router::new()
+    let app = Router::new()
         .route("/health", get(info::health))
         .route("/livez", get(info::livez))
         .route("/readyz", get(info::readyz))
@@ -47,7 +48,8 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             agent.config().max_body_bytes,
         ))
-        .with_state(agent)
+        .with_state(agent);
+    crate::version_prefix::accept_version_prefix(app)
 }
 
 async fn not_found(request: Request) -> ApiError {
