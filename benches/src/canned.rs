@@ -4,6 +4,9 @@
 
 use bytes::Bytes;
 
+/// The binaries' shutdown signal (ctrl-c or SIGTERM).
+pub use gonka_core::server::shutdown_signal;
+
 /// Bodies computed once, cloned (cheaply) into every response.
 #[derive(Debug, Clone)]
 pub struct Answers {
@@ -78,26 +81,5 @@ impl Answers {
             state: Bytes::from(state.to_string()),
             models: Bytes::from(models.to_string()),
         }
-    }
-}
-
-/// Completes on SIGTERM or ctrl-c (a signal that cannot be listened for never completes).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }

@@ -35,6 +35,6 @@ pub use open::{open_registry, OpenError};
 pub use options::{AdminOptions, DEFAULT_BODY_LIMIT};
 pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT, WRITE_TIMEOUT};
 pub use router::router;
-pub use server::{log_request, run};
+pub use server::{log_request, run, run_with_limits};
 pub use sqlite::SqliteRegistry;
 pub use state::AppState;

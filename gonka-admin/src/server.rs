@@ -1,4 +1,5 @@
-//! [`run`]: serve a router on a listener until a shutdown signal, logging one line per request.
+//! [`run`]: serve a router on a listener until a shutdown signal, with client read timeouts,
+//! logging one line per request.
 
 use std::future::Future;
 use std::time::Instant;
@@ -7,11 +8,11 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use gonka_core::server::{serve, ServeLimits, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT};
 use tokio::net::TcpListener;
 
-/// Serves `app` on `listener` until `shutdown` completes, then stops accepting and waits for
-/// in-flight requests to finish (graceful shutdown). Each request is logged once at `info` with
-/// method, path, status and latency (`latency_us`, microseconds).
+/// Serves `app` on `listener` until `shutdown` completes, with the default client read timeouts
+/// ([`HEADER_READ_TIMEOUT`], [`BODY_READ_TIMEOUT`]); see [`run_with_limits`].
 ///
 /// # Errors
 /// An I/O error of the listener.
@@ -20,13 +21,29 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = ServeLimits::client_timeouts(HEADER_READ_TIMEOUT, BODY_READ_TIMEOUT);
+    run_with_limits(app, listener, limits, shutdown).await
+}
+
+/// Serves `app` on `listener` through the shared server loop of `gonka_core::server` (the one the
+/// gateway and the ML node use) with `limits` (a client that trickles its request head or body is
+/// cut) until `shutdown` completes, then stops accepting and drains as `limits.drain` says. Each
+/// request is logged once at `info` with method, path, status and latency (`latency_us`,
+/// microseconds).
+///
+/// # Errors
+/// An I/O error of the listener.
+pub async fn run_with_limits(
+    app: Router,
+    listener: TcpListener,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "admin API listening");
     }
     let app = app.layer(middleware::from_fn(log_request));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve(listener, app, limits, shutdown).await?;
     tracing::info!("admin API stopped");
     Ok(())
 }

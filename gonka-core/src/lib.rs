@@ -12,7 +12,12 @@
 //! - an in-memory registry ([`MemoryRegistry`]) and, behind the `testing` feature, the conformance
 //!   suite every registry implementation runs with one line ([`testing::registry_suite`]).
 //!
-//! Nothing in this crate does network or disk I/O.
+//! Without features, nothing in this crate does network or disk I/O. Two features hold what the
+//! binaries' crates share: `server` ([`server`]: the HTTP serve loop with client read timeouts,
+//! the shutdown signal, the OpenAI error body) and `logging` ([`logging`]: tracing set-up for
+//! binaries).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod eligibility;
@@ -29,7 +34,14 @@ mod verifier;
 pub mod poc;
 pub mod validation;
 
+#[cfg(feature = "logging")]
+#[cfg_attr(docsrs, doc(cfg(feature = "logging")))]
+pub mod logging;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 pub use backend::{EngineHealth, InferenceBackend, LaunchSpec};

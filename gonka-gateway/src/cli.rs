@@ -175,8 +175,8 @@ pub struct Args {
     #[arg(long, env = "GONKA_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
     /// Log format.
-    #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = gonka_admin::cli::LogFormat::Text, global = true)]
-    pub log_format: gonka_admin::cli::LogFormat,
+    #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = gonka_core::logging::LogFormat::Text, global = true)]
+    pub log_format: gonka_core::logging::LogFormat,
     /// Proof-of-Compute epochs.
     #[command(flatten)]
     pub poc: crate::poc::cli::PocArgs,

@@ -3,7 +3,6 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 /// Errors the gateway answers clients with, or fails to start with.
 #[derive(Debug, thiserror::Error)]
@@ -94,13 +93,7 @@ impl GatewayError {
     }
 }
 
-/// Builds an OpenAI-shaped error response.
-pub fn openai_error(status: StatusCode, kind: &str, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "error": {"message": message, "type": kind, "code": code, "param": null}
-    });
-    (status, Json(body)).into_response()
-}
+pub use gonka_core::server::openai_error;
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {

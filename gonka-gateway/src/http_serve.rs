@@ -1,4 +1,4 @@
-//! How the gateway serves its listeners: the shared server loop of `gonka_mlnode::serve` (HTTP/1.1
+//! How the gateway serves its listeners: the shared server loop of `gonka_core::server` (HTTP/1.1
 //! and HTTP/2, TCP_NODELAY, graceful shutdown) with the gateway's limits: a header read timeout (a
 //! client that trickles its request head, slowloris-style, is disconnected), a request body
 //! timeout (a body that stops arriving ends the request with 408), and a drain that waits for
@@ -8,19 +8,11 @@
 
 use std::time::Duration;
 
-pub use gonka_mlnode::serve::{serve, ServeLimits, HEADER_READ_TIMEOUT};
-
-/// Longest pause allowed between two parts of a request body; when exceeded, the request fails
-/// with 408 and the connection is closed.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub use gonka_core::server::{serve, ServeLimits, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT};
 
 /// The limits of every gateway listener: the given client read timeouts (defaults
 /// [`HEADER_READ_TIMEOUT`] and [`BODY_READ_TIMEOUT`], flags `--header-read-timeout` and
 /// `--body-read-timeout`), and no drain bound of the loop's own.
 pub fn limits(header_read_timeout: Duration, body_read_timeout: Duration) -> ServeLimits {
-    ServeLimits {
-        header_read_timeout,
-        body_read_timeout: Some(body_read_timeout),
-        drain: None,
-    }
+    ServeLimits::client_timeouts(header_read_timeout, body_read_timeout)
 }

@@ -40,7 +40,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
             }
             let gateway = gonka_gateway::start(config, listeners).map_err(|e| e.to_string())?;
             println!("gonka-gateway listening: {}", gateway.addresses());
-            gonka_admin::cli::shutdown_signal().await;
+            gonka_core::server::shutdown_signal().await;
             gateway.shutdown().await;
             Ok(())
         }
@@ -74,7 +74,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", net.summary());
-            gonka_admin::cli::shutdown_signal().await;
+            gonka_core::server::shutdown_signal().await;
             net.shutdown().await;
             Ok(())
         }

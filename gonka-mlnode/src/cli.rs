@@ -11,14 +11,7 @@ use crate::engine::{BackoffConfig, EngineKind};
 use crate::simulator::{FaultConfig, SimulatorConfig};
 use crate::MlNodeConfig;
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use gonka_core::logging::LogFormat;
 
 /// gonka-mlnode: the ML node agent of a Gonka inference host. Serves the management API the
 /// network node drives (inference up/down, state, GPUs) and proxies OpenAI inference to the

@@ -18,7 +18,11 @@
 //! - [`gguf`] writes GGUF files, e.g. the tiny random llama model tests and the devnet serve
 //!   with a real llama.cpp `llama-server` on CPU.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod agent;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 mod config;
 pub mod engine;
@@ -27,11 +31,10 @@ pub mod gpu;
 mod http_client;
 pub mod mgmt;
 pub mod models_cache;
-pub mod openai_error;
+mod openai_error;
 pub mod poc;
 pub mod proxy;
 mod run;
-pub mod serve;
 pub mod simulator;
 pub mod version_prefix;
 

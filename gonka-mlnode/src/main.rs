@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use gonka_mlnode::cli::{Cli, LogFormat};
+use gonka_mlnode::cli::Cli;
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
             }
         };
     }
-    init_tracing(cli.log_format);
+    gonka_core::logging::init(cli.log_format);
     let mut config = cli.to_config();
     match cli.poc_settings() {
         Ok(poc) => config.poc = poc,
@@ -44,44 +44,18 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match gonka_mlnode::run(config, mgmt, inference, shutdown_signal()).await {
+    match gonka_mlnode::run(
+        config,
+        mgmt,
+        inference,
+        gonka_core::server::shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "gonka-mlnode failed");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }

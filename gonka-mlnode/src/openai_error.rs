@@ -1,34 +1,16 @@
-//! The OpenAI error shape `{"error": {"message", "type", "code"}}` used on every inference
-//! endpoint (simulator and proxy).
+//! `400 invalid_request_error` in the OpenAI error shape of `gonka_core::server::openai_error`,
+//! for the simulator's request checks.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
+use gonka_core::server::openai_error;
 
-/// A response with `status` and body `{"error": {"message", "type", "code", "param": null}}`.
-pub fn openai_error(
-    status: StatusCode,
-    message: impl Into<String>,
-    kind: &str,
-    code: &str,
-) -> Response {
-    let body = serde_json::json!({
-        "error": {
-            "message": message.into(),
-            "type": kind,
-            "param": null,
-            "code": code,
-        }
-    });
-    (status, Json(body)).into_response()
-}
-
-/// `400` with type `invalid_request_error`.
-pub fn bad_request(message: impl Into<String>) -> Response {
+/// `400` with type `invalid_request_error` and code `invalid_request`.
+pub(crate) fn bad_request(message: impl AsRef<str>) -> Response {
     openai_error(
         StatusCode::BAD_REQUEST,
-        message,
         "invalid_request_error",
         "invalid_request",
+        message.as_ref(),
     )
 }

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use futures::StreamExt;
 
 use crate::agent::Agent;
-use crate::openai_error::openai_error;
+use gonka_core::server::openai_error;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host` and
 /// `content-length`, which the outgoing request sets itself.
@@ -66,9 +66,9 @@ async fn health(State(state): State<ProxyState>) -> Response {
 fn no_engine() -> Response {
     openai_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "no inference engine is up on this ML node",
         "service_unavailable_error",
         "engine_unavailable",
+        "no inference engine is up on this ML node",
     )
 }
 
@@ -93,9 +93,9 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
     if !path.starts_with("/v1/") {
         return openai_error(
             StatusCode::NOT_FOUND,
-            format!("no such endpoint: {path} (the inference port serves /v1/*)"),
             "invalid_request_error",
             "not_found",
+            &format!("no such endpoint: {path} (the inference port serves /v1/*)"),
         );
     }
     let Some(upstream) = state.agent.pick() else {
@@ -113,12 +113,12 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
         Err(e) => {
             return openai_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
+                "invalid_request_error",
+                "body_too_large",
+                &format!(
                     "request body rejected: {e} (limit {} bytes)",
                     state.max_body
                 ),
-                "invalid_request_error",
-                "body_too_large",
             )
         }
     };
@@ -137,9 +137,9 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
             tracing::warn!(%url, error = %e, "engine request failed");
             return openai_error(
                 StatusCode::BAD_GATEWAY,
-                format!("inference engine did not answer: {e}"),
                 "server_error",
                 "engine_error",
+                &format!("inference engine did not answer: {e}"),
             );
         }
     };

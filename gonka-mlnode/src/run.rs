@@ -62,13 +62,13 @@ pub async fn run_agent(
     tracing::info!(%mgmt_addr, %inference_addr, engine = %config.engine, "ML node agent started");
 
     let stop = CancellationToken::new();
-    let mgmt_server = tokio::spawn(crate::serve::serve_with_drain(
+    let mgmt_server = tokio::spawn(gonka_core::server::serve_with_drain(
         mgmt,
         mgmt::router(Arc::clone(&agent)),
         stop.clone().cancelled_owned(),
         config.drain_timeout,
     ));
-    let proxy_server = tokio::spawn(crate::serve::serve_with_drain(
+    let proxy_server = tokio::spawn(gonka_core::server::serve_with_drain(
         inference,
         proxy::router(Arc::clone(&agent)),
         stop.clone().cancelled_owned(),

@@ -1,6 +1,6 @@
 //! Slowloris against the real `gonka-mlnode` binary (simulator engine), on both listeners
 //! (management and inference): clients that trickle a partial request head and stall are
-//! disconnected within the header read timeout (`gonka_mlnode::serve::HEADER_READ_TIMEOUT`,
+//! disconnected within the header read timeout (`gonka_core::server::HEADER_READ_TIMEOUT`,
 //! 30 s), 200 of them do not grow the process's memory without bound, and the agent still serves
 //! afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -89,7 +89,7 @@ impl InferenceBackend for SimulatorBackend {
             ..self.config.clone()
         });
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crate::serve::serve_with_drain(
+        let task = tokio::spawn(gonka_core::server::serve_with_drain(
             listener,
             simulator::router(Arc::clone(&sim)),
             shutdown.clone().cancelled_owned(),

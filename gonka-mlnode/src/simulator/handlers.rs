@@ -18,7 +18,8 @@ use super::request::{
 use super::sse::{sse_stream, Kind, StreamPlan, Usage};
 use super::text::{full_text, SplitMix64};
 use super::Simulator;
-use crate::openai_error::{bad_request, openai_error};
+use crate::openai_error::bad_request;
+use gonka_core::server::openai_error;
 
 /// `GET /health`.
 pub(crate) async fn health() -> Json<serde_json::Value> {
@@ -153,9 +154,9 @@ async fn run_job(sim: Arc<Simulator>, job: Job) -> Response {
             Err(_) => {
                 return openai_error(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "simulator is shutting down",
                     "server_error",
                     "unavailable",
+                    "simulator is shutting down",
                 )
             }
         },
@@ -166,9 +167,9 @@ async fn run_job(sim: Arc<Simulator>, job: Job) -> Response {
         Fate::Error => {
             return openai_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "simulated engine error",
                 "server_error",
                 "simulated_error",
+                "simulated engine error",
             )
         }
         Fate::Hang => {

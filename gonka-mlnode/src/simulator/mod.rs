@@ -118,7 +118,7 @@ pub async fn serve(
     sim: Arc<Simulator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    crate::serve::serve_until(listener, router(sim), shutdown).await
+    gonka_core::server::serve_until(listener, router(sim), shutdown).await
 }
 
 /// Serves a new simulator built from `config` on `listener` until `shutdown` resolves.

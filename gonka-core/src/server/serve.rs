@@ -1,5 +1,5 @@
-//! One HTTP server loop for every listener of the agent (management, inference proxy,
-//! simulator) and of the network node's gateway: serves an axum `Router` with connection limits
+//! One HTTP server loop for every listener of the ML node agent (management, inference proxy,
+//! simulator), of the network node's gateway and of the standalone admin API: serves an axum `Router` with connection limits
 //! that `axum::serve` does not set (a header read timeout against slowloris clients, optionally a
 //! request body timeout) until a shutdown future resolves, then drains open connections, for a
 //! bounded time when asked (and aborts the rest, so a hung or endless stream can never keep the
@@ -24,6 +24,11 @@ pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
 /// connection is closed, so slowloris clients cannot hold connections open forever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default longest pause between two parts of a request body for servers that take request
+/// bodies from untrusted clients (the gateway, the admin API); when exceeded, the request fails
+/// with 408 and the connection is closed.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connection-level limits of [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
@@ -35,6 +40,18 @@ pub struct ServeLimits {
     /// After shutdown, how long open connections may finish before they are cut; `None` waits
     /// for every one of them.
     pub drain: Option<Duration>,
+}
+
+impl ServeLimits {
+    /// Limits with the given client read timeouts and a drain that waits for every open
+    /// connection (for callers that bound the drain themselves).
+    pub fn client_timeouts(header_read_timeout: Duration, body_read_timeout: Duration) -> Self {
+        Self {
+            header_read_timeout,
+            body_read_timeout: Some(body_read_timeout),
+            drain: None,
+        }
+    }
 }
 
 impl Default for ServeLimits {
