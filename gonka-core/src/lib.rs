@@ -9,6 +9,8 @@
 //! - one semantic error enum ([`Error`]) with no HTTP in it;
 //! - the four traits the rest of the system is built on: [`NodeRegistry`], [`Scheduler`],
 //!   [`InferenceBackend`] and [`PoCVerifier`];
+//! - the wire types of the ML node management API ([`mlnode_api`]), shared by the agent and
+//!   the gateway's client;
 //! - an in-memory registry ([`MemoryRegistry`]) and, behind the `testing` feature, the conformance
 //!   suite every registry implementation runs with one line ([`testing::registry_suite`]).
 //!
@@ -31,6 +33,7 @@ mod scheduler_index;
 mod state;
 mod verifier;
 
+pub mod mlnode_api;
 pub mod poc;
 pub mod validation;
 

@@ -9,7 +9,9 @@ use gonka_core::{NodeRecord, NodeRegistry, NodeStatus, StatusUpdate};
 use tokio::sync::Notify;
 
 use crate::metrics::{BrokerLabels, Metrics};
-use crate::mlnode_client::{MgmtClient, UpResult};
+use gonka_core::mlnode_api::UpRequest;
+
+use crate::mlnode_client::{MlNodeClient, MlNodeError};
 use crate::pool::NodePool;
 
 /// How often a node that has not converged is looked at again.
@@ -22,8 +24,8 @@ pub struct Broker {
     pub registry: Arc<dyn NodeRegistry>,
     /// Source of the node records.
     pub pool: Arc<NodePool>,
-    /// Management API client.
-    pub client: MgmtClient,
+    /// Management API client (pointed at each node in turn).
+    pub client: MlNodeClient,
     /// Metrics of the actions taken.
     pub metrics: Arc<Metrics>,
     /// Interval between reconciles of a converged node.
@@ -68,60 +70,61 @@ impl Broker {
     /// One reconcile step for a node. Returns whether it is where it should be.
     pub async fn reconcile(&self, record: &NodeRecord) -> bool {
         let node = &record.node;
-        let base = node.poc_url();
-        let observed = match self.client.state(&base, self.timeout).await {
+        let client = self.client.at(&node.poc_url()).with_timeout(self.timeout);
+        let observed = match client.state().await {
             Ok(s) => s,
             Err(reason) => {
-                self.record(record, NodeStatus::Failed, &reason).await;
+                self.record(record, NodeStatus::Failed, &reason.to_string())
+                    .await;
                 return false;
             }
         };
         match record.state.intended_status {
             NodeStatus::Inference => {
-                let right_model = observed
-                    .loaded_model
-                    .as_deref()
-                    .is_none_or(|m| node.serves(m));
+                let right_model = observed.model().is_none_or(|m| node.serves(m));
+                let observed_status = observed.node_status();
                 if observed.serving() && right_model {
                     self.record(record, NodeStatus::Inference, "").await;
                     return true;
                 }
-                if observed.status == NodeStatus::Inference && right_model {
+                if observed_status == NodeStatus::Inference && right_model {
                     // Loading (or restarting) the right model: wait, do not ask again.
-                    if let Some(error) = &observed.last_error {
+                    if let Some(error) = observed.error() {
                         self.record(record, record.state.current_status, error)
                             .await;
                     }
                     return false;
                 }
-                if observed.status == NodeStatus::Inference {
+                if observed_status == NodeStatus::Inference {
                     // Serving a model the registry no longer lists: stop it first.
-                    let r = self
-                        .client
-                        .command(&base, "inference/down", self.timeout)
-                        .await;
+                    let r = client.inference_down().await;
                     self.count(&node.id, "inference_down", r.is_ok());
                     if let Err(reason) = r {
-                        self.record(record, NodeStatus::Failed, &reason).await;
+                        self.record(record, NodeStatus::Failed, &reason.to_string())
+                            .await;
                         return false;
                     }
                 }
                 let Some((model, args)) = node.models.iter().next() else {
                     return false;
                 };
-                let r = self
-                    .client
-                    .inference_up(&base, model, &args.args, self.timeout)
+                let r = client
+                    .inference_up(&UpRequest::new(model.as_str(), args.args.clone()))
                     .await;
-                self.count(&node.id, "inference_up", r.is_ok());
+                // 409 (busy with another start or PoC) counts as done, as it always has.
+                self.count(
+                    &node.id,
+                    "inference_up",
+                    r.is_ok() || r.as_ref().is_err_and(MlNodeError::is_conflict),
+                );
                 match r {
-                    Ok(UpResult::Accepted) => {
+                    Ok(_) => {
                         tracing::info!(node = %node.id, model, "inference/up accepted");
-                        self.record(record, observed.status, "").await;
+                        self.record(record, observed_status, "").await;
                     }
-                    Ok(UpResult::Busy(detail)) => {
-                        tracing::debug!(node = %node.id, %detail, "inference/up: node busy");
-                        self.record(record, observed.status, "").await;
+                    Err(busy) if busy.is_conflict() => {
+                        tracing::debug!(node = %node.id, detail = %busy, "inference/up: node busy");
+                        self.record(record, observed_status, "").await;
                     }
                     Err(reason) => {
                         tracing::warn!(node = %node.id, %reason, "inference/up failed");
@@ -132,21 +135,24 @@ impl Broker {
                 false
             }
             NodeStatus::Stopped => {
-                if observed.status == NodeStatus::Stopped {
+                if observed.node_status() == NodeStatus::Stopped {
                     self.record(record, NodeStatus::Stopped, "").await;
                     return true;
                 }
-                let r = self.client.command(&base, "stop", self.timeout).await;
+                let r = client.stop().await;
                 self.count(&node.id, "stop", r.is_ok());
                 match r {
-                    Ok(()) => self.record(record, observed.status, "").await,
-                    Err(reason) => self.record(record, NodeStatus::Failed, &reason).await,
+                    Ok(_) => self.record(record, observed.node_status(), "").await,
+                    Err(reason) => {
+                        self.record(record, NodeStatus::Failed, &reason.to_string())
+                            .await
+                    }
                 }
                 false
             }
             // PoC and other states are driven by the PoC machinery; record what is observed.
             _ => {
-                self.record(record, observed.status, "").await;
+                self.record(record, observed.node_status(), "").await;
                 true
             }
         }

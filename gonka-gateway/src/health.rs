@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::mlnode_client::MgmtClient;
+use crate::mlnode_client::MlNodeClient;
 use crate::pool::{NodePool, Observation};
 
 /// Checks one node now and stores the result in the pool. Returns whether the check passed.
 pub async fn check_once(
     pool: &Arc<NodePool>,
-    client: &MgmtClient,
+    client: &MlNodeClient,
     id: &str,
     generation: u64,
     timeout: Duration,
@@ -22,39 +22,40 @@ pub async fn check_once(
     if current != generation {
         return false;
     }
-    let base = record.node.poc_url();
+    let node = client.at(&record.node.poc_url()).with_timeout(timeout);
     // One after the other: a node that fails `/health` is not asked for its state.
-    let health = client.health(&base, timeout).await;
-    let state = match health {
-        Ok(()) => client.state(&base, timeout).await,
-        Err(_) => Err("not asked: /health failed".to_owned()),
+    let state = match node.health().await {
+        Ok(()) => node.state().await,
+        Err(e) => Err(e),
     };
-    let observation = match (health, state) {
-        (Ok(()), Ok(state)) if state.inference_healthy != Some(false) => {
+    let observation = match state {
+        Ok(state) if state.inference_healthy != Some(false) => {
             let probe = if pool.knows_hardware(id) {
                 None
             } else {
-                client.gpu(&base, timeout).await.ok()
+                node.gpu_devices().await.ok()
             };
-            let hardware_probed = probe.is_some();
-            let (gpu_type, vram_mb) = probe.unwrap_or((None, None));
             Observation {
                 passed: true,
-                status: state.status,
-                loaded_model: state.loaded_model,
-                gpu_type,
-                vram_mb,
-                engine: state.engine,
+                status: state.node_status(),
+                loaded_model: state.model().map(str::to_owned),
+                gpu_type: probe.as_ref().and_then(|g| g.gpu_type().map(str::to_owned)),
+                vram_mb: probe.as_ref().and_then(|g| g.min_total_memory_mb()),
+                engine: state.engine_kind().map(str::to_owned),
                 queue_depth: state.queue_depth,
-                hardware_probed,
+                hardware_probed: probe.is_some(),
             }
         }
-        (health, state) => {
-            let reason = health
-                .err()
-                .or(state.err())
-                .unwrap_or_else(|| "engine not ready".to_owned());
-            tracing::debug!(node = id, %reason, "health check failed");
+        Ok(_) => {
+            tracing::debug!(
+                node = id,
+                reason = "engine not ready",
+                "health check failed"
+            );
+            Observation::default()
+        }
+        Err(error) => {
+            tracing::debug!(node = id, %error, "health check failed");
             Observation::default()
         }
     };
@@ -74,7 +75,7 @@ pub const MAX_CONCURRENT_CHECKS: usize = 128;
 /// check holds one permit of `limit` while it runs.
 pub async fn run_checks(
     pool: Arc<NodePool>,
-    client: MgmtClient,
+    client: MlNodeClient,
     id: String,
     generation: u64,
     interval: Duration,
@@ -169,7 +170,7 @@ mod tests {
         let limit = Arc::new(tokio::sync::Semaphore::new(0));
         let checks = tokio::spawn(run_checks(
             pool.clone(),
-            MgmtClient::new(),
+            MlNodeClient::default(),
             "n".into(),
             generation,
             Duration::from_millis(20),

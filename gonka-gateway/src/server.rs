@@ -20,7 +20,7 @@ use crate::broker::Broker;
 use crate::error::{openai_error, GatewayError};
 use crate::handlers::{completions, health, metrics, models};
 use crate::metrics::Metrics;
-use crate::mlnode_client::MgmtClient;
+use crate::mlnode_client::MlNodeClient;
 use crate::pool::NodePool;
 use crate::proxy::{Proxy, ProxySettings};
 use crate::request_id::CounterRequestId;
@@ -182,7 +182,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     let broker = Broker {
         registry: config.registry.clone(),
         pool: pool.clone(),
-        client: MgmtClient::new().with_token(config.mlnode_token.clone()),
+        client: MlNodeClient::default().with_token(config.mlnode_token.clone().unwrap_or_default()),
         metrics: metrics.clone(),
         interval: config.reconcile_interval,
         timeout: config.broker_timeout,

@@ -4,60 +4,8 @@
 use std::sync::OnceLock;
 
 use nvml_wrapper::Nvml;
-use serde::Serialize;
 
-/// One GPU as `GET /api/v1/gpu/devices` reports it (upstream field names).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GpuDevice {
-    /// NVML index.
-    pub index: u32,
-    /// Marketing name, e.g. `NVIDIA H100 80GB HBM3`.
-    pub name: String,
-    /// Total memory in MiB.
-    pub total_memory_mb: u64,
-    /// Free memory in MiB.
-    pub free_memory_mb: u64,
-    /// Used memory in MiB.
-    pub used_memory_mb: u64,
-    /// GPU utilisation in percent, when NVML reports it.
-    pub utilization_percent: Option<u32>,
-    /// Temperature in °C, when NVML reports it.
-    pub temperature_c: Option<u32>,
-    /// Whether the device could be queried.
-    pub is_available: bool,
-    /// Why the device could not be (fully) queried.
-    pub error_message: Option<String>,
-}
-
-/// `{"devices": [...], "count": n}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GpuReport {
-    /// Devices in index order.
-    pub devices: Vec<GpuDevice>,
-    /// `devices.len()`.
-    pub count: usize,
-}
-
-impl GpuReport {
-    /// A report of `devices`.
-    pub fn new(devices: Vec<GpuDevice>) -> Self {
-        Self {
-            count: devices.len(),
-            devices,
-        }
-    }
-}
-
-/// Driver information for `GET /api/v1/gpu/driver`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DriverInfo {
-    /// NVIDIA driver version, `None` without NVML.
-    pub driver_version: Option<String>,
-    /// CUDA driver version as `major.minor`, `None` without NVML.
-    pub cuda_version: Option<String>,
-    /// Whether NVML could be loaded.
-    pub nvml_available: bool,
-}
+pub use gonka_core::mlnode_api::{DriverInfo, GpuDevice, GpuReport};
 
 fn nvml() -> Option<&'static Nvml> {
     static NVML: OnceLock<Option<Nvml>> = OnceLock::new();

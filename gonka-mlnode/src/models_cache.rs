@@ -4,31 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-/// One model found on disk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LocalModel {
-    /// Model name (`Org/Name` for hub folders, the configured name or file stem for GGUF).
-    pub model: String,
-    /// Where it is.
-    pub path: String,
-    /// Bytes on disk (following no symlinks; hub snapshots link into `blobs/`, counted once).
-    pub size_bytes: u64,
-}
-
-/// Space of the file system holding a directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DiskSpace {
-    /// The directory asked about.
-    pub path: String,
-    /// Total bytes.
-    pub total_bytes: u64,
-    /// Bytes free for unprivileged users.
-    pub available_bytes: u64,
-    /// Bytes used.
-    pub used_bytes: u64,
-}
+pub use gonka_core::mlnode_api::{DiskSpace, LocalModel};
 
 /// The hub cache directory: `$HF_HUB_CACHE`, `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
 pub fn default_cache_dir() -> PathBuf {

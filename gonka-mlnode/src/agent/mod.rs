@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use gonka_core::{EngineHealth, InferenceBackend, LaunchSpec};
 use tokio::sync::watch;
 
-pub use report::{ReplicaReport, StateReport, UpPhase, UpStatusReport};
+pub use report::{ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport};
 pub use request::{AgentError, UpOutcome, UpRequest};
 
 use crate::engine::{EngineKind, ProcessBackend, SimulatorBackend};

@@ -5,22 +5,8 @@ use gonka_core::LaunchSpec;
 use crate::engine::EngineKind;
 use crate::MlNodeConfig;
 
-/// `POST /api/v1/inference/up` body.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct UpRequest {
-    /// Model to serve.
-    pub model: String,
-    /// Data type (`auto` when absent).
-    #[serde(default = "auto")]
-    pub dtype: String,
-    /// Engine arguments (the node's `models[model].args`).
-    #[serde(default)]
-    pub additional_args: Vec<String>,
-}
-
-fn auto() -> String {
-    "auto".to_owned()
-}
+/// `POST /api/v1/inference/up` body (the shared wire type).
+pub use gonka_core::mlnode_api::UpRequest;
 
 /// What an accepted up did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,9 @@ use std::sync::atomic::Ordering;
 
 use gonka_core::EngineHealth;
 
-use super::{Agent, ReplicaReport, StateReport, UpPhase, UpStatusReport};
+use gonka_core::mlnode_api::{EngineLogs, ReplicaLogs};
+
+use super::{Agent, ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport};
 
 impl Agent {
     /// `GET /api/v1/inference/up/status`.
@@ -70,10 +72,10 @@ impl Agent {
             reports.push(ReplicaReport {
                 index,
                 health: match &health {
-                    EngineHealth::Stopped => "stopped",
-                    EngineHealth::Starting => "starting",
-                    EngineHealth::Ready => "ready",
-                    _ => "failed",
+                    EngineHealth::Stopped => ReplicaHealth::Stopped,
+                    EngineHealth::Starting => ReplicaHealth::Starting,
+                    EngineHealth::Ready => ReplicaHealth::Ready,
+                    _ => ReplicaHealth::Failed,
                 },
                 base_url: r.backend.base_url(),
                 pid: r.backend.pid(),
@@ -85,7 +87,8 @@ impl Agent {
                 },
             });
         }
-        let all_failed = !reports.is_empty() && reports.iter().all(|r| r.health == "failed");
+        let all_failed =
+            !reports.is_empty() && reports.iter().all(|r| r.health == ReplicaHealth::Failed);
         let active = loaded.is_some() && matches!(phase, UpPhase::InProgress | UpPhase::Completed);
         // Engines that all gave up serve nothing: STOPPED, so the network node brings them up again.
         let inference = active && !all_failed;
@@ -101,19 +104,23 @@ impl Agent {
                 "INFERENCE"
             } else {
                 "STOPPED"
-            },
-            version: env!("CARGO_PKG_VERSION"),
+            }
+            .to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
             poc_status: if self.poc().is_generating() {
                 "GENERATING"
             } else {
                 "IDLE"
-            },
-            inference_healthy: inference && reports.iter().any(|r| r.health == "ready"),
+            }
+            .to_owned(),
+            inference_healthy: Some(
+                inference && reports.iter().any(|r| r.health == ReplicaHealth::Ready),
+            ),
             loaded_model: loaded
                 .as_ref()
                 .filter(|_| inference)
                 .map(|l| l.model.clone()),
-            engine: self.config.engine.as_str(),
+            engine: Some(self.config.engine.as_str().to_owned()),
             dtype: loaded
                 .as_ref()
                 .filter(|_| inference)
@@ -122,30 +129,30 @@ impl Agent {
             uptime_s: running_since
                 .filter(|_| inference)
                 .map(|t| t.elapsed().as_secs_f64()),
-            agent_uptime_s: self.started.elapsed().as_secs_f64(),
+            agent_uptime_s: Some(self.started.elapsed().as_secs_f64()),
             last_error: reports
                 .iter()
                 .find_map(|r| r.last_error.clone())
                 .or(last_error),
-            up_status: phase,
+            queue_depth: None,
+            up_status: Some(phase),
             replicas: reports,
         }
     }
 
     /// `GET /api/v1/inference/logs`: the last output lines of each engine replica.
-    pub fn engine_logs(&self) -> serde_json::Value {
+    pub fn engine_logs(&self) -> EngineLogs {
         let replicas = self.lock().replicas.clone();
-        let logs: Vec<serde_json::Value> = replicas
-            .iter()
-            .enumerate()
-            .map(|(index, r)| {
-                serde_json::json!({
-                    "index": index,
-                    "pid": r.backend.pid(),
-                    "lines": r.backend.log_tail(),
+        EngineLogs {
+            replicas: replicas
+                .iter()
+                .enumerate()
+                .map(|(index, r)| ReplicaLogs {
+                    index,
+                    pid: r.backend.pid(),
+                    lines: r.backend.log_tail(),
                 })
-            })
-            .collect();
-        serde_json::json!({ "replicas": logs })
+                .collect(),
+        }
     }
 }

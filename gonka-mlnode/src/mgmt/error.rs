@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gonka_core::mlnode_api::ErrorReply;
 
 use crate::agent::AgentError;
 
@@ -42,7 +43,6 @@ impl From<AgentError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"detail": self.message, "error": self.message});
-        (self.status, Json(body)).into_response()
+        (self.status, Json(ErrorReply::new(self.message))).into_response()
     }
 }

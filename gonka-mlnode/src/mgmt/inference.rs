@@ -15,7 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use gonka_core::mlnode_api::{EngineLogs, StatusReply};
 
 use super::error::ApiError;
 use crate::agent::{Agent, UpOutcome, UpPhase, UpRequest, UpStatusReport};
@@ -78,7 +78,7 @@ pub(crate) async fn up(
             .wait_up(agent.config().startup_timeout + agent.config().grace_period)
             .await;
         return Ok(match status.status {
-            UpPhase::Completed => (StatusCode::OK, Json(json!({"status": "OK"}))).into_response(),
+            UpPhase::Completed => (StatusCode::OK, Json(StatusReply::new("OK"))).into_response(),
             _ => {
                 let reason = status
                     .error
@@ -106,14 +106,12 @@ pub(crate) async fn up_async(
 fn outcome_response(outcome: UpOutcome) -> Response {
     match outcome {
         UpOutcome::Starting => {
-            (StatusCode::ACCEPTED, Json(json!({"status": "starting"}))).into_response()
+            (StatusCode::ACCEPTED, Json(StatusReply::new("starting"))).into_response()
         }
         UpOutcome::AlreadyStarting => {
-            (StatusCode::OK, Json(json!({"status": "starting"}))).into_response()
+            (StatusCode::OK, Json(StatusReply::new("starting"))).into_response()
         }
-        UpOutcome::AlreadyRunning => {
-            (StatusCode::OK, Json(json!({"status": "OK"}))).into_response()
-        }
+        UpOutcome::AlreadyRunning => (StatusCode::OK, Json(StatusReply::new("OK"))).into_response(),
     }
 }
 
@@ -123,14 +121,12 @@ pub(crate) async fn up_status(State(agent): State<Arc<Agent>>) -> Json<UpStatusR
 }
 
 /// `POST /api/v1/inference/down` and `POST /api/v1/stop`.
-pub(crate) async fn down(
-    State(agent): State<Arc<Agent>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn down(State(agent): State<Arc<Agent>>) -> Result<Json<StatusReply>, ApiError> {
     agent.down().await?;
-    Ok(Json(json!({"status": "OK"})))
+    Ok(Json(StatusReply::new("OK")))
 }
 
 /// `GET /api/v1/inference/logs`.
-pub(crate) async fn logs(State(agent): State<Arc<Agent>>) -> Json<serde_json::Value> {
+pub(crate) async fn logs(State(agent): State<Arc<Agent>>) -> Json<EngineLogs> {
     Json(agent.engine_logs())
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::json;
+use gonka_core::mlnode_api::{ModelsList, StatusReply};
 
 use super::error::ApiError;
 use crate::agent::{Agent, StateReport};
@@ -12,18 +12,18 @@ use crate::gpu::{self, DriverInfo, GpuReport};
 use crate::models_cache;
 
 /// `GET /health`.
-pub(crate) async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+pub(crate) async fn health() -> Json<StatusReply> {
+    Json(StatusReply::new("ok"))
 }
 
 /// `GET /livez`.
-pub(crate) async fn livez() -> Json<serde_json::Value> {
-    Json(json!({"status": "alive"}))
+pub(crate) async fn livez() -> Json<StatusReply> {
+    Json(StatusReply::new("alive"))
 }
 
 /// `GET /readyz`: the agent accepts commands (engines are reported by `/api/v1/state`).
-pub(crate) async fn readyz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ready"}))
+pub(crate) async fn readyz() -> Json<StatusReply> {
+    Json(StatusReply::new("ready"))
 }
 
 /// `GET /api/v1/state`.
@@ -50,7 +50,7 @@ pub(crate) async fn gpu_driver() -> Result<Json<DriverInfo>, ApiError> {
 /// `GET /api/v1/models/list`: `{"models": [...], "cache_dir", "disk": {...}}`.
 pub(crate) async fn models_list(
     State(agent): State<Arc<Agent>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ModelsList>, ApiError> {
     let dir = agent
         .config()
         .models_dir
@@ -60,7 +60,12 @@ pub(crate) async fn models_list(
     tokio::task::spawn_blocking(move || {
         let models = models_cache::list_models(&dir, &files);
         let disk = models_cache::disk_space(&dir).ok();
-        json!({"models": models, "count": models.len(), "cache_dir": dir.to_string_lossy(), "disk": disk})
+        ModelsList {
+            count: models.len(),
+            models,
+            cache_dir: dir.to_string_lossy().into_owned(),
+            disk,
+        }
     })
     .await
     .map(Json)

@@ -16,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use gonka_core::mlnode_api::paths;
 
 pub use error::ApiError;
 
@@ -26,22 +27,22 @@ use crate::agent::Agent;
 pub fn router(agent: Arc<Agent>) -> Router {
     let token = agent.config().token.clone().map(Arc::<str>::from);
     let api = Router::new()
-        .route("/api/v1/state", get(info::state))
-        .route("/api/v1/inference/up", post(inference::up))
-        .route("/api/v1/inference/up/async", post(inference::up_async))
-        .route("/api/v1/inference/up/status", get(inference::up_status))
-        .route("/api/v1/inference/down", post(inference::down))
-        .route("/api/v1/inference/logs", get(inference::logs))
-        .route("/api/v1/gpu/devices", get(info::gpu_devices))
-        .route("/api/v1/gpu/driver", get(info::gpu_driver))
-        .route("/api/v1/models/list", get(info::models_list))
-        .route("/api/v1/models/space", get(info::models_space))
+        .route(paths::STATE, get(info::state))
+        .route(paths::INFERENCE_UP, post(inference::up))
+        .route(paths::INFERENCE_UP_ASYNC, post(inference::up_async))
+        .route(paths::INFERENCE_UP_STATUS, get(inference::up_status))
+        .route(paths::INFERENCE_DOWN, post(inference::down))
+        .route(paths::INFERENCE_LOGS, get(inference::logs))
+        .route(paths::GPU_DEVICES, get(info::gpu_devices))
+        .route(paths::GPU_DRIVER, get(info::gpu_driver))
+        .route(paths::MODELS_LIST, get(info::models_list))
+        .route(paths::MODELS_SPACE, get(info::models_space))
         .merge(crate::poc::routes())
         .route_layer(middleware::from_fn_with_state(token, require_token));
     let app = Router::new()
-        .route("/health", get(info::health))
-        .route("/livez", get(info::livez))
-        .route("/readyz", get(info::readyz))
+        .route(paths::HEALTH, get(info::health))
+        .route(paths::LIVEZ, get(info::livez))
+        .route(paths::READYZ, get(info::readyz))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

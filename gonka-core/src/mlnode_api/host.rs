@@ -1,0 +1,117 @@
+//! `gpu/devices`, `gpu/driver`, `models/list` and `models/space`.
+
+use serde::{Deserialize, Serialize};
+
+/// One GPU as `GET /api/v1/gpu/devices` reports it (upstream field names). Missing fields
+/// decode as zero, empty or `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GpuDevice {
+    /// NVML index.
+    pub index: u32,
+    /// Marketing name, e.g. `NVIDIA H100 80GB HBM3`.
+    pub name: String,
+    /// Total memory in MiB.
+    pub total_memory_mb: u64,
+    /// Free memory in MiB.
+    pub free_memory_mb: u64,
+    /// Used memory in MiB.
+    pub used_memory_mb: u64,
+    /// GPU utilisation in percent, when NVML reports it.
+    pub utilization_percent: Option<u32>,
+    /// Temperature in °C, when NVML reports it.
+    pub temperature_c: Option<u32>,
+    /// Whether the device could be queried.
+    pub is_available: bool,
+    /// Why the device could not be (fully) queried.
+    pub error_message: Option<String>,
+}
+
+/// `GET /api/v1/gpu/devices`: `{"devices": [...], "count": n}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GpuReport {
+    /// Devices in index order.
+    pub devices: Vec<GpuDevice>,
+    /// `devices.len()`.
+    pub count: usize,
+}
+
+impl GpuReport {
+    /// A report of `devices`.
+    pub fn new(devices: Vec<GpuDevice>) -> Self {
+        Self {
+            count: devices.len(),
+            devices,
+        }
+    }
+
+    /// The first non-empty device name.
+    pub fn gpu_type(&self) -> Option<&str> {
+        self.devices
+            .iter()
+            .map(|d| d.name.as_str())
+            .find(|n| !n.is_empty())
+    }
+
+    /// The smallest reported total memory in MiB (devices reporting none are skipped).
+    pub fn min_total_memory_mb(&self) -> Option<u64> {
+        self.devices
+            .iter()
+            .map(|d| d.total_memory_mb)
+            .filter(|&m| m > 0)
+            .min()
+    }
+}
+
+/// `GET /api/v1/gpu/driver`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DriverInfo {
+    /// NVIDIA driver version, `None` without NVML.
+    pub driver_version: Option<String>,
+    /// CUDA driver version as `major.minor`, `None` without NVML.
+    pub cuda_version: Option<String>,
+    /// Whether NVML could be loaded.
+    pub nvml_available: bool,
+}
+
+/// One model found on the node's disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LocalModel {
+    /// Model name (`Org/Name` for hub folders, the configured name or file stem for GGUF).
+    pub model: String,
+    /// Where it is.
+    pub path: String,
+    /// Bytes on disk (hub snapshots link into `blobs/`, counted once).
+    pub size_bytes: u64,
+}
+
+/// Space of the file system holding a directory (`GET /api/v1/models/space`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiskSpace {
+    /// The directory asked about.
+    pub path: String,
+    /// Total bytes.
+    pub total_bytes: u64,
+    /// Bytes free for unprivileged users.
+    pub available_bytes: u64,
+    /// Bytes used.
+    pub used_bytes: u64,
+}
+
+/// `GET /api/v1/models/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelsList {
+    /// The models found.
+    pub models: Vec<LocalModel>,
+    /// `models.len()`.
+    pub count: usize,
+    /// The model cache directory searched.
+    pub cache_dir: String,
+    /// Disk space of the cache, `None` when it could not be read.
+    pub disk: Option<DiskSpace>,
+}

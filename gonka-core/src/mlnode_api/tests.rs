@@ -1,0 +1,93 @@
+use super::*;
+use crate::NodeStatus;
+
+#[test]
+fn upstream_state_names_map_to_statuses() {
+    assert_eq!(map_state("INFERENCE"), NodeStatus::Inference);
+    assert_eq!(map_state("POW"), NodeStatus::Poc);
+    assert_eq!(map_state("TRAIN"), NodeStatus::Training);
+    assert_eq!(map_state("stopped"), NodeStatus::Stopped);
+    assert_eq!(map_state("LOADING"), NodeStatus::Unknown);
+}
+
+#[test]
+fn an_upstream_state_with_only_state_decodes() {
+    let s: StateReport = serde_json::from_str(r#"{"state": "INFERENCE"}"#).unwrap();
+    assert_eq!(s, StateReport::new("INFERENCE"));
+    assert!(s.serving(), "no readiness reported reads as serving");
+    let not_ready: StateReport =
+        serde_json::from_str(r#"{"state": "INFERENCE", "inference_healthy": false}"#).unwrap();
+    assert!(!not_ready.serving());
+    assert!(serde_json::from_str::<StateReport>(r#"{"loaded_model": "m"}"#).is_err());
+}
+
+#[test]
+fn a_full_state_round_trips_and_omits_an_unreported_queue_depth() {
+    let mut s = StateReport::new("INFERENCE");
+    s.inference_healthy = Some(true);
+    s.loaded_model = Some("Qwen/Qwen3-0.6B".into());
+    s.engine = Some("vllm".into());
+    s.agent_uptime_s = Some(1.5);
+    s.up_status = Some(UpPhase::Completed);
+    s.replicas.push(ReplicaReport {
+        index: 0,
+        health: ReplicaHealth::Ready,
+        base_url: Some("http://127.0.0.1:5000".into()),
+        pid: Some(7),
+        restarts: 0,
+        in_flight: 1,
+        last_error: None,
+    });
+    let json = serde_json::to_value(&s).unwrap();
+    assert!(json.get("queue_depth").is_none());
+    assert_eq!(json["up_status"], "completed");
+    assert_eq!(json["replicas"][0]["health"], "ready");
+    assert_eq!(json["last_error"], serde_json::Value::Null);
+    let back: StateReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back, s);
+}
+
+#[test]
+fn an_unknown_up_phase_decodes_as_unknown() {
+    let p: UpPhase = serde_json::from_str(r#""paused""#).unwrap();
+    assert_eq!(p, UpPhase::Unknown);
+}
+
+#[test]
+fn empty_fields_read_as_absent() {
+    let mut s = StateReport::new("INFERENCE");
+    s.loaded_model = Some(String::new());
+    s.engine = Some(String::new());
+    s.last_error = Some(String::new());
+    assert_eq!((s.model(), s.engine_kind(), s.error()), (None, None, None));
+}
+
+#[test]
+fn up_request_defaults_dtype_and_args() {
+    let r: UpRequest = serde_json::from_str(r#"{"model": "m"}"#).unwrap();
+    assert_eq!(r, UpRequest::new("m", Vec::new()));
+    assert_eq!(r.dtype, "auto");
+}
+
+#[test]
+fn gpu_report_picks_the_first_name_and_the_smallest_memory() {
+    let r: GpuReport = serde_json::from_str(
+        r#"{"devices": [{"name": ""}, {"name": "H100", "total_memory_mb": 81559}, {"total_memory_mb": 40960}]}"#,
+    )
+    .unwrap();
+    assert_eq!(r.gpu_type(), Some("H100"));
+    assert_eq!(r.min_total_memory_mb(), Some(40960));
+    assert_eq!(GpuReport::default().gpu_type(), None);
+}
+
+#[test]
+fn error_reply_prefers_error_over_detail() {
+    let upstream: ErrorReply = serde_json::from_str(r#"{"detail": "busy"}"#).unwrap();
+    assert_eq!(upstream.message(), Some("busy"));
+    let ours = ErrorReply::new("conflict");
+    assert_eq!(
+        serde_json::to_value(&ours).unwrap(),
+        serde_json::json!({"detail": "conflict", "error": "conflict"})
+    );
+    assert_eq!(ErrorReply::default().message(), None);
+}
