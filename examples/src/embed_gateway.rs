@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use gonka_core::{MemoryRegistry, NodeView, RequestInfo, Scheduler};
-use gonka_gateway::{Gateway, GatewayConfig, GatewayError, Listeners, RunningGateway};
+use gonka_gateway::{Gateway, GatewayConfig, Listeners, RunningGateway, StartupError};
 
 /// Prefers eligible nodes whose id starts with `prefix`; the least loaded wins among them, and
 /// among all eligible nodes when no preferred one is. Ties go to the node listed first.
@@ -64,7 +64,7 @@ pub fn start(
     registry: Arc<MemoryRegistry>,
     prefix: &str,
     listeners: Listeners,
-) -> Result<RunningGateway, GatewayError> {
+) -> Result<RunningGateway, StartupError> {
     let mut config = GatewayConfig::new(registry.clone());
     config.health_interval = std::time::Duration::from_millis(100);
     Gateway::builder(config)

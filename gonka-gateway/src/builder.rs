@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gonka_core::{EpochSource, NodeRegistry, Scheduler};
 
 use crate::server::{self, Listeners, RunningGateway};
-use crate::{GatewayConfig, GatewayError};
+use crate::{GatewayConfig, StartupError};
 
 /// The entry point of an embedded gateway: [`Gateway::builder`].
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +87,7 @@ impl GatewayBuilder {
     ///
     /// # Errors
     /// As [`crate::start`].
-    pub fn start(self, listeners: Listeners) -> Result<RunningGateway, GatewayError> {
+    pub fn start(self, listeners: Listeners) -> Result<RunningGateway, StartupError> {
         server::start(self.config, listeners)
     }
 
@@ -99,7 +99,7 @@ impl GatewayBuilder {
         self,
         listeners: Listeners,
         shutdown: impl Future<Output = ()>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), StartupError> {
         server::run(self.config, listeners, shutdown).await
     }
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{GatewayConfig, GatewayError, Listeners, RunningGateway};
+use crate::{GatewayConfig, Listeners, RunningGateway, StartupError};
 
 mod engine;
 
@@ -122,18 +122,20 @@ pub struct Devnet {
     _temp: Option<tempfile::TempDir>,
 }
 
-fn startup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> GatewayError + '_ {
-    move |e| GatewayError::Startup(format!("devnet: {what}: {e}"))
+fn startup<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    what: &str,
+) -> impl FnOnce(E) -> StartupError + '_ {
+    move |e| StartupError::devnet(what, e)
 }
 
 /// Starts a devnet on `listeners` (the admin listener is required: nodes are registered through
 /// it) and returns once every node is routable.
 ///
 /// # Errors
-/// `Startup` naming the step that failed: data directory, registry, llama-server or model file
+/// [`StartupError::Devnet`] naming the step that failed: data directory, registry, llama-server or model file
 /// missing, a node's listeners, the admin registration, or nodes not ready within
 /// `ready_timeout` (with llama.cpp, the engines' last errors are in the message).
-pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet, GatewayError> {
+pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet, StartupError> {
     let (data_dir, temp) = match &config.data_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(startup("cannot create the data directory"))?;
@@ -153,8 +155,8 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
         .await
         .map_err(startup("cannot open the registry"))?;
     if listeners.admin.is_none() {
-        return Err(GatewayError::Startup(
-            "devnet: the admin listener is required".into(),
+        return Err(StartupError::devnet_failed(
+            "the admin listener is required",
         ));
     }
     let mut gateway_config = config.gateway.clone();
@@ -173,7 +175,7 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
     let gateway = crate::start(gateway_config, listeners)?;
     let admin = gateway
         .admin_addr
-        .ok_or_else(|| GatewayError::Startup("devnet: no admin address".into()))?;
+        .ok_or_else(|| StartupError::devnet_failed("no admin address"))?;
 
     let mut nodes = Vec::with_capacity(config.ml_nodes);
     for i in 0..config.ml_nodes {
@@ -200,8 +202,8 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
         if !resp.status().is_success() {
             let status = resp.status();
             let body = resp.text().await.unwrap_or_default();
-            return Err(GatewayError::Startup(format!(
-                "devnet: registering {} answered {status}: {body}",
+            return Err(StartupError::devnet_failed(format!(
+                "registering {} answered {status}: {body}",
                 n.id
             )));
         }
@@ -226,8 +228,8 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
         }
         if tokio::time::Instant::now() >= deadline {
             let why = devnet.node_errors(&http).await;
-            return Err(GatewayError::Startup(format!(
-                "devnet: nodes not routable within {} s{why}",
+            return Err(StartupError::devnet_failed(format!(
+                "nodes not routable within {} s{why}",
                 config.ready_timeout.as_secs()
             )));
         }
@@ -246,7 +248,7 @@ async fn start_node(
     config: &DevnetConfig,
     data_dir: &std::path::Path,
     engine: Option<&(PathBuf, Vec<String>)>,
-) -> Result<DevnetNode, GatewayError> {
+) -> Result<DevnetNode, StartupError> {
     let mgmt = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(startup("cannot bind an ML node management port"))?;

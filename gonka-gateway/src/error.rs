@@ -1,16 +1,35 @@
-//! The errors of the gateway and their one mapping to HTTP: the OpenAI error shape
-//! `{"error": {"message", "type", "code"}}`.
+//! The gateway's two error types:
+//!
+//! - [`GatewayError`]: why one client request is answered with an error, mapped to HTTP here
+//!   and nowhere else, in the OpenAI error shape `{"error": {"message", "type", "code",
+//!   "param"}}` ([`GatewayError::parts`], `IntoResponse`);
+//! - [`StartupError`]: why a gateway (or a devnet) could not start, with its cause as `source`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-/// Errors the gateway answers clients with, or fails to start with.
+/// Why one client request is answered with an error. Each variant has one HTTP status, OpenAI
+/// `type` and `code` ([`parts`](Self::parts)); the message is the `Display` text.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GatewayError {
     /// The request body is not what the endpoint accepts.
     #[error("{0}")]
     BadRequest(String),
+    /// The request body is over the configured limit (`413`).
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// No such endpoint (`404`).
+    #[error(
+        "unknown endpoint; the gateway serves /v1/chat/completions, /v1/completions, /v1/models"
+    )]
+    UnknownEndpoint,
     /// No or a wrong API key.
     #[error("{0}")]
     Unauthorized(String),
@@ -28,68 +47,85 @@ pub enum GatewayError {
     /// The holding queue is full.
     #[error("too many requests waiting for model `{0}`; retry later")]
     QueueFull(String),
-    /// Every try failed before the first byte.
-    #[error("upstream ML node failed: {0}")]
-    Upstream(String),
-    /// The upstream did not answer in time.
-    #[error("upstream ML node timed out: {0}")]
-    Timeout(String),
+    /// The chosen node could not be connected to.
+    #[error("upstream ML node failed: node {node}: {reason}")]
+    UpstreamConnect {
+        /// The node's id.
+        node: String,
+        /// What the connection attempt reported.
+        reason: String,
+    },
+    /// Sending the request to the node failed after connecting.
+    #[error("upstream ML node failed: node {node}: {reason}")]
+    UpstreamFailed {
+        /// The node's id.
+        node: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The node's response was cut before its first body byte.
+    #[error("upstream ML node failed: node {node} failed before the first byte: {reason}")]
+    UpstreamCut {
+        /// The node's id.
+        node: String,
+        /// Why the body ended.
+        reason: String,
+    },
+    /// The node sent no response head (`stage` = `response`) or no first body byte
+    /// (`stage` = `body`) within the request timeout.
+    #[error("upstream ML node timed out: node {node} sent no {stage} within {} s", waited.as_secs())]
+    UpstreamTimeout {
+        /// The node's id.
+        node: String,
+        /// `response` or `body`.
+        stage: &'static str,
+        /// The request timeout.
+        waited: Duration,
+    },
     /// The gateway is shutting down.
     #[error("the gateway is shutting down")]
     ShuttingDown,
-    /// Startup or I/O failure (bind, registry).
-    #[error("{0}")]
-    Startup(String),
 }
 
 impl GatewayError {
     /// HTTP status, OpenAI `type` and `code` of this error.
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        const INVALID: &str = "invalid_request_error";
+        const SERVER: &str = "server_error";
         match self {
-            GatewayError::BadRequest(_) => (
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "invalid_request",
-            ),
-            GatewayError::Unauthorized(_) => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                "invalid_api_key",
-            ),
-            GatewayError::ModelNotFound(_) => (
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                "model_not_found",
-            ),
-            GatewayError::NoCapacity { .. } => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                "no_capacity",
-            ),
-            GatewayError::QueueFull(_) => (
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, INVALID, "invalid_request"),
+            Self::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large")
+            }
+            Self::UnknownEndpoint => (StatusCode::NOT_FOUND, INVALID, "not_found"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
+            Self::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
+            Self::NoCapacity { .. } => (StatusCode::SERVICE_UNAVAILABLE, SERVER, "no_capacity"),
+            Self::QueueFull(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
                 "queue_full",
             ),
-            GatewayError::Upstream(_) => {
-                (StatusCode::BAD_GATEWAY, "server_error", "upstream_error")
+            Self::UpstreamConnect { .. }
+            | Self::UpstreamFailed { .. }
+            | Self::UpstreamCut { .. } => (StatusCode::BAD_GATEWAY, SERVER, "upstream_error"),
+            Self::UpstreamTimeout { .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, SERVER, "upstream_timeout")
             }
-            GatewayError::Timeout(_) => (
-                StatusCode::GATEWAY_TIMEOUT,
-                "server_error",
-                "upstream_timeout",
-            ),
-            GatewayError::ShuttingDown => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                "shutting_down",
-            ),
-            GatewayError::Startup(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal_error",
-            ),
+            Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, SERVER, "shutting_down"),
         }
+    }
+
+    /// The upstream did not answer in time (such a request may still run on its node, so it
+    /// is not retried elsewhere).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::UpstreamTimeout { .. })
+    }
+
+    /// The OpenAI-shaped error response of this error.
+    fn response(&self) -> Response {
+        let (status, kind, code) = self.parts();
+        openai_error(status, kind, code, &self.to_string())
     }
 }
 
@@ -97,7 +133,84 @@ pub use gonka_core::server::openai_error;
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        let (status, kind, code) = self.parts();
-        openai_error(status, kind, code, &self.to_string())
+        self.response()
     }
 }
+
+impl IntoResponse for &GatewayError {
+    fn into_response(self) -> Response {
+        self.response()
+    }
+}
+
+/// Why a gateway or a devnet could not start. The cause, when there is one, is the `source`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// A listener could not be bound.
+    #[error("cannot bind the {what} listener on {addr}")]
+    Bind {
+        /// Which listener (`public`, `admin`, `metrics`, ...).
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listener has no local address.
+    #[error("listener has no address")]
+    ListenerAddress(#[source] std::io::Error),
+    /// The node registry could not be opened.
+    #[error("cannot open the registry")]
+    Registry(#[source] gonka_core::Error),
+    /// The configuration is not usable; the message says why.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A devnet step failed (`what` names it and says why when there is no `source`).
+    #[error("devnet: {what}")]
+    Devnet {
+        /// The step.
+        what: String,
+        /// Its cause, when another error caused it.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StartupError {
+    /// A devnet step `what` that failed because of `source`.
+    pub fn devnet(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Devnet {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A devnet step that failed for the reason `what` says.
+    pub fn devnet_failed(what: impl Into<String>) -> Self {
+        Self::Devnet {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
+/// `error: cause: cause ...`: an error and its whole `source` chain on one line (for logs and
+/// the binary's exit message).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

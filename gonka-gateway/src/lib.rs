@@ -50,7 +50,7 @@ pub mod telemetry;
 
 pub use builder::{Gateway, GatewayBuilder};
 pub use config::GatewayConfig;
-pub use error::GatewayError;
+pub use error::{GatewayError, StartupError};
 pub use pool::NodePool;
 pub use schedule::{scheduler_by_name, UnknownPolicy};
 pub use server::{run, start, Listeners, RunningGateway};

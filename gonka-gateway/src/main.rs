@@ -38,7 +38,8 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 config.epoch = std::sync::Arc::new(clock);
                 config.poc = Some(poc);
             }
-            let gateway = gonka_gateway::start(config, listeners).map_err(|e| e.to_string())?;
+            let gateway = gonka_gateway::start(config, listeners)
+                .map_err(|e| gonka_gateway::error::chain(&e))?;
             println!("gonka-gateway listening: {}", gateway.addresses());
             gonka_core::server::shutdown_signal().await;
             gateway.shutdown().await;
@@ -72,7 +73,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
             };
             let net = devnet::start(config, listeners)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| gonka_gateway::error::chain(&e))?;
             println!("{}", net.summary());
             gonka_core::server::shutdown_signal().await;
             net.shutdown().await;

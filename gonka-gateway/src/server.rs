@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -17,7 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{require_api_key, ApiKeys};
 use crate::broker::Broker;
-use crate::error::{openai_error, GatewayError};
+use crate::error::{GatewayError, StartupError};
 use crate::handlers::{completions, health, metrics, models};
 use crate::metrics::Metrics;
 use crate::mlnode_client::MlNodeClient;
@@ -52,12 +52,7 @@ pub struct AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 async fn not_found() -> Response {
-    openai_error(
-        StatusCode::NOT_FOUND,
-        "invalid_request_error",
-        "not_found",
-        "unknown endpoint; the gateway serves /v1/chat/completions, /v1/completions, /v1/models",
-    )
+    GatewayError::UnknownEndpoint.into_response()
 }
 
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
@@ -151,16 +146,15 @@ impl RunningGateway {
     }
 }
 
-fn local_addr(l: &TcpListener) -> Result<SocketAddr, GatewayError> {
-    l.local_addr()
-        .map_err(|e| GatewayError::Startup(format!("listener has no address: {e}")))
+fn local_addr(l: &TcpListener) -> Result<SocketAddr, StartupError> {
+    l.local_addr().map_err(StartupError::ListenerAddress)
 }
 
 /// Starts the gateway on `listeners` and returns at once.
 ///
 /// # Errors
-/// `Startup` when the HTTP client cannot be built or a listener has no address.
-pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGateway, GatewayError> {
+/// `ListenerAddress` when a listener has no address.
+pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGateway, StartupError> {
     let metrics = Arc::new(Metrics::new());
     let pool = Arc::new(NodePool::new(
         config.scheduler.clone(),
@@ -293,16 +287,9 @@ pub async fn run(
     config: GatewayConfig,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), GatewayError> {
+) -> Result<(), StartupError> {
     let gateway = start(config, listeners)?;
     shutdown.await;
     gateway.shutdown().await;
     Ok(())
-}
-
-impl IntoResponse for &GatewayError {
-    fn into_response(self) -> Response {
-        let (status, kind, code) = self.parts();
-        openai_error(status, kind, code, &self.to_string())
-    }
 }

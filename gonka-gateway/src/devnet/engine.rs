@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::GatewayError;
+use crate::StartupError;
 
 /// The engine every devnet ML node runs.
 #[derive(Debug, Clone, Default)]
@@ -55,27 +55,27 @@ impl LlamacppEngine {
 pub(super) async fn resolve_engine(
     config: &super::DevnetConfig,
     data_dir: &Path,
-) -> Result<Option<(PathBuf, Vec<String>)>, GatewayError> {
+) -> Result<Option<(PathBuf, Vec<String>)>, StartupError> {
     let DevnetEngine::Llamacpp(llama) = &config.engine else {
         return Ok(None);
     };
     if !llama.server.is_file() {
-        return Err(GatewayError::Startup(format!(
-            "devnet: llama-server not found at {} (build one with `bash scripts/llama-server.sh`, pass --llama-server or set LLAMA_SERVER)",
+        return Err(StartupError::devnet_failed(format!(
+            "llama-server not found at {} (build one with `bash scripts/llama-server.sh`, pass --llama-server or set LLAMA_SERVER)",
             llama.server.display()
         )));
     }
     if llama.server.to_string_lossy().contains(char::is_whitespace) {
-        return Err(GatewayError::Startup(format!(
-            "devnet: the llama-server path {} contains whitespace; use a path without spaces",
+        return Err(StartupError::devnet_failed(format!(
+            "the llama-server path {} contains whitespace; use a path without spaces",
             llama.server.display()
         )));
     }
     let file = match &llama.model_file {
         Some(file) if file.is_file() => file.clone(),
         Some(file) => {
-            return Err(GatewayError::Startup(format!(
-                "devnet: model file {} does not exist",
+            return Err(StartupError::devnet_failed(format!(
+                "model file {} does not exist",
                 file.display()
             )))
         }
@@ -86,12 +86,8 @@ pub(super) async fn resolve_engine(
                 gonka_mlnode::gguf::TinyLlama::default().write_to(target)
             })
             .await
-            .map_err(|e| {
-                GatewayError::Startup(format!("devnet: cannot write the tiny model: {e}"))
-            })?
-            .map_err(|e| {
-                GatewayError::Startup(format!("devnet: cannot write the tiny model: {e}"))
-            })?;
+            .map_err(|e| StartupError::devnet("cannot write the tiny model", e))?
+            .map_err(|e| StartupError::devnet("cannot write the tiny model", e))?;
             tracing::info!(file = %file.display(), "wrote the tiny random llama model");
             file
         }

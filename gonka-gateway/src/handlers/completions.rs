@@ -15,16 +15,10 @@ async fn forward(state: &AppState, path: &'static str, headers: HeaderMap, body:
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
-                let (_, kind, _) = GatewayError::BadRequest(String::new()).parts();
-                return crate::error::openai_error(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    kind,
-                    "request_too_large",
-                    &format!(
-                        "request body exceeds the limit of {} bytes",
-                        state.body_limit
-                    ),
-                );
+                return GatewayError::PayloadTooLarge {
+                    limit: state.body_limit,
+                }
+                .into_response();
             }
             return GatewayError::BadRequest(format!("cannot read request body: {e}"))
                 .into_response();

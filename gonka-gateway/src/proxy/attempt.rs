@@ -35,22 +35,26 @@ impl Proxy {
         let resp = match tokio::time::timeout(timeout, send).await {
             Err(_) => {
                 permit.finish(Outcome::Failure(FailureKind::Timeout));
-                return Err(TryError::Gateway(GatewayError::Timeout(format!(
-                    "node {} sent no response within {} s",
-                    permit.node(),
-                    timeout.as_secs()
-                ))));
+                return Err(TryError::Gateway(GatewayError::UpstreamTimeout {
+                    node: permit.node().to_string(),
+                    stage: "response",
+                    waited: timeout,
+                }));
             }
             Ok(Err(e)) => {
-                let (kind, message) = match e {
-                    SendError::Connect(m) => (FailureKind::Connect, m),
-                    SendError::Other(m) => (FailureKind::Server, m),
+                let node = permit.node().to_string();
+                let (kind, error) = match e {
+                    SendError::Connect(reason) => (
+                        FailureKind::Connect,
+                        GatewayError::UpstreamConnect { node, reason },
+                    ),
+                    SendError::Other(reason) => (
+                        FailureKind::Server,
+                        GatewayError::UpstreamFailed { node, reason },
+                    ),
                 };
                 permit.finish(Outcome::Failure(kind));
-                return Err(TryError::Gateway(GatewayError::Upstream(format!(
-                    "node {}: {message}",
-                    permit.node()
-                ))));
+                return Err(TryError::Gateway(error));
             }
             Ok(Ok(r)) => r,
         };
@@ -85,18 +89,18 @@ impl Proxy {
         let first = match tokio::time::timeout(remaining, first_data(&mut upstream)).await {
             Err(_) => {
                 permit.finish(Outcome::Failure(FailureKind::Timeout));
-                return Err(TryError::Gateway(GatewayError::Timeout(format!(
-                    "node {} sent no body within {} s",
-                    permit.node(),
-                    timeout.as_secs()
-                ))));
+                return Err(TryError::Gateway(GatewayError::UpstreamTimeout {
+                    node: permit.node().to_string(),
+                    stage: "body",
+                    waited: timeout,
+                }));
             }
             Ok(Some(Err(e))) => {
                 permit.finish(Outcome::Failure(FailureKind::Server));
-                return Err(TryError::Gateway(GatewayError::Upstream(format!(
-                    "node {} failed before the first byte: {e}",
-                    permit.node()
-                ))));
+                return Err(TryError::Gateway(GatewayError::UpstreamCut {
+                    node: permit.node().to_string(),
+                    reason: e.to_string(),
+                }));
             }
             Ok(None) => None,
             Ok(Some(Ok(chunk))) => Some(chunk),

@@ -18,7 +18,7 @@ use gonka_core::RequestInfo;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::error::GatewayError;
+use crate::error::{GatewayError, StartupError};
 use crate::metrics::Metrics;
 use crate::pool::{AcquireError, NodePool};
 use upstream::UpstreamClient;
@@ -57,7 +57,7 @@ enum TryError {
 
 impl TryError {
     fn retryable(&self) -> bool {
-        !matches!(self, TryError::Gateway(GatewayError::Timeout(_)))
+        !matches!(self, TryError::Gateway(e) if e.is_timeout())
     }
 }
 
@@ -71,7 +71,7 @@ impl Proxy {
         pool: Arc<NodePool>,
         metrics: Arc<Metrics>,
         settings: ProxySettings,
-    ) -> Result<Self, GatewayError> {
+    ) -> Result<Self, StartupError> {
         Ok(Self {
             pool,
             upstream: UpstreamClient::new(),
