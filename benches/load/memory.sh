@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Resident memory of gonka-gateway with a large fleet (DESIGN.md target: < 50 MB with 1,000
+# Resident memory of gonka-gateway with a large fleet (target in docs/architecture.md: < 50 MB with 1,000
 # registered nodes). Starts `fake-fleet` (N healthy fake ML nodes, one process, loopback port pairs)
 # and `gonka-gateway --database memory:` on 127.0.0.1:0 ports, reads the gateway's VmRSS/VmHWM with
 # 0 nodes (baseline), registers the N nodes through POST /admin/v1/nodes/batch, waits until all are
@@ -193,7 +193,7 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "# gonka-gateway resident memory with $NODES registered nodes"
   echo
   echo "Measured by \`benches/load/memory.sh\` on $(date -u +%Y-%m-%d) (commit $COMMIT, release build,"
-  echo "$(nproc) vCPUs $CPU, Linux $(uname -r)). Target (DESIGN.md): gateway resident memory < $TARGET_MB MB"
+  echo "$(nproc) vCPUs $CPU, Linux $(uname -r)). Target (docs/architecture.md): gateway resident memory < $TARGET_MB MB"
   echo "with 1,000 registered nodes. MB = 10^6 bytes; kB as /proc reports them (1,024 bytes)."
   echo
   echo "Setup: one \`fake-fleet\` process plays $NODES healthy ML nodes on 127.0.0.1 port pairs (management:"

@@ -10,7 +10,7 @@ import subprocess
 SYSTEMS = ["direct", "gonka", "vllm-router", "sglang-router"]
 COLORS = {"direct": "tab:gray", "gonka": "tab:blue", "vllm-router": "tab:orange", "sglang-router": "tab:green"}
 PEERS = ["vllm-router", "sglang-router"]
-# Targets of DESIGN.md "Performance targets".
+# Targets of docs/architecture.md "Performance targets".
 CPU_TARGET_S_PER_1K = 0.03  # ≤ 0.03 ms CPU per proxied request
 RPS_TARGET_RATIO = 2.0  # ≥ 2× the requests/s of the faster peer
 
@@ -90,7 +90,7 @@ def main():
                 w(f"| ÷ direct (ceiling) | {fmt(ratio(g['rps'], d['rps']), 2)}× | {fmt(ratio(g['p99_ms'], d['p99_ms']), 2)}× | |")
         w("")
 
-    w("## Targets (DESIGN.md)\n")
+    w("## Targets (docs/architecture.md)\n")
     w("| target | scenario | measured | met |")
     w("|---|---|---|---|")
     for mode, conns in scenarios:

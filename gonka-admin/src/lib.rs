@@ -3,6 +3,10 @@
 //! The admin API of the network node (seed 000): an axum `Router` to serve or embed, the durable
 //! SQLite registry, a typed client, and the `gonka-admin` binary.
 //!
+//! # Examples
+//!
+//! Serve the admin API on a SQLite registry until Ctrl-C:
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
@@ -10,6 +14,18 @@
 //! let app = gonka_admin::router(registry, gonka_admin::AdminOptions::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9200").await?;
 //! gonka_admin::run(app, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Drive it with the typed client:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), gonka_admin::ClientError> {
+//! let client = gonka_admin::Client::new("http://127.0.0.1:9200");
+//! let node = gonka_core::NodeConfig::new("node1", "Qwen/Qwen3-32B-FP8").at("10.0.0.21", 5050, 8080);
+//! let stored = client.create(&node).await?;
+//! assert!(stored.node_num >= 1);
+//! client.disable("node1").await?;
 //! # Ok(()) }
 //! ```
 

@@ -218,22 +218,30 @@ async fn check_against_model(name: &str, backend: Arc<dyn NodeRegistry>, ops: &[
     );
 }
 
-fn run_case(ops: Vec<Op>) {
+/// Runs `ops` against every configured backend; returns the names of the backends compared.
+fn run_case(ops: Vec<Op>) -> Vec<&'static str> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
+        let mut compared = vec!["MemoryRegistry", "SqliteRegistry"];
         check_against_model("MemoryRegistry", Arc::new(MemoryRegistry::new()), &ops).await;
         let sqlite = SqliteRegistry::in_temp_dir().await.unwrap();
         check_against_model("SqliteRegistry", Arc::new(sqlite), &ops).await;
-        if std::env::var(postgres_support::URL_VAR).is_ok_and(|u| !u.trim().is_empty()) {
+        if postgres_configured() {
             let db = TestDb::create().await.unwrap();
             let pg = PostgresRegistry::connect(&db.url).await.unwrap();
             check_against_model("PostgresRegistry", Arc::new(pg), &ops).await;
             db.drop_db().await;
+            compared.push("PostgresRegistry");
         }
-    });
+        compared
+    })
+}
+
+fn postgres_configured() -> bool {
+    std::env::var(postgres_support::URL_VAR).is_ok_and(|u| !u.trim().is_empty())
 }
 
 proptest! {
@@ -241,14 +249,52 @@ proptest! {
 
     #[test]
     fn random_operation_sequences_agree_with_the_memory_model(ops in prop::collection::vec(op(), 1..24)) {
-        run_case(ops);
+        let compared = run_case(ops);
+        prop_assert!(compared.contains(&"SqliteRegistry"));
     }
 }
 
+/// A fixed sequence that touches every operation: the SQL backends (and PostgreSQL exactly when
+/// `GONKA_TEST_POSTGRES_URL` is set) are compared against the model, and they agree.
 #[test]
-fn postgres_backend_is_included_when_configured() {
-    // Says in the test output whether PostgresRegistry took part in the model test above.
-    if postgres_support::server_url().is_some() {
-        println!("PostgresRegistry is compared against the model");
+fn every_configured_backend_is_compared_on_a_fixed_sequence() {
+    let a = Spec {
+        id: 0,
+        host: 0,
+        inference_port: 5050,
+        poc_port: 8080,
+        max_concurrent: 2,
+    };
+    let clash = Spec { id: 1, ..a.clone() };
+    let ops = vec![
+        Op::Upsert(a.clone()),
+        Op::Batch(vec![
+            clash,
+            Spec {
+                host: 1,
+                id: 2,
+                ..a.clone()
+            },
+        ]),
+        Op::SetEnabled {
+            id: 0,
+            enabled: false,
+            epoch: 3,
+        },
+        Op::UpdateStatus {
+            id: 2,
+            current: Some(NodeStatus::Inference),
+            poc: Some(PocStatus::Idle),
+            reason: None,
+        },
+        Op::Get(4),
+        Op::Delete(0),
+        Op::List,
+    ];
+    let compared = run_case(ops);
+    let mut expected = vec!["MemoryRegistry", "SqliteRegistry"];
+    if postgres_configured() {
+        expected.push("PostgresRegistry");
     }
+    assert_eq!(compared, expected);
 }

@@ -17,7 +17,39 @@
 //! Without features, nothing in this crate does network or disk I/O. Two features hold what the
 //! binaries' crates share: `server` ([`server`]: the HTTP serve loop with client read timeouts,
 //! the shutdown signal, the OpenAI error body) and `logging` ([`logging`]: tracing set-up for
-//! binaries).
+//! binaries). The `testing` suites probe the engines they check over loopback HTTP.
+//!
+//! # Examples
+//!
+//! Validate a node as the admin API receives it, store it, and see it in the registry:
+//!
+//! ```
+//! use gonka_core::{validate, GovernanceModels, MemoryRegistry, NodeRegistry, NodeStatus};
+//! use gonka_core::DEFAULT_GOVERNANCE_MODELS;
+//!
+//! let governance = GovernanceModels::new(DEFAULT_GOVERNANCE_MODELS);
+//! let body = serde_json::json!({
+//!     "id": "node1", "host": "10.0.0.21", "inference_port": 5050, "poc_port": 8080,
+//!     "max_concurrent": 500, "models": {"Qwen/Qwen3-32B-FP8": {"args": []}}
+//! });
+//! let node = validate(&body, &governance).expect("a valid node");
+//!
+//! // Every problem is reported, each with the field it concerns.
+//! let bad = serde_json::json!({"id": "", "host": "h", "inference_port": 0, "poc_port": 1,
+//!                              "max_concurrent": 1, "models": {"Qwen/QwQ-32B": {"args": []}}});
+//! let errors = validate(&bad, &governance).unwrap_err();
+//! assert!(errors.iter().any(|e| e.field == "id"));
+//! assert!(errors.iter().any(|e| e.field == "inference_port"));
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! runtime.block_on(async {
+//!     let registry = MemoryRegistry::new();
+//!     let stored = registry.upsert(node).await.unwrap();
+//!     assert!(stored.node.node_num >= 1, "the registry assigns node_num");
+//!     assert_eq!(stored.state.current_status, NodeStatus::Unknown);
+//!     assert_eq!(registry.list().await.unwrap().len(), 1);
+//! });
+//! ```
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -7,10 +7,14 @@
 //! # }
 //! ```
 //!
-//! The suite panics with a message naming the broken rule. It starts by deleting every node.
+//! Suites: [`registry_suite`] ([`NodeRegistry`]; it starts by deleting every node),
+//! [`scheduler_suite`] ([`crate::Scheduler`]), [`backend_suite`] ([`crate::InferenceBackend`])
+//! and [`verifier_suite`] ([`crate::PoCVerifier`]), each also available check by check. A suite panics with a message naming the broken rule.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backend;
 pub mod scheduler;
+mod verifier;
 
 pub use scheduler::scheduler_suite;
 
@@ -21,6 +25,20 @@ use std::time::Duration;
 use tokio::sync::broadcast::Receiver;
 
 use crate::{Error, NodeConfig, NodeRegistry, NodeStatus, RegistryEvent, StatusUpdate};
+
+pub use backend::{
+    backend_restarts_after_stop, backend_start_makes_it_ready_and_serving,
+    backend_start_of_another_model_is_busy, backend_start_of_the_running_model_is_a_no_op,
+    backend_starts_stopped, backend_stop_is_idempotent, backend_stop_releases_everything,
+    backend_suite, launch_spec, BACKEND_MODEL,
+};
+pub use verifier::{
+    verifier_accepts_honest_artifacts,
+    verifier_counts_malformed_and_duplicated_artifacts_as_mismatches, verifier_is_deterministic,
+    verifier_is_inconclusive_without_artifacts, verifier_refuses_another_model,
+    verifier_refuses_out_of_range_params, verifier_rejects_tampered_artifacts, verifier_suite,
+    VerifierFixture,
+};
 
 /// A governance model used by the suites.
 pub const MODEL: &str = "Qwen/Qwen3-32B-FP8";

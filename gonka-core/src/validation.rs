@@ -153,7 +153,7 @@ pub fn validate(
     }
 }
 
-/// The semantic rules on an already typed configuration (DESIGN.md "Validation").
+/// The semantic rules on an already typed configuration.
 ///
 /// Returns every problem; an empty vector means valid. Rules: id non-empty, at most
 /// [`MAX_ID_LEN`] characters, without `/`, whitespace or control characters; host non-empty

@@ -1,5 +1,5 @@
 //! The [`PoCVerifier`] trait: recomputes a prover's sampled PoC artifacts and judges them
-//! (the ML-node side of poc-v2.md §6.2). The maths lives in [`crate::poc`]; an implementation
+//! (the ML-node side of docs/poc-v2.md §6.2). The maths lives in [`crate::poc`]; an implementation
 //! only has to run a model ([`crate::poc::compute::HiddenStateModel`]) and call
 //! [`crate::poc::validate::validate_artifacts`].
 

@@ -207,8 +207,13 @@ async fn disable_and_delete_through_the_admin_api_remove_the_node_from_routing()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    // Disabled in epoch 5: `a` keeps serving until the epoch is over.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Disabled in epoch 5: once the pool has the change, `a` still serves until the epoch is over.
+    eventually("the pool sees a disabled", || async {
+        gw.pool
+            .record("a")
+            .is_some_and(|(record, _)| !record.state.admin_state.enabled)
+    })
+    .await;
     assert_eq!(chat(gw.public_addr, false).await.0, 200);
     assert_eq!(a.state.received(), 1, "still serving in its epoch");
     epoch.advance();

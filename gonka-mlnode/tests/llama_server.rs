@@ -1,6 +1,7 @@
 //! Supervision and proxying against a real llama.cpp `llama-server` on CPU. Runs when
 //! `LLAMA_SERVER` (the binary) and `GONKA_TINY_GGUF` (a tiny GGUF model) are set, otherwise
-//! prints a skip line (see /work/shared/tools/cpu-engine/README.md for how CI gets both).
+//! prints a skip line (`scripts/llama-server.sh` prints a `LLAMA_SERVER`; `gonka-mlnode tiny-model
+//! OUT.gguf` writes a model for `GONKA_TINY_GGUF`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

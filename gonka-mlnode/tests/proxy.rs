@@ -295,10 +295,13 @@ async fn equally_loaded_replicas_share_sequential_requests() {
     node.stop().await.unwrap();
 }
 
+/// The open stream would run for 400 × 20 ms = 8 s; the drain time is 200 ms. `run` must return
+/// by cutting the stream, so the client never sees it complete: if `run` waited for the stream
+/// (the regression), the stream would end with `[DONE]` before `stop` returned and this fails.
 #[tokio::test]
 async fn run_returns_promptly_on_shutdown_even_with_an_open_stream() {
     let config = MlNodeConfig {
-        simulator: slow_sim(20, 100_000),
+        simulator: slow_sim(20, 400),
         drain_timeout: Duration::from_millis(200),
         ..MlNodeConfig::default()
     };
@@ -306,12 +309,21 @@ async fn run_returns_promptly_on_shutdown_even_with_an_open_stream() {
     let response = node
         .client
         .post(format!("{}/v1/chat/completions", node.inference))
-        .json(&json!({"messages": [{"role": "user", "content": "endless"}], "stream": true}))
+        .json(&json!({"messages": [{"role": "user", "content": "long"}], "stream": true}))
         .send()
         .await
         .unwrap();
     let mut stream = response.bytes_stream();
     stream.next().await.unwrap().unwrap();
-    // Node::stop waits at most 30 s; the open stream must not hold `run` past the drain time.
     node.stop().await.unwrap();
+    // `run` has returned; read what is left of the stream (bounded: at most 400 chunks).
+    let mut rest = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        rest.extend_from_slice(&chunk);
+    }
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        !rest.contains("[DONE]"),
+        "the stream completed before run returned: shutdown waited for it"
+    );
 }

@@ -103,7 +103,8 @@ pub struct StateReport {
     /// Model loaded or loading.
     #[serde(default)]
     pub loaded_model: Option<String>,
-    /// Engine kind.
+    /// Engine kind: the replicas' [`crate::InferenceBackend::kind`] (a custom engine's own
+    /// name), or the configured engine before the first up.
     #[serde(default)]
     pub engine: Option<String>,
     /// dtype of the loaded model.

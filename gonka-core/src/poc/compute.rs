@@ -1,4 +1,4 @@
-//! The per-nonce pipeline of poc-v2.md §2: seeded input → model with per-layer reflections →
+//! The per-nonce pipeline of docs/poc-v2.md §2: seeded input → model with per-layer reflections →
 //! last hidden state → artifact vector. The model itself is behind [`HiddenStateModel`], so
 //! this module stays pure: the ML node plugs in its real runner, tests a tiny fake.
 

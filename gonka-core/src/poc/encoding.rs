@@ -1,4 +1,4 @@
-//! The artifact vector format (poc-v2.md §2 step 8): [`K_DIM`] IEEE half-precision values,
+//! The artifact vector format (docs/poc-v2.md §2 step 8): [`K_DIM`] IEEE half-precision values,
 //! little-endian, [`VECTOR_BYTES`] bytes, standard base64 with padding (32 characters).
 
 use base64::engine::general_purpose::STANDARD;

@@ -1,4 +1,4 @@
-//! The artifact commitment of poc-v2.md §5.1: a Merkle mountain range (MMR) over the artifacts in
+//! The artifact commitment of docs/poc-v2.md §5.1: a Merkle mountain range (MMR) over the artifacts in
 //! arrival order, with inclusion proofs in the wire format of `POST /v1/poc/proofs`.
 //!
 //! * leaf = `SHA256(0x00 ‖ LE32 nonce ‖ vector_bytes)`, inner node = `SHA256(0x01 ‖ left ‖ right)`;

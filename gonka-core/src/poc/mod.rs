@@ -1,4 +1,4 @@
-//! Proof-of-Compute v2 (the "prefill scheme" of `reference/poc-v2.md` §1–§7): pure maths and
+//! Proof-of-Compute v2 (the "prefill scheme" of `docs/poc-v2.md` §1–§7): pure maths and
 //! formats, no I/O. Everything a prover, a receiver and a validator compute, except running the
 //! model itself, which sits behind [`compute::HiddenStateModel`].
 //!
@@ -29,14 +29,14 @@
 //!
 //! # Known-answer tests
 //!
-//! Every test value printed in poc-v2.md is a test here (seeds, murmur, uniforms, normals for
+//! Every test value printed in docs/poc-v2.md is a test here (seeds, murmur, uniforms, normals for
 //! n = 8 and 5, stronger-RNG sub-seeds, pick indices for H = 4096 and 7168, layer/Haar seeds).
 //! Where the document gives none (Householder vector, projection, end-to-end vector, encoding,
 //! MMR roots, leaf sample) the vectors come from `poc/kat/poc_v2_reference.py`, an independent
 //! standard-library Python implementation of the spec that emulates float32 rounding per
 //! operation; run it to regenerate them.
 //!
-//! # DEVIATIONS from poc-v2.md, and why
+//! # DEVIATIONS from docs/poc-v2.md, and why
 //!
 //! 1. **Leaf sampling stream** (§6.1): the seed is derived exactly as upstream, but the shuffle
 //!    draws from SplitMix64 with unbiased bounded draws instead of Go's `math/rand` (whose

@@ -135,3 +135,35 @@ mod tests {
         assert!(err.to_string().contains("fraud_threshold"), "{err}");
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod conformance {
+    use super::*;
+    use crate::poc::tiny_model::{ReflectOnlyModel, TinyModel};
+    use crate::testing::{verifier_suite, VerifierFixture};
+
+    #[tokio::test]
+    async fn model_verifier_with_the_tiny_model_conforms() {
+        let verifier = ModelVerifier::new("tiny", Arc::new(TinyModel::new(16, 2, 3)));
+        let reference = TinyModel::new(16, 2, 3);
+        let fixture = VerifierFixture {
+            model_name: "tiny",
+            reference: &reference,
+        };
+        verifier_suite(&verifier, fixture).await;
+    }
+
+    #[tokio::test]
+    async fn model_verifier_with_the_reflect_only_model_conforms() {
+        let model = ReflectOnlyModel {
+            hidden: 24,
+            layers: 3,
+        };
+        let verifier = ModelVerifier::new("reflect", Arc::new(model));
+        let fixture = VerifierFixture {
+            model_name: "reflect",
+            reference: &model,
+        };
+        verifier_suite(&verifier, fixture).await;
+    }
+}

@@ -1,4 +1,4 @@
-//! Nonce assignment across ML nodes and their engine groups (poc-v2.md §3).
+//! Nonce assignment across ML nodes and their engine groups (docs/poc-v2.md §3).
 //!
 //! Node `node_id` of `node_count` (the network node's `NodeNum`s; `node_count` = largest
 //! NodeNum ever assigned + 1) fans out to `n_groups` healthy engine backends; backend `group_id`

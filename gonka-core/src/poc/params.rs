@@ -1,4 +1,4 @@
-//! Validation thresholds, per model (poc-v2.md §6.3), with our documented defaults.
+//! Validation thresholds, per model (docs/poc-v2.md §6.3), with our documented defaults.
 //!
 //! # Why these defaults
 //!

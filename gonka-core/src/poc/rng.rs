@@ -1,4 +1,4 @@
-//! The deterministic random numbers of PoC v2 (poc-v2.md §1.1–§1.4, §1.6).
+//! The deterministic random numbers of PoC v2 (docs/poc-v2.md §1.1–§1.4, §1.6).
 //!
 //! Everything here is a pure function of its arguments and bit-identical on every platform:
 //! integer parts use exact `u32` arithmetic, and the float32 Box–Muller transform evaluates

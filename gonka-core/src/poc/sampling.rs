@@ -1,4 +1,4 @@
-//! Which committed leaves a validator checks (poc-v2.md §6.1): a seeded partial Fisher–Yates
+//! Which committed leaves a validator checks (docs/poc-v2.md §6.1): a seeded partial Fisher–Yates
 //! shuffle of the leaf indices.
 //!
 //! The seed is derived exactly as upstream: the first 8 bytes (big-endian) of

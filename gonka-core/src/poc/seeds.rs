@@ -1,4 +1,4 @@
-//! The seed-string templates of poc-v2.md §1.5.
+//! The seed-string templates of docs/poc-v2.md §1.5.
 //!
 //! Strings are used byte for byte: the block hash and public key are inserted exactly as given
 //! (case matters — a regular PoC stage uses the 64 upper-case hex digits CometBFT prints, a

@@ -1,4 +1,4 @@
-//! Statistics of PoC validation (poc-v2.md §6.2): the one-sided exact binomial test and the
+//! Statistics of PoC validation (docs/poc-v2.md §6.2): the one-sided exact binomial test and the
 //! L2 distance between artifact vectors.
 
 /// `P[X ≥ k]` for `X ~ Binomial(n, p)`: the p-value of
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn critical_counts_match_the_spec() {
-        // poc-v2.md §6.3: n = 200, p = 0.1 → fraud iff ≥ 31 at α = 0.01, ≥ 28 at α = 0.05;
+        // docs/poc-v2.md §6.3: n = 200, p = 0.1 → fraud iff ≥ 31 at α = 0.01, ≥ 28 at α = 0.05;
         // ML-node defaults p = 0.001, α = 0.01 → ≥ 3.
         assert_eq!(critical_mismatch_count(200, 0.1, 0.01), Some(31));
         assert_eq!(critical_mismatch_count(200, 0.1, 0.05), Some(28));

@@ -1,4 +1,4 @@
-//! The per-nonce vector maths of poc-v2.md §2 as pure float32 functions over slices:
+//! The per-nonce vector maths of docs/poc-v2.md §2 as pure float32 functions over slices:
 //! Householder reflections, normalisation, the pick-k coordinate selection and the k−1 Haar
 //! reflections that turn a model's last hidden state into the 12-dimensional artifact vector.
 //!
@@ -63,7 +63,7 @@ pub fn householder_vector(block_hash: &str, layer: usize, hidden: usize) -> Vec<
 /// Every index `j` is scored `mm(j, seed("{bh}_{pk}_nonce_{n}_pick_{k}"))` and the `k` smallest
 /// scores are kept. Order: the indices whose score is strictly below the k-th smallest score in
 /// ascending index order, then the indices holding the k-th smallest score in ascending index
-/// order (the order PyTorch's CUDA `topk(sorted=False)` produces, see poc-v2.md §11.1).
+/// order (the order PyTorch's CUDA `topk(sorted=False)` produces, see docs/poc-v2.md §11.1).
 /// Returns all indices when `hidden ≤ k`.
 pub fn pick_indices(
     block_hash: &str,
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn householder_vector_known_answer() {
         // Bit patterns of householder_vector(BH, 0, 8), obtained once from an independent
-        // Python implementation of poc-v2.md §1–§2 (stdlib only: every float32 operation
+        // Python implementation of docs/poc-v2.md §1–§2 (stdlib only: every float32 operation
         // emulated with struct.pack('<f') rounding, log/cos/sin from math in double precision
         // rounded once, sequential float32 sums): `poc/kat/poc_v2_reference.py`.
         let v = householder_vector(BH, 0, 8);

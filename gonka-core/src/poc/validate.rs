@@ -1,4 +1,4 @@
-//! Sampled validation of a prover (poc-v2.md §6): proof checks on the network-node side,
+//! Sampled validation of a prover (docs/poc-v2.md §6): proof checks on the network-node side,
 //! recomputation and scoring on the ML-node side, one binomial test over both.
 //!
 //! How each sampled item counts (our choice where upstream's sides disagree, see

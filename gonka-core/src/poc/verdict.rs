@@ -1,4 +1,4 @@
-//! The result of validating one prover: counts, p-value and decision (poc-v2.md §6.2).
+//! The result of validating one prover: counts, p-value and decision (docs/poc-v2.md §6.2).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Weight from committed nonces (poc-v2.md §7).
+//! Weight from committed nonces (docs/poc-v2.md §7).
 //!
 //! Nonces are not individually "valid": a prover's weight for a model is its committed leaf
 //! count, gated by the sampled validation vote, scaled by the time normalisation factor (TNF)

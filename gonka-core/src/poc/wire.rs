@@ -1,5 +1,5 @@
-//! JSON of the PoC v2 endpoints and callbacks (upstream field names, poc-v2.md §3–§4 and
-//! `reference/gonka-upstream.md`).
+//! JSON of the PoC v2 endpoints and callbacks (upstream field names, docs/poc-v2.md §3–§4, and
+//! the upstream ML node API).
 
 use crate::poc::compute::{Artifact, DEFAULT_SEQ_LEN};
 use crate::poc::encoding::K_DIM;
@@ -59,7 +59,7 @@ pub struct InitGenerateRequest {
     /// Callback base, e.g. `http://gateway:9100/v2/poc-batches/Qwen%252FQwen3-32B`; artifacts go
     /// to `{url}/generated`.
     pub url: String,
-    /// Stronger input RNG (poc-v2.md §1.6).
+    /// Stronger input RNG (docs/poc-v2.md §1.6).
     #[serde(default)]
     pub poc_stronger_rng: bool,
 }

@@ -1,4 +1,4 @@
-//! The validation runner (poc-v2.md §5–§7 on one host): for every ML node of a round, commit its
+//! The validation runner (docs/poc-v2.md §5–§7 on one host): for every ML node of a round, commit its
 //! artifacts (arrival order) in a Merkle mountain range, sample leaves, build and check their
 //! inclusion proofs, recompute the proven ones with the same [`PocCompute`] backend the nodes
 //! use, count leaves whose nonce is not the node's as mismatches, and judge with the binomial

@@ -214,13 +214,7 @@ async fn a_queued_request_is_served_when_a_permit_is_released() {
                 .map(|p| p.node().to_string())
         })
     };
-    for _ in 0..500 {
-        if pool.queue_depth() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(pool.queue_depth(), 1);
+    wait_queue_depth(&pool, 1).await;
     drop(held);
     assert_eq!(waiter.await.unwrap(), Ok("a".to_owned()));
     assert_eq!(pool.queue_depth(), 0);
@@ -238,12 +232,13 @@ async fn a_queued_request_is_served_when_a_node_becomes_routable() {
                 .is_ok()
         })
     };
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    wait_queue_depth(&pool, 1).await;
     pool.observe("a", g, healthy());
     assert!(waiter.await.unwrap());
 }
 
-#[tokio::test]
+/// On the paused clock: the 300 ms queue timeout fires by virtual time, not by wall time.
+#[tokio::test(start_paused = true)]
 async fn the_queue_times_out_and_rejects_when_full() {
     let pool = pool_with(Arc::new(ManualEpoch::new(0)), 1);
     add(&pool, "a", 1);
@@ -256,12 +251,7 @@ async fn the_queue_times_out_and_rejects_when_full() {
                 .err()
         })
     };
-    for _ in 0..500 {
-        if pool.queue_depth() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_queue_depth(&pool, 1).await;
     let full = pool
         .acquire(&chain(), &[], Instant::now() + Duration::from_secs(5))
         .await
@@ -327,14 +317,20 @@ async fn queue_up(
                 .await
         })
     };
+    wait_queue_depth(pool, depth).await;
+    handle
+}
+
+/// Waits (at most 1000 polls, 2 ms apart) until the queue holds `depth` requests; panics if it
+/// never does.
+async fn wait_queue_depth(pool: &Arc<NodePool>, depth: usize) {
     for _ in 0..1000 {
         if pool.queue_depth() == depth {
-            break;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    assert_eq!(pool.queue_depth(), depth);
-    handle
+    assert_eq!(pool.queue_depth(), depth, "the queue never reached {depth}");
 }
 
 fn with_priority(priority: i32) -> RequestInfo {

@@ -120,7 +120,13 @@ impl Agent {
                 .as_ref()
                 .filter(|_| inference)
                 .map(|l| l.model.clone()),
-            engine: Some(self.config.engine.as_str().to_owned()),
+            // The replicas' own kind (a custom factory's engine), the configured one before any up.
+            engine: Some(
+                replicas
+                    .first()
+                    .map_or(self.config.engine.as_str(), |r| r.backend.kind())
+                    .to_owned(),
+            ),
             dtype: loaded
                 .as_ref()
                 .filter(|_| inference)

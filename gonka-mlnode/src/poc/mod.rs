@@ -1,4 +1,4 @@
-//! Proof-of-Compute v2 on the ML node (poc-v2.md §2–§4): the [`PocCompute`] backends, the
+//! Proof-of-Compute v2 on the ML node (docs/poc-v2.md §2–§4): the [`PocCompute`] backends, the
 //! [`PocRunner`] that generates this node's nonces off the async runtime and delivers them to the
 //! network node's callback in batches with retries, and the `/api/v1/inference/pow/*` routes.
 //!

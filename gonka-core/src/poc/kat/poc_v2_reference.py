@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference implementation of poc-v2.md §1, §2 steps 4-8 and §5.1 (MMR),
+"""Independent reference implementation of docs/poc-v2.md §1, §2 steps 4-8 and §5.1 (MMR),
 standard library only. It produced the known-answer vectors committed in the Rust tests of
 gonka_core::poc (transform.rs, compute.rs, mmr.rs). Run: python3 poc_v2_reference.py
 
