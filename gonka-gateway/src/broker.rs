@@ -32,6 +32,9 @@ pub struct Broker {
     pub interval: Duration,
     /// Timeout of one management call.
     pub timeout: Duration,
+    /// Timeout of `inference/up`, which the ML node answers only once the engine serves (or
+    /// has failed): it must cover a large model's load.
+    pub up_timeout: Duration,
 }
 
 impl Broker {
@@ -108,7 +111,9 @@ impl Broker {
                 let Some((model, args)) = node.models.iter().next() else {
                     return false;
                 };
+                // The node answers once the engine serves (a large model takes many minutes).
                 let r = client
+                    .with_timeout(self.up_timeout)
                     .inference_up(&UpRequest::new(model.as_str(), args.args.clone()))
                     .await;
                 // 409 (busy with another start or PoC) counts as done, as it always has.

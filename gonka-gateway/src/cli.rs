@@ -115,6 +115,10 @@ pub struct Args {
     /// Timeout of one management API call by the broker.
     #[arg(long, env = "GONKA_BROKER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub broker_timeout: Duration,
+    /// Timeout of the broker's `inference/up`, which the ML node answers once the model is
+    /// loaded (a large model takes many minutes).
+    #[arg(long, env = "GONKA_BROKER_UP_TIMEOUT", default_value = "30m", value_parser = parse_duration, global = true)]
+    pub broker_up_timeout: Duration,
     /// Longest wait for an upstream's first byte.
     #[arg(long, env = "GONKA_REQUEST_TIMEOUT", default_value = "300s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
@@ -292,6 +296,7 @@ impl Args {
         c.health_timeout = self.health_timeout;
         c.reconcile_interval = self.reconcile_interval;
         c.broker_timeout = self.broker_timeout;
+        c.broker_up_timeout = self.broker_up_timeout;
         c.request_timeout = self.request_timeout;
         c.idle_timeout = self.idle_timeout;
         c.header_read_timeout = self.header_read_timeout;

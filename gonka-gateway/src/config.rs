@@ -39,6 +39,9 @@ pub struct GatewayConfig {
     pub reconcile_interval: Duration,
     /// Timeout of one management API call made by the broker (default 10 s).
     pub broker_timeout: Duration,
+    /// Timeout of the broker's `inference/up`, which an ML node answers only once the engine
+    /// serves the model (default 30 min, enough for a large model's load).
+    pub broker_up_timeout: Duration,
     /// Longest wait for an upstream's first byte (default 300 s).
     pub request_timeout: Duration,
     /// Longest silence between two chunks of an upstream body (default 300 s).
@@ -83,6 +86,7 @@ impl fmt::Debug for GatewayConfig {
             .field("health_timeout", &self.health_timeout)
             .field("reconcile_interval", &self.reconcile_interval)
             .field("broker_timeout", &self.broker_timeout)
+            .field("broker_up_timeout", &self.broker_up_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
@@ -117,6 +121,7 @@ impl GatewayConfig {
             health_timeout: Duration::from_secs(2),
             reconcile_interval: Duration::from_secs(30),
             broker_timeout: Duration::from_secs(10),
+            broker_up_timeout: Duration::from_secs(30 * 60),
             request_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(300),
             header_read_timeout: crate::http_serve::HEADER_READ_TIMEOUT,

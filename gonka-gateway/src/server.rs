@@ -180,6 +180,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         metrics: metrics.clone(),
         interval: config.reconcile_interval,
         timeout: config.broker_timeout,
+        up_timeout: config.broker_up_timeout,
     };
     let supervisor = Supervisor::new(
         config.registry.clone(),

@@ -102,6 +102,7 @@ async fn a_node_whose_inference_up_hangs_does_not_stall_other_nodes() {
     let mut config = test_config();
     // Far longer than the test waits: only per-node concurrency lets `fine` come up.
     config.broker_timeout = Duration::from_secs(30);
+    config.broker_up_timeout = Duration::from_secs(30);
     let registry = config.registry.clone();
     let gw = start(config).await;
     register(&registry, hung.config("hung", 4)).await;

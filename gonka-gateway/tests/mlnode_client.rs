@@ -61,7 +61,8 @@ async fn every_call_decodes_the_real_agents_answers() {
         .inference_up(&UpRequest::new("test/model", Vec::new()))
         .await
         .unwrap();
-    assert_eq!(reply.status, "starting");
+    // inference/up answers once the engine serves (upstream's blocking up).
+    assert_eq!(reply.status, "OK");
     assert_eq!(wait_up_done(&node).await, UpPhase::Completed);
     let state = node.state().await.unwrap();
     assert!(state.serving(), "{state:?}");

@@ -115,6 +115,11 @@ pub struct Cli {
     /// Simulator: requests processed at once, more are queued (0 = unlimited).
     #[arg(long, env = "GONKA_MLNODE_SIM_MAX_CONCURRENCY", default_value_t = 0)]
     pub sim_max_concurrency: usize,
+    /// Simulator: how long the engine takes to start, as a large model takes to load (e.g. `3s`,
+    /// `2m`); meanwhile the node is INFERENCE with `inference_healthy: false` and
+    /// `inference/up` waits.
+    #[arg(long, env = "GONKA_MLNODE_SIM_LOAD_TIME", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub sim_load_time: Duration,
     /// Simulator: probability of a 500 answer.
     #[arg(long, env = "GONKA_MLNODE_SIM_ERROR_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub sim_error_rate: f64,
@@ -257,6 +262,7 @@ impl Cli {
                     crash_rate: self.sim_crash_rate,
                     crash_after_tokens: self.sim_crash_after_tokens,
                 },
+                load_time: self.sim_load_time,
             },
             replicas: usize::from(self.replicas),
             engine_port_base: self.engine_port_base,
@@ -310,6 +316,8 @@ mod tests {
             "0.5",
             "--backoff-initial-ms",
             "50",
+            "--sim-load-time",
+            "1m30s",
         ])
         .unwrap();
         let config = cli.to_config();
@@ -318,6 +326,7 @@ mod tests {
         assert_eq!(config.model_files["tiny"], PathBuf::from("/m/tiny.gguf"));
         assert_eq!(config.grace_period, Duration::from_millis(500));
         assert_eq!(config.backoff.initial, Duration::from_millis(50));
+        assert_eq!(config.simulator.load_time, Duration::from_secs(90));
     }
 
     #[test]

@@ -33,7 +33,7 @@ async fn real_llama_server_streams_through_the_proxy_and_stops_cleanly() {
     config.model_files.insert("tiny".into(), gguf.into());
     let node = Node::start(config).await;
     let body = json!({"model": "tiny", "additional_args": ["-c", "2048", "-np", "2", "-t", "1"]});
-    node.post("/api/v1/inference/up", body).await;
+    node.post("/api/v1/inference/up?wait=false", body).await;
     let state = node.wait_inference_healthy().await;
     let pid = u32::try_from(state["pid"].as_u64().unwrap()).unwrap();
 

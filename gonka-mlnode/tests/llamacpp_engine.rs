@@ -42,7 +42,9 @@ async fn llamacpp_up_serves_exact_greedy_text_streamed_and_not_then_down_leaves_
     let Some(server) = llama_server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(llamacpp_config(&server, &tiny_model(dir.path()))).await;
-    let (status, _) = node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    let (status, _) = node
+        .post("/api/v1/inference/up?wait=false", up_body(FAST_ARGS))
+        .await;
     assert_eq!(status, 202);
     let state = node.wait_inference_healthy().await;
     assert_eq!(state["engine"], "llamacpp");
@@ -152,7 +154,7 @@ async fn readiness_waits_for_200_while_llama_server_answers_503_loading() {
     let node = Node::start(config).await;
     let (status, _) = node
         .post(
-            "/api/v1/inference/up",
+            "/api/v1/inference/up?wait=false",
             up_body(&["-c", "65536", "-np", "1", "-t", "1"]),
         )
         .await;
@@ -204,7 +206,8 @@ async fn sigkill_of_llama_server_is_restarted_and_state_shows_the_failure() {
     let Some(server) = llama_server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(llamacpp_config(&server, &tiny_model(dir.path()))).await;
-    node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    node.post("/api/v1/inference/up?wait=false", up_body(FAST_ARGS))
+        .await;
     let first = pid_of(&node.wait_inference_healthy().await);
 
     nix::sys::signal::kill(
@@ -249,7 +252,9 @@ async fn missing_model_file_fails_the_up_with_llama_servers_own_error_line() {
         BTreeMap::from([(MODEL.to_owned(), absent)]),
     ))
     .await;
-    let (status, _) = node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    let (status, _) = node
+        .post("/api/v1/inference/up?wait=false", up_body(FAST_ARGS))
+        .await;
     assert_eq!(status, 202);
     let up = wait_up_finished(&node).await;
     assert_eq!(up["status"], "failed", "{up}");
@@ -275,7 +280,8 @@ async fn engine_port_in_use_fails_the_up_with_a_reason_naming_the_port() {
     let mut config = llamacpp_config(&server, &tiny_model(dir.path()));
     config.engine_port_base = port;
     let node = Node::start(config).await;
-    node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    node.post("/api/v1/inference/up?wait=false", up_body(FAST_ARGS))
+        .await;
     let up = wait_up_finished(&node).await;
     assert_eq!(up["status"], "failed", "{up}");
     let error = up["error"].as_str().unwrap();
@@ -317,7 +323,8 @@ async fn tiny_model_subcommand_writes_a_model_that_llama_server_serves() {
 
     let Some(server) = llama_server() else { return };
     let node = Node::start(llamacpp_config(&server, &path)).await;
-    node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    node.post("/api/v1/inference/up?wait=false", up_body(FAST_ARGS))
+        .await;
     node.wait_inference_healthy().await;
     let answer: Value = chat(&node, &greedy_chat(false, 12))
         .await
@@ -346,7 +353,8 @@ async fn requests_right_after_a_streamed_answer_reach_the_engine() {
     let Some(server) = llama_server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(llamacpp_config(&server, &tiny_model(dir.path()))).await;
-    node.post("/api/v1/inference/up", up_body(FAST_ARGS)).await;
+    node.post("/api/v1/inference/up?wait=false", up_body(FAST_ARGS))
+        .await;
     node.wait_inference_healthy().await;
     for round in 0..5 {
         let streamed = chat(&node, &greedy_chat(true, 4)).await;

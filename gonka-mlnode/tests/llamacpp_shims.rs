@@ -53,7 +53,7 @@ async fn serves_through_the_shim(
 ) {
     let (status, _) = node
         .post(
-            "/api/v1/inference/up",
+            "/api/v1/inference/up?wait=false",
             json!({"model": model, "dtype": dtype, "additional_args": args}),
         )
         .await;
@@ -153,7 +153,7 @@ async fn vllm_rejecting_an_argument_fails_the_up_with_its_parser_message() {
     let dir = tempfile::tempdir().unwrap();
     let node = shim_node(EngineKind::Vllm, "vllm", &server, &tiny_model(dir.path())).await;
     node.post(
-        "/api/v1/inference/up",
+        "/api/v1/inference/up?wait=false",
         json!({"model": "Qwen/QwQ-32B", "dtype": "auto", "additional_args": ["--no-such-flag"]}),
     )
     .await;

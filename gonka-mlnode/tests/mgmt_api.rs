@@ -40,10 +40,14 @@ async fn fresh_node_is_stopped_with_upstream_fields() {
 }
 
 #[tokio::test]
-async fn up_answers_at_once_then_state_goes_inference_and_down_returns_to_stopped() {
+async fn up_with_wait_false_answers_at_once_then_state_goes_inference_and_down_returns_to_stopped()
+{
     let node = Node::start(MlNodeConfig::default()).await;
     let (status, body) = node
-        .post("/api/v1/inference/up", up_body("Qwen/Qwen3-32B-FP8"))
+        .post(
+            "/api/v1/inference/up?wait=false",
+            up_body("Qwen/Qwen3-32B-FP8"),
+        )
         .await;
     assert_eq!(status, 202);
     assert_eq!(body, json!({"status": "starting"}));
@@ -165,8 +169,8 @@ async fn stop_returns_to_stopped_and_a_new_model_can_then_come_up() {
     let (status, body) = node.post("/api/v1/stop", json!({})).await;
     assert_eq!((status, body), (200, json!({"status": "OK"})));
     assert_eq!(node.state().await["state"], "STOPPED");
-    let (status, _) = node.post("/api/v1/inference/up", up_body("model-b")).await;
-    assert_eq!(status, 202);
+    let (status, body) = node.post("/api/v1/inference/up", up_body("model-b")).await;
+    assert_eq!((status, body), (200, json!({"status": "OK"})));
     let state = node.wait_inference_healthy().await;
     assert_eq!(state["loaded_model"], "model-b");
     node.stop().await.unwrap();
@@ -179,7 +183,7 @@ async fn down_while_starting_cancels_the_up() {
     config.grace_period = std::time::Duration::from_millis(500);
     let node = Node::start(config).await;
     let body = json!({"model": "m", "additional_args": ["--fake-load-seconds", "60"]});
-    let (status, _) = node.post("/api/v1/inference/up", body).await;
+    let (status, _) = node.post("/api/v1/inference/up?wait=false", body).await;
     assert_eq!(status, 202);
     let (_, up) = node.get("/api/v1/inference/up/status").await;
     assert_eq!(up["status"], "in_progress");

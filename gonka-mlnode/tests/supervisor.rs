@@ -31,7 +31,7 @@ fn pid_of(state: &Value) -> u32 {
 async fn fake_vllm_serves_through_the_proxy_and_down_leaves_no_process() {
     let node = Node::start(fake_engine_config(EngineKind::Vllm)).await;
     let (status, _) = node
-        .post("/api/v1/inference/up", up("Qwen/QwQ-32B", &[]))
+        .post("/api/v1/inference/up?wait=false", up("Qwen/QwQ-32B", &[]))
         .await;
     assert_eq!(status, 202);
     let state = node.wait_inference_healthy().await;
@@ -80,7 +80,8 @@ async fn start_failure_reports_the_engines_own_error_line() {
         "--fake-fail-start",
         "ValueError: model xyz is not supported",
     ];
-    node.post("/api/v1/inference/up", up("xyz", &args)).await;
+    node.post("/api/v1/inference/up?wait=false", up("xyz", &args))
+        .await;
     let status = wait_up_finished(&node).await;
     assert_eq!(status["status"], "failed");
     let error = status["error"].as_str().unwrap();
@@ -100,7 +101,8 @@ async fn missing_engine_executable_fails_the_up_with_the_command_name() {
     let mut config = fake_engine_config(EngineKind::Vllm);
     config.engine_cmd = Some("/nonexistent/bin/vllm".into());
     let node = Node::start(config).await;
-    node.post("/api/v1/inference/up", up("m", &[])).await;
+    node.post("/api/v1/inference/up?wait=false", up("m", &[]))
+        .await;
     let status = wait_up_finished(&node).await;
     assert_eq!(status["status"], "failed");
     assert!(status["error"]
@@ -116,7 +118,7 @@ async fn crashed_engine_is_restarted_and_state_shows_why() {
     let marker = dir.path().join("crashed-once");
     let node = Node::start(fake_engine_config(EngineKind::Vllm)).await;
     node.post(
-        "/api/v1/inference/up",
+        "/api/v1/inference/up?wait=false",
         up("m", &["--fake-crash-once", marker.to_str().unwrap()]),
     )
     .await;
@@ -152,7 +154,8 @@ async fn crash_loop_backs_off_then_gives_up_with_the_reason() {
         "--fake-pid-log",
         pids.to_str().unwrap(),
     ];
-    node.post("/api/v1/inference/up", up("m", &args)).await;
+    node.post("/api/v1/inference/up?wait=false", up("m", &args))
+        .await;
     let state = node
         .wait_state("the engine given up", |s| {
             s["replicas"][0]["health"] == "failed"
@@ -179,7 +182,9 @@ async fn crash_loop_backs_off_then_gives_up_with_the_reason() {
     assert_eq!(started.len(), 3, "one start and two restarts");
     assert!(started.iter().all(|p| !alive(*p)));
     // The network node's next up brings the model back (here: it crash-loops again).
-    let (status, _) = node.post("/api/v1/inference/up", up("m", &args)).await;
+    let (status, _) = node
+        .post("/api/v1/inference/up?wait=false", up("m", &args))
+        .await;
     assert_eq!(status, 202);
     node.stop().await.unwrap();
 }
@@ -189,8 +194,11 @@ async fn engine_ignoring_sigterm_is_killed_after_the_grace_period() {
     let mut config = fake_engine_config(EngineKind::Vllm);
     config.grace_period = Duration::from_millis(300);
     let node = Node::start(config).await;
-    node.post("/api/v1/inference/up", up("m", &["--fake-ignore-sigterm"]))
-        .await;
+    node.post(
+        "/api/v1/inference/up?wait=false",
+        up("m", &["--fake-ignore-sigterm"]),
+    )
+    .await;
     let pid = pid_of(&node.wait_inference_healthy().await);
     let (status, _) = node.post("/api/v1/stop", json!({})).await;
     assert_eq!(status, 200);
@@ -204,7 +212,7 @@ async fn stop_kills_the_engines_whole_process_group() {
     let child_file = dir.path().join("child.pid");
     let node = Node::start(fake_engine_config(EngineKind::Vllm)).await;
     node.post(
-        "/api/v1/inference/up",
+        "/api/v1/inference/up?wait=false",
         up(
             "m",
             &["--fake-child-pid-file", child_file.to_str().unwrap()],
@@ -241,7 +249,7 @@ async fn shutting_down_run_stops_child_engines() {
 #[tokio::test]
 async fn sglang_command_line_reaches_the_engine() {
     let node = Node::start(fake_engine_config(EngineKind::Sglang)).await;
-    node.post("/api/v1/inference/up", up("Qwen/Qwen3-8B", &[]))
+    node.post("/api/v1/inference/up?wait=false", up("Qwen/Qwen3-8B", &[]))
         .await;
     node.wait_inference_healthy().await;
     let models: Value = node
@@ -266,14 +274,14 @@ async fn llamacpp_uses_the_models_gguf_file_and_alias() {
     config.model_files.insert("tiny-llama".into(), gguf);
     let node = Node::start(config).await;
     let (status, body) = node
-        .post("/api/v1/inference/up", up("unknown-model", &[]))
+        .post("/api/v1/inference/up?wait=false", up("unknown-model", &[]))
         .await;
     assert_eq!(
         status, 400,
         "a model without a GGUF file is refused: {body}"
     );
     assert!(body["detail"].as_str().unwrap().contains("--model-file"));
-    node.post("/api/v1/inference/up", up("tiny-llama", &[]))
+    node.post("/api/v1/inference/up?wait=false", up("tiny-llama", &[]))
         .await;
     node.wait_inference_healthy().await;
     let models: Value = node
@@ -296,7 +304,7 @@ async fn engine_still_loading_keeps_the_up_in_progress_until_health_is_200() {
     let gguf = dir.path().join("m.gguf");
     std::fs::write(&gguf, b"GGUF").unwrap();
     node.post(
-        "/api/v1/inference/up",
+        "/api/v1/inference/up?wait=false",
         up(gguf.to_str().unwrap(), &["--fake-load-seconds", "0.5"]),
     )
     .await;
@@ -319,7 +327,8 @@ async fn engine_not_ready_before_the_startup_timeout_fails_and_is_killed() {
         "--fake-pid-log",
         pids.to_str().unwrap(),
     ];
-    node.post("/api/v1/inference/up", up("m", &args)).await;
+    node.post("/api/v1/inference/up?wait=false", up("m", &args))
+        .await;
     let status = wait_up_finished(&node).await;
     assert_eq!(status["status"], "failed");
     assert!(
@@ -344,7 +353,7 @@ async fn engine_output_goes_to_the_log_file() {
     let mut config = fake_engine_config(EngineKind::Vllm);
     config.log_dir = Some(dir.path().to_path_buf());
     let node = Node::start(config).await;
-    node.post("/api/v1/inference/up", up("logged-model", &[]))
+    node.post("/api/v1/inference/up?wait=false", up("logged-model", &[]))
         .await;
     node.wait_inference_healthy().await;
     let log = dir.path().join("engine-vllm-0.log");
@@ -370,7 +379,8 @@ async fn engine_output_goes_to_the_log_file() {
 #[tokio::test]
 async fn crash_requested_over_http_is_detected_and_restarted() {
     let node = Node::start(fake_engine_config(EngineKind::Vllm)).await;
-    node.post("/api/v1/inference/up", up("m", &[])).await;
+    node.post("/api/v1/inference/up?wait=false", up("m", &[]))
+        .await;
     let state = node.wait_inference_healthy().await;
     let base = state["replicas"][0]["base_url"]
         .as_str()
@@ -397,7 +407,8 @@ async fn crash_requested_over_http_is_detected_and_restarted() {
 #[tokio::test]
 async fn engine_that_stops_answering_health_is_restarted() {
     let node = Node::start(fake_engine_config(EngineKind::Vllm)).await;
-    node.post("/api/v1/inference/up", up("m", &[])).await;
+    node.post("/api/v1/inference/up?wait=false", up("m", &[]))
+        .await;
     let state = node.wait_inference_healthy().await;
     let sick_pid = pid_of(&state);
     let base = state["replicas"][0]["base_url"]
@@ -438,7 +449,7 @@ async fn healthy_running_resets_the_failure_count() {
     config.backoff.reset_after = Duration::ZERO;
     let node = Node::start(config).await;
     node.post(
-        "/api/v1/inference/up",
+        "/api/v1/inference/up?wait=false",
         up("m", &["--fake-crash-after", "0.1"]),
     )
     .await;

@@ -21,6 +21,7 @@ pub fn test_config() -> GatewayConfig {
     c.health_timeout = Duration::from_millis(500);
     c.reconcile_interval = Duration::from_millis(300);
     c.broker_timeout = Duration::from_millis(500);
+    c.broker_up_timeout = Duration::from_millis(500);
     c.queue_timeout = Duration::from_secs(5);
     c.drain_timeout = Duration::from_secs(2);
     c

@@ -21,13 +21,25 @@ struct Running {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// A start in progress: waiting out [`SimulatorConfig::load_time`].
+#[derive(Debug)]
+struct Loading {
+    id: u64,
+    model: String,
+    cancel: CancellationToken,
+}
+
 /// The in-process simulator engine. Ignores `dtype` and `args`; the model name from the spec is
-/// what it serves.
+/// what it serves. With a [`SimulatorConfig::load_time`], `start` first waits that long (health
+/// `Starting`, nothing served, like a large model loading); `stop` during the wait cancels the
+/// start, which then fails.
 #[derive(Debug)]
 pub struct SimulatorBackend {
     config: SimulatorConfig,
     drain: Duration,
     running: Mutex<Option<Running>>,
+    loading: Mutex<Option<Loading>>,
+    starts: std::sync::atomic::AtomicU64,
 }
 
 impl SimulatorBackend {
@@ -37,6 +49,8 @@ impl SimulatorBackend {
             config,
             drain,
             running: Mutex::new(None),
+            loading: Mutex::new(None),
+            starts: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -47,6 +61,53 @@ impl SimulatorBackend {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn loading(&self) -> std::sync::MutexGuard<'_, Option<Loading>> {
+        self.loading.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits out the load time; `Err` when a `stop` (or another model's start) came first.
+    async fn load(&self, model: &str) -> Result<()> {
+        if self.config.load_time.is_zero() {
+            return Ok(());
+        }
+        let cancel = CancellationToken::new();
+        let id = self
+            .starts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        {
+            let mut loading = self.loading();
+            if let Some(other) = loading.as_ref() {
+                return Err(Error::Busy(format!(
+                    "simulator is loading model {}",
+                    other.model
+                )));
+            }
+            *loading = Some(Loading {
+                id,
+                model: model.to_owned(),
+                cancel: cancel.clone(),
+            });
+        }
+        tracing::info!(model, load_time = ?self.config.load_time, "simulator engine loading");
+        tokio::select! {
+            () = tokio::time::sleep(self.config.load_time) => {}
+            () = cancel.cancelled() => {}
+        }
+        let mut loading = self.loading();
+        // A stop takes the entry and cancels it; only this start's own entry is cleared here.
+        if loading.as_ref().is_some_and(|l| l.id == id) {
+            *loading = None;
+        }
+        drop(loading);
+        if !cancel.is_cancelled() {
+            Ok(())
+        } else {
+            Err(Error::Engine(format!(
+                "simulator engine stopped while loading model {model}"
+            )))
+        }
     }
 
     fn busy_with(&self, model: &str) -> Option<Result<()>> {
@@ -73,6 +134,7 @@ impl InferenceBackend for SimulatorBackend {
         if let Some(answer) = self.busy_with(&spec.model) {
             return answer;
         }
+        self.load(&spec.model).await?;
         let listener = TcpListener::bind(("127.0.0.1", spec.port))
             .await
             .map_err(|e| {
@@ -119,6 +181,9 @@ impl InferenceBackend for SimulatorBackend {
     }
 
     async fn stop(&self) -> Result<()> {
+        if let Some(loading) = self.loading().take() {
+            loading.cancel.cancel();
+        }
         let running = self.lock().take();
         if let Some(r) = running {
             r.shutdown.cancel();
@@ -131,7 +196,9 @@ impl InferenceBackend for SimulatorBackend {
     }
 
     async fn health(&self) -> EngineHealth {
+        let loading = self.loading().is_some();
         match self.lock().as_ref() {
+            None if loading => EngineHealth::Starting,
             None => EngineHealth::Stopped,
             Some(r) if r.task.is_finished() => {
                 EngineHealth::Failed("simulator server ended".into())

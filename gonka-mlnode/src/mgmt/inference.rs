@@ -1,12 +1,15 @@
 //! `POST /api/v1/inference/up`, `/up/async`, `GET /up/status`, `POST /inference/down`,
 //! `POST /stop`.
 //!
-//! Choice: upstream's `inference/up` blocks until the engine is up; ours answers at once
-//! (`202 {"status": "starting"}`) like `up/async`, because a large model takes minutes and the
-//! caller polls `/api/v1/state` or `/up/status` anyway. `?wait=true` restores the blocking
-//! behaviour (`200 {"status": "OK"}` once up, `500` with the reason when the start fails). A
-//! repeated up for the model already starting or running answers `200` and changes nothing
-//! (`{"status": "starting"}` or `{"status": "OK"}`).
+//! As upstream's ML node, `inference/up` blocks until the engine serves the model (`200
+//! {"status": "OK"}`) or has failed (`500` with the reason in `detail`), for at most the startup
+//! timeout plus the grace period (`504` after that, the start goes on). An upstream network node
+//! waits for this answer (up to 15 min) instead of polling a loading node into FAILED and
+//! restarting it. A client that goes away does not cancel the start. `?wait=false` answers at
+//! once like `up/async` (`202 {"status": "starting"}`). A repeated up for the model already
+//! starting waits for that start; for the model already running it answers `200 {"status":
+//! "OK"}` at once (upstream answers 409; its network node reads neither). Another model while one
+//! starts or runs is `409`.
 
 use std::sync::Arc;
 
@@ -21,11 +24,16 @@ use super::error::ApiError;
 use crate::agent::{Agent, UpOutcome, UpPhase, UpRequest, UpStatusReport};
 
 /// Query of `inference/up`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 pub(crate) struct UpQuery {
-    /// Block until the engine is up (upstream behaviour).
-    #[serde(default)]
+    /// Block until the engine serves or has failed (upstream behaviour, the default);
+    /// `wait=false` answers at once.
+    #[serde(default = "wait_by_default")]
     wait: bool,
+}
+
+fn wait_by_default() -> bool {
+    true
 }
 
 /// Parses the up body field by field so each error names its field.
@@ -65,33 +73,48 @@ fn parse_up(body: &[u8]) -> Result<UpRequest, ApiError> {
     })
 }
 
-/// `POST /api/v1/inference/up[?wait=true]`.
+/// `POST /api/v1/inference/up[?wait=false]`.
 pub(crate) async fn up(
     State(agent): State<Arc<Agent>>,
     Query(query): Query<UpQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req = parse_up(&body)?;
+    let model = req.model.clone();
     let outcome = agent.up(req).await?;
-    if query.wait {
-        let status = agent
-            .wait_up(agent.config().startup_timeout + agent.config().grace_period)
-            .await;
-        return Ok(match status.status {
-            UpPhase::Completed => (StatusCode::OK, Json(StatusReply::new("OK"))).into_response(),
-            _ => {
-                let reason = status
-                    .error
-                    .unwrap_or_else(|| format!("inference up ended as {:?}", status.status));
-                ApiError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: reason,
-                }
-                .into_response()
-            }
-        });
+    if !query.wait {
+        return Ok(outcome_response(outcome));
     }
-    Ok(outcome_response(outcome))
+    let limit = agent.config().startup_timeout + agent.config().grace_period;
+    let status = agent.wait_up(limit).await;
+    Ok(match status.status {
+        UpPhase::Completed if status.is_running => {
+            (StatusCode::OK, Json(StatusReply::new("OK"))).into_response()
+        }
+        UpPhase::InProgress => ApiError {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            message: format!(
+                "model {model} is still starting after {} s; poll /api/v1/state",
+                limit.as_secs()
+            ),
+        }
+        .into_response(),
+        UpPhase::Cancelled => ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("starting model {model} was cancelled by a down or stop"),
+        }
+        .into_response(),
+        phase => ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!(
+                "starting model {model} failed: {}",
+                status
+                    .error
+                    .unwrap_or_else(|| format!("the engine is not serving (up {phase:?})"))
+            ),
+        }
+        .into_response(),
+    })
 }
 
 /// `POST /api/v1/inference/up/async`.

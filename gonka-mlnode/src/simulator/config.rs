@@ -17,7 +17,7 @@ pub struct FaultConfig {
     pub crash_after_tokens: u32,
 }
 
-/// How the simulator behaves. `Default` is a fast engine: no latency, 16 tokens per answer,
+/// How the simulator behaves. `Default` is a fast engine: no load time, no latency, 16 tokens per answer,
 /// unlimited concurrency, no faults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimulatorConfig {
@@ -35,6 +35,9 @@ pub struct SimulatorConfig {
     pub max_concurrency: usize,
     /// Failure injection.
     pub faults: FaultConfig,
+    /// How long the simulator engine takes to start (as a large model takes to load): while it
+    /// loads, the engine is starting and serves nothing. Zero by default.
+    pub load_time: Duration,
 }
 
 impl Default for SimulatorConfig {
@@ -47,6 +50,7 @@ impl Default for SimulatorConfig {
             output_tokens: 16,
             max_concurrency: 0,
             faults: FaultConfig::default(),
+            load_time: Duration::ZERO,
         }
     }
 }
