@@ -1,11 +1,12 @@
 //! [`Gateway::builder`]: a gateway assembled from its settings ([`GatewayConfig`]) and the trait
 //! objects it is made of — where nodes are registered ([`NodeRegistry`]), how a node is picked
-//! ([`Scheduler`]) and what the current epoch is ([`EpochSource`]).
+//! ([`Scheduler`]), what the current epoch is ([`EpochSource`]) and how PoC artifacts are
+//! validated ([`PoCVerifier`]).
 
 use std::future::Future;
 use std::sync::Arc;
 
-use gonka_core::{EpochSource, NodeRegistry, Scheduler};
+use gonka_core::{EpochSource, NodeRegistry, PoCVerifier, Scheduler};
 
 use crate::server::{self, Listeners, RunningGateway};
 use crate::{GatewayConfig, StartupError};
@@ -39,7 +40,10 @@ impl Gateway {
     /// # }
     /// ```
     pub fn builder(config: GatewayConfig) -> GatewayBuilder {
-        GatewayBuilder { config }
+        GatewayBuilder {
+            config,
+            verifier: None,
+        }
     }
 }
 
@@ -47,6 +51,7 @@ impl Gateway {
 #[derive(Debug, Clone)]
 pub struct GatewayBuilder {
     config: GatewayConfig,
+    verifier: Option<Arc<dyn PoCVerifier>>,
 }
 
 impl GatewayBuilder {
@@ -73,14 +78,22 @@ impl GatewayBuilder {
         self
     }
 
-    /// The configuration as built so far.
-    pub fn config(&self) -> &GatewayConfig {
-        &self.config
+    /// The verifier that recomputes and judges the ML nodes' PoC artifacts when PoC is on
+    /// (`config.poc`; it replaces [`crate::poc::PocConfig::verifier`]). It must compute like the
+    /// ML nodes' backend, e.g. [`gonka_core::poc::ComputeVerifier`] over the same
+    /// [`gonka_core::poc::PocCompute`]. Without PoC it is not used.
+    pub fn verifier(mut self, verifier: Arc<dyn PoCVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
     }
 
     /// The finished configuration (for [`crate::start`] / [`crate::run`]).
     pub fn into_config(self) -> GatewayConfig {
-        self.config
+        let mut config = self.config;
+        if let (Some(verifier), Some(poc)) = (self.verifier, config.poc.as_mut()) {
+            poc.verifier = verifier;
+        }
+        config
     }
 
     /// Starts the gateway on `listeners` and returns at once (see [`crate::start`]).
@@ -88,7 +101,7 @@ impl GatewayBuilder {
     /// # Errors
     /// As [`crate::start`].
     pub fn start(self, listeners: Listeners) -> Result<RunningGateway, StartupError> {
-        server::start(self.config, listeners)
+        server::start(self.into_config(), listeners)
     }
 
     /// Runs the gateway until `shutdown` resolves, then drains (see [`crate::run`]).
@@ -100,6 +113,6 @@ impl GatewayBuilder {
         listeners: Listeners,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), StartupError> {
-        server::run(self.config, listeners, shutdown).await
+        server::run(self.into_config(), listeners, shutdown).await
     }
 }

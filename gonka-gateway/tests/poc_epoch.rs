@@ -87,6 +87,31 @@ fn ml_nodes(p: &Value) -> Vec<Value> {
     list.as_array().cloned().unwrap_or_default()
 }
 
+/// The CPU verifier, recording which ML nodes it was asked about.
+#[derive(Debug, Default)]
+struct Recording {
+    node_ids: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Recording {
+    fn node_ids(&self) -> Vec<u32> {
+        self.node_ids.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl gonka_core::PoCVerifier for Recording {
+    async fn verify(
+        &self,
+        request: &gonka_core::VerificationRequest,
+    ) -> gonka_core::Result<Verdict> {
+        self.node_ids.lock().unwrap().push(request.node_id);
+        gonka_core::poc::ComputeVerifier::new(Arc::new(TinyModelCompute::default()))
+            .verify(request)
+            .await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn devnet_epoch_with_three_nodes_weights_participants_by_the_nonces_they_produced() {
     let listeners = Listeners {
@@ -264,16 +289,17 @@ async fn partly_random_vectors_are_caught_and_a_disabled_node_gets_no_weight() {
     poc.tick = Duration::from_millis(20);
     let mut config = GatewayConfig::new(registry.clone());
     config.poc = Some(poc);
-    config.epoch = Arc::new(clock.clone());
-    let gateway = gonka_gateway::start(
-        config,
-        Listeners {
+    // Validation goes through the PoCVerifier given to the builder.
+    let verifier = Arc::new(Recording::default());
+    let gateway = gonka_gateway::Gateway::builder(config)
+        .epoch_source(Arc::new(clock.clone()))
+        .verifier(verifier.clone())
+        .start(Listeners {
             public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
             admin: None,
             poc: Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     let public = gateway.public_addr;
     let poc_addr = gateway.poc_addr.unwrap();
     let (s, _) = get(format!("http://{public}/v1/epochs/current/participants")).await;
@@ -371,6 +397,12 @@ async fn partly_random_vectors_are_caught_and_a_disabled_node_gets_no_weight() {
         "the disabled node was asked to compute"
     );
     assert!(counts.iter().all(|(n, _)| *n != disabled_num));
+    let cheater_num = num("cheater").await;
+    let verified = verifier.node_ids();
+    assert!(
+        verified.contains(&honest_num) && verified.contains(&cheater_num),
+        "both nodes validated through the builder's verifier: {verified:?}"
+    );
 
     gateway.shutdown().await;
     for (_, _, stop) in [honest, cheater, disabled] {

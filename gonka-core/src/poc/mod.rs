@@ -89,6 +89,7 @@
 
 pub mod backend;
 pub mod compute;
+mod compute_verifier;
 pub mod encoding;
 pub mod error;
 pub mod mmr;
@@ -108,6 +109,7 @@ pub mod weights;
 pub mod wire;
 
 pub use backend::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
+pub use compute_verifier::ComputeVerifier;
 
 /// A PoC nonce. Nonces are non-negative; the network node stores them as int32, so valid
 /// nonces are at most [`MAX_NONCE`]. Commitments encode them as little-endian `u32`.

@@ -53,7 +53,11 @@ impl DevnetPoc {
         let store = ArtifactStore::open_path(data_dir.join("poc.db")).await?;
         let clock = DevnetPhaseClock::paused(self.phases, data_dir.to_string_lossy());
         let mut config = PocConfig::new(Arc::new(clock.clone()), store);
-        config.compute = Arc::clone(&self.mlnode.compute);
+        // The devnet ML nodes compute locally on the CPU; the gateway validates on the same
+        // backend, through the PoCVerifier trait.
+        config.verifier = Arc::new(gonka_core::poc::ComputeVerifier::new(Arc::clone(
+            &self.mlnode.compute,
+        )));
         config.seq_len = self.seq_len;
         config.validation = self.validation;
         config.tick =

@@ -193,12 +193,9 @@ async fn validate(service: &Arc<PocService>, epoch: u64) {
         params: service.config.validation,
         validator_key: service.config.public_key.clone(),
     };
-    let compute = Arc::clone(&service.config.compute);
-    let outcome =
-        tokio::task::spawn_blocking(move || validate_round(compute.as_ref(), &input, &artifacts))
-            .await;
-    match outcome {
-        Ok(Ok(outcomes)) => {
+    let verifier = Arc::clone(&service.config.verifier);
+    match validate_round(verifier.as_ref(), &input, &artifacts).await {
+        Ok(outcomes) => {
             for o in &outcomes {
                 tracing::info!(epoch, node = %o.node_id, count = o.count, outcome = o.outcome, n_mismatch = o.n_mismatch, n_total = o.n_total, weight = o.weight, "PoC node validated");
             }
@@ -210,8 +207,7 @@ async fn validate(service: &Arc<PocService>, epoch: u64) {
                 },
             );
         }
-        Ok(Err(e)) => tracing::error!(epoch, error = %e, "PoC validation failed"),
-        Err(e) => tracing::error!(epoch, error = %e, "PoC validation task failed"),
+        Err(e) => tracing::error!(epoch, error = %e, "PoC validation failed"),
     }
 }
 

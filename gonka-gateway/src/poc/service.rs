@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use gonka_core::poc::compute::{RoundParams, DEFAULT_SEQ_LEN};
 use gonka_core::poc::params::ValidationParams;
-use gonka_core::poc::{PocCompute, TinyModelCompute};
+use gonka_core::poc::{ComputeVerifier, TinyModelCompute};
 use gonka_core::NodeRegistry;
+use gonka_core::PoCVerifier;
 
 use super::participants::{self, Identity, ParticipantsResponse};
 use super::phases::{PhaseClock, PhaseInfo};
@@ -22,8 +23,9 @@ pub struct PocConfig {
     pub clock: Arc<dyn PhaseClock>,
     /// Durable artifact storage.
     pub store: ArtifactStore,
-    /// Backend that recomputes sampled nonces; must equal the ML nodes' backend.
-    pub compute: Arc<dyn PocCompute>,
+    /// Recomputes and judges a node's sampled, proven nonces; must compute like the ML nodes'
+    /// backend (default: [`ComputeVerifier`] over the CPU tiny-model backend).
+    pub verifier: Arc<dyn PoCVerifier>,
     /// Base URL ML nodes post artifacts to; `None`: `http://<PoC listener address>`.
     pub callback_url: Option<String>,
     /// This participant's public key (hex), sent to ML nodes as `public_key`.
@@ -52,7 +54,7 @@ impl PocConfig {
         Self {
             clock,
             store,
-            compute: Arc::new(TinyModelCompute::default()),
+            verifier: Arc::new(ComputeVerifier::new(Arc::new(TinyModelCompute::default()))),
             callback_url: None,
             public_key: format!("02{}", "11".repeat(32)),
             address: "gonka1devnetparticipant".into(),

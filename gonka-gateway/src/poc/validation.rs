@@ -1,8 +1,8 @@
 //! The validation runner (docs/poc-v2.md §5–§7 on one host): for every ML node of a round, commit its
 //! artifacts (arrival order) in a Merkle mountain range, sample leaves, build and check their
-//! inclusion proofs, recompute the proven ones with the same [`PocCompute`] backend the nodes
-//! use, count leaves whose nonce is not the node's as mismatches, and judge with the binomial
-//! test. A node's weight is its committed count when valid, 0 otherwise.
+//! inclusion proofs, have the [`PoCVerifier`] recompute and judge the proven ones, count leaves
+//! whose nonce is not the node's as mismatches, and judge with the binomial test. A node's weight
+//! is its committed count when valid, 0 otherwise.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,7 @@ use gonka_core::poc::params::ValidationParams;
 use gonka_core::poc::sampling::{sample_leaf_indices, sampling_seed};
 use gonka_core::poc::validate::{check_proofs, Commitment};
 use gonka_core::poc::verdict::{Decision, Verdict};
-use gonka_core::poc::PocCompute;
+use gonka_core::{PoCVerifier, VerificationRequest};
 use serde::{Deserialize, Serialize};
 
 use super::store::StoredArtifact;
@@ -73,12 +73,12 @@ pub struct ValidationInput {
     pub validator_key: String,
 }
 
-/// Validates every member (see the module docs). Runs on a blocking thread.
+/// Validates every member (see the module docs); the recomputation goes through `verifier`.
 ///
 /// # Errors
-/// A message when the compute backend cannot prepare the round or fails.
-pub fn validate_round(
-    compute: &dyn PocCompute,
+/// A message when the verifier fails (e.g. cannot run the member's model).
+pub async fn validate_round(
+    verifier: &dyn PoCVerifier,
     input: &ValidationInput,
     artifacts: &[StoredArtifact],
 ) -> Result<Vec<NodeOutcome>, String> {
@@ -90,9 +90,6 @@ pub fn validate_round(
     let mut out = Vec::with_capacity(input.members.len());
     for member in &input.members {
         let leaves = by_node.remove(&member.node_num).unwrap_or_default();
-        let prepared = compute
-            .prepare(&member.model, input.round.clone())
-            .map_err(|e| format!("cannot prepare the validation round: {e}"))?;
         if leaves.is_empty() {
             out.push(NodeOutcome {
                 node_id: member.node_id.clone(),
@@ -144,8 +141,17 @@ pub fn validate_round(
         let verdict = if own.is_empty() {
             Verdict::from_counts(&input.params, 0, 0, 0, Vec::new())
         } else {
-            prepared
-                .validate(&own, &input.params)
+            let request = VerificationRequest {
+                model: member.model.clone(),
+                round: input.round.clone(),
+                block_height: input.block_height,
+                node_id: member.node_num,
+                artifacts: own,
+                params: input.params,
+            };
+            verifier
+                .verify(&request)
+                .await
                 .map_err(|e| format!("recomputing node {}: {e}", member.node_id))?
         }
         .with_extra_mismatches(&input.params, &extra);
