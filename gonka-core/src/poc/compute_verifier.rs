@@ -88,3 +88,33 @@ mod tests {
         assert_ne!(verdict.decision, Decision::Valid);
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod conformance {
+    use super::*;
+    use crate::poc::TinyModelCompute;
+    use crate::testing::{self, VerifierFixture};
+
+    /// The exported suite, check by check, over the CPU backend; the reference is the model the
+    /// backend builds for the suite's block hash. `verifier_refuses_another_model` does not
+    /// apply: the tiny backend runs any model name (the gateway asks it for each member's model).
+    #[tokio::test]
+    async fn compute_verifier_over_the_tiny_backend_conforms() {
+        let backend = TinyModelCompute::default();
+        let verifier = ComputeVerifier::new(Arc::new(backend));
+        let reference = backend.model("00C0FFEE");
+        let fixture = VerifierFixture {
+            model_name: "tiny",
+            reference: &reference,
+        };
+        testing::verifier_accepts_honest_artifacts(&verifier, fixture).await;
+        testing::verifier_rejects_tampered_artifacts(&verifier, fixture).await;
+        testing::verifier_counts_malformed_and_duplicated_artifacts_as_mismatches(
+            &verifier, fixture,
+        )
+        .await;
+        testing::verifier_is_deterministic(&verifier, fixture).await;
+        testing::verifier_is_inconclusive_without_artifacts(&verifier, fixture).await;
+        testing::verifier_refuses_out_of_range_params(&verifier, fixture).await;
+    }
+}
