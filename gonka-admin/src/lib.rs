@@ -30,16 +30,17 @@
 //! ```
 
 mod auth;
-pub mod cli;
 pub mod client;
 mod error;
 mod extract;
 pub mod handlers;
+mod import;
 mod open;
 mod options;
 mod postgres;
 mod router;
 mod server;
+mod service;
 mod sqlite;
 mod state;
 
@@ -47,10 +48,12 @@ pub use client::{Client, ClientError};
 pub use error::ApiError;
 pub use handlers::admin_state::AdminStateChanged;
 pub use handlers::batch::PartialBatch;
+pub use import::{import_nodes, import_nodes_file, ImportError, ImportReport};
 pub use open::{open_registry, OpenError};
 pub use options::{AdminOptions, DEFAULT_BODY_LIMIT};
 pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT, WRITE_TIMEOUT};
 pub use router::router;
 pub use server::{log_request, run, run_with_limits};
+pub use service::{run_server, RunError, ServerConfig};
 pub use sqlite::SqliteRegistry;
 pub use state::AppState;

@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use gonka_admin::cli::{self, Args};
+mod cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    cli::init_logging(args.log_format);
+    let args = cli::parse_env().unwrap_or_else(|e| e.exit());
+    gonka_core::logging::init(args.log_format);
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -16,7 +15,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli::run(args, listener, cli::shutdown_signal()).await {
+    match gonka_admin::run_server(
+        args.server_config(),
+        listener,
+        gonka_core::server::shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "gonka-admin failed");

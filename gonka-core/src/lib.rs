@@ -14,10 +14,10 @@
 //! - an in-memory registry ([`MemoryRegistry`]) and, behind the `testing` feature, the conformance
 //!   suite every registry implementation runs with one line ([`testing::registry_suite`]).
 //!
-//! Without features, nothing in this crate does network or disk I/O. Two features hold what the
+//! Without features, nothing in this crate does network or disk I/O. Three features hold what the
 //! binaries' crates share: `server` ([`server`]: the HTTP serve loop with client read timeouts,
-//! the shutdown signal, the OpenAI error body) and `logging` ([`logging`]: tracing set-up for
-//! binaries). The `testing` suites probe the engines they check over loopback HTTP.
+//! the shutdown signal, the OpenAI error body), `logging` ([`logging`]: tracing set-up for
+//! binaries) and `cli` ([`cli`]: flags layered over an optional TOML config file). The `testing` suites probe the engines they check over loopback HTTP.
 //!
 //! # Examples
 //!
@@ -75,6 +75,9 @@ pub mod logging;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod cli;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

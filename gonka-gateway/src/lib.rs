@@ -29,7 +29,6 @@ pub mod admin;
 pub mod auth;
 pub mod broker;
 mod builder;
-pub mod cli;
 pub mod config;
 pub mod devnet;
 pub mod epoch_clock;

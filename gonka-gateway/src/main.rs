@@ -1,10 +1,11 @@
 //! `gonka-gateway`: parses flags, opens the registry, binds the listeners and runs the gateway
 //! (or `devnet`) until SIGTERM / ctrl-c.
 
+mod cli;
+
 use std::process::ExitCode;
 
-use clap::Parser;
-use gonka_gateway::cli::{Args, Command};
+use cli::{Args, Command};
 use gonka_gateway::{devnet, Listeners};
 use tokio::net::TcpListener;
 
@@ -52,15 +53,9 @@ async fn main_inner(args: Args) -> Result<(), String> {
             data_dir,
             engine,
         }) => {
+            // Devnet's quicker health and reconcile intervals are laid in by `cli::parse`.
             let defaults = devnet::DevnetConfig::default();
-            let mut gateway = args.gateway_config(defaults.gateway.registry.clone())?;
-            // Devnet favours quick convergence unless the operator set the flags.
-            if std::env::args().all(|a| !a.starts_with("--health-interval")) {
-                gateway.health_interval = defaults.gateway.health_interval;
-            }
-            if std::env::args().all(|a| !a.starts_with("--reconcile-interval")) {
-                gateway.reconcile_interval = defaults.gateway.reconcile_interval;
-            }
+            let gateway = args.gateway_config(defaults.gateway.registry.clone())?;
             let config = devnet::DevnetConfig {
                 ml_nodes,
                 model,
@@ -84,7 +79,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = cli::parse_env().unwrap_or_else(|e| e.exit());
     match main_inner(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -27,6 +27,8 @@ async fn help_lists_the_flags_and_the_devnet_subcommand() {
         "--fallback",
         "--otlp-endpoint",
         "--mlnode-token",
+        "--config",
+        "GONKA_CONFIG",
         "devnet",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
@@ -42,6 +44,25 @@ async fn a_bad_flag_value_fails_with_a_message_naming_it() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("soon"));
+}
+
+#[tokio::test]
+async fn a_bad_config_file_fails_with_a_message_naming_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gateway.toml");
+    std::fs::write(&file, "queue-timeot = \"1s\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`queue-timeot`") && err.contains(file.to_str().unwrap()),
+        "{err}"
+    );
 }
 
 #[tokio::test]

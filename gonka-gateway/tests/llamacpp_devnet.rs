@@ -280,7 +280,7 @@ async fn devnet_binary_with_engine_llamacpp_serves_and_sigterm_leaves_no_engine(
             "--engine-arg=-t",
             "--engine-arg=1",
         ])
-        .env("LLAMA_SERVER", &server)
+        .env("GONKA_DEVNET_LLAMA_SERVER", &server)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -58,9 +58,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod agent;
-#[cfg(feature = "cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
-pub mod cli;
 mod config;
 pub mod engine;
 pub mod gguf;

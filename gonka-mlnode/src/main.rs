@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use gonka_mlnode::cli::Cli;
 use tokio::net::TcpListener;
+
+mod cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse_env().unwrap_or_else(|e| e.exit());
     if let Some(command) = &cli.command {
         return match command.run() {
             Ok(line) => {

@@ -80,10 +80,10 @@ async fn binary_brings_up_its_model_and_exits_cleanly_on_sigterm() {
         .args([
             "--inference-listen",
             "127.0.0.1:0",
-            "--grace-period-s",
-            "2",
-            "--drain-timeout-s",
-            "0.5",
+            "--grace-period",
+            "2s",
+            "--drain-timeout",
+            "500ms",
         ])
         .arg("--engine-cmd")
         .arg(format!("python3 {}", common::fake_engine().display()))

@@ -1,20 +1,14 @@
-//! The `gonka-admin` binary's library half: command-line [`Args`], start-up ([`run`]), the
-//! nodes-file import and logging, reusable by the gateway.
+//! The `gonka-admin` command line: flags (each also read from a `GONKA_*` environment variable
+//! and from the `--config` TOML file) and turning them into a [`ServerConfig`].
 
-mod import;
-mod logging;
-
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::CommandFactory;
+use gonka_admin::{ServerConfig, DEFAULT_BODY_LIMIT};
+use gonka_core::cli::ParseError;
+use gonka_core::logging::LogFormat;
 use gonka_core::GovernanceModels;
-use tokio::net::TcpListener;
-
-pub use import::{import_nodes, import_nodes_file, ImportError, ImportReport};
-pub use logging::{init_logging, LogFormat};
-
-use crate::{open_registry, AdminOptions, OpenError, DEFAULT_BODY_LIMIT};
 
 /// Command line of `gonka-admin`; every flag also reads an environment variable.
 #[derive(Debug, Clone, clap::Parser)]
@@ -25,6 +19,10 @@ use crate::{open_registry, AdminOptions, OpenError, DEFAULT_BODY_LIMIT};
     long_about = None
 )]
 pub struct Args {
+    /// TOML file of settings (keys are the long flag names, e.g. `listen = "127.0.0.1:9200"`): flags
+    /// and environment variables win over it, it wins over the defaults.
+    #[arg(long, env = "GONKA_ADMIN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Address to listen on. Keep it private: the admin API must not face the internet.
     #[arg(long, env = "GONKA_ADMIN_LISTEN", default_value = "127.0.0.1:9200")]
     pub listen: SocketAddr,
@@ -58,110 +56,38 @@ impl Args {
             .filter(|g| !g.is_empty())
             .unwrap_or_default()
     }
+
+    /// The server configuration these flags describe.
+    pub fn server_config(&self) -> ServerConfig {
+        let mut c = ServerConfig::new(self.database.clone());
+        c.governance = self.governance();
+        c.token = self.token.clone();
+        c.nodes_file = self.nodes_file.clone();
+        c.body_limit = self.body_limit;
+        c
+    }
 }
 
-/// Why the server could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// The registry could not be opened.
-    #[error(transparent)]
-    Open(#[from] OpenError),
-    /// The nodes file could not be imported.
-    #[error(transparent)]
-    Import(#[from] ImportError),
-    /// The listener failed.
-    #[error("server error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// Opens the registry, imports `--nodes-file`, and serves the admin API on `listener` until
-/// `shutdown` completes.
+/// Parses `argv` (program name first) with `command` (normally [`Args::command`]): flags, then
+/// environment variables, then the `--config` file, then the defaults.
 ///
 /// # Errors
-/// See [`RunError`].
-pub async fn run(
-    args: Args,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), RunError> {
-    let registry = open_registry(&args.database).await?;
-    tracing::info!(database = %redact_url(&args.database), "registry opened");
-    let governance = args.governance();
-    if let Some(path) = &args.nodes_file {
-        let report = import_nodes_file(registry.as_ref(), path, &governance).await?;
-        for e in &report.skipped {
-            tracing::warn!(index = e.index, id = %e.id, reason = %e.error, "nodes file: node skipped");
-        }
-        tracing::info!(
-            file = %path.display(),
-            added = report.added,
-            updated = report.updated,
-            unchanged = report.unchanged,
-            skipped_invalid = report.skipped.len(),
-            "nodes file imported"
-        );
-    }
-    if args.token.is_none() {
-        tracing::info!("no admin token set: keep the admin API on a private address");
-    }
-    let options = AdminOptions {
-        governance,
-        token: args.token.clone(),
-        body_limit: args.body_limit,
-        ..AdminOptions::default()
-    };
-    crate::run(crate::router(registry, options), listener, shutdown).await?;
-    Ok(())
+/// See [`ParseError`].
+pub fn parse<I, S>(command: clap::Command, argv: I) -> Result<Args, ParseError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    gonka_core::cli::parse_with_config_file(command, argv, "config")
 }
 
-pub use gonka_core::server::shutdown_signal;
-
-/// The URL without a password (`postgres://user:***@host/db`), for logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
+/// [`parse`] of this process's command line with [`Args::command`].
+///
+/// # Errors
+/// See [`ParseError`].
+pub fn parse_env() -> Result<Args, ParseError> {
+    parse(Args::command(), std::env::args_os())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[test]
-    fn defaults_match_the_design() {
-        let a = Args::try_parse_from(["gonka-admin"]).unwrap();
-        assert_eq!(a.listen.to_string(), "127.0.0.1:9200");
-        assert_eq!(a.database, "sqlite://gonka.db");
-        assert_eq!(a.governance(), GovernanceModels::default());
-        assert_eq!(a.body_limit, 8 * 1024 * 1024);
-    }
-
-    #[test]
-    fn models_flag_replaces_the_governance_list() {
-        let a = Args::try_parse_from(["gonka-admin", "--models", "x/a, y/b"]).unwrap();
-        assert_eq!(
-            a.governance().iter().collect::<Vec<_>>(),
-            vec!["x/a", "y/b"]
-        );
-    }
-
-    #[test]
-    fn bad_listen_address_is_rejected() {
-        assert!(Args::try_parse_from(["gonka-admin", "--listen", "nope"]).is_err());
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("sqlite://gonka.db"), "sqlite://gonka.db");
-    }
-}
+mod tests;

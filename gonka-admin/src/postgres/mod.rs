@@ -32,8 +32,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{broadcast, Mutex};
 
-use crate::cli::redact_url as redact;
 use crate::open::OpenError;
+use crate::service::redact_url as redact;
 use plan::Plan;
 use rows::{unavailable, LOAD_ALL_THRESHOLD};
 

@@ -61,7 +61,7 @@ pub(super) async fn resolve_engine(
     };
     if !llama.server.is_file() {
         return Err(StartupError::devnet_failed(format!(
-            "llama-server not found at {} (build one with `bash scripts/llama-server.sh`, pass --llama-server or set LLAMA_SERVER)",
+            "llama-server not found at {} (build one with `bash scripts/llama-server.sh`, pass --llama-server or set GONKA_DEVNET_LLAMA_SERVER)",
             llama.server.display()
         )));
     }

@@ -6,7 +6,6 @@
 //!
 //! Without a [`PocConfig`] the PoC listener answers `/health` only ([`poc_router`]).
 
-pub mod cli;
 pub mod devnet;
 pub mod driver;
 pub mod participants;

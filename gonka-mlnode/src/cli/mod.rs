@@ -1,15 +1,18 @@
-//! Command line of the `gonka-mlnode` binary (every flag also reads `GONKA_MLNODE_*`).
+//! Command line of the `gonka-mlnode` binary: flags (each also read from a `GONKA_MLNODE_*`
+//! environment variable and from the `--config` TOML file) and turning them into an
+//! [`MlNodeConfig`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
-
-use crate::engine::{BackoffConfig, EngineKind};
-use crate::simulator::{FaultConfig, SimulatorConfig};
-use crate::MlNodeConfig;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use gonka_core::cli::{Layered, ParseError};
+use gonka_mlnode::engine::{BackoffConfig, EngineKind};
+use gonka_mlnode::simulator::{FaultConfig, SimulatorConfig};
+use gonka_mlnode::MlNodeConfig;
 
 pub use gonka_core::logging::LogFormat;
 
@@ -19,6 +22,10 @@ pub use gonka_core::logging::LogFormat;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "gonka-mlnode", version)]
 pub struct Cli {
+    /// TOML file of settings (keys are the long flag names, e.g. `engine = "vllm"`): flags and
+    /// environment variables win over it, it wins over the defaults.
+    #[arg(long, env = "GONKA_MLNODE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Engine: simulator, vllm, sglang or llamacpp.
     #[arg(long, env = "GONKA_MLNODE_ENGINE", default_value = "simulator", value_parser = parse_engine)]
     pub engine: EngineKind,
@@ -31,8 +38,13 @@ pub struct Cli {
     /// dtype of the start model.
     #[arg(long, env = "GONKA_MLNODE_DTYPE", default_value = "auto")]
     pub dtype: String,
-    /// Engine argument for the start model (repeatable, e.g. `--engine-arg=--max-model-len --engine-arg=8192`).
-    #[arg(long = "engine-arg", allow_hyphen_values = true)]
+    /// Engine argument for the start model (repeatable, e.g. `--engine-arg=--max-model-len --engine-arg=8192`;
+    /// in the environment, whitespace-separated).
+    #[arg(
+        long = "engine-arg",
+        env = "GONKA_MLNODE_ENGINE_ARGS",
+        allow_hyphen_values = true
+    )]
     pub engine_args: Vec<String>,
     /// GGUF file of a model for llama.cpp, `NAME=PATH` (repeatable; in the environment,
     /// comma-separated).
@@ -66,49 +78,49 @@ pub struct Cli {
     /// Rotated engine log files kept.
     #[arg(long, env = "GONKA_MLNODE_LOG_FILES", default_value_t = 3)]
     pub log_files: usize,
-    /// Seconds between SIGTERM and SIGKILL when stopping an engine.
-    #[arg(long, env = "GONKA_MLNODE_GRACE_PERIOD_S", default_value_t = 10.0, value_parser = parse_secs)]
-    pub grace_period_s: f64,
-    /// Seconds an engine may take to answer ready.
-    #[arg(long, env = "GONKA_MLNODE_STARTUP_TIMEOUT_S", default_value_t = 1200.0, value_parser = parse_secs)]
-    pub startup_timeout_s: f64,
-    /// Seconds between health probes of a ready engine.
-    #[arg(long, env = "GONKA_MLNODE_HEALTH_INTERVAL_S", default_value_t = 10.0, value_parser = parse_secs)]
-    pub health_interval_s: f64,
-    /// First restart delay in milliseconds (doubles per failure).
-    #[arg(long, env = "GONKA_MLNODE_BACKOFF_INITIAL_MS", default_value_t = 1000)]
-    pub backoff_initial_ms: u64,
-    /// Largest restart delay in milliseconds.
-    #[arg(long, env = "GONKA_MLNODE_BACKOFF_MAX_MS", default_value_t = 60_000)]
-    pub backoff_max_ms: u64,
-    /// Seconds of healthy running that reset the failure count.
-    #[arg(long, env = "GONKA_MLNODE_BACKOFF_RESET_S", default_value_t = 300.0, value_parser = parse_secs)]
-    pub backoff_reset_s: f64,
+    /// Time between SIGTERM and SIGKILL when stopping an engine.
+    #[arg(long, env = "GONKA_MLNODE_GRACE_PERIOD", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub grace_period: Duration,
+    /// Time an engine may take to answer ready.
+    #[arg(long, env = "GONKA_MLNODE_STARTUP_TIMEOUT", default_value = "20m", value_parser = humantime::parse_duration)]
+    pub startup_timeout: Duration,
+    /// Time between health probes of a ready engine (at least 100ms).
+    #[arg(long, env = "GONKA_MLNODE_HEALTH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub health_interval: Duration,
+    /// First restart delay (doubles per failure).
+    #[arg(long, env = "GONKA_MLNODE_BACKOFF_INITIAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub backoff_initial: Duration,
+    /// Largest restart delay.
+    #[arg(long, env = "GONKA_MLNODE_BACKOFF_MAX", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub backoff_max: Duration,
+    /// Healthy running time that resets the failure count.
+    #[arg(long, env = "GONKA_MLNODE_BACKOFF_RESET", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub backoff_reset: Duration,
     /// Consecutive failures after which an engine is given up.
     #[arg(long, env = "GONKA_MLNODE_MAX_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_failures: u32,
     /// Model cache directory for /api/v1/models/list (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub).
     #[arg(long, env = "GONKA_MLNODE_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
-    /// Seconds open connections get to finish at shutdown.
-    #[arg(long, env = "GONKA_MLNODE_DRAIN_TIMEOUT_S", default_value_t = 5.0, value_parser = parse_secs)]
-    pub drain_timeout_s: f64,
+    /// Time open connections get to finish at shutdown.
+    #[arg(long, env = "GONKA_MLNODE_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
     /// GGUF llama model PoC runs on (needs the `candle` feature); default: a small random-weight
     /// model generated from each round's block hash.
     #[arg(long, env = "GONKA_MLNODE_POC_MODEL_FILE")]
     pub poc_model_file: Option<PathBuf>,
-    /// Seconds between two PoC artifact callbacks to the network node.
-    #[arg(long, env = "GONKA_MLNODE_POC_CALLBACK_INTERVAL_S", default_value_t = 5.0, value_parser = parse_secs)]
-    pub poc_callback_interval_s: f64,
+    /// Time between two PoC artifact callbacks to the network node.
+    #[arg(long, env = "GONKA_MLNODE_POC_CALLBACK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub poc_callback_interval: Duration,
     /// Simulator: seed of the output text and fault draws.
     #[arg(long, env = "GONKA_MLNODE_SIM_SEED", default_value_t = 42)]
     pub sim_seed: u64,
-    /// Simulator: time to first token in milliseconds.
-    #[arg(long, env = "GONKA_MLNODE_SIM_TTFT_MS", default_value_t = 0)]
-    pub sim_ttft_ms: u64,
-    /// Simulator: inter-token latency in milliseconds.
-    #[arg(long, env = "GONKA_MLNODE_SIM_ITL_MS", default_value_t = 0)]
-    pub sim_itl_ms: u64,
+    /// Simulator: time to first token.
+    #[arg(long, env = "GONKA_MLNODE_SIM_TTFT", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub sim_ttft: Duration,
+    /// Simulator: inter-token latency.
+    #[arg(long, env = "GONKA_MLNODE_SIM_ITL", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub sim_itl: Duration,
     /// Simulator: tokens per answer (a smaller max_tokens wins).
     #[arg(long, env = "GONKA_MLNODE_SIM_OUTPUT_TOKENS", default_value_t = 16)]
     pub sim_output_tokens: u32,
@@ -158,7 +170,7 @@ pub enum Command {
         /// Output file (created or replaced).
         out: PathBuf,
         /// Seed of the weights; the same seed writes the same bytes.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, env = "GONKA_MLNODE_TINY_MODEL_SEED", default_value_t = 0)]
         seed: u64,
     },
 }
@@ -171,9 +183,9 @@ impl Command {
     pub fn run(&self) -> Result<String, String> {
         match self {
             Command::TinyModel { out, seed } => {
-                let model = crate::gguf::TinyLlama {
+                let model = gonka_mlnode::gguf::TinyLlama {
                     seed: *seed,
-                    ..crate::gguf::TinyLlama::default()
+                    ..gonka_mlnode::gguf::TinyLlama::default()
                 };
                 model
                     .write_to(out)
@@ -201,17 +213,6 @@ fn parse_model_file(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-fn parse_secs(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
-    if v.is_finite() && (0.0..=1.0e7).contains(&v) {
-        Ok(v)
-    } else {
-        Err(format!("{s} seconds is out of range (0 to 10000000)"))
-    }
-}
-
 fn parse_rate(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
@@ -223,18 +224,14 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn secs(v: f64) -> Duration {
-    Duration::try_from_secs_f64(v).unwrap_or(Duration::ZERO)
-}
-
 impl Cli {
     /// The PoC settings these flags describe (loads `--poc-model-file`).
     ///
     /// # Errors
     /// A message naming `--poc-model-file` when it cannot be used.
-    pub fn poc_settings(&self) -> Result<crate::poc::PocSettings, String> {
-        crate::poc::PocSettings::from_flags(
-            secs(self.poc_callback_interval_s),
+    pub fn poc_settings(&self) -> Result<gonka_mlnode::poc::PocSettings, String> {
+        gonka_mlnode::poc::PocSettings::from_flags(
+            self.poc_callback_interval,
             self.poc_model_file.as_deref(),
         )
     }
@@ -252,8 +249,8 @@ impl Cli {
             simulator: SimulatorConfig {
                 model: self.model.clone().unwrap_or_else(|| "simulator".to_owned()),
                 seed: self.sim_seed,
-                time_to_first_token: Duration::from_millis(self.sim_ttft_ms),
-                inter_token_latency: Duration::from_millis(self.sim_itl_ms),
+                time_to_first_token: self.sim_ttft,
+                inter_token_latency: self.sim_itl,
                 output_tokens: self.sim_output_tokens,
                 max_concurrency: self.sim_max_concurrency,
                 faults: FaultConfig {
@@ -269,88 +266,54 @@ impl Cli {
             log_dir: self.log_dir.clone(),
             log_max_bytes: self.log_max_bytes,
             log_files: self.log_files,
-            grace_period: secs(self.grace_period_s),
-            startup_timeout: secs(self.startup_timeout_s),
-            health_interval: secs(self.health_interval_s).max(Duration::from_millis(100)),
+            grace_period: self.grace_period,
+            startup_timeout: self.startup_timeout,
+            health_interval: self.health_interval.max(Duration::from_millis(100)),
             backoff: BackoffConfig {
-                initial: Duration::from_millis(self.backoff_initial_ms),
-                max: Duration::from_millis(self.backoff_max_ms),
-                reset_after: secs(self.backoff_reset_s),
+                initial: self.backoff_initial,
+                max: self.backoff_max,
+                reset_after: self.backoff_reset,
                 max_failures: self.max_failures,
             },
             models_dir: self.models_dir.clone(),
-            drain_timeout: secs(self.drain_timeout_s),
+            drain_timeout: self.drain_timeout,
             ..MlNodeConfig::default()
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_match_upstream_ports_and_simulator_engine() {
-        let cli = Cli::try_parse_from(["gonka-mlnode"]).unwrap();
-        assert_eq!(cli.mgmt_listen.to_string(), "0.0.0.0:8080");
-        assert_eq!(cli.inference_listen.to_string(), "0.0.0.0:5000");
-        let config = cli.to_config();
-        assert_eq!(config.engine, EngineKind::Simulator);
-        assert_eq!(config.grace_period, Duration::from_secs(10));
+/// Parses `argv` (program name first) with `command` (normally [`Cli::command`]): flags, then
+/// `GONKA_MLNODE_*` environment variables, then the `--config` file, then the defaults.
+///
+/// # Errors
+/// See [`ParseError`].
+pub fn parse<I, S>(command: clap::Command, argv: I) -> Result<Cli, ParseError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    let mut layered = Layered::new(command, argv)?;
+    layered.config_file("config")?;
+    let matches = layered.into_matches()?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    // `GONKA_MLNODE_ENGINE_ARGS` is one string of whitespace-separated arguments.
+    if matches.value_source("engine_args") == Some(ValueSource::EnvVariable) {
+        cli.engine_args = cli
+            .engine_args
+            .iter()
+            .flat_map(|a| a.split_whitespace().map(str::to_owned))
+            .collect();
     }
-
-    #[test]
-    fn engine_args_model_files_and_durations_are_parsed() {
-        let cli = Cli::try_parse_from([
-            "gonka-mlnode",
-            "--engine",
-            "llamacpp",
-            "--model",
-            "tiny",
-            "--model-file",
-            "tiny=/m/tiny.gguf",
-            "--engine-arg=-c",
-            "--engine-arg",
-            "2048",
-            "--grace-period-s",
-            "0.5",
-            "--backoff-initial-ms",
-            "50",
-            "--sim-load-time",
-            "1m30s",
-        ])
-        .unwrap();
-        let config = cli.to_config();
-        assert_eq!(config.engine, EngineKind::Llamacpp);
-        assert_eq!(config.model_args, ["-c", "2048"]);
-        assert_eq!(config.model_files["tiny"], PathBuf::from("/m/tiny.gguf"));
-        assert_eq!(config.grace_period, Duration::from_millis(500));
-        assert_eq!(config.backoff.initial, Duration::from_millis(50));
-        assert_eq!(config.simulator.load_time, Duration::from_secs(90));
-    }
-
-    #[test]
-    fn tiny_model_subcommand_takes_a_path_and_a_seed() {
-        let cli = Cli::try_parse_from(["gonka-mlnode", "tiny-model", "/tmp/t.gguf", "--seed", "7"])
-            .unwrap();
-        assert!(matches!(
-            cli.command,
-            Some(Command::TinyModel { ref out, seed: 7 }) if out == &PathBuf::from("/tmp/t.gguf")
-        ));
-        assert!(Cli::try_parse_from(["gonka-mlnode", "tiny-model"]).is_err());
-        assert!(Cli::try_parse_from(["gonka-mlnode"])
-            .unwrap()
-            .command
-            .is_none());
-    }
-
-    #[test]
-    fn bad_values_are_rejected_with_their_name() {
-        let err = Cli::try_parse_from(["gonka-mlnode", "--engine", "tgi"])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("tgi"), "{err}");
-        assert!(Cli::try_parse_from(["gonka-mlnode", "--model-file", "nope"]).is_err());
-        assert!(Cli::try_parse_from(["gonka-mlnode", "--sim-error-rate", "1.5"]).is_err());
-    }
+    Ok(cli)
 }
+
+/// [`parse`] of this process's command line with [`Cli::command`].
+///
+/// # Errors
+/// See [`ParseError`].
+pub fn parse_env() -> Result<Cli, ParseError> {
+    parse(Cli::command(), std::env::args_os())
+}
+
+#[cfg(test)]
+mod tests;

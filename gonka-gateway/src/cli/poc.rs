@@ -1,14 +1,9 @@
-//! The PoC flags of `gonka-gateway` (flattened into [`crate::cli::Args`]).
+//! The PoC flags of `gonka-gateway` (flattened into [`super::Args`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::parse_duration;
-
-use super::devnet::DevnetPoc;
-use super::phases::{DevnetPhaseClock, PhaseDurations};
-use super::service::PocConfig;
-use super::store::ArtifactStore;
+use gonka_gateway::poc::{ArtifactStore, DevnetPhaseClock, DevnetPoc, PhaseDurations, PocConfig};
 
 /// PoC flags. With `--poc`, a local epoch clock (`--epoch-length`, default 10m, split into the
 /// phases below, the rest is inference) drives PoC rounds on the enabled ML nodes.
@@ -18,13 +13,13 @@ pub struct PocArgs {
     #[arg(long = "poc", env = "GONKA_POC", global = true)]
     pub enabled: bool,
     /// Length of the PoC generate phase.
-    #[arg(long, env = "GONKA_POC_GENERATE", default_value = "60s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "GONKA_POC_GENERATE", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
     pub poc_generate: Duration,
     /// Length of the wind-down phase (generation stopped, late artifacts accepted).
-    #[arg(long, env = "GONKA_POC_WIND_DOWN", default_value = "10s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "GONKA_POC_WIND_DOWN", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub poc_wind_down: Duration,
     /// Length of the validate phase.
-    #[arg(long, env = "GONKA_POC_VALIDATE", default_value = "60s", value_parser = parse_duration, global = true)]
+    #[arg(long, env = "GONKA_POC_VALIDATE", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
     pub poc_validate: Duration,
     /// `seq_len` of each nonce (CPU backend: keep it small).
     #[arg(long, env = "GONKA_POC_SEQ_LEN", default_value_t = 16, global = true)]

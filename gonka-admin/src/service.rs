@@ -1,0 +1,121 @@
+//! [`run_server`]: what the `gonka-admin` binary runs once its flags are parsed (open the
+//! registry, import the nodes file, serve the admin API), for embedding the same start-up.
+
+use std::future::Future;
+use std::path::PathBuf;
+
+use gonka_core::GovernanceModels;
+use tokio::net::TcpListener;
+
+use crate::import::{import_nodes_file, ImportError};
+use crate::{open_registry, AdminOptions, OpenError, DEFAULT_BODY_LIMIT};
+
+/// What [`run_server`] serves.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Registry database URL (see [`open_registry`]).
+    pub database: String,
+    /// Models nodes may serve.
+    pub governance: GovernanceModels,
+    /// Bearer token required on every call; `None` leaves the API open (keep it private).
+    pub token: Option<String>,
+    /// JSON array of nodes imported at start-up (added / updated / unchanged / skipped).
+    pub nodes_file: Option<PathBuf>,
+    /// Largest accepted request body in bytes.
+    pub body_limit: usize,
+}
+
+impl ServerConfig {
+    /// The binary's defaults over `database`: the default governance list, no token, no nodes
+    /// file, [`DEFAULT_BODY_LIMIT`].
+    pub fn new(database: impl Into<String>) -> Self {
+        Self {
+            database: database.into(),
+            governance: GovernanceModels::default(),
+            token: None,
+            nodes_file: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The registry could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The nodes file could not be imported.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// The listener failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the registry, imports the nodes file, and serves the admin API on `listener` until
+/// `shutdown` completes.
+///
+/// # Errors
+/// See [`RunError`].
+pub async fn run_server(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let registry = open_registry(&config.database).await?;
+    tracing::info!(database = %redact_url(&config.database), "registry opened");
+    let governance = config.governance;
+    if let Some(path) = &config.nodes_file {
+        let report = import_nodes_file(registry.as_ref(), path, &governance).await?;
+        for e in &report.skipped {
+            tracing::warn!(index = e.index, id = %e.id, reason = %e.error, "nodes file: node skipped");
+        }
+        tracing::info!(
+            file = %path.display(),
+            added = report.added,
+            updated = report.updated,
+            unchanged = report.unchanged,
+            skipped_invalid = report.skipped.len(),
+            "nodes file imported"
+        );
+    }
+    if config.token.is_none() {
+        tracing::info!("no admin token set: keep the admin API on a private address");
+    }
+    let options = AdminOptions {
+        governance,
+        token: config.token,
+        body_limit: config.body_limit,
+        ..AdminOptions::default()
+    };
+    crate::run(crate::router(registry, options), listener, shutdown).await?;
+    Ok(())
+}
+
+/// The URL without a password (`postgres://user:***@host/db`), for logs.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://gonka.db"), "sqlite://gonka.db");
+    }
+}

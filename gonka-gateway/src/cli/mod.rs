@@ -1,0 +1,273 @@
+//! The `gonka-gateway` command line: flags (each also read from a `GONKA_*` environment variable
+//! and from the `--config` TOML file), the `devnet` subcommand, and turning them into a
+//! [`GatewayConfig`].
+
+mod devnet;
+mod poc;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+use gonka_core::cli::{Layered, ParseError};
+use gonka_core::{GovernanceModels, ManualEpoch, NodeRegistry, Scheduler};
+
+use gonka_gateway::GatewayConfig;
+
+pub use devnet::Command;
+
+/// Command line of `gonka-gateway`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "gonka-gateway",
+    version,
+    about = "Gonka network node: OpenAI gateway to ML nodes, admin API, broker and PoC callbacks",
+    long_about = None
+)]
+pub struct Args {
+    /// TOML file of settings (keys are the long flag names, e.g. `queue-timeout = "30s"`;
+    /// devnet's flags in a `[devnet]` table): flags and environment variables win over it, it wins
+    /// over the defaults.
+    #[arg(long, env = "GONKA_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Public OpenAI API address.
+    #[arg(
+        long,
+        env = "GONKA_PUBLIC_LISTEN",
+        default_value = "127.0.0.1:9000",
+        global = true
+    )]
+    pub public_listen: SocketAddr,
+    /// Admin API address (keep it private).
+    #[arg(
+        long,
+        env = "GONKA_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9200",
+        global = true
+    )]
+    pub admin_listen: SocketAddr,
+    /// PoC callback address.
+    #[arg(
+        long,
+        env = "GONKA_POC_LISTEN",
+        default_value = "127.0.0.1:9100",
+        global = true
+    )]
+    pub poc_listen: SocketAddr,
+    /// Registry database: sqlite://PATH (created if missing), postgres://USER:PASS@HOST/DB (shared by several
+    /// gateway replicas), or memory: (nothing persisted).
+    #[arg(long, env = "GONKA_DATABASE_URL", default_value = "sqlite://gonka.db")]
+    pub database: String,
+    /// Routing policy: least-busy, round-robin, power-of-two or scored.
+    #[arg(
+        long,
+        env = "GONKA_POLICY",
+        default_value = "least-busy",
+        value_parser = parse_policy,
+        global = true
+    )]
+    pub policy: Arc<dyn Scheduler>,
+    /// How long a request waits for a free node before 503.
+    #[arg(long, env = "GONKA_QUEUE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub queue_timeout: Duration,
+    /// Requests allowed to wait at once; more get 429.
+    #[arg(
+        long,
+        env = "GONKA_QUEUE_CAPACITY",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub queue_capacity: usize,
+    /// Tries per request on distinct nodes (failures before the first byte only).
+    #[arg(long, env = "GONKA_MAX_TRIES", default_value_t = 3, global = true)]
+    pub max_tries: u32,
+    /// Consecutive failures that open a node's circuit breaker.
+    #[arg(
+        long,
+        env = "GONKA_BREAKER_THRESHOLD",
+        default_value_t = 3,
+        global = true
+    )]
+    pub breaker_threshold: u32,
+    /// Interval of node health checks.
+    #[arg(long, env = "GONKA_HEALTH_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    pub health_interval: Duration,
+    /// Timeout of one health check call.
+    #[arg(long, env = "GONKA_HEALTH_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration, global = true)]
+    pub health_timeout: Duration,
+    /// Interval of the broker's reconcile loop (also runs at once on registry changes).
+    #[arg(long, env = "GONKA_RECONCILE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub reconcile_interval: Duration,
+    /// Timeout of one management API call by the broker.
+    #[arg(long, env = "GONKA_BROKER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub broker_timeout: Duration,
+    /// Timeout of the broker's `inference/up`, which the ML node answers once the model is
+    /// loaded (a large model takes many minutes).
+    #[arg(long, env = "GONKA_BROKER_UP_TIMEOUT", default_value = "30m", value_parser = humantime::parse_duration, global = true)]
+    pub broker_up_timeout: Duration,
+    /// Longest wait for an upstream's first byte.
+    #[arg(long, env = "GONKA_REQUEST_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub request_timeout: Duration,
+    /// Longest silence between two chunks of a stream.
+    #[arg(long, env = "GONKA_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub idle_timeout: Duration,
+    /// Time a client has to send a complete request head (slowloris protection), on every listener.
+    #[arg(long, env = "GONKA_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub header_read_timeout: Duration,
+    /// Longest pause between two parts of a client's request body before 408, on every listener.
+    #[arg(long, env = "GONKA_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub body_read_timeout: Duration,
+    /// Largest request body in bytes.
+    #[arg(long, env = "GONKA_BODY_LIMIT", default_value_t = 16 * 1024 * 1024, global = true)]
+    pub body_limit: usize,
+    /// File of accepted API keys, one per line (`#` comments): a key, or `sha256:<hex>` of the key so the
+    /// file holds no plaintext (`printf %s KEY | sha256sum`); unset means no authentication.
+    #[arg(long, env = "GONKA_API_KEYS_FILE", global = true)]
+    pub api_keys_file: Option<PathBuf>,
+    /// Fallback model, `MODEL=FALLBACK`, tried when MODEL has no eligible node (repeatable).
+    #[arg(
+        long = "fallback",
+        env = "GONKA_FALLBACKS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub fallbacks: Vec<String>,
+    /// Bearer token required by the admin API.
+    #[arg(long, env = "GONKA_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<String>,
+    /// Bearer token for the ML nodes' management API (`gonka-mlnode --token`).
+    #[arg(
+        long,
+        env = "GONKA_MLNODE_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub mlnode_token: Option<String>,
+    /// Comma-separated governance models, replacing the default five.
+    #[arg(
+        long,
+        env = "GONKA_GOVERNANCE_MODELS",
+        value_name = "A,B,...",
+        global = true
+    )]
+    pub models: Option<String>,
+    /// Epoch the gateway starts in (a chain-less deployment keeps it; devnet too).
+    #[arg(long, env = "GONKA_EPOCH", default_value_t = 0, global = true)]
+    pub epoch: u64,
+    /// Length of an epoch of the local epoch clock (e.g. `1h`); unset keeps `--epoch` fixed.
+    /// A disabled node keeps serving until the epoch it was disabled in is over.
+    #[arg(long, env = "GONKA_EPOCH_LENGTH", value_parser = humantime::parse_duration, global = true)]
+    pub epoch_length: Option<Duration>,
+    /// How long in-flight requests may run after SIGTERM.
+    #[arg(long, env = "GONKA_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub drain_timeout: Duration,
+    /// OpenTelemetry OTLP/HTTP endpoint for trace export (e.g. http://127.0.0.1:4318).
+    #[arg(long, env = "GONKA_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+    /// Log format.
+    #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = gonka_core::logging::LogFormat::Text, global = true)]
+    pub log_format: gonka_core::logging::LogFormat,
+    /// Proof-of-Compute epochs.
+    #[command(flatten)]
+    pub poc: poc::PocArgs,
+    /// Subcommand; none runs the gateway.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Parses `argv` (program name first) with `command` (normally [`Args::command`]): flags, then
+/// `GONKA_*` environment variables, then the `--config` file, then devnet's defaults when running
+/// `devnet`, then the built-in defaults.
+///
+/// # Errors
+/// See [`ParseError`].
+pub fn parse<I, S>(command: clap::Command, argv: I) -> Result<Args, ParseError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    let mut layered = Layered::new(command, argv)?;
+    if layered.matches().subcommand_name() == Some("devnet") {
+        devnet::lay_defaults(&mut layered);
+    }
+    layered.config_file("config")?;
+    let matches = layered.into_matches()?;
+    let mut args = <Args as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    devnet::split_env_engine_args(&mut args.command, &matches);
+    Ok(args)
+}
+
+/// [`parse`] of this process's command line with [`Args::command`].
+///
+/// # Errors
+/// See [`ParseError`].
+pub fn parse_env() -> Result<Args, ParseError> {
+    parse(Args::command(), std::env::args_os())
+}
+
+/// `--policy`: a built-in scheduler by name.
+fn parse_policy(
+    name: &str,
+) -> Result<Arc<dyn Scheduler>, gonka_gateway::schedule::UnknownPolicy> {
+    gonka_gateway::schedule::scheduler_by_name(name)
+}
+
+impl Args {
+    /// The gateway configuration these flags describe, over `registry`.
+    ///
+    /// # Errors
+    /// A message naming the flag: unreadable API keys file, malformed `--fallback`.
+    pub fn gateway_config(&self, registry: Arc<dyn NodeRegistry>) -> Result<GatewayConfig, String> {
+        let mut c = GatewayConfig::new(registry);
+        c.epoch = match self.epoch_length {
+            Some(length) => Arc::new(gonka_gateway::epoch_clock::ClockEpoch::new(
+                self.epoch, length,
+            )),
+            None => Arc::new(ManualEpoch::new(self.epoch)),
+        };
+        c.scheduler = self.policy.clone();
+        c.queue_timeout = self.queue_timeout;
+        c.queue_capacity = self.queue_capacity;
+        c.max_tries = self.max_tries.max(1);
+        c.breaker_threshold = self.breaker_threshold.max(1);
+        c.health_interval = self.health_interval;
+        c.health_timeout = self.health_timeout;
+        c.reconcile_interval = self.reconcile_interval;
+        c.broker_timeout = self.broker_timeout;
+        c.broker_up_timeout = self.broker_up_timeout;
+        c.request_timeout = self.request_timeout;
+        c.idle_timeout = self.idle_timeout;
+        c.header_read_timeout = self.header_read_timeout;
+        c.body_read_timeout = self.body_read_timeout;
+        c.body_limit = self.body_limit;
+        c.drain_timeout = self.drain_timeout;
+        c.admin_token = self.admin_token.clone().filter(|t| !t.is_empty());
+        c.mlnode_token = self.mlnode_token.clone().filter(|t| !t.is_empty());
+        if let Some(models) = &self.models {
+            let g = GovernanceModels::parse_list(models);
+            if !g.is_empty() {
+                c.governance = g;
+            }
+        }
+        if let Some(path) = &self.api_keys_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--api-keys-file {}: cannot read: {e}", path.display()))?;
+            c.api_keys = gonka_gateway::config::parse_api_keys(&text);
+            if c.api_keys.is_empty() {
+                return Err(format!(
+                    "--api-keys-file {}: no keys in the file",
+                    path.display()
+                ));
+            }
+        }
+        for f in &self.fallbacks {
+            c.add_fallback(f).map_err(|e| format!("--fallback: {e}"))?;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests;

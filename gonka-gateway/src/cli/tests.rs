@@ -1,0 +1,305 @@
+use std::io::Write;
+
+use super::*;
+
+const BIN: &str = "gonka-gateway";
+
+/// [`Args::command`] with every environment variable renamed to `<prefix><name>`, so that a test can
+/// set its variables without other tests (running in parallel, in this process) seeing them.
+fn command_with_env_prefix(prefix: &str) -> clap::Command {
+    let rename = |a: clap::Arg| match a.get_env() {
+        Some(name) => {
+            let name = format!("{prefix}{}", name.to_string_lossy());
+            let name: &'static str = Box::leak(name.into_boxed_str());
+            a.env(name)
+        }
+        None => a,
+    };
+    Args::command()
+        .mut_args(rename)
+        .mut_subcommand("devnet", |d| d.mut_args(rename))
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn devnet_of(a: &Args) -> (usize, &devnet::DevnetEngineArgs) {
+    match &a.command {
+        Some(Command::Devnet {
+            ml_nodes, engine, ..
+        }) => (*ml_nodes, engine),
+        None => panic!("devnet expected"),
+    }
+}
+
+#[test]
+fn durations_are_human_durations() {
+    let a = Args::try_parse_from([
+        "gonka-gateway",
+        "--queue-timeout",
+        "1m30s",
+        "--health-interval",
+        "500ms",
+    ])
+    .unwrap();
+    assert_eq!(a.queue_timeout, Duration::from_secs(90));
+    assert_eq!(a.health_interval, Duration::from_millis(500));
+    let e = Args::try_parse_from(["gonka-gateway", "--queue-timeout", "soon"]).unwrap_err();
+    assert!(e.to_string().contains("soon"), "{e}");
+    assert!(Args::try_parse_from(["gonka-gateway", "--queue-timeout", "5y"]).is_err());
+}
+
+#[test]
+fn flags_have_the_documented_defaults() {
+    let a = Args::try_parse_from(["gonka-gateway"]).unwrap();
+    assert_eq!(a.public_listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(a.admin_listen.to_string(), "127.0.0.1:9200");
+    assert_eq!(a.poc_listen.to_string(), "127.0.0.1:9100");
+    assert_eq!(a.policy.name(), "least-busy");
+    assert_eq!(a.queue_timeout, Duration::from_secs(30));
+    assert_eq!(a.max_tries, 3);
+    assert_eq!(a.header_read_timeout, Duration::from_secs(30));
+    assert_eq!(a.body_read_timeout, Duration::from_secs(30));
+    assert!(a.command.is_none());
+}
+
+#[test]
+fn read_timeout_flags_reach_the_gateway_config() {
+    let a = Args::try_parse_from([
+        "gonka-gateway",
+        "--header-read-timeout",
+        "5s",
+        "--body-read-timeout",
+        "750ms",
+    ])
+    .unwrap();
+    let c = a
+        .gateway_config(Arc::new(gonka_core::MemoryRegistry::new()))
+        .unwrap();
+    assert_eq!(c.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(c.body_read_timeout, Duration::from_millis(750));
+}
+
+#[test]
+fn devnet_subcommand_and_fallbacks_parse() {
+    let a = Args::try_parse_from([
+        "gonka-gateway",
+        "devnet",
+        "--ml-nodes",
+        "2",
+        "--policy",
+        "scored",
+        "--fallback",
+        "Qwen/QwQ-32B=Qwen/Qwen3-32B-FP8",
+    ])
+    .unwrap();
+    assert!(matches!(
+        a.command,
+        Some(Command::Devnet { ml_nodes: 2, .. })
+    ));
+    assert_eq!(a.policy.name(), "scored");
+    let c = a
+        .gateway_config(Arc::new(gonka_core::MemoryRegistry::new()))
+        .unwrap();
+    assert_eq!(
+        c.fallbacks["Qwen/QwQ-32B"],
+        vec!["Qwen/Qwen3-32B-FP8".to_owned()]
+    );
+}
+
+#[test]
+fn devnet_engine_flags_choose_llamacpp_with_its_server_file_and_args() {
+    let a = Args::try_parse_from([
+        "gonka-gateway",
+        "devnet",
+        "--engine",
+        "llamacpp",
+        "--llama-server",
+        "/opt/llama-server",
+        "--model-file",
+        "/m/gemma.gguf",
+        "--engine-arg=--chat-template",
+        "--engine-arg",
+        "gemma",
+    ])
+    .unwrap();
+    let Some(Command::Devnet { engine, .. }) = a.command else {
+        panic!("devnet expected")
+    };
+    match engine.to_engine().unwrap() {
+        gonka_gateway::devnet::DevnetEngine::Llamacpp(l) => {
+            assert_eq!(l.server, PathBuf::from("/opt/llama-server"));
+            assert_eq!(l.model_file, Some(PathBuf::from("/m/gemma.gguf")));
+            assert_eq!(l.args, ["--chat-template", "gemma"]);
+        }
+        other => panic!("llamacpp expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn devnet_llama_flags_without_the_llamacpp_engine_are_rejected_by_name() {
+    let a = Args::try_parse_from(["gonka-gateway", "devnet", "--model-file", "/m/x.gguf"]).unwrap();
+    let Some(Command::Devnet { engine, .. }) = a.command else {
+        panic!("devnet expected")
+    };
+    assert!(engine
+        .to_engine()
+        .unwrap_err()
+        .contains("--engine llamacpp"));
+    let a = Args::try_parse_from(["gonka-gateway", "devnet", "--engine", "llamacpp"]).unwrap();
+    let Some(Command::Devnet { mut engine, .. }) = a.command else {
+        panic!("devnet expected")
+    };
+    engine.llama_server = None; // as if GONKA_DEVNET_LLAMA_SERVER were unset
+    assert!(engine.to_engine().unwrap_err().contains("--llama-server"));
+}
+
+#[test]
+fn a_bad_policy_is_rejected_with_the_choices() {
+    let e = Args::try_parse_from(["gonka-gateway", "--policy", "fastest"]).unwrap_err();
+    assert!(e.to_string().contains("least-busy"));
+}
+
+#[test]
+fn devnet_has_its_quicker_defaults_but_an_environment_variable_wins() {
+    let plain = parse(command_with_env_prefix("GW_T1_"), [BIN]).unwrap();
+    assert_eq!(plain.health_interval, Duration::from_secs(5));
+    let devnet = parse(command_with_env_prefix("GW_T1_"), [BIN, "devnet"]).unwrap();
+    assert_eq!(devnet.health_interval, Duration::from_secs(1));
+    assert_eq!(devnet.reconcile_interval, Duration::from_secs(10));
+    std::env::set_var("GW_T2_GONKA_HEALTH_INTERVAL", "7s");
+    let devnet = parse(command_with_env_prefix("GW_T2_"), [BIN, "devnet"]).unwrap();
+    assert_eq!(devnet.health_interval, Duration::from_secs(7));
+    assert_eq!(devnet.reconcile_interval, Duration::from_secs(10));
+    let flag = parse(
+        command_with_env_prefix("GW_T2_"),
+        [BIN, "devnet", "--health-interval", "3s"],
+    )
+    .unwrap();
+    assert_eq!(flag.health_interval, Duration::from_secs(3));
+}
+
+#[test]
+fn devnet_flags_read_their_environment_variables() {
+    std::env::set_var("GW_T3_GONKA_DEVNET_ML_NODES", "5");
+    std::env::set_var("GW_T3_GONKA_DEVNET_ENGINE_ARGS", "--chat-template gemma");
+    std::env::set_var("GW_T3_GONKA_DEVNET_ENGINE", "llamacpp");
+    std::env::set_var("GW_T3_GONKA_DEVNET_LLAMA_SERVER", "/opt/llama-server");
+    let a = parse(command_with_env_prefix("GW_T3_"), [BIN, "devnet"]).unwrap();
+    let (ml_nodes, engine) = devnet_of(&a);
+    assert_eq!(ml_nodes, 5);
+    assert_eq!(engine.engine_args, ["--chat-template", "gemma"]);
+    assert_eq!(
+        engine.llama_server,
+        Some(PathBuf::from("/opt/llama-server"))
+    );
+}
+
+#[test]
+fn every_flag_has_a_gonka_environment_variable_shown_in_help() {
+    let mut command = Args::command();
+    let help = command.render_long_help().to_string();
+    let devnet = command.find_subcommand_mut("devnet").unwrap();
+    let devnet_help = devnet.render_long_help().to_string();
+    let args = Args::command();
+    let devnet_args: Vec<clap::Arg> = args
+        .find_subcommand("devnet")
+        .unwrap()
+        .get_arguments()
+        .cloned()
+        .collect();
+    for (arg, help) in args
+        .get_arguments()
+        .map(|a| (a, &help))
+        .chain(devnet_args.iter().map(|a| (a, &devnet_help)))
+    {
+        let Some(long) = arg.get_long() else { continue };
+        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+        let env = env.unwrap_or_else(|| panic!("--{long} has no environment variable"));
+        assert!(env.starts_with("GONKA_"), "--{long}: {env}");
+        assert!(
+            help.contains(&format!("env: {env}")),
+            "--{long}: {env} not in --help"
+        );
+    }
+}
+
+#[test]
+fn flag_beats_environment_beats_config_file_beats_default() {
+    let f = config_file(
+        "queue-timeout = \"11s\"\nmax-tries = 7\nhealth-interval = \"2s\"\nfallback = [\"a=b\", \"c=d\"]\n\n[devnet]\nml-nodes = 4\n",
+    );
+    std::env::set_var("GW_T4_GONKA_MAX_TRIES", "4");
+    std::env::set_var("GW_T4_GONKA_QUEUE_TIMEOUT", "12s");
+    let path = f.path().to_str().unwrap();
+    let a = parse(
+        command_with_env_prefix("GW_T4_"),
+        [BIN, "--config", path, "devnet", "--queue-timeout", "13s"],
+    )
+    .unwrap();
+    assert_eq!(a.queue_timeout, Duration::from_secs(13)); // flag
+    assert_eq!(a.max_tries, 4); // environment
+    assert_eq!(a.health_interval, Duration::from_secs(2)); // file, over devnet's default
+    assert_eq!(a.fallbacks, ["a=b", "c=d"]); // file
+    assert_eq!(devnet_of(&a).0, 4); // file, [devnet] table
+    assert_eq!(a.queue_capacity, 1024); // default
+    assert_eq!(a.reconcile_interval, Duration::from_secs(10)); // devnet's default
+}
+
+#[test]
+fn the_config_file_comes_from_gonka_config_too() {
+    let f = config_file("max-tries = 9\n");
+    std::env::set_var("GW_T5_GONKA_CONFIG", f.path());
+    let a = parse(command_with_env_prefix("GW_T5_"), [BIN]).unwrap();
+    assert_eq!(a.max_tries, 9);
+}
+
+#[test]
+fn config_file_errors_name_the_key_and_the_file() {
+    for (text, key) in [
+        ("queue-timout = \"1s\"\n", "queue-timout"),
+        ("queue-timeout = \"soon\"\n", "queue-timeout"),
+        ("[devnet]\nml-nodes = \"many\"\n", "devnet.ml-nodes"),
+    ] {
+        let f = config_file(text);
+        let path = f.path().to_str().unwrap();
+        let e = parse(command_with_env_prefix("GW_T6_"), [BIN, "--config", path])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("`{key}`")) && e.contains(path), "{e}");
+    }
+}
+
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/config/gonka-gateway.toml"
+);
+
+#[test]
+fn the_example_config_file_parses_to_the_defaults_and_lists_every_flag() {
+    for sub in [None, Some("devnet")] {
+        let with: Vec<&str> = [BIN, "--config", EXAMPLE].into_iter().chain(sub).collect();
+        let without: Vec<&str> = [BIN].into_iter().chain(sub).collect();
+        let mut a = parse(command_with_env_prefix("GW_T7_"), with).unwrap();
+        let b = parse(command_with_env_prefix("GW_T7_"), without).unwrap();
+        a.config = None;
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+    let text = std::fs::read_to_string(EXAMPLE).unwrap();
+    let command = Args::command();
+    let devnet = command.find_subcommand("devnet").unwrap();
+    for arg in command.get_arguments().chain(devnet.get_arguments()) {
+        let Some(long) = arg.get_long() else { continue };
+        if long == "config" {
+            continue;
+        }
+        let listed = text.lines().any(|l| {
+            l.trim_start_matches("# ")
+                .starts_with(&format!("{long} = "))
+        });
+        assert!(listed, "--{long} is missing from {EXAMPLE}");
+    }
+}
