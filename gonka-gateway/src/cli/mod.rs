@@ -208,9 +208,7 @@ pub fn parse_env() -> Result<Args, ParseError> {
 }
 
 /// `--policy`: a built-in scheduler by name.
-fn parse_policy(
-    name: &str,
-) -> Result<Arc<dyn Scheduler>, gonka_gateway::schedule::UnknownPolicy> {
+fn parse_policy(name: &str) -> Result<Arc<dyn Scheduler>, gonka_gateway::schedule::UnknownPolicy> {
     gonka_gateway::schedule::scheduler_by_name(name)
 }
 
