@@ -4,6 +4,8 @@
 //! checks, retries and a holding queue; the broker that drives ML nodes to their intended state;
 //! the PoC receiver; and the `gonka-gateway` binary with its `devnet` subcommand.
 //!
+//! # Examples
+//!
 //! Embed it with [`Gateway::builder`]: settings in a [`GatewayConfig`], and the trait objects the
 //! gateway is made of — the node registry, the [`gonka_core::Scheduler`] (a built-in one from
 //! [`scheduler_by_name`] or your own) and the epoch source:
@@ -23,6 +25,30 @@
 //!     .await?;
 //! # Ok(())
 //! # }
+//! ```
+//!
+//! The built-in policies are ordinary [`gonka_core::Scheduler`]s: least-busy picks the eligible
+//! node with the lowest load.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use gonka_core::{NodeStatus, NodeView, RequestInfo};
+//!
+//! let node = |id: &str, in_flight: u32| NodeView {
+//!     id: id.into(),
+//!     models: Arc::from(vec![Arc::<str>::from("Qwen/Qwen3-32B-FP8")]),
+//!     in_flight,
+//!     max_concurrent: 4,
+//!     status: NodeStatus::Inference,
+//!     healthy: true,
+//!     admitted: true,
+//!     ..NodeView::default()
+//! };
+//! let nodes = [node("busy", 3), node("idle", 0), node("full", 4)];
+//! let least_busy = gonka_gateway::scheduler_by_name("least-busy").unwrap();
+//! let pick = least_busy.pick(&RequestInfo::for_model("Qwen/Qwen3-32B-FP8"), &nodes);
+//! assert_eq!(pick, Some(1));
+//! assert_eq!(least_busy.pick(&RequestInfo::for_model("Qwen/QwQ-32B"), &nodes), None);
 //! ```
 
 pub mod admin;
