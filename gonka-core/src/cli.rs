@@ -181,13 +181,9 @@ impl Layered {
     /// # Errors
     /// See [`ConfigFileError`]; nothing is applied when the file has an error.
     pub fn config_file(&mut self, id: &str) -> Result<Option<PathBuf>, ConfigFileError> {
-        let Some(path) = self
-            .first
-            .try_get_one::<PathBuf>(id)
-            .ok()
-            .flatten()
-            .cloned()
-        else {
+        // The raw value, whatever the argument's type (`String` or `PathBuf`).
+        let raw = self.first.try_get_raw(id).ok().flatten();
+        let Some(path) = raw.and_then(|mut values| values.next()).map(PathBuf::from) else {
             return Ok(None);
         };
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigFileError::Read {

@@ -201,6 +201,16 @@ fn unreadable_and_malformed_files_are_errors_naming_the_file() {
 }
 
 #[test]
+fn a_config_argument_of_type_string_works_too() {
+    let f = file("workers = 6\n");
+    let command = Command::new("demo")
+        .arg(Arg::new("config").long("config"))
+        .arg(Arg::new("workers").long("workers").default_value("1"));
+    let m = parse(command, &["demo", "--config", f.path().to_str().unwrap()]).unwrap();
+    assert_eq!(get(&m, "workers"), "6");
+}
+
+#[test]
 fn flag_errors_stay_clap_errors() {
     let e = parse(command("USAGE"), &["demo", "--workers", "x"]).unwrap_err();
     assert!(matches!(e, ParseError::Usage(_)), "{e}");
