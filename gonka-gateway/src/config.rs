@@ -140,8 +140,9 @@ impl GatewayConfig {
     /// Adds a fallback `from=to` (as given to `--fallback`).
     ///
     /// # Errors
-    /// A message naming the argument when it is not `MODEL=FALLBACK` with both sides non-empty.
-    pub fn add_fallback(&mut self, spec: &str) -> Result<(), String> {
+    /// [`FallbackSpecError`] (naming the argument) when it is not `MODEL=FALLBACK` with both
+    /// sides non-empty.
+    pub fn add_fallback(&mut self, spec: &str) -> Result<(), FallbackSpecError> {
         let (from, to) = parse_fallback(spec)?;
         self.fallbacks.entry(from).or_default().push(to);
         Ok(())
@@ -154,18 +155,26 @@ impl Default for GatewayConfig {
     }
 }
 
+/// A fallback that is not `MODEL=FALLBACK` with both sides non-empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid fallback {spec:?}: expected MODEL=FALLBACK, e.g. Qwen/QwQ-32B=Qwen/Qwen3-32B-FP8")]
+pub struct FallbackSpecError {
+    /// The argument as given.
+    pub spec: String,
+}
+
 /// Parses `MODEL=FALLBACK`.
 ///
 /// # Errors
-/// A message naming the argument when either side is missing.
-pub fn parse_fallback(spec: &str) -> Result<(String, String), String> {
+/// [`FallbackSpecError`] naming the argument when either side is missing.
+pub fn parse_fallback(spec: &str) -> Result<(String, String), FallbackSpecError> {
     match spec.split_once('=') {
         Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
             Ok((from.trim().to_owned(), to.trim().to_owned()))
         }
-        _ => Err(format!(
-            "invalid fallback {spec:?}: expected MODEL=FALLBACK, e.g. Qwen/QwQ-32B=Qwen/Qwen3-32B-FP8"
-        )),
+        _ => Err(FallbackSpecError {
+            spec: spec.to_owned(),
+        }),
     }
 }
 
@@ -188,7 +197,9 @@ mod tests {
             parse_fallback("Qwen/A=Qwen/B"),
             Ok(("Qwen/A".into(), "Qwen/B".into()))
         );
-        assert!(parse_fallback("Qwen/A").unwrap_err().contains("Qwen/A"));
+        let e = parse_fallback("Qwen/A").unwrap_err();
+        assert_eq!(e.spec, "Qwen/A");
+        assert!(e.to_string().contains("\"Qwen/A\""), "{e}");
         assert!(parse_fallback("=Qwen/B").is_err());
     }
 

@@ -100,6 +100,9 @@ async fn every_call_decodes_the_real_agents_answers() {
     assert_eq!(models.count, models.models.len());
     node.models_space().await.unwrap();
 
+    assert_eq!(node.pow_status().await.unwrap().status, "IDLE");
+    assert_eq!(node.pow_stop().await.unwrap().status, "OK");
+
     assert_eq!(node.inference_down().await.unwrap().status, "OK");
     assert_eq!(node.stop().await.unwrap().status, "OK");
     assert_eq!(

@@ -1,10 +1,11 @@
 //! The wire types of the ML node management API (Gonka's ML node API, default port 8080): the
 //! request and response bodies of `/health`, `/api/v1/state`, `/api/v1/inference/*`,
-//! `/api/v1/stop`, `/api/v1/gpu/*` and `/api/v1/models/*`, and the paths they live at.
+//! `/api/v1/stop`, `/api/v1/gpu/*` and `/api/v1/models/*`, and the paths of every call
+//! (PoC ones included).
 //!
 //! The ML node agent (`gonka-mlnode`) serialises these and the gateway's management client
 //! deserialises them, so both ends share one definition. Pure serde types, no I/O. The PoC
-//! endpoints (`/api/v1/inference/pow/*`) have their own types in [`crate::poc`].
+//! endpoints (`/api/v1/inference/pow/*`) have their bodies in [`crate::poc::wire`].
 //!
 //! Decoding is lenient where upstream ML nodes differ from ours: every field but
 //! [`StateReport::state`] may be missing (it then takes its documented default), so a client
@@ -59,6 +60,16 @@ pub mod paths {
     pub const MODELS_LIST: &str = "/api/v1/models/list";
     /// `GET`: [`DiskSpace`](super::DiskSpace) of the model cache.
     pub const MODELS_SPACE: &str = "/api/v1/models/space";
+    /// `POST` [`InitGenerateRequest`](crate::poc::wire::InitGenerateRequest): start PoC
+    /// generation.
+    pub const POW_INIT_GENERATE: &str = "/api/v1/inference/pow/init/generate";
+    /// `POST` [`GenerateRequest`](crate::poc::wire::GenerateRequest): compute (and judge) given
+    /// nonces now.
+    pub const POW_GENERATE: &str = "/api/v1/inference/pow/generate";
+    /// `GET`: [`PowStatus`](crate::poc::wire::PowStatus).
+    pub const POW_STATUS: &str = "/api/v1/inference/pow/status";
+    /// `POST`: stop PoC generation.
+    pub const POW_STOP: &str = "/api/v1/inference/pow/stop";
 }
 
 /// `{"status": "..."}`: the answer of the health probes (`ok`, `alive`, `ready`), of

@@ -1,6 +1,6 @@
 //! [`MlNodeClient`]: a typed client of the ML node management API (`/health`,
 //! `/api/v1/state`, `/api/v1/inference/*`, `/api/v1/stop`, `/api/v1/gpu/*`,
-//! `/api/v1/models/*`), one method per call, decoding into the wire types the agent serves
+//! `/api/v1/models/*`, `/api/v1/inference/pow/*`), one method per call, decoding into the wire types the agent serves
 //! ([`gonka_core::mlnode_api`]). Used by the health checker and the broker; every call has the
 //! client's timeout and fails with a typed [`MlNodeError`].
 
@@ -15,6 +15,7 @@ use gonka_core::mlnode_api::{
     paths, DiskSpace, DriverInfo, EngineLogs, GpuReport, ModelsList, StateReport, StatusReply,
     UpRequest, UpStatusReport,
 };
+use gonka_core::poc::wire::{InitGenerateRequest, PowStatus};
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -213,6 +214,33 @@ impl MlNodeClient {
     /// See [`MlNodeError`].
     pub async fn models_space(&self) -> Result<DiskSpace, MlNodeError> {
         self.get(paths::MODELS_SPACE).await
+    }
+
+    /// `POST /api/v1/inference/pow/init/generate`: start generating this node's PoC nonces.
+    ///
+    /// # Errors
+    /// `Status` 409 when the node is busy; see [`MlNodeError`].
+    pub async fn pow_init_generate(
+        &self,
+        request: &InitGenerateRequest,
+    ) -> Result<StatusReply, MlNodeError> {
+        self.post(paths::POW_INIT_GENERATE, request).await
+    }
+
+    /// `POST /api/v1/inference/pow/stop`: stop PoC generation.
+    ///
+    /// # Errors
+    /// See [`MlNodeError`].
+    pub async fn pow_stop(&self) -> Result<StatusReply, MlNodeError> {
+        self.command(paths::POW_STOP).await
+    }
+
+    /// `GET /api/v1/inference/pow/status`.
+    ///
+    /// # Errors
+    /// See [`MlNodeError`].
+    pub async fn pow_status(&self) -> Result<PowStatus, MlNodeError> {
+        self.get(paths::POW_STATUS).await
     }
 
     /// `POST {path}` with an empty JSON object.

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use futures::future::join_all;
 use gonka_core::poc::wire::{InitGenerateRequest, PocModelParams};
 use gonka_core::{NodeStatus, PocStatus, StatusUpdate};
-use serde_json::json;
 
 use super::phases::{Phase, PhaseInfo};
 use super::service::{EpochResult, PocService, Round};
 use super::validation::{validate_round, Member, ValidationInput};
+use crate::mlnode_client::MlNodeClient;
 
 /// Runs until aborted.
 pub async fn run_driver(service: Arc<PocService>) {
@@ -134,9 +134,9 @@ async fn start_round(service: &Arc<PocService>, info: &PhaseInfo) {
         let m = m.clone();
         async move {
             set_intended(&service, &m.node_id, NodeStatus::Poc, PocStatus::Generating).await;
-            let r = post(&service, &m.mgmt_url, "inference/pow/init/generate", &json!(request)).await;
+            let r = node(&service, &m.mgmt_url).pow_init_generate(&request).await;
             match r {
-                Ok(()) => tracing::info!(node = %m.node_id, node_num = m.node_num, "PoC generation started"),
+                Ok(_) => tracing::info!(node = %m.node_id, node_num = m.node_num, "PoC generation started"),
                 Err(e) => tracing::warn!(node = %m.node_id, error = %e, "pow/init/generate failed"),
             }
         }
@@ -163,7 +163,7 @@ async fn stop_round(service: &Arc<PocService>, epoch: u64) {
         let service = Arc::clone(service);
         let m = m.clone();
         async move {
-            if let Err(e) = post(&service, &m.mgmt_url, "inference/pow/stop", &json!({})).await {
+            if let Err(e) = node(&service, &m.mgmt_url).pow_stop().await {
                 tracing::warn!(node = %m.node_id, error = %e, "pow/stop failed");
             }
             set_intended(&service, &m.node_id, NodeStatus::Inference, PocStatus::Idle).await;
@@ -222,28 +222,8 @@ async fn set_intended(service: &PocService, id: &str, status: NodeStatus, poc: P
     }
 }
 
-async fn post(
-    service: &PocService,
-    base: &str,
-    path: &str,
-    body: &serde_json::Value,
-) -> Result<(), String> {
-    let url = format!("{}/api/v1/{path}", base.trim_end_matches('/'));
-    let resp = service
-        .http
-        .post(&url)
-        .timeout(service.config.call_timeout)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        let status = resp.status();
-        Err(format!(
-            "{url}: {status}: {}",
-            resp.text().await.unwrap_or_default()
-        ))
-    }
+/// The management client of the node at `base`, over the service's HTTP client and timeout.
+fn node(service: &PocService, base: &str) -> MlNodeClient {
+    MlNodeClient::with_http_client(base, service.http.clone())
+        .with_timeout(service.config.call_timeout)
 }

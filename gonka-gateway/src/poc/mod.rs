@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub use devnet::DevnetPoc;
-pub use phases::{DevnetPhaseClock, Phase, PhaseClock, PhaseDurations, PhaseInfo};
+pub use phases::{DevnetPhaseClock, Phase, PhaseClock, PhaseDurations, PhaseError, PhaseInfo};
 pub use receiver::{participants_router, receiver_router};
 pub use service::{EpochResult, PocConfig, PocService};
 pub use store::ArtifactStore;

@@ -62,27 +62,42 @@ pub struct PhaseDurations {
     pub inference: Duration,
 }
 
+/// Why PoC phase lengths do not make an epoch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhaseError {
+    /// The generate phase is zero.
+    #[error("the PoC generate phase must be longer than 0")]
+    ZeroGenerate,
+    /// The PoC phases leave no inference time in the epoch.
+    #[error("epoch length {epoch_length:?} must exceed generate + wind-down + validate = {poc:?}")]
+    DoesNotFit {
+        /// The epoch length asked for.
+        epoch_length: Duration,
+        /// generate + wind-down + validate.
+        poc: Duration,
+    },
+}
+
 impl PhaseDurations {
     /// Phases of an epoch of `epoch_length` whose inference phase is what the other three
     /// leave.
     ///
     /// # Errors
-    /// A message naming the lengths when the PoC phases do not fit in the epoch or the
-    /// generate phase is zero.
+    /// [`PhaseError::DoesNotFit`] (naming the lengths) when the PoC phases do not fit in the
+    /// epoch, [`PhaseError::ZeroGenerate`] when the generate phase is zero.
     pub fn within_epoch(
         epoch_length: Duration,
         generate: Duration,
         wind_down: Duration,
         validate: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PhaseError> {
         let poc = generate + wind_down + validate;
         if generate.is_zero() {
-            return Err("the PoC generate phase must be longer than 0".into());
+            return Err(PhaseError::ZeroGenerate);
         }
         if poc >= epoch_length {
-            return Err(format!(
-                "epoch length {epoch_length:?} must exceed generate + wind-down + validate = {poc:?}"
-            ));
+            return Err(PhaseError::DoesNotFit { epoch_length, poc });
         }
         Ok(Self {
             generate,
@@ -241,7 +256,17 @@ mod tests {
     #[test]
     fn phases_that_do_not_fit_are_refused_with_the_lengths() {
         let e = PhaseDurations::within_epoch(ms(50), ms(40), ms(10), ms(20)).unwrap_err();
-        assert!(e.contains("epoch length"), "{e}");
-        assert!(PhaseDurations::within_epoch(ms(50), ms(0), ms(1), ms(1)).is_err());
+        assert_eq!(
+            e,
+            PhaseError::DoesNotFit {
+                epoch_length: ms(50),
+                poc: ms(70)
+            }
+        );
+        assert!(e.to_string().contains("epoch length"), "{e}");
+        assert_eq!(
+            PhaseDurations::within_epoch(ms(50), ms(0), ms(1), ms(1)),
+            Err(PhaseError::ZeroGenerate)
+        );
     }
 }

@@ -70,9 +70,10 @@ pub(crate) fn validate(config: &MlNodeConfig, req: &UpRequest) -> Result<(), Age
         config
             .process_options(0)
             .command(&spec)
-            .map_err(AgentError::Invalid)?;
+            .map_err(|e| AgentError::Invalid(e.to_string()))?;
     } else {
-        crate::engine::check_args(&req.additional_args).map_err(AgentError::Invalid)?;
+        crate::engine::check_args(&req.additional_args)
+            .map_err(|e| AgentError::Invalid(e.to_string()))?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use gonka_core::LaunchSpec;
 
-use super::command::{split_launcher, EngineCommand};
+use super::command::{split_launcher, CommandError, EngineCommand};
 
 /// Default launcher.
 pub const DEFAULT_LAUNCHER: &str = "llama-server";
@@ -16,8 +16,8 @@ pub const DEFAULT_LAUNCHER: &str = "llama-server";
 /// The GGUF file for `model`.
 ///
 /// # Errors
-/// A message saying how to configure the file when none is known.
-pub fn model_file(model: &str, files: &BTreeMap<String, PathBuf>) -> Result<PathBuf, String> {
+/// [`CommandError::NoModelFile`] (saying how to configure the file) when none is known.
+pub fn model_file(model: &str, files: &BTreeMap<String, PathBuf>) -> Result<PathBuf, CommandError> {
     if let Some(path) = files.get(model) {
         return Ok(path.clone());
     }
@@ -29,9 +29,9 @@ pub fn model_file(model: &str, files: &BTreeMap<String, PathBuf>) -> Result<Path
     {
         return Ok(as_path.to_path_buf());
     }
-    Err(format!(
-        "no GGUF file configured for model {model} (start the ML node with --model-file {model}=/path/to/model.gguf)"
-    ))
+    Err(CommandError::NoModelFile {
+        model: model.to_owned(),
+    })
 }
 
 /// The llama-server command line for `spec`; `launcher` replaces `llama-server`. `dtype` does
@@ -43,7 +43,7 @@ pub fn command(
     launcher: Option<&str>,
     spec: &LaunchSpec,
     files: &BTreeMap<String, PathBuf>,
-) -> Result<EngineCommand, String> {
+) -> Result<EngineCommand, CommandError> {
     let file = model_file(&spec.model, files)?;
     let mut cmd = split_launcher(launcher.unwrap_or(DEFAULT_LAUNCHER))?;
     cmd.args.extend([
@@ -87,6 +87,12 @@ mod tests {
             ..LaunchSpec::default()
         };
         let err = command(None, &spec, &BTreeMap::new()).unwrap_err();
-        assert!(err.contains("--model-file other="), "{err}");
+        assert_eq!(
+            err,
+            CommandError::NoModelFile {
+                model: "other".into()
+            }
+        );
+        assert!(err.to_string().contains("--model-file other="), "{err}");
     }
 }

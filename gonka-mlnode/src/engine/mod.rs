@@ -23,10 +23,10 @@ use std::time::Duration;
 use gonka_core::LaunchSpec;
 
 pub use backoff::BackoffConfig;
-pub use command::{check_args, split_launcher, EngineCommand};
+pub use command::{check_args, split_launcher, CommandError, EngineCommand};
 pub use logs::{EngineLog, LogFileConfig, TAIL_LINES};
 pub use process::ProcessBackend;
-pub use readiness::Readiness;
+pub use readiness::{ProbeError, Readiness};
 pub use simulator::SimulatorBackend;
 
 /// Which engine an ML node runs.
@@ -132,16 +132,16 @@ impl ProcessOptions {
     /// The command line for `spec`, by the engine's own builder.
     ///
     /// # Errors
-    /// A message for a bad launcher, reserved flags in the args, a model without a GGUF file,
-    /// or a kind that is not a process engine.
-    pub fn command(&self, spec: &LaunchSpec) -> Result<EngineCommand, String> {
+    /// [`CommandError`]: a bad launcher, reserved flags in the args, a model without a GGUF
+    /// file, or a kind that is not a process engine.
+    pub fn command(&self, spec: &LaunchSpec) -> Result<EngineCommand, CommandError> {
         check_args(&spec.args)?;
         let launcher = self.launcher.as_deref();
         match self.kind {
             EngineKind::Vllm => vllm::command(launcher, spec),
             EngineKind::Sglang => sglang::command(launcher, spec),
             EngineKind::Llamacpp => llamacpp::command(launcher, spec, &self.model_files),
-            EngineKind::Simulator => Err("the simulator is not a process engine".to_owned()),
+            EngineKind::Simulator => Err(CommandError::NotAProcessEngine),
         }
     }
 }

@@ -99,7 +99,10 @@ impl InferenceBackend for ProcessBackend {
                     };
                 }
             }
-            let command = self.options.command(spec).map_err(Error::Engine)?;
+            let command = self
+                .options
+                .command(spec)
+                .map_err(|e| Error::Engine(e.to_string()))?;
             tracing::info!(engine = self.kind(), %command, "starting engine");
             self.shared.update(|s| {
                 s.health = EngineHealth::Starting;

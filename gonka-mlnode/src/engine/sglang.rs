@@ -3,7 +3,7 @@
 
 use gonka_core::LaunchSpec;
 
-use super::command::{explicit_dtype, split_launcher, EngineCommand};
+use super::command::{explicit_dtype, split_launcher, CommandError, EngineCommand};
 
 /// Default launcher.
 pub const DEFAULT_LAUNCHER: &str = "python3 -m sglang.launch_server";
@@ -11,8 +11,8 @@ pub const DEFAULT_LAUNCHER: &str = "python3 -m sglang.launch_server";
 /// The SGLang command line for `spec`; `launcher` replaces `python3 -m sglang.launch_server`.
 ///
 /// # Errors
-/// When the launcher is empty.
-pub fn command(launcher: Option<&str>, spec: &LaunchSpec) -> Result<EngineCommand, String> {
+/// [`CommandError::EmptyLauncher`] when the launcher is empty.
+pub fn command(launcher: Option<&str>, spec: &LaunchSpec) -> Result<EngineCommand, CommandError> {
     let mut cmd = split_launcher(launcher.unwrap_or(DEFAULT_LAUNCHER))?;
     cmd.args.extend([
         "--model-path".to_owned(),

@@ -177,7 +177,7 @@ impl Supervisor {
                 }
                 result = probe => match result {
                     Ok(()) => break,
-                    Err(e) => last_probe = e,
+                    Err(e) => last_probe = e.to_string(),
                 }
             }
         }

@@ -2,7 +2,7 @@
 
 use gonka_core::LaunchSpec;
 
-use super::command::{explicit_dtype, split_launcher, EngineCommand};
+use super::command::{explicit_dtype, split_launcher, CommandError, EngineCommand};
 
 /// Default launcher.
 pub const DEFAULT_LAUNCHER: &str = "vllm";
@@ -10,8 +10,8 @@ pub const DEFAULT_LAUNCHER: &str = "vllm";
 /// The vLLM command line for `spec`; `launcher` replaces `vllm` (e.g. a venv path).
 ///
 /// # Errors
-/// When the launcher is empty.
-pub fn command(launcher: Option<&str>, spec: &LaunchSpec) -> Result<EngineCommand, String> {
+/// [`CommandError::EmptyLauncher`] when the launcher is empty.
+pub fn command(launcher: Option<&str>, spec: &LaunchSpec) -> Result<EngineCommand, CommandError> {
     let mut cmd = split_launcher(launcher.unwrap_or(DEFAULT_LAUNCHER))?;
     cmd.args.extend([
         "serve".to_owned(),

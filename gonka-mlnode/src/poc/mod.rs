@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use gonka_core::mlnode_api::paths;
 
 #[cfg(feature = "candle")]
 pub use gguf_llama::{GgufLlama, GgufLlamaCompute};
@@ -30,19 +31,16 @@ pub use gonka_core::poc::backend as compute;
 pub use gonka_core::poc::wire;
 pub use gonka_core::poc::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
 pub use runner::{PocRunError, PocRunner, StartOutcome};
-pub use settings::PocSettings;
+pub use settings::{PocModelError, PocSettings};
 
 use crate::agent::Agent;
 
 /// The PoC routes, to merge into the management API (behind its token).
 pub fn routes() -> Router<Arc<Agent>> {
     Router::new()
-        .route(
-            "/api/v1/inference/pow/init/generate",
-            post(routes::init_generate),
-        )
-        .route("/api/v1/inference/pow/generate", post(routes::generate))
-        .route("/api/v1/inference/pow/status", get(routes::status))
-        .route("/api/v1/inference/pow/stop", post(routes::stop))
-        .route("/api/v1/stop", post(routes::stop_all))
+        .route(paths::POW_INIT_GENERATE, post(routes::init_generate))
+        .route(paths::POW_GENERATE, post(routes::generate))
+        .route(paths::POW_STATUS, get(routes::status))
+        .route(paths::POW_STOP, post(routes::stop))
+        .route(paths::STOP, post(routes::stop_all))
 }

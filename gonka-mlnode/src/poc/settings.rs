@@ -39,18 +39,39 @@ impl Default for PocSettings {
     }
 }
 
+/// Why the PoC model file (`--poc-model-file`) cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PocModelError {
+    /// The file could not be loaded as a GGUF llama model.
+    #[error("--poc-model-file {}: {source}", path.display())]
+    Load {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why loading failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// This binary was built without the `candle` feature, which GGUF PoC needs.
+    #[error("--poc-model-file {}: this gonka-mlnode was built without the `candle` feature (cargo build --features candle)", path.display())]
+    NoCandle {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+}
+
 impl PocSettings {
     /// Settings from the agent's flags: callbacks every `callback_interval`, and PoC over the
     /// GGUF llama model at `model_file` when given (needs the `candle` feature), else over
     /// [`TinyModelCompute`].
     ///
     /// # Errors
-    /// A message naming `--poc-model-file` when the file cannot be loaded or the binary was
-    /// built without the `candle` feature.
+    /// [`PocModelError`] (naming `--poc-model-file`) when the file cannot be loaded or the
+    /// binary was built without the `candle` feature.
     pub fn from_flags(
         callback_interval: Duration,
         model_file: Option<&std::path::Path>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PocModelError> {
         let mut settings = Self {
             callback_interval: callback_interval.max(Duration::from_millis(10)),
             ..Self::default()
@@ -63,18 +84,20 @@ impl PocSettings {
 }
 
 #[cfg(feature = "candle")]
-fn load_model_file(path: &std::path::Path) -> Result<Arc<dyn PocCompute>, String> {
+fn load_model_file(path: &std::path::Path) -> Result<Arc<dyn PocCompute>, PocModelError> {
     super::gguf_llama::GgufLlamaCompute::open(path)
         .map(|c| Arc::new(c) as Arc<dyn PocCompute>)
-        .map_err(|e| format!("--poc-model-file {}: {e}", path.display()))
+        .map_err(|e| PocModelError::Load {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
 }
 
 #[cfg(not(feature = "candle"))]
-fn load_model_file(path: &std::path::Path) -> Result<Arc<dyn PocCompute>, String> {
-    Err(format!(
-        "--poc-model-file {}: this gonka-mlnode was built without the `candle` feature (cargo build --features candle)",
-        path.display()
-    ))
+fn load_model_file(path: &std::path::Path) -> Result<Arc<dyn PocCompute>, PocModelError> {
+    Err(PocModelError::NoCandle {
+        path: path.to_path_buf(),
+    })
 }
 
 #[cfg(test)]
@@ -91,6 +114,10 @@ mod tests {
             Some(std::path::Path::new("/nonexistent/m.gguf")),
         )
         .unwrap_err();
-        assert!(e.contains("--poc-model-file /nonexistent/m.gguf"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("--poc-model-file /nonexistent/m.gguf"),
+            "{e}"
+        );
     }
 }
