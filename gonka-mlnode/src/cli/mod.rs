@@ -229,7 +229,9 @@ impl Cli {
     ///
     /// # Errors
     /// [`gonka_mlnode::poc::PocModelError`] (naming `--poc-model-file`) when it cannot be used.
-    pub fn poc_settings(&self) -> Result<gonka_mlnode::poc::PocSettings, gonka_mlnode::poc::PocModelError> {
+    pub fn poc_settings(
+        &self,
+    ) -> Result<gonka_mlnode::poc::PocSettings, gonka_mlnode::poc::PocModelError> {
         gonka_mlnode::poc::PocSettings::from_flags(
             self.poc_callback_interval,
             self.poc_model_file.as_deref(),
