@@ -105,8 +105,16 @@ async fn change_feed_catches_up_with_changes_made_while_it_was_disconnected() {
     writer.delete("goes").await.unwrap();
     writer.upsert(node("new")).await.unwrap();
     writer.set_enabled("stays", false, 2).await.unwrap();
-    // Let the replica notice the cut before the database comes back.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The replica noticed the cut: it tries to reconnect (and is refused) before the database
+    // comes back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while fwd.refused() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replica never tried to reconnect within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     fwd.up();
 
     // After reconnecting, the replica re-lists: its feed ends up at the database's state.

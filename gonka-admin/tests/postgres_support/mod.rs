@@ -154,6 +154,7 @@ pub struct Forwarder {
     /// Where clients connect.
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
 }
@@ -164,12 +165,14 @@ impl Forwarder {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
+        let refused = Arc::new(AtomicU64::new(0));
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = {
-            let (up, links) = (Arc::clone(&up), Arc::clone(&links));
+            let (up, refused, links) = (Arc::clone(&up), Arc::clone(&refused), Arc::clone(&links));
             tokio::spawn(async move {
                 while let Ok((mut client, _)) = listener.accept().await {
                     if !up.load(Ordering::SeqCst) {
+                        refused.fetch_add(1, Ordering::SeqCst);
                         drop(client);
                         continue;
                     }
@@ -187,9 +190,15 @@ impl Forwarder {
         Self {
             addr,
             up,
+            refused,
             links,
             accept,
         }
+    }
+
+    /// Connections closed at once because the forwarder was down (reconnection attempts).
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
     }
 
     /// Cuts every connection and refuses new ones until [`up`](Self::up).
