@@ -29,11 +29,13 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod auth;
 pub mod client;
 mod error;
 mod extract;
-pub mod handlers;
+mod handlers;
 mod import;
 mod open;
 mod options;

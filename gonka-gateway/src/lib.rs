@@ -51,15 +51,19 @@
 //! assert_eq!(least_busy.pick(&RequestInfo::for_model("Qwen/QwQ-32B"), &nodes), None);
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod admin;
 pub mod auth;
 pub mod broker;
 mod builder;
 pub mod config;
+#[cfg(feature = "devnet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub mod devnet;
 pub mod epoch_clock;
 pub mod error;
-pub mod handlers;
+mod handlers;
 pub mod health;
 pub mod http_serve;
 pub mod metrics;
@@ -71,6 +75,8 @@ pub mod request_id;
 pub mod schedule;
 pub mod server;
 mod supervisor;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod telemetry;
 
 pub use builder::{Gateway, GatewayBuilder};

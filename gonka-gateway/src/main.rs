@@ -5,8 +5,12 @@ mod cli;
 
 use std::process::ExitCode;
 
-use cli::{Args, Command};
-use gonka_gateway::{devnet, Listeners};
+use cli::Args;
+#[cfg(feature = "devnet")]
+use cli::Command;
+#[cfg(feature = "devnet")]
+use gonka_gateway::devnet;
+use gonka_gateway::Listeners;
 use tokio::net::TcpListener;
 
 /// mimalloc instead of glibc malloc: the proxy path allocates and frees many small buffers per
@@ -46,6 +50,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
             gateway.shutdown().await;
             Ok(())
         }
+        #[cfg(feature = "devnet")]
         Some(Command::Devnet {
             ml_nodes,
             model,

@@ -54,8 +54,15 @@ pub struct SqliteRegistry {
     /// The last full list and the registry version it belongs to.
     cache: cache::ListCache,
     events: broadcast::Sender<RegistryEvent>,
-    _temp_dir: Option<tempfile::TempDir>,
+    _temp_dir: Option<TempDirGuard>,
 }
+
+/// Keeps the temporary directory of [`SqliteRegistry::in_temp_dir`] until the registry is
+/// dropped; without the `temp-db` feature there is none.
+#[cfg(feature = "temp-db")]
+type TempDirGuard = tempfile::TempDir;
+#[cfg(not(feature = "temp-db"))]
+type TempDirGuard = std::convert::Infallible;
 
 impl SqliteRegistry {
     /// Opens (creating if missing) the database at `url`, e.g. `sqlite://gonka.db`,
@@ -84,10 +91,12 @@ impl SqliteRegistry {
     }
 
     /// A registry in a fresh database file inside a temporary directory that is removed when the
-    /// registry is dropped. For tests.
+    /// registry is dropped. For tests, benches and demos.
     ///
     /// # Errors
     /// As [`connect`](Self::connect), or `Io` when the directory cannot be created.
+    #[cfg(feature = "temp-db")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "temp-db")))]
     pub async fn in_temp_dir() -> std::result::Result<Self, OpenError> {
         let dir = tempfile::tempdir().map_err(OpenError::Io)?;
         let options = SqliteConnectOptions::new().filename(dir.path().join("gonka.db"));
@@ -97,7 +106,7 @@ impl SqliteRegistry {
     async fn open(
         options: SqliteConnectOptions,
         in_memory: bool,
-        temp_dir: Option<tempfile::TempDir>,
+        temp_dir: Option<TempDirGuard>,
     ) -> std::result::Result<Self, OpenError> {
         let options = options
             .create_if_missing(true)

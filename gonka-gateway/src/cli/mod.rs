@@ -2,6 +2,7 @@
 //! and from the `--config` TOML file), the `devnet` subcommand, and turning them into a
 //! [`GatewayConfig`].
 
+#[cfg(feature = "devnet")]
 mod devnet;
 mod poc;
 
@@ -16,7 +17,13 @@ use gonka_core::{GovernanceModels, ManualEpoch, NodeRegistry, Scheduler};
 
 use gonka_gateway::GatewayConfig;
 
+#[cfg(feature = "devnet")]
 pub use devnet::Command;
+
+/// Subcommands: none without the `devnet` feature.
+#[cfg(not(feature = "devnet"))]
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {}
 
 /// Command line of `gonka-gateway`.
 #[derive(Debug, Clone, Parser)]
@@ -189,12 +196,15 @@ where
     S: Into<std::ffi::OsString>,
 {
     let mut layered = Layered::new(command, argv)?;
+    #[cfg(feature = "devnet")]
     if layered.matches().subcommand_name() == Some("devnet") {
         devnet::lay_defaults(&mut layered);
     }
     layered.config_file("config")?;
     let matches = layered.into_matches()?;
+    #[cfg_attr(not(feature = "devnet"), allow(unused_mut))]
     let mut args = <Args as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    #[cfg(feature = "devnet")]
     devnet::split_env_engine_args(&mut args.command, &matches);
     Ok(args)
 }
@@ -268,4 +278,5 @@ impl Args {
 }
 
 #[cfg(test)]
+#[cfg(feature = "devnet")]
 mod tests;

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gonka_gateway::poc::{ArtifactStore, DevnetPhaseClock, DevnetPoc, PhaseDurations, PocConfig};
+#[cfg(feature = "devnet")]
+use gonka_gateway::poc::DevnetPoc;
+use gonka_gateway::poc::{ArtifactStore, DevnetPhaseClock, PhaseDurations, PocConfig};
 
 /// PoC flags. With `--poc`, a local epoch clock (`--epoch-length`, default 10m, split into the
 /// phases below, the rest is inference) drives PoC rounds on the enabled ML nodes.
@@ -83,6 +85,7 @@ impl PocArgs {
     }
 
     /// The devnet's PoC settings (`None` without `--poc`).
+    #[cfg(feature = "devnet")]
     ///
     /// # Errors
     /// Phases that do not fit.
@@ -99,6 +102,7 @@ impl PocArgs {
 }
 
 #[cfg(test)]
+#[cfg(feature = "devnet")]
 mod tests {
     use clap::Parser;
 

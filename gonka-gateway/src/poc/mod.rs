@@ -6,6 +6,8 @@
 //!
 //! Without a [`PocConfig`] the PoC listener answers `/health` only ([`poc_router`]).
 
+#[cfg(feature = "devnet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub mod devnet;
 pub mod driver;
 pub mod participants;
@@ -18,6 +20,8 @@ pub mod validation;
 use axum::routing::get;
 use axum::Router;
 
+#[cfg(feature = "devnet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub use devnet::DevnetPoc;
 pub use phases::{DevnetPhaseClock, Phase, PhaseClock, PhaseDurations, PhaseError, PhaseInfo};
 pub use receiver::{participants_router, receiver_router};

@@ -1,7 +1,7 @@
 //! Logging and tracing set-up for the binary: `tracing` to stderr (text or JSON, filtered by
 //! `RUST_LOG`, default `info`; `gonka_core::logging`), plus an optional OTLP trace exporter.
 
-pub mod otlp;
+mod otlp;
 
 use gonka_core::logging::{env_filter, stderr_layer, LogFormat};
 use tracing_subscriber::layer::SubscriberExt;
