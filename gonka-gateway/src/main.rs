@@ -27,7 +27,8 @@ async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener, Str
 }
 
 async fn main_inner(args: Args) -> Result<(), String> {
-    gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())?;
+    gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())
+        .map_err(|e| e.to_string())?;
     let listeners = Listeners {
         public: bind("--public-listen", args.public_listen).await?,
         admin: Some(bind("--admin-listen", args.admin_listen).await?),

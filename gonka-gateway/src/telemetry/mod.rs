@@ -12,8 +12,8 @@ use tracing_subscriber::Layer;
 /// OTLP/HTTP collector (the exporter task is spawned on the current tokio runtime).
 ///
 /// # Errors
-/// A message when the endpoint is malformed.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<(), String> {
+/// [`otlp::InvalidEndpoint`] when the endpoint is malformed.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<(), otlp::InvalidEndpoint> {
     let fmt = stderr_layer(format);
     let otlp = match otlp_endpoint {
         Some(endpoint) => {

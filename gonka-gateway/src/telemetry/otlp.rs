@@ -158,11 +158,21 @@ pub fn encode(service: &str, spans: &[FinishedSpan]) -> Value {
     }]})
 }
 
+/// An OTLP endpoint that is not an `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--otlp-endpoint {endpoint:?}: expected an http:// or https:// URL of an OTLP/HTTP collector"
+)]
+pub struct InvalidEndpoint {
+    /// The endpoint as given.
+    pub endpoint: String,
+}
+
 /// A layer exporting to `endpoint` (e.g. `http://127.0.0.1:4318`) and the task that sends the
 /// batches; spawn the task on the runtime.
 ///
 /// # Errors
-/// A message when the endpoint is not an http(s) URL.
+/// [`InvalidEndpoint`] when the endpoint is not an http(s) URL.
 pub fn layer(
     endpoint: &str,
     service: &str,
@@ -171,13 +181,13 @@ pub fn layer(
         OtlpLayer,
         impl std::future::Future<Output = ()> + Send + 'static,
     ),
-    String,
+    InvalidEndpoint,
 > {
     let base = endpoint.trim_end_matches('/');
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(format!(
-            "--otlp-endpoint {endpoint:?}: expected an http:// or https:// URL of an OTLP/HTTP collector"
-        ));
+        return Err(InvalidEndpoint {
+            endpoint: endpoint.to_owned(),
+        });
     }
     let url = if base.ends_with("/v1/traces") {
         base.to_owned()
@@ -253,7 +263,8 @@ mod tests {
 
     #[test]
     fn rejects_a_non_http_endpoint() {
-        assert!(layer("localhost:4318", "s").is_err());
+        let e = layer("localhost:4318", "s").err().map(|e| e.endpoint);
+        assert_eq!(e.as_deref(), Some("localhost:4318"));
     }
 
     #[tokio::test]

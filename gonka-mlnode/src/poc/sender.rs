@@ -79,24 +79,37 @@ async fn deliver(
     shared.dropped.fetch_add(n, Ordering::SeqCst);
 }
 
+/// Why one callback POST failed.
+#[derive(Debug, thiserror::Error)]
+enum CallbackError {
+    /// The request did not complete.
+    #[error("{0}")]
+    Transport(#[from] reqwest::Error),
+    /// The network node answered 4xx or 5xx.
+    #[error("{status}: {body}")]
+    Status {
+        status: reqwest::StatusCode,
+        body: String,
+    },
+}
+
 async fn post(
     client: &reqwest::Client,
     target: &str,
     payload: &GeneratedPayload,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), CallbackError> {
     let resp = client
         .post(target)
         .timeout(timeout)
         .json(payload)
         .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let status = resp.status();
     if status.as_u16() < 400 {
         Ok(())
     } else {
         let body = resp.text().await.unwrap_or_default();
-        Err(format!("{status}: {body}"))
+        Err(CallbackError::Status { status, body })
     }
 }
