@@ -79,18 +79,15 @@ fn unavailable(index: u32, name: String, error: String) -> GpuDevice {
 /// Driver and CUDA versions. Blocking.
 pub fn driver() -> DriverInfo {
     let Some(nvml) = nvml() else {
-        return DriverInfo {
-            driver_version: None,
-            cuda_version: None,
-            nvml_available: false,
-        };
+        return DriverInfo::default();
     };
     DriverInfo {
         driver_version: nvml.sys_driver_version().ok(),
-        cuda_version: nvml
+        cuda_driver_version: nvml
             .sys_cuda_driver_version()
             .ok()
             .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10)),
+        nvml_version: nvml.sys_nvml_version().ok(),
         nvml_available: true,
     }
 }

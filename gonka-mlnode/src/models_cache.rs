@@ -73,7 +73,13 @@ fn size_of(path: &Path, depth: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Disk space of the file system holding `dir` (or its nearest existing parent).
+/// Bytes as GB (10^9), rounded to two decimals like upstream's answer.
+fn gigabytes(bytes: u64) -> f64 {
+    (bytes as f64 / 1e7).round() / 100.0
+}
+
+/// Disk space of the file system holding `dir` (or its nearest existing parent), and the size
+/// of `dir` itself (the model cache).
 ///
 /// # Errors
 /// When no ancestor of `dir` can be queried.
@@ -87,8 +93,12 @@ pub fn disk_space(dir: &Path) -> std::io::Result<DiskSpace> {
     let total = (stat.blocks() as u64).saturating_mul(frag);
     let free = (stat.blocks_free() as u64).saturating_mul(frag);
     let available = (stat.blocks_available() as u64).saturating_mul(frag);
+    let path = dir.to_string_lossy().into_owned();
     Ok(DiskSpace {
-        path: dir.to_string_lossy().into_owned(),
+        cache_size_gb: gigabytes(size_of(dir, 0)),
+        available_gb: gigabytes(available),
+        cache_path: path.clone(),
+        path,
         total_bytes: total,
         available_bytes: available,
         used_bytes: total.saturating_sub(free),

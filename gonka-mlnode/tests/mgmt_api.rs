@@ -240,6 +240,12 @@ async fn gpu_devices_without_nvml_is_an_empty_list() {
     let (status, driver) = node.get("/api/v1/gpu/driver").await;
     assert_eq!(status, 200);
     assert!(driver["nvml_available"].is_boolean());
+    for name in ["driver_version", "cuda_driver_version", "nvml_version"] {
+        assert!(
+            driver[name].is_string() || driver[name].is_null(),
+            "{name}: {driver}"
+        );
+    }
     node.stop().await.unwrap();
 }
 
@@ -260,6 +266,10 @@ async fn models_list_shows_cached_models_and_disk_space() {
     let (status, space) = node.get("/api/v1/models/space").await;
     assert_eq!(status, 200);
     assert!(space["available_bytes"].as_u64().unwrap() <= space["total_bytes"].as_u64().unwrap());
+    // Upstream's names: gigabytes as numbers, the cache path.
+    assert!(space["available_gb"].as_f64().unwrap() >= 0.0);
+    assert!(space["cache_size_gb"].as_f64().unwrap() >= 0.0);
+    assert_eq!(space["cache_path"], dir.path().to_string_lossy().as_ref());
     node.stop().await.unwrap();
 }
 

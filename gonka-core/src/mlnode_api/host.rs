@@ -64,14 +64,19 @@ impl GpuReport {
     }
 }
 
-/// `GET /api/v1/gpu/driver`.
+/// `GET /api/v1/gpu/driver`: upstream's `{driver_version, cuda_driver_version, nvml_version}`
+/// plus `nvml_available`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DriverInfo {
     /// NVIDIA driver version, `None` without NVML.
     pub driver_version: Option<String>,
-    /// CUDA driver version as `major.minor`, `None` without NVML.
-    pub cuda_version: Option<String>,
+    /// CUDA driver version as `major.minor`, `None` without NVML (`cuda_version` before
+    /// gonka-mlnode followed upstream's name; still accepted when decoding).
+    #[serde(alias = "cuda_version")]
+    pub cuda_driver_version: Option<String>,
+    /// NVML library version, `None` without NVML.
+    pub nvml_version: Option<String>,
     /// Whether NVML could be loaded.
     pub nvml_available: bool,
 }
@@ -88,10 +93,17 @@ pub struct LocalModel {
     pub size_bytes: u64,
 }
 
-/// Space of the file system holding a directory (`GET /api/v1/models/space`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Space of the file system holding a directory (`GET /api/v1/models/space`): upstream's
+/// `{cache_size_gb, available_gb, cache_path}` plus byte counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DiskSpace {
+    /// Size of the model cache in GB (10^9 bytes), upstream's name.
+    pub cache_size_gb: f64,
+    /// Space available to the cache in GB (10^9 bytes), upstream's name.
+    pub available_gb: f64,
+    /// The cache directory, upstream's name (the same as `path`).
+    pub cache_path: String,
     /// The directory asked about.
     pub path: String,
     /// Total bytes.
@@ -103,7 +115,7 @@ pub struct DiskSpace {
 }
 
 /// `GET /api/v1/models/list`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelsList {
     /// The models found.

@@ -143,13 +143,30 @@ pub struct GeneratedPayload {
     pub encoding: Encoding,
 }
 
+/// One compute backend in [`PowStatus::backends`] (upstream: one vLLM engine and its port).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowBackend {
+    /// The backend's port; [`PowBackend::IN_PROCESS_PORT`] for a backend computing in the
+    /// agent's own process.
+    pub port: u16,
+    /// `GENERATING` or `IDLE`, as the node's own status.
+    pub status: String,
+}
+
+impl PowBackend {
+    /// The port reported for PoC computed in the agent's process (no engine port).
+    pub const IN_PROCESS_PORT: u16 = 0;
+}
+
 /// `GET /api/v1/inference/pow/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PowStatus {
     /// `GENERATING` while nonces are computed, else `IDLE`.
     pub status: String,
-    /// Compute backends (1 for the CPU backend).
-    pub backends: u32,
+    /// Compute backends, upstream's list of `{port, status}` (its network node decodes a list;
+    /// a number makes its decoder fail). gonka-mlnode computes PoC in-process: one entry with
+    /// [`PowBackend::IN_PROCESS_PORT`].
+    pub backends: Vec<PowBackend>,
     /// Block hash of the current or last round.
     pub block_hash: Option<String>,
     /// Block height of the current or last round.

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::compute::PreparedRound;
 use super::sender::run_sender;
-use super::wire::{Encoding, GeneratedPayload, InitGenerateRequest, PowStatus};
+use super::wire::{Encoding, GeneratedPayload, InitGenerateRequest, PowBackend, PowStatus};
 use super::PocSettings;
 
 /// Why a PoC request was refused.
@@ -235,9 +235,13 @@ impl PocRunner {
                 .as_ref()
                 .map_or(0, |r| f(&r.shared).load(Ordering::SeqCst))
         };
+        let status = if generating { "GENERATING" } else { "IDLE" };
         PowStatus {
-            status: if generating { "GENERATING" } else { "IDLE" }.into(),
-            backends: 1,
+            status: status.into(),
+            backends: vec![PowBackend {
+                port: PowBackend::IN_PROCESS_PORT,
+                status: status.into(),
+            }],
             block_hash: round.as_ref().map(|r| r.request.block_hash.clone()),
             block_height: round.as_ref().map(|r| r.request.block_height),
             computed: get(|s| &s.computed),
