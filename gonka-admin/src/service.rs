@@ -3,7 +3,9 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use gonka_core::server::{ServeLimits, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT};
 use gonka_core::GovernanceModels;
 use tokio::net::TcpListener;
 
@@ -24,11 +26,15 @@ pub struct ServerConfig {
     pub nodes_file: Option<PathBuf>,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
+    /// Time a client has to send a complete request head before its connection is closed.
+    pub header_read_timeout: Duration,
+    /// Longest pause between two parts of a request body before the request fails with 408.
+    pub body_read_timeout: Duration,
 }
 
 impl ServerConfig {
     /// The binary's defaults over `database`: the default governance list, no token, no nodes
-    /// file, [`DEFAULT_BODY_LIMIT`].
+    /// file, [`DEFAULT_BODY_LIMIT`], the shared read timeouts of `gonka_core::server` (30 s each).
     pub fn new(database: impl Into<String>) -> Self {
         Self {
             database: database.into(),
@@ -36,6 +42,8 @@ impl ServerConfig {
             token: None,
             nodes_file: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
         }
     }
 }
@@ -91,7 +99,8 @@ pub async fn run_server(
         body_limit: config.body_limit,
         ..AdminOptions::default()
     };
-    crate::run(crate::router(registry, options), listener, shutdown).await?;
+    let limits = ServeLimits::client_timeouts(config.header_read_timeout, config.body_read_timeout);
+    crate::run_with_limits(crate::router(registry, options), listener, limits, shutdown).await?;
     Ok(())
 }
 

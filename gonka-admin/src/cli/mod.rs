@@ -45,6 +45,12 @@ pub struct Args {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "GONKA_ADMIN_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Time a client has to send a complete request head (slowloris protection).
+    #[arg(long, env = "GONKA_ADMIN_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// Longest pause between two parts of a client's request body before 408.
+    #[arg(long, env = "GONKA_ADMIN_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Args {
@@ -64,6 +70,8 @@ impl Args {
         c.token = self.token.clone();
         c.nodes_file = self.nodes_file.clone();
         c.body_limit = self.body_limit;
+        c.header_read_timeout = self.header_read_timeout;
+        c.body_read_timeout = self.body_read_timeout;
         c
     }
 }
