@@ -33,16 +33,8 @@ const VERSION: &str = "v3.0.8";
 /// listed exchange that conforms fails the test: remove it here when fixing it.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "pow_init_generate",
-        "results are [{group_id, status}] and errors [] instead of [{port, status}] and null",
-    ),
-    (
         "pow_status_generating",
         "state is POW during PoC, upstream stays INFERENCE (PoC v2 runs in the serving engine)",
-    ),
-    (
-        "pow_stop",
-        "answers {status, stopped} instead of {status, results: [{port, status}], errors}",
     ),
     (
         "pow_generate_validate",

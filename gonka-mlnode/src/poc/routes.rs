@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::runner::{PocRunError, StartOutcome};
-use super::wire::{GenerateRequest, PowStatus, MAX_GENERATE_NONCES};
+use super::wire::{GenerateRequest, PowBackend, PowStatus, MAX_GENERATE_NONCES};
 use crate::agent::Agent;
 use crate::mgmt::ApiError;
 
@@ -51,11 +51,17 @@ pub(crate) async fn init_generate(
         "status": "OK",
         "backends": 1,
         "n_groups": 1,
-        "results": [{"group_id": 0, "status": match outcome {
-            StartOutcome::Started => "started",
-            StartOutcome::AlreadyRunning => "already_running",
-        }}],
-        "errors": [],
+        // Upstream's entries are `{port, status}` per engine backend; ours is the one
+        // in-process backend (port 0), with its group id.
+        "results": [{
+            "port": PowBackend::IN_PROCESS_PORT,
+            "group_id": 0,
+            "status": match outcome {
+                StartOutcome::Started => "started",
+                StartOutcome::AlreadyRunning => "already_running",
+            },
+        }],
+        "errors": null,
     })))
 }
 
@@ -151,5 +157,12 @@ pub(crate) async fn stop_all(State(agent): State<Arc<Agent>>) -> Result<Json<Val
 /// `POST /api/v1/inference/pow/stop`.
 pub(crate) async fn stop(State(agent): State<Arc<Agent>>) -> Json<Value> {
     let was = agent.poc().stop();
-    Json(json!({"status": "OK", "stopped": was}))
+    // Upstream's `{status, results: [{port, status: "stopped"}], errors}`, plus whether a
+    // round was running.
+    Json(json!({
+        "status": "OK",
+        "results": [{"port": PowBackend::IN_PROCESS_PORT, "status": "stopped"}],
+        "errors": null,
+        "stopped": was,
+    }))
 }
