@@ -220,7 +220,7 @@ impl PreparedRound for PartlyRandomRound {
     fn compute(&self, nonces: &[Nonce]) -> Result<Vec<Artifact>, PocError> {
         let mut out = self.0.compute(nonces)?;
         for a in &mut out {
-            if murmur(a.nonce, 99) % 5 == 0 {
+            if murmur(a.nonce, 99).is_multiple_of(5) {
                 let v = normals(a.nonce.wrapping_mul(7919), 12);
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
                 let mut unit = [0f32; 12];

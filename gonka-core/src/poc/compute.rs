@@ -108,7 +108,7 @@ impl LayerReflections {
                 self.num_layers()
             ))
         })?;
-        if self.hidden == 0 || stream.len() % self.hidden != 0 {
+        if self.hidden == 0 || !stream.len().is_multiple_of(self.hidden) {
             return Err(PocError::InvalidParams(format!(
                 "stream of {} values is not a whole number of rows of {}",
                 stream.len(),

@@ -303,7 +303,7 @@ pub fn verify_inclusion(
     let mut local = index - first;
     let mut current = *leaf;
     for sibling in path {
-        current = if local % 2 == 0 {
+        current = if local.is_multiple_of(2) {
             node_hash(&current, sibling)
         } else {
             node_hash(sibling, &current)

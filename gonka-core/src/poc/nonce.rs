@@ -73,7 +73,7 @@ impl NonceAssignment {
     /// Whether `nonce` belongs to this backend's sequence.
     pub fn contains(&self, nonce: Nonce) -> bool {
         let n = u64::from(nonce);
-        n >= self.offset() && (n - self.offset()) % self.stride() == 0
+        n >= self.offset() && (n - self.offset()).is_multiple_of(self.stride())
     }
 
     /// All nonces of this backend in order, ending at [`MAX_NONCE`].

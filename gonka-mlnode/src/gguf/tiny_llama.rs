@@ -140,7 +140,7 @@ impl TinyLlama {
     pub fn build(&self) -> io::Result<GgufWriter> {
         if self.heads == 0
             || self.dim == 0
-            || self.dim % self.heads != 0
+            || !self.dim.is_multiple_of(self.heads)
             || self.layers == 0
             || self.ff == 0
         {

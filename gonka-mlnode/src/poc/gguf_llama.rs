@@ -78,7 +78,11 @@ impl GgufLlama {
         let rope_base = meta("llama.rope.freq_base")
             .and_then(|v| v.to_f32().map_err(ctx))
             .unwrap_or(10_000.0);
-        if heads == 0 || kv_heads == 0 || hidden % heads != 0 || heads % kv_heads != 0 {
+        if heads == 0
+            || kv_heads == 0
+            || !hidden.is_multiple_of(heads)
+            || !heads.is_multiple_of(kv_heads)
+        {
             return Err(model_err(format!(
                 "{}: unsupported shape: hidden {hidden}, heads {heads}, kv heads {kv_heads}",
                 path.display()

@@ -13,6 +13,7 @@
 //! - sender: `{url}/generated` every `callback_interval`, retried with doubling pauses.
 
 #[cfg(feature = "candle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub mod gguf_llama;
 mod routes;
 pub mod runner;
@@ -26,6 +27,7 @@ use axum::Router;
 use gonka_core::mlnode_api::paths;
 
 #[cfg(feature = "candle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub use gguf_llama::{GgufLlama, GgufLlamaCompute};
 pub use gonka_core::poc::backend as compute;
 pub use gonka_core::poc::wire;
