@@ -144,9 +144,10 @@ async fn devnet_epoch_with_three_nodes_weights_participants_by_the_nonces_they_p
     })
     .await;
     let mgmt = net.nodes[0].mgmt_addr;
-    eventually("the ML node reporting POW", || async {
+    eventually("the ML node reporting PoC generation", || async {
         let (_, state) = get(format!("http://{mgmt}/api/v1/state")).await;
-        (state["state"] == "POW").then_some(())
+        // A serving node stays INFERENCE during PoC, as upstream's does.
+        (state["poc_status"] == "GENERATING").then_some(())
     })
     .await;
 

@@ -33,10 +33,6 @@ const VERSION: &str = "v3.0.8";
 /// listed exchange that conforms fails the test: remove it here when fixing it.
 const KNOWN_GAPS: &[(&str, &str)] = &[
     (
-        "pow_status_generating",
-        "state is POW during PoC, upstream stays INFERENCE (PoC v2 runs in the serving engine)",
-    ),
-    (
         "pow_generate_validate",
         "computes synchronously and answers the verdict; upstream queues it (request_id) and \
          posts {url}/validated (item 5)",

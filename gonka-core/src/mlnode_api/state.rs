@@ -155,9 +155,20 @@ impl StateReport {
         }
     }
 
-    /// [`state`](Self::state) as a [`NodeStatus`] ([`map_state`]).
+    /// [`state`](Self::state) as a [`NodeStatus`] ([`map_state`]); like upstream's broker, an
+    /// `INFERENCE` node whose `poc_status` is `GENERATING` or `VALIDATING` is in POC (PoC v2
+    /// runs inside the serving engine, so the state itself stays `INFERENCE`).
     pub fn node_status(&self) -> NodeStatus {
-        map_state(&self.state)
+        let status = map_state(&self.state);
+        let poc_running = matches!(
+            self.poc_status.to_ascii_uppercase().as_str(),
+            "GENERATING" | "VALIDATING"
+        );
+        if status == NodeStatus::Inference && poc_running {
+            NodeStatus::Poc
+        } else {
+            status
+        }
     }
 
     /// INFERENCE with a ready engine (or no readiness reported).

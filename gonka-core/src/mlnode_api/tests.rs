@@ -91,3 +91,21 @@ fn error_reply_prefers_error_over_detail() {
     );
     assert_eq!(ErrorReply::default().message(), None);
 }
+
+#[test]
+fn an_inference_node_running_poc_reads_as_poc_like_upstreams_broker() {
+    for poc in ["GENERATING", "VALIDATING"] {
+        let s: StateReport = serde_json::from_value(serde_json::json!({
+            "state": "INFERENCE", "poc_status": poc, "inference_healthy": true
+        }))
+        .unwrap();
+        assert_eq!(s.node_status(), NodeStatus::Poc, "{poc}");
+        assert!(!s.serving());
+    }
+    let idle: StateReport = serde_json::from_value(serde_json::json!({
+        "state": "INFERENCE", "poc_status": "IDLE", "inference_healthy": true
+    }))
+    .unwrap();
+    assert_eq!(idle.node_status(), NodeStatus::Inference);
+    assert!(idle.serving());
+}

@@ -98,10 +98,13 @@ impl Agent {
             phase
         };
         StateReport {
-            state: if self.poc().is_generating() {
-                "POW"
-            } else if inference {
+            // As upstream: PoC v2 runs inside the serving engine, so a serving node stays
+            // INFERENCE during PoC (`poc_status` says GENERATING); POW only for PoC on a node
+            // with no engine up.
+            state: if inference {
                 "INFERENCE"
+            } else if self.poc().is_generating() {
+                "POW"
             } else {
                 "STOPPED"
             }

@@ -3,9 +3,10 @@
 //!
 //! Choice about inference: PoC runs on the agent's own compute backend, beside the inference
 //! engine (as upstream's v2 runs it inside the served vLLM), so starting it needs no
-//! `inference/down`. While it generates, `/api/v1/state` reports `POW` and the network node
-//! routes no inference to the node. A second `init/generate` for the same round is a no-op
-//! (`200`); one for another round answers `409` until `/pow/stop`.
+//! `inference/down`. While it generates, `/api/v1/state` keeps `INFERENCE` on a serving node
+//! with `poc_status: GENERATING` (as upstream's; `POW` when no engine is up), which the network
+//! node reads as POC and routes no inference to the node. A second `init/generate` for the same
+//! round is a no-op (`200`); one for another round answers `409` until `/pow/stop`.
 
 use std::sync::Arc;
 
