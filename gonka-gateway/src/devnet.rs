@@ -306,12 +306,7 @@ impl Devnet {
             .pool
             .snapshot()
             .iter()
-            .filter(|n| {
-                n.view.healthy
-                    && n.view.admitted
-                    && n.view.status == NodeStatus::Inference
-                    && n.view.serves(&self.model)
-            })
+            .filter(|n| n.view.routable() && n.view.serves(&self.model))
             .count();
         if routable < self.nodes.len() {
             return false;

@@ -58,12 +58,7 @@ pub async fn wait_routable(gw: &RunningGateway, model: &str, n: usize) {
         gw.pool
             .snapshot()
             .iter()
-            .filter(|s| {
-                s.view.healthy
-                    && s.view.admitted
-                    && s.view.status == gonka_core::NodeStatus::Inference
-                    && s.view.serves(model)
-            })
+            .filter(|s| s.view.routable() && s.view.serves(model))
             .count()
             == n
     })
