@@ -63,10 +63,6 @@ const KNOWN_GAPS: &[(&str, &str)] = &[
         "management /health answers {status: ok}; upstream {status, service_state, gpu, managers}",
     ),
     (
-        "inference_up_async",
-        "202 without `message`; upstream 200 {status, message}",
-    ),
-    (
         "v1_models",
         "the simulator engine's entry lacks vLLM's root, parent, max_model_len (Go reads only \
          data[0].id; a vLLM engine's own answer is forwarded as is)",
@@ -414,17 +410,19 @@ async fn upstream_network_node_calls_replayed_against_gonka_mlnode() {
     replay.check("mgmt_health", "mgmt_health", 0).await;
     replay.check("tokenize", "tokenize", 0).await;
 
-    // Operator calls of upstream's API that the network node does not make.
-    replay
-        .check("inference_up_status", "inference_up_status", 0)
-        .await;
-    replay
-        .check("inference_up_async", "inference_up_async", 0)
-        .await;
+    // Operator calls of upstream's API that the network node does not make: down, then an
+    // async up (the engine loads again) and its status, then stop.
     replay.check("inference_down", "inference_down", 0).await;
     // PoC generation ends within one batch of the stop above; then the node is STOPPED.
     poll_state(&replay, "STOPPED after down", |s| s["state"] == "STOPPED").await;
     replay.check("state_after_down", "state", 3).await;
+    replay
+        .check("inference_up_async", "inference_up_async", 0)
+        .await;
+    replay
+        .check("inference_up_status", "inference_up_status", 0)
+        .await;
+    replay.check("stop_after_async_up", "stop", 0).await;
 
     let Replay { node, outcomes, .. } = replay;
     for o in &outcomes {

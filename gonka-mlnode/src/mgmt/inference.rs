@@ -6,7 +6,7 @@
 //! timeout plus the grace period (`504` after that, the start goes on). An upstream network node
 //! waits for this answer (up to 15 min) instead of polling a loading node into FAILED and
 //! restarting it. A client that goes away does not cancel the start. `?wait=false` answers at
-//! once like `up/async` (`202 {"status": "starting"}`). A repeated up for the model already
+//! once (`202 {"status": "starting"}`; `up/async` answers `200` with a `message`, as upstream). A repeated up for the model already
 //! starting waits for that start; for the model already running it answers `200 {"status":
 //! "OK"}` at once (upstream answers 409; its network node reads neither). Another model while one
 //! starts or runs is `409`.
@@ -117,13 +117,22 @@ pub(crate) async fn up(
     })
 }
 
-/// `POST /api/v1/inference/up/async`.
+/// `POST /api/v1/inference/up/async`: upstream's `200 {"status": "starting", "message"}`
+/// (`200 {"status": "OK"}` when the model already runs).
 pub(crate) async fn up_async(
     State(agent): State<Arc<Agent>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req = parse_up(&body)?;
-    Ok(outcome_response(agent.up(req).await?))
+    Ok(match agent.up(req).await? {
+        UpOutcome::AlreadyRunning => (StatusCode::OK, Json(StatusReply::new("OK"))).into_response(),
+        // Upstream's answer: 200 with a message (not 202 like `up?wait=false`).
+        UpOutcome::Starting | UpOutcome::AlreadyStarting => Json(serde_json::json!({
+            "status": "starting",
+            "message": "engine start-up runs in the background; poll /api/v1/inference/up/status",
+        }))
+        .into_response(),
+    })
 }
 
 fn outcome_response(outcome: UpOutcome) -> Response {
