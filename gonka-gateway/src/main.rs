@@ -20,19 +20,25 @@ use tokio::net::TcpListener;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-async fn bind(flag: &str, addr: std::net::SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("{flag} {addr}: cannot listen: {e}"))
+/// Binds one listener; the error names the listener (`public`, `admin`, `PoC`) and the address,
+/// with the operating system's error as its cause.
+async fn bind(what: &'static str, addr: std::net::SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).await.map_err(|source| {
+        gonka_gateway::error::chain(&gonka_gateway::error::StartupError::Bind {
+            what,
+            addr,
+            source,
+        })
+    })
 }
 
 async fn main_inner(args: Args) -> Result<(), String> {
     gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())
         .map_err(|e| e.to_string())?;
     let listeners = Listeners {
-        public: bind("--public-listen", args.public_listen).await?,
-        admin: Some(bind("--admin-listen", args.admin_listen).await?),
-        poc: Some(bind("--poc-listen", args.poc_listen).await?),
+        public: bind("public (--public-listen)", args.public_listen).await?,
+        admin: Some(bind("admin (--admin-listen)", args.admin_listen).await?),
+        poc: Some(bind("PoC (--poc-listen)", args.poc_listen).await?),
     };
     match args.command.clone() {
         None => {

@@ -47,6 +47,31 @@ async fn a_bad_flag_value_fails_with_a_message_naming_it() {
 }
 
 #[tokio::test]
+async fn a_busy_port_fails_naming_the_listener_the_address_and_the_cause() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let out = Command::new(BIN)
+        .args(["--public-listen", &addr.to_string()])
+        .args([
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--poc-listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("public (--public-listen)") && err.contains(&addr.to_string()),
+        "{err}"
+    );
+    // The operating system's reason follows the summary (the error's source chain).
+    assert!(err.to_lowercase().contains("in use"), "{err}");
+}
+
+#[tokio::test]
 async fn a_bad_config_file_fails_with_a_message_naming_the_key_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("gateway.toml");
