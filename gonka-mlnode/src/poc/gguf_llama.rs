@@ -333,6 +333,24 @@ mod tests {
         assert_eq!(a.model.num_layers(), 2);
     }
 
+    /// The served-GGUF model behind the shared `PoCVerifier` conformance suite: honest artifacts
+    /// recomputed from the same file pass, tampered or foreign ones do not.
+    #[tokio::test]
+    async fn model_verifier_over_the_gguf_llama_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        TinyLlama::default().write_to(&path).unwrap();
+        let served = GgufLlamaCompute::open(&path).unwrap();
+        let reference = GgufLlamaCompute::open(&path).unwrap();
+        let verifier =
+            gonka_core::poc::model_verifier::ModelVerifier::new("tiny-gguf", served.model.clone());
+        let fixture = gonka_core::testing::VerifierFixture {
+            model_name: "tiny-gguf",
+            reference: reference.model.as_ref(),
+        };
+        gonka_core::testing::verifier_suite(&verifier, fixture).await;
+    }
+
     #[test]
     fn a_missing_or_broken_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
