@@ -39,6 +39,10 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches, Command, FromArgMatches};
 
+mod checks;
+
+pub use checks::{flags_missing_from_example, flags_without_env};
+
 /// Why the config file could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

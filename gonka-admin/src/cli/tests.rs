@@ -48,17 +48,8 @@ fn config_file(text: &str) -> tempfile::NamedTempFile {
 
 #[test]
 fn every_flag_has_a_gonka_environment_variable_shown_in_help() {
-    let help = Args::command().render_long_help().to_string();
-    for arg in Args::command().get_arguments() {
-        let Some(long) = arg.get_long() else { continue };
-        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-        let env = env.unwrap_or_else(|| panic!("--{long} has no environment variable"));
-        assert!(env.starts_with("GONKA_"), "--{long}: {env}");
-        assert!(
-            help.contains(&format!("env: {env}")),
-            "--{long}: {env} not in --help"
-        );
-    }
+    let problems = gonka_core::cli::flags_without_env(&Args::command(), "GONKA_");
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
@@ -113,15 +104,6 @@ fn the_example_config_file_parses_to_the_defaults_and_lists_every_flag() {
     a.config = None;
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
     let text = std::fs::read_to_string(EXAMPLE).unwrap();
-    for arg in Args::command().get_arguments() {
-        let Some(long) = arg.get_long() else { continue };
-        if long == "config" {
-            continue;
-        }
-        let listed = text.lines().any(|l| {
-            l.trim_start_matches("# ")
-                .starts_with(&format!("{long} = "))
-        });
-        assert!(listed, "--{long} is missing from {EXAMPLE}");
-    }
+    let missing = gonka_core::cli::flags_missing_from_example(&Args::command(), &text);
+    assert!(missing.is_empty(), "missing from {EXAMPLE}: {missing:?}");
 }

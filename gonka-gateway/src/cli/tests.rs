@@ -200,31 +200,8 @@ fn devnet_flags_read_their_environment_variables() {
 
 #[test]
 fn every_flag_has_a_gonka_environment_variable_shown_in_help() {
-    let mut command = Args::command();
-    let help = command.render_long_help().to_string();
-    let devnet = command.find_subcommand_mut("devnet").unwrap();
-    let devnet_help = devnet.render_long_help().to_string();
-    let args = Args::command();
-    let devnet_args: Vec<clap::Arg> = args
-        .find_subcommand("devnet")
-        .unwrap()
-        .get_arguments()
-        .cloned()
-        .collect();
-    for (arg, help) in args
-        .get_arguments()
-        .map(|a| (a, &help))
-        .chain(devnet_args.iter().map(|a| (a, &devnet_help)))
-    {
-        let Some(long) = arg.get_long() else { continue };
-        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-        let env = env.unwrap_or_else(|| panic!("--{long} has no environment variable"));
-        assert!(env.starts_with("GONKA_"), "--{long}: {env}");
-        assert!(
-            help.contains(&format!("env: {env}")),
-            "--{long}: {env} not in --help"
-        );
-    }
+    let problems = gonka_core::cli::flags_without_env(&Args::command(), "GONKA_");
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
@@ -291,15 +268,8 @@ fn the_example_config_file_parses_to_the_defaults_and_lists_every_flag() {
     let text = std::fs::read_to_string(EXAMPLE).unwrap();
     let command = Args::command();
     let devnet = command.find_subcommand("devnet").unwrap();
-    for arg in command.get_arguments().chain(devnet.get_arguments()) {
-        let Some(long) = arg.get_long() else { continue };
-        if long == "config" {
-            continue;
-        }
-        let listed = text.lines().any(|l| {
-            l.trim_start_matches("# ")
-                .starts_with(&format!("{long} = "))
-        });
-        assert!(listed, "--{long} is missing from {EXAMPLE}");
+    for command in [&command, devnet] {
+        let missing = gonka_core::cli::flags_missing_from_example(command, &text);
+        assert!(missing.is_empty(), "missing from {EXAMPLE}: {missing:?}");
     }
 }

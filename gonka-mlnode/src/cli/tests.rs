@@ -92,31 +92,8 @@ fn config_file(text: &str) -> tempfile::NamedTempFile {
 
 #[test]
 fn every_flag_has_a_gonka_mlnode_environment_variable_shown_in_help() {
-    let mut command = Cli::command();
-    let help = command.render_long_help().to_string();
-    let tiny = command.find_subcommand_mut("tiny-model").unwrap();
-    let tiny_help = tiny.render_long_help().to_string();
-    let cli = Cli::command();
-    let tiny_args: Vec<clap::Arg> = cli
-        .find_subcommand("tiny-model")
-        .unwrap()
-        .get_arguments()
-        .cloned()
-        .collect();
-    for (arg, help) in cli
-        .get_arguments()
-        .map(|a| (a, &help))
-        .chain(tiny_args.iter().map(|a| (a, &tiny_help)))
-    {
-        let Some(long) = arg.get_long() else { continue };
-        let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
-        let env = env.unwrap_or_else(|| panic!("--{long} has no environment variable"));
-        assert!(env.starts_with("GONKA_MLNODE_"), "--{long}: {env}");
-        assert!(
-            help.contains(&format!("env: {env}")),
-            "--{long}: {env} not in --help"
-        );
-    }
+    let problems = gonka_core::cli::flags_without_env(&Cli::command(), "GONKA_MLNODE_");
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 #[test]
@@ -195,15 +172,6 @@ fn the_example_config_file_parses_to_the_defaults_and_lists_every_flag() {
     a.config = None;
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
     let text = std::fs::read_to_string(EXAMPLE).unwrap();
-    for arg in Cli::command().get_arguments() {
-        let Some(long) = arg.get_long() else { continue };
-        if long == "config" {
-            continue;
-        }
-        let listed = text.lines().any(|l| {
-            l.trim_start_matches("# ")
-                .starts_with(&format!("{long} = "))
-        });
-        assert!(listed, "--{long} is missing from {EXAMPLE}");
-    }
+    let missing = gonka_core::cli::flags_missing_from_example(&Cli::command(), &text);
+    assert!(missing.is_empty(), "missing from {EXAMPLE}: {missing:?}");
 }
