@@ -11,33 +11,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::bin::spawn_admin;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use gonka_core::testing::read_until_closed;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Far longer than the 1 s read timeouts the binary runs with here: a connection still open then
 /// was never cut.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Reads until the server closes the connection; returns what it sent (possibly nothing).
-async fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut received = Vec::new();
-    let outcome = tokio::time::timeout(DEADLINE, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(
-        outcome.is_ok(),
-        "connection still open after {DEADLINE:?}; received {:?}",
-        String::from_utf8_lossy(&received)
-    );
-    String::from_utf8_lossy(&received).into_owned()
-}
 
 async fn half_a_head(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -70,12 +50,12 @@ async fn stalled_clients_are_cut_by_the_read_timeouts_and_the_api_still_serves()
     let mut head = half_a_head(admin.addr).await;
     let mut body = half_a_body(admin.addr).await;
 
-    let reply = read_until_closed(&mut head).await;
+    let reply = read_until_closed(&mut head, DEADLINE).await;
     assert!(
         reply.is_empty() || reply.split(' ').nth(1).unwrap_or("").starts_with('4'),
         "a stalled request head got {reply:?}"
     );
-    let reply = read_until_closed(&mut body).await;
+    let reply = read_until_closed(&mut body, DEADLINE).await;
     assert!(
         reply.is_empty() || reply.split(' ').nth(1).unwrap_or("").starts_with('4'),
         "a stalled request body got {reply:?}"

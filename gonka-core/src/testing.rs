@@ -10,13 +10,17 @@
 //! Suites: [`registry_suite`] ([`NodeRegistry`]; it starts by deleting every node),
 //! [`scheduler_suite`] ([`crate::Scheduler`]), [`backend_suite`] ([`crate::InferenceBackend`])
 //! and [`verifier_suite`] ([`crate::PoCVerifier`]), each also available check by check. A suite panics with a message naming the broken rule.
+//! [`read_until_closed`] checks that a server behind [`crate::server`]'s read timeouts cuts a
+//! stalled client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backend;
 pub mod scheduler;
+mod stalled;
 mod verifier;
 
 pub use scheduler::scheduler_suite;
+pub use stalled::read_until_closed;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -8,7 +8,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use gonka_core::testing::read_until_closed;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 #[path = "common/gateway_process.rs"]
@@ -34,27 +35,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
-}
-
-/// Reads until the server closes the connection; returns what it sent (possibly nothing).
-async fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut received = Vec::new();
-    let outcome = tokio::time::timeout(WAIT, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(
-        outcome.is_ok(),
-        "connection still open after {WAIT:?}; received {:?}",
-        String::from_utf8_lossy(&received)
-    );
-    String::from_utf8_lossy(&received).into_owned()
 }
 
 /// A client that trickles part of a request head and then stalls.
@@ -97,7 +77,9 @@ async fn slow_clients_are_disconnected_and_do_not_grow_memory() {
 
     let mut tasks = Vec::new();
     for mut s in heads.into_iter().chain(bodies) {
-        tasks.push(tokio::spawn(async move { read_until_closed(&mut s).await }));
+        tasks.push(tokio::spawn(async move {
+            read_until_closed(&mut s, WAIT).await
+        }));
     }
     let mut answered = 0;
     for t in tasks {
