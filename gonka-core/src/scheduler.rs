@@ -106,7 +106,7 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     fn pick(&self, request: &RequestInfo, nodes: &[NodeView]) -> Option<usize>;
 
     /// A fresh incremental index that answers [`Scheduler::pick`] for a node table without
-    /// scanning it (see [`SchedulerIndex`]), or `None` when the policy has none (the default;
+    /// scanning it (see [`crate::SchedulerIndex`]), or `None` when the policy has none (the default;
     /// the table's owner then calls `pick`). Each call returns a new, empty index that the
     /// caller fills with `update` for every node.
     fn index(&self) -> Option<Box<dyn crate::SchedulerIndex>> {
