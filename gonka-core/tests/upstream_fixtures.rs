@@ -577,3 +577,32 @@ fn inference_up_request_always_sends_dtype_and_an_argument_list() {
         );
     }
 }
+
+#[test]
+fn validation_exchange_decodes_into_the_wire_types() {
+    use gonka_core::poc::wire::{GenerateQueued, GenerateRequest, ValidatedPayload};
+    let req: GenerateRequest =
+        serde_json::from_value(load("mgmt/pow_generate.validate.request.json")).unwrap();
+    assert_eq!(req.node_count, 3);
+    assert_eq!(
+        req.url.as_deref(),
+        Some("http://api:9100/v2/poc-batches/Qwen%252FQwen3-32B-FP8")
+    );
+    let queued: GenerateQueued =
+        serde_json::from_value(load("mgmt/pow_generate.queued.response.json")).unwrap();
+    assert_eq!(queued.status, "queued");
+    assert_eq!(queued.queued_count, req.nonces.len());
+    for (f, fraud) in [
+        ("validated.request", false),
+        ("validated.fraud.request", true),
+    ] {
+        let v: ValidatedPayload =
+            serde_json::from_value(load(&format!("callback/{f}.json"))).unwrap();
+        assert_eq!(v.fraud_detected, fraud, "{f}");
+        assert_eq!(v.public_key, req.public_key, "{f}");
+        assert_eq!(v.n_total, req.nonces.len(), "{f}");
+        // The Python API prefixes the engine's id with its port; the engine's callback does not.
+        assert!(queued.matches(&v.request_id), "{f}");
+        assert!(!queued.matches("another-id") && !queued.matches(""));
+    }
+}

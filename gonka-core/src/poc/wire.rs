@@ -82,13 +82,23 @@ pub struct GenerateRequest {
     pub block_height: u64,
     /// The prover's public key.
     pub public_key: String,
-    /// The prover's node number (carried into the answer).
+    /// The node number carried into the answer (upstream's validator sends the number of the
+    /// ML node it asks).
     #[serde(default)]
     pub node_id: u32,
+    /// Upstream's validator sends how many of its ML nodes serve the model (not used by the
+    /// maths; default 1).
+    #[serde(default = "default_node_count")]
+    pub node_count: u32,
     /// The nonces to compute (at most [`MAX_GENERATE_NONCES`]).
     pub nonces: Vec<Nonce>,
     /// Model and sequence length.
     pub params: PocModelParams,
+    /// Callback base: with `validation`, the verdict is queued and POSTed to `{url}/validated`
+    /// as a [`ValidatedPayload`] (upstream's network node always sends it); `None`: answered
+    /// inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// The prover's artifacts; their nonce set must equal `nonces`.
     #[serde(default)]
     pub validation: Option<ValidationArtifacts>,
@@ -99,6 +109,62 @@ pub struct GenerateRequest {
     /// Stronger input RNG.
     #[serde(default)]
     pub poc_stronger_rng: bool,
+}
+
+/// The answer to a `/generate` whose work was queued (upstream: `{status: "queued",
+/// request_id, queued_count}`; the Python API prefixes the engine's id with `"{port}:"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerateQueued {
+    /// `queued`.
+    pub status: String,
+    /// The queued job's id; the `/validated` callback carries it (without the port prefix).
+    #[serde(default)]
+    pub request_id: String,
+    /// Nonces queued.
+    #[serde(default)]
+    pub queued_count: usize,
+}
+
+impl GenerateQueued {
+    /// Whether `callback_id` (a [`ValidatedPayload::request_id`]) names this job: equal, or
+    /// equal to the part after the Python API's `"{port}:"` prefix.
+    pub fn matches(&self, callback_id: &str) -> bool {
+        !callback_id.is_empty()
+            && (self.request_id == callback_id
+                || self
+                    .request_id
+                    .rsplit_once(':')
+                    .is_some_and(|(_, id)| id == callback_id))
+    }
+}
+
+/// The body an ML node POSTs to `{url}/validated` once it judged a `/generate` with
+/// `validation` (upstream's vLLM fork `poc/callbacks.py`, decoded by the network node as
+/// `mlnodeclient.ValidatedResultV2`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidatedPayload {
+    /// The queued job's id (see [`GenerateQueued::matches`]).
+    #[serde(default)]
+    pub request_id: String,
+    /// The round's seed block hash, as in the request.
+    pub block_hash: String,
+    /// The PoC stage height, as in the request.
+    pub block_height: u64,
+    /// The prover's public key, as in the request.
+    pub public_key: String,
+    /// `node_id` of the request.
+    #[serde(default)]
+    pub node_id: u32,
+    /// Nonces judged.
+    pub n_total: usize,
+    /// Nonces that mismatched.
+    pub n_mismatch: usize,
+    /// The mismatching nonces.
+    pub mismatch_nonces: Vec<Nonce>,
+    /// One-sided binomial p-value of the mismatch count.
+    pub p_value: f64,
+    /// The ML node's conclusion.
+    pub fraud_detected: bool,
 }
 
 /// The most nonces one `/generate` call may ask for.
