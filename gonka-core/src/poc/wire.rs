@@ -7,6 +7,10 @@ use crate::poc::params::ValidationParams;
 use crate::poc::Nonce;
 use serde::{Deserialize, Serialize};
 
+mod queue;
+
+pub use queue::{GenerateResult, GeneratedOutcome, JobOutcome, JobStatus, ValidationOutcome};
+
 /// `params` of a PoC request: the model and its per-model chain settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PocModelParams {
@@ -72,8 +76,11 @@ pub struct ValidationArtifacts {
     pub artifacts: Vec<Artifact>,
 }
 
-/// `POST /api/v1/inference/pow/generate`: compute the given nonces now (and, with
-/// `validation`, judge the prover's artifacts for them).
+/// `POST /api/v1/inference/pow/generate`: compute the given nonces (and, with `validation`,
+/// judge the prover's artifacts for them). Without `wait` the job is queued (answer
+/// [`GenerateQueued`]) and, when `url` is given, its result is POSTed to `{url}/validated`
+/// ([`ValidatedPayload`]) or `{url}/generated` ([`GeneratedPayload`] with `request_id`); with
+/// `wait: true` the answer is the [`GenerateResult`] itself and no callback is sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateRequest {
     /// Seed block hash.
@@ -94,9 +101,17 @@ pub struct GenerateRequest {
     pub nonces: Vec<Nonce>,
     /// Model and sequence length.
     pub params: PocModelParams,
-    /// Callback base: with `validation`, the verdict is queued and POSTed to `{url}/validated`
-    /// as a [`ValidatedPayload`] (upstream's network node always sends it); `None`: answered
-    /// inline.
+    /// Nonces per compute call (default 32).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Compute now and answer the [`GenerateResult`] instead of queueing (default false); no
+    /// callback is sent then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
+    /// Callback base of a queued job: with `validation`, the verdict is POSTed to
+    /// `{url}/validated` as a [`ValidatedPayload`] (upstream's network node always sends it),
+    /// else the artifacts to `{url}/generated`; `None`: the result is only kept for
+    /// `GET /api/v1/inference/pow/generate/{port}:{id}` (as upstream's engine does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The prover's artifacts; their nonce set must equal `nonces`.
@@ -207,6 +222,10 @@ pub struct GeneratedPayload {
     /// Vector encoding.
     #[serde(default)]
     pub encoding: Encoding,
+    /// The queued `/generate` job these artifacts answer (its id without the `{port}:`
+    /// prefix); absent in the batches of an `init/generate` round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One compute backend in [`PowStatus::backends`] (upstream: one vLLM engine and its port).

@@ -195,6 +195,7 @@ impl PocRunner {
             node_id: request.node_id,
             artifacts: Vec::new(),
             encoding: Encoding::default(),
+            request_id: None,
         };
         tokio::spawn(run_sender(
             Arc::clone(&shared),
