@@ -79,8 +79,10 @@ impl GatewayBuilder {
     }
 
     /// The verifier that recomputes and judges the ML nodes' PoC artifacts when PoC is on
-    /// (`config.poc`; it replaces [`crate::poc::PocConfig::verifier`]). It must compute like the
-    /// ML nodes' backend, e.g. [`gonka_core::poc::ComputeVerifier`] over the same
+    /// (`config.poc`; it replaces [`crate::poc::PocConfig::verifier`]). The default asks the
+    /// gateway's own ML nodes ([`crate::poc::MlNodeVerifier`] over
+    /// [`crate::poc::PocConfig::callbacks`]); a local one must compute like the ML nodes'
+    /// backend, e.g. [`gonka_core::poc::ComputeVerifier`] over the same
     /// [`gonka_core::poc::PocCompute`]. Without PoC it is not used.
     pub fn verifier(mut self, verifier: Arc<dyn PoCVerifier>) -> Self {
         self.verifier = Some(verifier);

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 #[cfg(feature = "devnet")]
 use gonka_gateway::poc::DevnetPoc;
-use gonka_gateway::poc::{ArtifactStore, DevnetPhaseClock, PhaseDurations, PocConfig};
+use gonka_gateway::poc::{
+    ArtifactStore, DevnetPhaseClock, MlNodeVerifier, MlNodeVerifierSettings, PhaseDurations,
+    PocConfig, VerifierKind,
+};
 
 /// PoC flags. With `--poc`, a local epoch clock (`--epoch-length`, default 10m, split into the
 /// phases below, the rest is inference) drives PoC rounds on the enabled ML nodes.
@@ -36,6 +39,19 @@ pub struct PocArgs {
     /// This participant's public key (hex) seeding the nonces.
     #[arg(long, env = "GONKA_POC_PUBLIC_KEY", global = true)]
     pub poc_public_key: Option<String>,
+    /// How PoC artifacts are validated: `mlnode` (this gateway's own ML nodes recompute the
+    /// sampled nonces, as upstream; default) or `local` (CPU tiny model in the gateway; the
+    /// devnet's default).
+    #[arg(long, env = "GONKA_POC_VERIFIER", value_parser = parse_verifier, global = true)]
+    pub poc_verifier: Option<VerifierKind>,
+    /// Longest wait for one ML node's validation verdict (`/generate` + `/validated`) before
+    /// the next ML node is tried.
+    #[arg(long, env = "GONKA_POC_VALIDATION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
+    pub poc_validation_timeout: Duration,
+}
+
+fn parse_verifier(s: &str) -> Result<VerifierKind, String> {
+    s.parse()
 }
 
 impl PocArgs {
@@ -81,6 +97,18 @@ impl PocArgs {
         if let Some(key) = &self.poc_public_key {
             config.public_key = key.clone();
         }
+        config.verifier = match self.poc_verifier.unwrap_or(VerifierKind::MlNode) {
+            VerifierKind::MlNode => Arc::new(MlNodeVerifier::new(
+                Arc::clone(&config.callbacks),
+                MlNodeVerifierSettings {
+                    attempt_timeout: self.poc_validation_timeout,
+                    ..MlNodeVerifierSettings::default()
+                },
+            )),
+            VerifierKind::Local => Arc::new(gonka_core::poc::ComputeVerifier::new(Arc::new(
+                gonka_core::poc::TinyModelCompute::default(),
+            ))),
+        };
         Ok(Some((clock, config)))
     }
 
@@ -96,6 +124,7 @@ impl PocArgs {
         Ok(Some(DevnetPoc {
             phases: self.phases(epoch_length)?,
             seq_len: self.poc_seq_len.max(1),
+            verifier: self.poc_verifier.unwrap_or(VerifierKind::Local),
             ..DevnetPoc::default()
         }))
     }
@@ -133,5 +162,29 @@ mod tests {
             Args::try_parse_from(["gonka-gateway", "--poc", "--epoch-length", "60s"]).unwrap();
         let e = bad.poc.devnet(bad.epoch_length).unwrap_err();
         assert!(e.contains("--poc-generate"), "{e}");
+    }
+
+    #[test]
+    fn poc_verifier_is_mlnode_for_the_gateway_and_local_for_the_devnet_unless_chosen() {
+        let a = Args::try_parse_from(["gonka-gateway", "devnet", "--poc"]).unwrap();
+        assert_eq!(a.poc.poc_verifier, None);
+        let devnet = a.poc.devnet(a.epoch_length).unwrap().unwrap();
+        assert_eq!(devnet.verifier, VerifierKind::Local);
+        let chosen = Args::try_parse_from([
+            "gonka-gateway",
+            "devnet",
+            "--poc",
+            "--poc-verifier",
+            "mlnode",
+            "--poc-validation-timeout",
+            "5s",
+        ])
+        .unwrap();
+        assert_eq!(chosen.poc.poc_verifier, Some(VerifierKind::MlNode));
+        assert_eq!(chosen.poc.poc_validation_timeout, Duration::from_secs(5));
+        let devnet = chosen.poc.devnet(chosen.epoch_length).unwrap().unwrap();
+        assert_eq!(devnet.verifier, VerifierKind::MlNode);
+        let e = Args::try_parse_from(["gonka-gateway", "--poc-verifier", "gpu"]).unwrap_err();
+        assert!(e.to_string().contains("mlnode or local"), "{e}");
     }
 }

@@ -15,7 +15,7 @@ use gonka_core::mlnode_api::{
     paths, DiskSpace, DriverInfo, EngineLogs, GpuReport, ModelsList, StateReport, StatusReply,
     UpRequest, UpStatusReport,
 };
-use gonka_core::poc::wire::{InitGenerateRequest, PowStatus};
+use gonka_core::poc::wire::{GenerateRequest, InitGenerateRequest, PowStatus};
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -225,6 +225,19 @@ impl MlNodeClient {
         request: &InitGenerateRequest,
     ) -> Result<StatusReply, MlNodeError> {
         self.post(paths::POW_INIT_GENERATE, request).await
+    }
+
+    /// `POST /api/v1/inference/pow/generate`: compute (and with `validation`, judge) the given
+    /// nonces. The answer is either upstream's queued form (`{status: "queued", request_id}`,
+    /// the verdict follows on `{url}/validated`) or an inline result, so it is returned as JSON.
+    ///
+    /// # Errors
+    /// See [`MlNodeError`].
+    pub async fn pow_generate(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<serde_json::Value, MlNodeError> {
+        self.post(paths::POW_GENERATE, request).await
     }
 
     /// `POST /api/v1/inference/pow/stop`: stop PoC generation.

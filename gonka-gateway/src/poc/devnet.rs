@@ -8,6 +8,7 @@ use std::time::Duration;
 use gonka_core::poc::params::ValidationParams;
 use gonka_mlnode::poc::PocSettings;
 
+use super::mlnode_verifier::VerifierKind;
 use super::phases::{DevnetPhaseClock, PhaseDurations};
 use super::service::PocConfig;
 use super::store::{ArtifactStore, StoreError};
@@ -23,6 +24,9 @@ pub struct DevnetPoc {
     pub validation: ValidationParams,
     /// The ML nodes' PoC settings (backend, callback timing).
     pub mlnode: PocSettings,
+    /// How the gateway validates: [`VerifierKind::Local`] (default: recomputes on the ML
+    /// nodes' backend in the gateway) or [`VerifierKind::MlNode`] (asks its ML nodes).
+    pub verifier: VerifierKind,
 }
 
 impl Default for DevnetPoc {
@@ -36,6 +40,7 @@ impl Default for DevnetPoc {
                 callback_interval: Duration::from_secs(1),
                 ..PocSettings::default()
             },
+            verifier: VerifierKind::Local,
         }
     }
 }
@@ -53,11 +58,14 @@ impl DevnetPoc {
         let store = ArtifactStore::open_path(data_dir.join("poc.db")).await?;
         let clock = DevnetPhaseClock::paused(self.phases, data_dir.to_string_lossy());
         let mut config = PocConfig::new(Arc::new(clock.clone()), store);
-        // The devnet ML nodes compute locally on the CPU; the gateway validates on the same
-        // backend, through the PoCVerifier trait.
-        config.verifier = Arc::new(gonka_core::poc::ComputeVerifier::new(Arc::clone(
-            &self.mlnode.compute,
-        )));
+        // By default the devnet ML nodes compute locally on the CPU and the gateway validates
+        // on the same backend, through the PoCVerifier trait; `MlNode` keeps the default
+        // verifier, which asks the ML nodes.
+        if self.verifier == VerifierKind::Local {
+            config.verifier = Arc::new(gonka_core::poc::ComputeVerifier::new(Arc::clone(
+                &self.mlnode.compute,
+            )));
+        }
         config.seq_len = self.seq_len;
         config.validation = self.validation;
         config.tick =

@@ -2,14 +2,18 @@
 //! driver that switches enabled ML nodes to PoC at the generate phase and back after
 //! ([`driver`]), the callback receiver on `--poc-listen` ([`receiver`]) over durable storage
 //! ([`store`]), the validation runner ([`validation`]) and the participants list
-//! ([`participants`]). [`PocService`] holds the state they share.
+//! ([`participants`]). [`PocService`] holds the state they share. Validation asks the
+//! gateway's own ML nodes by default ([`mlnode_verifier`], answers on `/validated` through
+//! [`callbacks`]).
 //!
 //! Without a [`PocConfig`] the PoC listener answers `/health` only ([`poc_router`]).
 
+pub mod callbacks;
 #[cfg(feature = "devnet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub mod devnet;
 pub mod driver;
+pub mod mlnode_verifier;
 pub mod participants;
 pub mod phases;
 pub mod receiver;
@@ -20,9 +24,11 @@ pub mod validation;
 use axum::routing::get;
 use axum::Router;
 
+pub use callbacks::ValidationCallbacks;
 #[cfg(feature = "devnet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub use devnet::DevnetPoc;
+pub use mlnode_verifier::{MlNodeVerifier, MlNodeVerifierSettings, VerifierKind};
 pub use phases::{DevnetPhaseClock, Phase, PhaseClock, PhaseDurations, PhaseError, PhaseInfo};
 pub use receiver::{participants_router, receiver_router};
 pub use service::{EpochResult, PocConfig, PocService};

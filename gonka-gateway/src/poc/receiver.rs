@@ -1,6 +1,13 @@
 //! The PoC callback listener (`--poc-listen`, default :9100): `POST
 //! /v2/poc-batches/{model}/generated` stores artifacts durably per (epoch, node, nonce);
-//! `/validated` is acknowledged (this host validates itself); `/health`.
+//! `/validated` delivers an ML node's verdict to the verification waiting for it
+//! ([`super::callbacks`]); `/health`.
+//!
+//! A `/validated` is refused, with nothing changed and the round unaffected, when its body is
+//! malformed (400), when no verification is pending for it (404, or 409 when its round is over:
+//! validated, or a later round started),
+//! when it names another queued job (409), or when it reports nonces that were not asked for
+//! (422).
 //!
 //! Accepted only while the round's generate or wind-down phase lasts (503 otherwise), for the
 //! current round's block hash and height and this participant's key, from a node of the round
@@ -17,9 +24,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gonka_core::poc::encoding::decode_b64;
-use gonka_core::poc::wire::GeneratedPayload;
+use gonka_core::poc::wire::{GeneratedPayload, ValidatedPayload};
 use serde_json::json;
 
+use super::callbacks::CallbackRejection;
 use super::phases::Phase;
 use super::service::PocService;
 
@@ -40,8 +48,64 @@ pub fn receiver_router(service: Arc<PocService>) -> Router {
         .with_state(service)
 }
 
-async fn validated(Path(_model): Path<String>) -> StatusCode {
-    StatusCode::OK
+async fn validated(
+    State(service): State<Arc<PocService>>,
+    Path(model): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let payload: ValidatedPayload = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid validated body: {e}"),
+            )
+        }
+    };
+    // The path segment is escaped twice (upstream's PathEscape(PathEscape(model))); the router
+    // undid one level.
+    let Some(model) = path_unescape(&model) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("model {model:?} in the callback path is not a valid escaped model id"),
+        );
+    };
+    let height = payload.block_height;
+    match service.config.callbacks.deliver(&model, payload) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(rejection @ CallbackRejection::NotPending(_)) if service.round_is_over(height) => {
+            error(
+                StatusCode::CONFLICT,
+                format!("the PoC round at height {height} is over: {rejection}"),
+            )
+        }
+        Err(rejection) => error(
+            StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            rejection.to_string(),
+        ),
+    }
+}
+
+/// Undoes one level of `%XX` escaping (`None` for a malformed escape or non-UTF-8 result).
+fn path_unescape(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 async fn generated(
@@ -178,5 +242,21 @@ async fn participants(
             StatusCode::NOT_FOUND,
             format!("no validated PoC result for epoch {epoch} yet"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_unescape;
+
+    #[test]
+    fn callback_model_ids_lose_one_level_of_escaping() {
+        assert_eq!(
+            path_unescape("Qwen%2FQwen3-32B-FP8").as_deref(),
+            Some("Qwen/Qwen3-32B-FP8")
+        );
+        assert_eq!(path_unescape("plain").as_deref(), Some("plain"));
+        assert_eq!(path_unescape("bad%2"), None);
+        assert_eq!(path_unescape("bad%zz"), None);
     }
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use gonka_core::poc::compute::{RoundParams, DEFAULT_SEQ_LEN};
 use gonka_core::poc::params::ValidationParams;
-use gonka_core::poc::{ComputeVerifier, TinyModelCompute};
 use gonka_core::NodeRegistry;
 use gonka_core::PoCVerifier;
+
+use super::callbacks::{CallbackBinding, ValidationCallbacks};
+use super::mlnode_verifier::{MlNodeVerifier, MlNodeVerifierSettings};
 
 use super::participants::{self, Identity, ParticipantsResponse};
 use super::phases::{PhaseClock, PhaseInfo};
@@ -23,9 +25,13 @@ pub struct PocConfig {
     pub clock: Arc<dyn PhaseClock>,
     /// Durable artifact storage.
     pub store: ArtifactStore,
-    /// Recomputes and judges a node's sampled, proven nonces; must compute like the ML nodes'
-    /// backend (default: [`ComputeVerifier`] over the CPU tiny-model backend).
+    /// Recomputes and judges a node's sampled, proven nonces. Default: [`MlNodeVerifier`],
+    /// asking this gateway's own ML nodes (`pow/generate` + `/validated`, as upstream); a local
+    /// recomputation ([`gonka_core::poc::ComputeVerifier`]) is chosen explicitly (devnet, tests).
     pub verifier: Arc<dyn PoCVerifier>,
+    /// The verifications awaiting a `/validated` callback (shared by [`MlNodeVerifier`] and the
+    /// PoC listener; bound to the callback URL and registry when the service starts).
+    pub callbacks: Arc<ValidationCallbacks>,
     /// Base URL ML nodes post artifacts to; `None`: `http://<PoC listener address>`.
     pub callback_url: Option<String>,
     /// This participant's public key (hex), sent to ML nodes as `public_key`.
@@ -49,12 +55,18 @@ pub struct PocConfig {
 }
 
 impl PocConfig {
-    /// Defaults over `clock` and `store`: the CPU tiny-model backend, a devnet key and address.
+    /// Defaults over `clock` and `store`: validation through the ML nodes
+    /// ([`MlNodeVerifier`] with default settings), a devnet key and address.
     pub fn new(clock: Arc<dyn PhaseClock>, store: ArtifactStore) -> Self {
+        let callbacks = ValidationCallbacks::new();
         Self {
             clock,
             store,
-            verifier: Arc::new(ComputeVerifier::new(Arc::new(TinyModelCompute::default()))),
+            verifier: Arc::new(MlNodeVerifier::new(
+                Arc::clone(&callbacks),
+                MlNodeVerifierSettings::default(),
+            )),
+            callbacks,
             callback_url: None,
             public_key: format!("02{}", "11".repeat(32)),
             address: "gonka1devnetparticipant".into(),
@@ -123,6 +135,10 @@ impl PocService {
             .inference_url
             .clone()
             .unwrap_or_else(|| format!("http://{public_addr}"));
+        config.callbacks.bind(CallbackBinding {
+            base: callback_base.clone(),
+            registry: Arc::clone(&registry),
+        });
         Arc::new(Self {
             config,
             registry,
@@ -174,6 +190,20 @@ impl PocService {
     /// The validated result of `epoch`.
     pub fn result(&self, epoch: u64) -> Option<EpochResult> {
         lock(&self.results).get(&epoch).cloned()
+    }
+
+    /// Whether the round at `block_height` is over: its epoch was validated, or a later round
+    /// started.
+    pub fn round_is_over(&self, block_height: u64) -> bool {
+        if lock(&self.results)
+            .values()
+            .any(|r| r.info.poc_start_block_height >= block_height)
+        {
+            return true;
+        }
+        lock(&self.rounds)
+            .values()
+            .any(|r| r.info.poc_start_block_height > block_height)
     }
 
     /// The most recent validated result (the weights in force now).
