@@ -233,6 +233,9 @@ impl PoCVerifier for MlNodeVerifier {
                 seq_len: request.round.seq_len,
                 k_dim: gonka_core::poc::encoding::K_DIM,
             },
+            batch_size: gonka_core::poc::nonce::DEFAULT_BATCH_SIZE,
+            // Queued, the verdict on `/validated` (upstream's validator never waits).
+            wait: false,
             url: Some(format!(
                 "{}/v2/poc-batches/{}",
                 base.trim_end_matches('/'),
