@@ -463,3 +463,37 @@ async fn bad_validated_callbacks_get_a_clear_4xx_store_nothing_and_leave_the_rou
     gw.shutdown().await;
     let _ = prover.2.send(());
 }
+
+/// The default verifier keeps the `PoCVerifier` contract (gonka-core's suite) with the
+/// recomputation done by a real `gonka-mlnode` agent of the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ml_node_verifier_passes_the_verifier_suite_over_a_real_ml_node() {
+    let registry: Arc<MemoryRegistry> = Arc::new(MemoryRegistry::new());
+    let node = start_agent(Arc::new(TinyModelCompute::default())).await;
+    registry
+        .upsert(NodeConfig::new("n0", "tiny").at("127.0.0.1", node.1, node.0))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The clock is never started: no round, the PoC listener only takes the verdicts.
+    let (gw, _clock, verifier, _store) = gateway(
+        registry.clone(),
+        dir.path(),
+        "suite",
+        MlNodeVerifierSettings::default(),
+    )
+    .await;
+    wait_all_inference(&registry, 1).await;
+    let reference = TinyModelCompute::default().model("00C0FFEE");
+    gonka_core::testing::verifier_suite(
+        verifier.as_ref(),
+        gonka_core::testing::VerifierFixture {
+            model_name: "tiny",
+            reference: &reference,
+        },
+    )
+    .await;
+    assert!(verifier.calls().iter().all(|c| c.validator_node == "n0"));
+    gw.shutdown().await;
+    let _ = node.2.send(());
+}

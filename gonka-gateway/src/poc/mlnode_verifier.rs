@@ -11,17 +11,23 @@
 //! to [`MlNodeVerifierSettings::max_attempts`]; then the verification fails with an error naming
 //! every attempt. An ML node that answers the `/generate` inline with the verdict (no queue) is
 //! taken at its word too.
+//!
+//! Undecodable vectors and repeated nonces are counted as mismatches here and not sent (upstream's
+//! network node rejects them before asking an ML node); a model no registered ML node serves is
+//! [`Error::Invalid`]. It passes `gonka_core::testing::verifier_suite` over a real `gonka-mlnode`
+//! (`tests/poc_mlnode_validation.rs`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use gonka_core::poc::encoding::decode_vector_b64;
 use gonka_core::poc::params::ValidationParams;
 use gonka_core::poc::verdict::{Decision, Verdict};
 use gonka_core::poc::wire::{
     GenerateQueued, GenerateRequest, PocModelParams, ValidatedPayload, ValidationArtifacts,
 };
-use gonka_core::{Error, NodeStatus, PoCVerifier, Result, VerificationRequest};
+use gonka_core::{Error, FieldError, NodeStatus, PoCVerifier, Result, VerificationRequest};
 
 use super::callbacks::{nonce_problem, PendingKey, ValidationCallbacks};
 use super::service::path_escape;
@@ -108,10 +114,14 @@ impl MlNodeVerifier {
         })?;
         let deadline = tokio::time::Instant::now() + self.settings.node_wait;
         loop {
-            let mut list: Vec<Candidate> = binding
-                .registry
-                .list()
-                .await?
+            let records = binding.registry.list().await?;
+            if !records.iter().any(|r| r.node.serves(model)) {
+                return Err(Error::Invalid(vec![FieldError::new(
+                    "model",
+                    format!("no ML node of this validator serves {model}"),
+                )]));
+            }
+            let mut list: Vec<Candidate> = records
                 .into_iter()
                 .filter(|r| {
                     r.state.admin_state.enabled
@@ -135,7 +145,7 @@ impl MlNodeVerifier {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Engine(format!(
-                    "no ML node of this validator serves {model} in INFERENCE or POC state"
+                    "no enabled ML node of this validator serves {model} in INFERENCE or POC state"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -212,9 +222,27 @@ pub fn verdict_of(payload: &ValidatedPayload, asked: usize, params: &ValidationP
 #[async_trait]
 impl PoCVerifier for MlNodeVerifier {
     async fn verify(&self, request: &VerificationRequest) -> Result<Verdict> {
-        if request.artifacts.is_empty() {
-            return Ok(Verdict::from_counts(&request.params, 0, 0, 0, Vec::new()));
+        request.params.check()?;
+        // Undecodable vectors and repeated nonces are mismatches here (upstream's network node
+        // rejects them before asking an ML node); the rest goes to the ML node.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut extra = Vec::new();
+        let mut sent = Vec::with_capacity(request.artifacts.len());
+        for a in &request.artifacts {
+            if decode_vector_b64(&a.vector_b64).is_ok() && seen.insert(a.nonce) {
+                sent.push(a.clone());
+            } else {
+                extra.push(Some(a.nonce));
+            }
         }
+        if sent.is_empty() {
+            return Ok(Verdict::from_counts(&request.params, 0, 0, 0, Vec::new())
+                .with_extra_mismatches(&request.params, &extra));
+        }
+        let request = &VerificationRequest {
+            artifacts: sent,
+            ..request.clone()
+        };
         let base = self
             .callbacks
             .binding()
@@ -267,11 +295,15 @@ impl PoCVerifier for MlNodeVerifier {
                             prover_node: request.node_id,
                             via_callback,
                         });
-                    return Ok(verdict_of(
-                        &payload,
-                        request.artifacts.len(),
-                        &request.params,
-                    ));
+                    let verdict = verdict_of(&payload, request.artifacts.len(), &request.params);
+                    if extra.is_empty() {
+                        return Ok(verdict);
+                    }
+                    let mut with_extra = verdict.with_extra_mismatches(&request.params, &extra);
+                    if verdict.decision == Decision::Fraud {
+                        with_extra.decision = Decision::Fraud;
+                    }
+                    return Ok(with_extra);
                 }
                 Err(e) => {
                     tracing::warn!(validator = %node.id, prover = request.node_id, error = %e, "PoC validation attempt failed; trying the next ML node");
