@@ -3,7 +3,8 @@
 //! sampled nonces of an honest and a cheating node (`pow/generate` with `validation`), and the
 //! verdicts make the honest node valid with weight and the cheater fraud. Bad `/validated`
 //! callbacks — malformed, for nothing pending, from another job, with unknown nonces, for a round
-//! that is over — get a clear 4xx and change nothing.
+//! that is over — get a clear 4xx and change nothing. The verifier keeps the `PoCVerifier`
+//! contract, and moves on to the next ML node when one fails or never calls back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
@@ -287,10 +288,15 @@ async fn devnet_epoch_validates_an_honest_and_a_cheating_node_through_its_own_ml
 #[derive(Debug, Default)]
 struct QueueingNode {
     generate: Mutex<Vec<GenerateRequest>>,
+    /// Answer every `pow/generate` with 500 (an engine that fails).
+    failing: bool,
 }
 
-async fn start_queueing_node() -> (u16, Arc<QueueingNode>) {
-    let node = Arc::new(QueueingNode::default());
+async fn start_queueing_node(failing: bool) -> (u16, Arc<QueueingNode>) {
+    let node = Arc::new(QueueingNode {
+        failing,
+        ..QueueingNode::default()
+    });
     async fn state() -> Json<Value> {
         Json(
             json!({"state": "INFERENCE", "inference_healthy": true, "loaded_model": MODEL,
@@ -300,10 +306,17 @@ async fn start_queueing_node() -> (u16, Arc<QueueingNode>) {
     async fn generate(
         State(node): State<Arc<QueueingNode>>,
         Json(body): Json<GenerateRequest>,
-    ) -> Json<Value> {
+    ) -> (axum::http::StatusCode, Json<Value>) {
         let n = body.nonces.len();
         node.generate.lock().unwrap().push(body);
-        Json(json!({"status": "queued", "request_id": "5001:job-1", "queued_count": n}))
+        if node.failing {
+            return (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"detail": "engine failed"})),
+            );
+        }
+        let queued = json!({"status": "queued", "request_id": "5001:job-1", "queued_count": n});
+        (axum::http::StatusCode::OK, Json(queued))
     }
     async fn ok() -> Json<Value> {
         Json(json!({"status": "OK"}))
@@ -334,7 +347,7 @@ async fn post_validated(url: &str, body: impl Into<reqwest::Body>) -> (u16, Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_validated_callbacks_get_a_clear_4xx_store_nothing_and_leave_the_round_alone() {
     let registry: Arc<MemoryRegistry> = Arc::new(MemoryRegistry::new());
-    let (stand_in, queue) = start_queueing_node().await;
+    let (stand_in, queue) = start_queueing_node(false).await;
     let prover = start_agent(Arc::new(TinyModelCompute::default())).await;
     registry
         .upsert(NodeConfig::new("validator", MODEL).at("127.0.0.1", stand_in, stand_in))
@@ -494,6 +507,121 @@ async fn the_ml_node_verifier_passes_the_verifier_suite_over_a_real_ml_node() {
     )
     .await;
     assert!(verifier.calls().iter().all(|c| c.validator_node == "n0"));
+    gw.shutdown().await;
+    let _ = node.2.send(());
+}
+
+/// Honest artifacts of the tiny model for nonces 1..9 of prover node 7.
+fn tiny_request() -> gonka_core::VerificationRequest {
+    let round = RoundParams {
+        seq_len: 4,
+        ..RoundParams::new("00C0FFEE", "02ab")
+    };
+    let artifacts = TinyModelCompute::default()
+        .prepare("tiny", round.clone())
+        .unwrap()
+        .compute(&(1..9).collect::<Vec<_>>())
+        .unwrap();
+    gonka_core::VerificationRequest {
+        model: "tiny".into(),
+        round,
+        block_height: 7,
+        node_id: 7,
+        artifacts,
+        params: ValidationParams::default(),
+    }
+}
+
+/// An ML node that fails the `pow/generate` is skipped for the next one; when none is left the
+/// verification fails with an error naming each attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_ml_node_is_skipped_and_none_left_is_a_clear_error() {
+    let registry: Arc<MemoryRegistry> = Arc::new(MemoryRegistry::new());
+    let (broken_port, broken) = start_queueing_node(true).await;
+    let node = start_agent(Arc::new(TinyModelCompute::default())).await;
+    // The broken node gets the lower node number, so it is asked first.
+    registry
+        .upsert(NodeConfig::new("broken", "tiny").at("127.0.0.1", broken_port, broken_port))
+        .await
+        .unwrap();
+    registry
+        .upsert(NodeConfig::new("n1", "tiny").at("127.0.0.1", node.1, node.0))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _clock, verifier, _store) = gateway(
+        registry.clone(),
+        dir.path(),
+        "retry",
+        MlNodeVerifierSettings::default(),
+    )
+    .await;
+    wait_all_inference(&registry, 2).await;
+    // The prover is a third node (number 7): both ML nodes are candidates.
+    let request = tiny_request();
+    let verdict = gonka_core::PoCVerifier::verify(verifier.as_ref(), &request)
+        .await
+        .unwrap();
+    assert_eq!(verdict.decision, gonka_core::Decision::Valid, "{verdict:?}");
+    assert_eq!(
+        broken.generate.lock().unwrap().len(),
+        1,
+        "the broken node was asked first"
+    );
+    assert_eq!(verifier.calls()[0].validator_node, "n1");
+
+    registry.set_enabled("n1", false, 0).await.unwrap();
+    let e = gonka_core::PoCVerifier::verify(verifier.as_ref(), &request)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no ML node could validate") && e.contains("broken:"),
+        "{e}"
+    );
+    assert!(e.contains("engine failed"), "{e}");
+    gw.shutdown().await;
+    let _ = node.2.send(());
+}
+
+/// An ML node that queues the job but never posts `/validated` is given up after the attempt
+/// timeout, and the next ML node answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ml_node_that_never_calls_back_is_given_up_for_the_next() {
+    let registry: Arc<MemoryRegistry> = Arc::new(MemoryRegistry::new());
+    let (silent_port, silent) = start_queueing_node(false).await;
+    let node = start_agent(Arc::new(TinyModelCompute::default())).await;
+    registry
+        .upsert(NodeConfig::new("silent", "tiny").at("127.0.0.1", silent_port, silent_port))
+        .await
+        .unwrap();
+    registry
+        .upsert(NodeConfig::new("n1", "tiny").at("127.0.0.1", node.1, node.0))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, _clock, verifier, _store) = gateway(
+        registry.clone(),
+        dir.path(),
+        "silent",
+        MlNodeVerifierSettings {
+            attempt_timeout: Duration::from_secs(1),
+            ..MlNodeVerifierSettings::default()
+        },
+    )
+    .await;
+    wait_all_inference(&registry, 2).await;
+    let request = tiny_request();
+    let verdict = gonka_core::PoCVerifier::verify(verifier.as_ref(), &request)
+        .await
+        .unwrap();
+    assert_eq!(verdict.decision, gonka_core::Decision::Valid, "{verdict:?}");
+    assert_eq!(
+        silent.generate.lock().unwrap().len(),
+        1,
+        "the silent node was asked first"
+    );
+    assert_eq!(verifier.calls()[0].validator_node, "n1");
     gw.shutdown().await;
     let _ = node.2.send(());
 }
