@@ -1,6 +1,7 @@
 //! PoC v2 on the ML node: `pow/init/generate` computes this node's nonces off the runtime and
 //! posts them in batches to a real callback server; failed callbacks are retried without
-//! duplicates; `/stop`, `/status`, `/generate` (validation) and the 409/400 answers.
+//! duplicates; `/stop`, `/status`, `/generate` with `wait: true` (validation) and the 409/400
+//! answers. Queued `/generate` jobs: `tests/poc_queue.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -231,14 +232,16 @@ async fn another_round_is_a_conflict_until_stop_and_bad_requests_name_the_field(
 async fn generate_with_validation_flags_tampered_artifacts() {
     let node = Node::start(config()).await;
     let nonces: Vec<u32> = (0..40).collect();
+    // `wait: true`: upstream's synchronous form, answered with the result.
     let base = json!({
         "block_hash": BLOCK_HASH, "block_height": 1200, "public_key": PUBLIC_KEY, "node_id": 0,
-        "nonces": nonces, "params": {"model": MODEL, "seq_len": 8},
+        "nonces": nonces, "params": {"model": MODEL, "seq_len": 8}, "wait": true,
     });
     let (s, computed) = node
         .post("/api/v1/inference/pow/generate", base.clone())
         .await;
     assert_eq!(s, 200, "{computed}");
+    assert_eq!(computed["status"], "completed");
     let honest = computed["artifacts"].clone();
     assert_eq!(honest.as_array().unwrap().len(), 40);
 

@@ -10,13 +10,16 @@
 //! Exchanges gonka-mlnode does not answer like upstream yet are listed in [`KNOWN_GAPS`], each
 //! with the reason. The test fails when an exchange differs and is not listed, and also when a
 //! listed exchange conforms (the gap got fixed: remove it from the list), so the list can only
-//! shrink. The ML node's own outgoing calls (`callback/*`, `engine/*`) are not replayed here.
+//! shrink. The ML node's own outgoing calls (`engine/*`) are not replayed here; the
+//! `{url}/validated` callback of the validation request is received by a server of the test
+//! and compared with `callback/validated.request.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::Node;
@@ -32,15 +35,6 @@ const VERSION: &str = "v3.0.8";
 /// Exchanges (by `index.json` name) whose answer differs from upstream's today, and why. A
 /// listed exchange that conforms fails the test: remove it here when fixing it.
 const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "pow_generate_validate",
-        "computes synchronously and answers the verdict; upstream queues it (request_id) and \
-         posts {url}/validated (item 5)",
-    ),
-    (
-        "pow_generate_result",
-        "GET /api/v1/inference/pow/generate/{port}:{id} does not exist (item 5)",
-    ),
     (
         "models_status",
         "POST /api/v1/models/status does not exist (404: Go skips pre-download) (item 4)",
@@ -288,6 +282,29 @@ impl Replay {
     }
 }
 
+/// A callback server recording the bodies POSTed to `/v2/poc-batches/{model}/validated`; its
+/// base URL (the `url` of a validation request) and what it received.
+async fn validated_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/v2/poc-batches/{model}/validated",
+        axum::routing::post(move |body: Bytes| async move {
+            store
+                .lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (
+        format!("http://{addr}/v2/poc-batches/Qwen%252FQwen3-32B-FP8"),
+        got,
+    )
+}
+
 async fn poll_state(replay: &Replay, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let state = replay.exchange("state");
     let addr = replay.addr("mgmt");
@@ -390,14 +407,51 @@ async fn upstream_network_node_calls_replayed_against_gonka_mlnode() {
     });
     replay.record("pow_status_generating", difference);
     replay.check("pow_stop", "pow_stop", 0).await;
-    replay
-        .check("pow_generate_validate", "pow_generate_validate", 0)
-        .await;
+    // The validator's request, its url pointed at a callback server of ours (the fixture's
+    // `http://api:9100` is the network node's); the verdict arrives on `{url}/validated`.
+    let (callback_url, validated) = validated_receiver().await;
+    let mut validate = replay.exchange("pow_generate_validate");
+    let mut body: Value = serde_json::from_slice(validate.body.as_ref().unwrap()).unwrap();
+    body["url"] = Value::String(callback_url);
+    validate.body = Some(serde_json::to_vec(&body).unwrap());
+    let queued = send(&replay.addr("mgmt"), &validate, &validate.path).await;
+    let difference = replay.compare(&validate, 0, &queued);
+    replay.record("pow_generate_validate", difference);
+    let request_id = queued.body["request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut verdict = Value::Null;
+    for _ in 0..600 {
+        if let Some(v) = validated.lock().unwrap().first().cloned() {
+            verdict = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!verdict.is_null(), "no {{url}}/validated callback");
+    let difference = shape_mismatch("$", &read_json("callback/validated.request.json"), &verdict)
+        .or_else(|| {
+            (Some(verdict["request_id"].as_str().unwrap_or_default())
+                != request_id.split_once(':').map(|(_, id)| id))
+            .then(|| {
+                format!(
+                    "callback request_id {} does not name job {request_id}",
+                    verdict["request_id"]
+                )
+            })
+        });
+    replay.record("callback_validated", difference);
     let mut result = replay.exchange("pow_generate_result");
+    result.path = format!("/api/v1/inference/pow/generate/{request_id}");
+    let answer = send(&replay.addr("mgmt"), &result, &result.path).await;
+    let difference = replay.compare(&result, 0, &answer);
+    replay.record("pow_generate_result", difference);
+    // An id this node never gave (the fixture's engine port): 404.
     result.path = "/api/v1/inference/pow/generate/5001:6f1d2c84-93ab-4e0f-b7c2-1a5d9e3f8b60".into();
     let answer = send(&replay.addr("mgmt"), &result, &result.path).await;
-    let difference = replay.compare(&result, 1, &answer);
-    replay.record("pow_generate_result", difference);
+    let difference = replay.compare(&result, 3, &answer);
+    replay.record("pow_generate_result_unknown", difference);
 
     // Background manager and setup report: GPUs, models, management health.
     replay.check("gpu_devices", "gpu_devices", 1).await;

@@ -64,8 +64,13 @@ pub mod paths {
     /// generation.
     pub const POW_INIT_GENERATE: &str = "/api/v1/inference/pow/init/generate";
     /// `POST` [`GenerateRequest`](crate::poc::wire::GenerateRequest): compute (and judge) given
-    /// nonces now.
+    /// nonces: queued ([`GenerateQueued`](crate::poc::wire::GenerateQueued)), or at once with
+    /// `wait: true`.
     pub const POW_GENERATE: &str = "/api/v1/inference/pow/generate";
+    /// `GET`: [`GenerateResult`](crate::poc::wire::GenerateResult) of a queued `/generate`,
+    /// by the `request_id` it answered (`{port}:{id}`; upstream's route takes the id as a path,
+    /// so the pattern is a catch-all).
+    pub const POW_GENERATE_RESULT: &str = "/api/v1/inference/pow/generate/{*request_id}";
     /// `GET`: [`PowStatus`](crate::poc::wire::PowStatus).
     pub const POW_STATUS: &str = "/api/v1/inference/pow/status";
     /// `POST`: stop PoC generation.

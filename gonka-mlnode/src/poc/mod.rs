@@ -11,10 +11,17 @@
 //! - [`wire`]: the JSON of requests, status and the `generated` callback (a re-export of
 //!   [`gonka_core::poc::wire`]).
 //! - sender: `{url}/generated` every `callback_interval`, retried with doubling pauses.
+//! - [`queue`]: `/generate` jobs queued and computed one by one in the background, their
+//!   results POSTed to `{url}/validated` / `{url}/generated` and kept for
+//!   `GET /api/v1/inference/pow/generate/{port}:{id}` (upstream's engine queue).
 
+mod callbacks;
+mod generate;
 #[cfg(feature = "candle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub mod gguf_llama;
+mod job;
+pub mod queue;
 mod routes;
 pub mod runner;
 mod sender;
@@ -32,6 +39,7 @@ pub use gguf_llama::{GgufLlama, GgufLlamaCompute};
 pub use gonka_core::poc::backend as compute;
 pub use gonka_core::poc::wire;
 pub use gonka_core::poc::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
+pub use queue::{GenerateQueue, QueueFull};
 pub use runner::{PocRunError, PocRunner, StartOutcome};
 pub use settings::{PocModelError, PocSettings};
 
@@ -42,6 +50,7 @@ pub fn routes() -> Router<Arc<Agent>> {
     Router::new()
         .route(paths::POW_INIT_GENERATE, post(routes::init_generate))
         .route(paths::POW_GENERATE, post(routes::generate))
+        .route(paths::POW_GENERATE_RESULT, get(routes::generate_result))
         .route(paths::POW_STATUS, get(routes::status))
         .route(paths::POW_STOP, post(routes::stop))
         .route(paths::STOP, post(routes::stop_all))

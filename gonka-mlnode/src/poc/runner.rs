@@ -12,6 +12,7 @@ use gonka_core::poc::nonce::NonceAssignment;
 use tokio::sync::Notify;
 
 use super::compute::PreparedRound;
+use super::queue::GenerateQueue;
 use super::sender::run_sender;
 use super::wire::{Encoding, GeneratedPayload, InitGenerateRequest, PowBackend, PowStatus};
 use super::PocSettings;
@@ -87,12 +88,13 @@ struct Round {
     shared: Arc<Shared>,
 }
 
-/// Runs PoC generation rounds for one ML node.
+/// Runs PoC generation rounds for one ML node, and holds its `/generate` job queue.
 #[derive(Debug)]
 pub struct PocRunner {
     settings: PocSettings,
     client: reqwest::Client,
-    round: Mutex<Option<Round>>,
+    round: Arc<Mutex<Option<Round>>>,
+    queue: GenerateQueue,
 }
 
 /// What `init/generate` did.
@@ -107,11 +109,21 @@ pub enum StartOutcome {
 impl PocRunner {
     /// A runner with `settings` and no round.
     pub fn new(settings: PocSettings) -> Self {
+        let round: Arc<Mutex<Option<Round>>> = Arc::default();
+        let seen = Arc::clone(&round);
+        let queue =
+            GenerateQueue::new(settings.clone(), Arc::new(move || generating(&lock(&seen))));
         Self {
             settings,
             client: crate::http_client(),
-            round: Mutex::new(None),
+            round,
+            queue,
         }
+    }
+
+    /// The `/generate` job queue (its jobs wait while a round generates).
+    pub fn queue(&self) -> &GenerateQueue {
+        &self.queue
     }
 
     /// The settings.
@@ -121,9 +133,7 @@ impl PocRunner {
 
     /// Whether a round is generating now.
     pub fn is_generating(&self) -> bool {
-        lock(&self.round)
-            .as_ref()
-            .is_some_and(|r| !r.shared.finished.load(Ordering::SeqCst))
+        generating(&lock(&self.round))
     }
 
     /// Starts generating `request`'s nonces (see the module docs). Must be called inside a
@@ -296,6 +306,12 @@ fn generate(
         computed = shared.computed.load(Ordering::SeqCst),
         "PoC generation ended"
     );
+}
+
+fn generating(round: &Option<Round>) -> bool {
+    round
+        .as_ref()
+        .is_some_and(|r| !r.shared.finished.load(Ordering::SeqCst))
 }
 
 fn same_round(a: &InitGenerateRequest, b: &InitGenerateRequest) -> bool {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::compute::{PocCompute, TinyModelCompute};
 
 /// PoC behaviour of an ML node. `Default` follows upstream's callback timing (5 s batches,
-/// retries from 1 s doubling to 30 s, 10 attempts) over the CPU [`TinyModelCompute`] backend.
+/// retries from 1 s doubling to 30 s, 10 attempts; `/generate` queue limits) over the CPU [`TinyModelCompute`] backend.
 #[derive(Debug, Clone)]
 pub struct PocSettings {
     /// The compute backend.
@@ -23,6 +23,12 @@ pub struct PocSettings {
     pub max_attempts: u32,
     /// Artifacts buffered at most; the oldest are dropped beyond (1,000,000).
     pub buffer_capacity: usize,
+    /// Nonces of queued `/generate` jobs (waiting or running) at most; a job that would pass
+    /// it is answered 429 (upstream `POC_MAX_QUEUED_NONCES`, 100,000).
+    pub max_queued_nonces: usize,
+    /// How long a finished `/generate` job's result stays readable (upstream
+    /// `POC_GENERATE_RESULT_TTL_SEC`, 300 s).
+    pub result_ttl: Duration,
 }
 
 impl Default for PocSettings {
@@ -35,6 +41,8 @@ impl Default for PocSettings {
             retry_max: Duration::from_secs(30),
             max_attempts: 10,
             buffer_capacity: 1_000_000,
+            max_queued_nonces: 100_000,
+            result_ttl: Duration::from_secs(300),
         }
     }
 }
