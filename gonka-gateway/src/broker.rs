@@ -1,6 +1,8 @@
 //! The broker: drives every ML node toward its intended status through the management API and
 //! records the current status and failure reason in the registry. One task per node, so a slow
-//! or hung node never delays another; every call has a timeout.
+//! or hung node never delays another; every call has a timeout. A blocking `inference/up` (a
+//! large model loads for many minutes) is awaited together with the node's kick: a change of
+//! the node's intended status while it loads is acted on at once, not after the load.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +51,7 @@ impl Broker {
             if g != generation {
                 return;
             }
-            let converged = self.reconcile(&record).await;
+            let converged = self.reconcile_kicked(&record, &kick).await;
             // Converging: look again soon, backing off (0.5 s, 1 s, 2 s, ... up to the interval)
             // so nodes that stay down do not cost a call every half second.
             attempts = if converged {
@@ -72,6 +74,15 @@ impl Broker {
 
     /// One reconcile step for a node. Returns whether it is where it should be.
     pub async fn reconcile(&self, record: &NodeRecord) -> bool {
+        self.reconcile_kicked(record, &Notify::new()).await
+    }
+
+    /// [`Broker::reconcile`], where a notification of `kick` while `inference/up` is in flight
+    /// re-reads the node's record: the up goes on being awaited while the node is still meant to
+    /// serve that model; otherwise it is dropped (the ML node goes on loading until told
+    /// otherwise, as upstream's does when its client goes away), nothing is recorded as failed,
+    /// and `kick` is re-armed so the caller reconciles again at once.
+    async fn reconcile_kicked(&self, record: &NodeRecord, kick: &Notify) -> bool {
         let node = &record.node;
         let client = self.client.at(&node.poc_url()).with_timeout(self.timeout);
         let observed = match client.state().await {
@@ -112,10 +123,14 @@ impl Broker {
                     return false;
                 };
                 // The node answers once the engine serves (a large model takes many minutes).
-                let r = client
-                    .with_timeout(self.up_timeout)
-                    .inference_up(&UpRequest::new(model.as_str(), args.args.clone()))
-                    .await;
+                let up_client = client.with_timeout(self.up_timeout);
+                let request = UpRequest::new(model.as_str(), args.args.clone());
+                let up = up_client.inference_up(&request);
+                let Some(r) = self.await_up(&node.id, model, up, kick).await else {
+                    tracing::info!(node = %node.id, model, "inference/up abandoned: the node's intended status changed");
+                    kick.notify_one();
+                    return false;
+                };
                 // 409 (busy with another start or PoC) counts as done, as it always has.
                 self.count(
                     &node.id,
@@ -159,6 +174,29 @@ impl Broker {
             _ => {
                 self.record(record, observed.node_status(), "").await;
                 true
+            }
+        }
+    }
+
+    /// Awaits `up` while node `id` is still meant to serve `model`, re-checking its record on
+    /// every notification of `kick`. `None` when it no longer is (intended status changed, model
+    /// dropped, node gone).
+    async fn await_up<F, T>(&self, id: &str, model: &str, up: F, kick: &Notify) -> Option<T>
+    where
+        F: std::future::Future<Output = T>,
+    {
+        tokio::pin!(up);
+        loop {
+            tokio::select! {
+                r = &mut up => return Some(r),
+                () = kick.notified() => {
+                    let wanted = self.pool.record(id).is_some_and(|(r, _)| {
+                        r.state.intended_status == NodeStatus::Inference && r.node.serves(model)
+                    });
+                    if !wanted {
+                        return None;
+                    }
+                }
             }
         }
     }

@@ -85,17 +85,23 @@ pub struct ReplicaReport {
     pub last_error: Option<String>,
 }
 
+/// A string field that upstream may send as `null`: read as empty.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `GET /api/v1/state`: upstream fields (`state`, `version`, `poc_status`,
 /// `inference_healthy`, `loaded_model`) plus ours. Only `state` is required when decoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateReport {
     /// `STOPPED`, `INFERENCE`, `POW` or `TRAIN` (see [`map_state`] for how other names read).
     pub state: String,
-    /// Agent version; empty when not reported.
-    #[serde(default)]
+    /// Agent version; empty when not reported (or `null`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub version: String,
-    /// `GENERATING` while a PoC round runs, else `IDLE`; empty when not reported.
-    #[serde(default)]
+    /// `GENERATING` while a PoC round runs, else `IDLE`; empty when not reported or `null`
+    /// (upstream's ML node sends `null` unless its state is `INFERENCE`).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub poc_status: String,
     /// An engine answers ready; `None` when not reported.
     #[serde(default)]

@@ -22,6 +22,17 @@ fn an_upstream_state_with_only_state_decodes() {
 }
 
 #[test]
+fn upstreams_null_fields_of_a_stopped_node_decode() {
+    // Upstream's StateResponse outside INFERENCE: the optional fields are `null`.
+    let s: StateReport = serde_json::from_str(
+        r#"{"state": "STOPPED", "version": null, "poc_status": null, "inference_healthy": null, "loaded_model": null}"#,
+    )
+    .unwrap();
+    assert_eq!(s, StateReport::new("STOPPED"));
+    assert_eq!(s.node_status(), NodeStatus::Stopped);
+}
+
+#[test]
 fn a_full_state_round_trips_and_omits_an_unreported_queue_depth() {
     let mut s = StateReport::new("INFERENCE");
     s.inference_healthy = Some(true);
