@@ -1,8 +1,10 @@
 //! The real `gonka-gateway` drives stand-ins for upstream's Python ML node
 //! (`tests/upstream_mlnode/mlnode.py`, written from upstream's routes): a blocking
-//! `inference/up` that takes seconds, `/health` 503 while loading, PoC v2 with `/generated`
-//! callbacks. The gateway converges without restarts, routes inference to them and runs a PoC
-//! round on them; a node told to stop while it loads is stopped at once. Skipped (saying so) where `python3` is missing.
+//! `inference/up` that takes seconds, `/health` 503 while loading, PoC v2 with `/generated` and
+//! `/validated` callbacks. The gateway converges without restarts, routes inference to them, runs
+//! a PoC round on them and validates it through them (`pow/generate` with `validation`, as
+//! upstream's network node); a node told to stop while it loads is stopped at once. Skipped
+//! (saying so) where `python3` is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "upstream_mlnode/standin.rs"]
@@ -212,8 +214,7 @@ async fn upstream_ml_nodes_that_load_for_seconds_converge_without_restarts_and_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poc_round_on_upstream_ml_nodes_starts_generation_collects_artifacts_and_reloads_nothing()
-{
+async fn a_poc_round_on_upstream_ml_nodes_generates_validates_through_them_and_reloads_nothing() {
     if skip_without_python().await {
         return;
     }
@@ -339,6 +340,80 @@ async fn a_poc_round_on_upstream_ml_nodes_starts_generation_collects_artifacts_a
         assert_eq!(restarts(node).await, (0, 0, 1), "{id}: no reload after PoC");
         assert!(!log.history(id).iter().any(|s| s == "FAILED"));
     }
+
+    // Validation as upstream's network node does it: the gateway asks its own ML nodes (the
+    // stand-ins) to recompute the sampled nonces (`pow/generate` with `validation`); the
+    // verdicts come back on `/validated`, which the gateway accepts.
+    let after = started.iter().copied().fold(f64::MIN, f64::max);
+    let validations = || async {
+        let mut all = Vec::new();
+        for node in [&a, &b] {
+            for c in node
+                .received("POST", "/api/v1/inference/pow/generate")
+                .await
+            {
+                if c["t"].as_f64().unwrap() > after {
+                    all.push(c);
+                }
+            }
+        }
+        all
+    };
+    wait_for(
+        "pow/generate with validation on the stand-ins",
+        Duration::from_secs(60),
+        || async { validations().await.len() >= 2 },
+    )
+    .await;
+    for v in validations().await {
+        let body = &v["body"];
+        let artifacts = body["validation"]["artifacts"].as_array().unwrap();
+        assert!(!artifacts.is_empty(), "{body}");
+        let nonces: Vec<&Value> = body["nonces"].as_array().unwrap().iter().collect();
+        assert_eq!(nonces.len(), artifacts.len());
+        assert_eq!(body["params"]["model"], MODEL);
+        assert!(body["url"].as_str().unwrap().starts_with(&gateway.poc));
+    }
+    wait_for(
+        "the /validated verdicts accepted by the gateway",
+        Duration::from_secs(60),
+        || async {
+            let mut accepted = 0;
+            for node in [&a, &b] {
+                accepted += node
+                    .callbacks("validated")
+                    .await
+                    .iter()
+                    .filter(|c| c["status"].as_u64().is_some_and(|s| s < 300))
+                    .count();
+            }
+            accepted >= 2
+        },
+    )
+    .await;
+    // Honest artifacts (the stand-ins agree with each other) earn both nodes weight.
+    let http = http();
+    let url = format!("{}/v1/epochs/current/participants", gateway.public);
+    wait_for(
+        "both nodes validated with weight",
+        Duration::from_secs(60),
+        || async {
+            let Ok(resp) = http.get(&url).send().await else {
+                return false;
+            };
+            let v: Value = resp.json().await.unwrap_or_default();
+            let weights: Vec<u64> = v["active_participants"]["participants"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["ml_nodes"].as_array().cloned().unwrap_or_default())
+                .flat_map(|g| g["ml_nodes"].as_array().cloned().unwrap_or_default())
+                .filter_map(|n| n["poc_weight"].as_u64())
+                .collect();
+            weights.len() == 2 && weights.iter().all(|&w| w > 0)
+        },
+    )
+    .await;
 
     gateway.terminate().await;
 }
