@@ -8,14 +8,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
+use common::receiver::receiver;
 use common::{eventually, Node};
 use gonka_core::poc::wire::{GenerateResult, GeneratedPayload, JobStatus, ValidatedPayload};
 use gonka_mlnode::poc::PocSettings;
@@ -25,61 +21,6 @@ use serde_json::{json, Value};
 const BLOCK_HASH: &str = "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789";
 const PROVER: &str = "021111111111111111111111111111111111111111111111111111111111111111";
 const MODEL: &str = "Qwen/Qwen3-32B-FP8";
-
-/// What the network node's callback server received: `(kind, content type, body)`.
-#[derive(Default)]
-struct Receiver {
-    got: Mutex<Vec<(String, String, Value)>>,
-    refuse_first: AtomicUsize,
-    calls: AtomicUsize,
-}
-
-impl Receiver {
-    fn of(&self, kind: &str) -> Vec<Value> {
-        self.got
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, _, _)| k == kind)
-            .map(|(_, _, v)| v.clone())
-            .collect()
-    }
-}
-
-async fn receive(
-    State(r): State<Arc<Receiver>>,
-    Path((_model, kind)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    let call = r.calls.fetch_add(1, Ordering::SeqCst);
-    if call < r.refuse_first.load(Ordering::SeqCst) {
-        return StatusCode::SERVICE_UNAVAILABLE;
-    }
-    let ct = headers
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body: Value = serde_json::from_slice(&body).unwrap();
-    r.got.lock().unwrap().push((kind, ct, body));
-    StatusCode::OK
-}
-
-/// A callback server like the network node's `/v2/poc-batches/{model}/{generated,validated}`.
-async fn receiver(refuse_first: usize) -> (String, Arc<Receiver>) {
-    let r = Arc::new(Receiver::default());
-    r.refuse_first.store(refuse_first, Ordering::SeqCst);
-    let app = Router::new()
-        .route("/v2/poc-batches/{model}/{kind}", post(receive))
-        .with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (
-        format!("http://{addr}/v2/poc-batches/Qwen%252FQwen3-32B-FP8"),
-        r,
-    )
-}
 
 fn config(max_queued_nonces: usize) -> MlNodeConfig {
     MlNodeConfig {
@@ -310,12 +251,12 @@ async fn jobs_wait_for_the_generation_round_a_full_queue_is_429_and_stop_drops_t
     assert_eq!(body["detail"], "Queue full: 40 nonces queued, limit is 50");
     // Like upstream's worker, the first job is taken ("running") and waits for the round to
     // end; the next one stays "queued" behind it.
-    let (s, body) = result(&node, &id).await;
-    assert_eq!(
-        (s, body["status"].as_str()),
-        (200, Some("running")),
-        "{body}"
-    );
+    eventually("the worker took the first job", || async {
+        let (s, body) = result(&node, &id).await;
+        assert_eq!(s, 200, "{body}");
+        (body["status"] == "running").then_some(())
+    })
+    .await;
     let second = queue(&node, request(&(0..10).collect::<Vec<_>>())).await;
     let (_, body) = result(&node, &second).await;
     assert_eq!(body["status"], "queued", "{body}");

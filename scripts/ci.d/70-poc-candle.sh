@@ -7,3 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo clippy --locked -p gonka-mlnode --features candle --lib --tests -- -D warnings
 cargo test --locked -p gonka-mlnode --features candle --lib poc::
+cargo test --locked -p gonka-mlnode --features candle --test poc_queue_gguf

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: an agent on 127.0.0.1:0 ports, bounded polling.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod receiver;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
