@@ -274,6 +274,21 @@ async fn devnet_epoch_validates_an_honest_and_a_cheating_node_through_its_own_ml
     assert_eq!(asked(cheater_num), "validator");
     assert_ne!(asked(validator_num), "validator");
     assert_eq!(calls.len(), 3, "{calls:?}");
+    // gonka-mlnode queued each job and posted its verdict to the gateway's `/validated`; the
+    // validator ML node holds the jobs it ran, with the verdicts the gateway used.
+    assert!(calls.iter().all(|c| c.via_callback), "{calls:?}");
+    for (prover, fraud) in [(honest_num, false), (cheater_num, true)] {
+        let call = calls.iter().find(|c| c.prover_node == prover).unwrap();
+        let (s, job) = get_json(format!(
+            "http://127.0.0.1:{}/api/v1/inference/pow/generate/{}",
+            validator.0,
+            call.request_id.as_deref().unwrap()
+        ))
+        .await;
+        assert_eq!(s, 200, "{job}");
+        assert_eq!(job["status"], "completed", "{job}");
+        assert_eq!(job["fraud_detected"], fraud, "{job}");
+    }
 
     gw.shutdown().await;
     for (_, _, stop) in [validator, honest, cheater] {
@@ -506,7 +521,13 @@ async fn the_ml_node_verifier_passes_the_verifier_suite_over_a_real_ml_node() {
         },
     )
     .await;
-    assert!(verifier.calls().iter().all(|c| c.validator_node == "n0"));
+    let calls = verifier.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.validator_node == "n0" && c.via_callback),
+        "{calls:?}"
+    );
     gw.shutdown().await;
     let _ = node.2.send(());
 }

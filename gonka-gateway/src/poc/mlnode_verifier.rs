@@ -64,6 +64,8 @@ pub struct VerificationCall {
     pub prover_node: u32,
     /// Whether the verdict came on the `/validated` callback (else inline).
     pub via_callback: bool,
+    /// The job id the ML node answered (`{port}:{id}`), when it queued the job.
+    pub request_id: Option<String>,
 }
 
 /// The default verifier (see the module docs). Built over the gateway's
@@ -152,14 +154,14 @@ impl MlNodeVerifier {
         }
     }
 
-    /// One attempt on `node`: the verdict's payload and whether it came by callback.
+    /// One attempt on `node`: the verdict's payload and, when it came by callback, the job id.
     async fn attempt(
         &self,
         node: &Candidate,
         request: &VerificationRequest,
         body: &GenerateRequest,
         key: PendingKey,
-    ) -> std::result::Result<(ValidatedPayload, bool), String> {
+    ) -> std::result::Result<(ValidatedPayload, Option<String>), String> {
         let mut pending = self
             .callbacks
             .register(key, request.artifacts.iter().map(|a| a.nonce))?;
@@ -175,18 +177,19 @@ impl MlNodeVerifier {
                 if let Some(problem) = nonce_problem(&asked, &payload) {
                     return Err(format!("inline verdict: {problem}"));
                 }
-                return Ok((payload, false));
+                return Ok((payload, None));
             }
             let queued: GenerateQueued = serde_json::from_value(answer.clone())
                 .map_err(|e| format!("unexpected /generate answer {answer}: {e}"))?;
             if queued.status != "queued" {
                 return Err(format!("unexpected /generate answer {answer}"));
             }
+            let request_id = queued.request_id.clone();
             pending.set_queued(queued);
             pending
                 .wait()
                 .await
-                .map(|p| (p, true))
+                .map(|p| (p, Some(request_id)))
                 .ok_or_else(|| "the pending verification was dropped".to_owned())
         };
         match tokio::time::timeout(self.settings.attempt_timeout, work).await {
@@ -285,7 +288,8 @@ impl PoCVerifier for MlNodeVerifier {
         let mut failures = Vec::new();
         for node in nodes.iter().cycle().take(self.settings.max_attempts.max(1)) {
             match self.attempt(node, request, &body, key.clone()).await {
-                Ok((payload, via_callback)) => {
+                Ok((payload, request_id)) => {
+                    let via_callback = request_id.is_some();
                     tracing::debug!(validator = %node.id, prover = request.node_id, via_callback, n_total = payload.n_total, n_mismatch = payload.n_mismatch, fraud = payload.fraud_detected, "PoC verdict from ML node");
                     self.calls
                         .lock()
@@ -294,6 +298,7 @@ impl PoCVerifier for MlNodeVerifier {
                             validator_node: node.id.clone(),
                             prover_node: request.node_id,
                             via_callback,
+                            request_id,
                         });
                     let verdict = verdict_of(&payload, request.artifacts.len(), &request.params);
                     if extra.is_empty() {
