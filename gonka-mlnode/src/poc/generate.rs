@@ -56,11 +56,13 @@ pub(crate) async fn generate(
             ),
         })?;
     if !wait {
+        // Checked; the worker prepares the round again when the job runs.
+        drop(prepared);
         let n = spec.nonces.len();
         let id = agent
             .poc()
             .queue()
-            .enqueue(spec, prepared)
+            .enqueue(spec)
             .map_err(|full| error(StatusCode::TOO_MANY_REQUESTS, full.to_string()))?;
         let request_id = format!("{}:{id}", PowBackend::IN_PROCESS_PORT);
         tracing::info!(%request_id, nonces = n, "PoC /generate queued");

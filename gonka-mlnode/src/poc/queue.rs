@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::callbacks::CallbackQueue;
-use super::compute::PreparedRound;
 use super::job::{run, JobSpec, Work};
 use super::wire::{GeneratedPayload, JobOutcome, JobStatus, ValidatedPayload};
 use super::PocSettings;
@@ -54,10 +53,11 @@ pub(crate) struct Record {
     finished: Option<Instant>,
 }
 
+/// A waiting job. The round is prepared again when the job runs: a queue of many small jobs
+/// never holds many prepared models at once.
 struct Queued {
     id: String,
     spec: JobSpec,
-    prepared: Box<dyn PreparedRound>,
     epoch: u64,
 }
 
@@ -108,16 +108,12 @@ impl GenerateQueue {
         }
     }
 
-    /// Queues `spec` (prepared as `prepared`) and returns its id (without a port prefix).
-    /// Must be called inside a tokio runtime.
+    /// Queues `spec` and returns its id (without a port prefix). The caller has checked that
+    /// its round prepares. Must be called inside a tokio runtime.
     ///
     /// # Errors
     /// [`QueueFull`] when its nonces would pass `max_queued_nonces`; nothing is queued then.
-    pub(crate) fn enqueue(
-        &self,
-        spec: JobSpec,
-        prepared: Box<dyn PreparedRound>,
-    ) -> Result<String, QueueFull> {
+    pub(crate) fn enqueue(&self, spec: JobSpec) -> Result<String, QueueFull> {
         let limit = self.inner.settings.max_queued_nonces;
         let id = super::job::new_id();
         let mut state = self.inner.lock();
@@ -142,7 +138,6 @@ impl GenerateQueue {
         state.jobs.push_back(Queued {
             id: id.clone(),
             spec,
-            prepared,
             epoch,
         });
         if !state.worker {
@@ -249,12 +244,7 @@ async fn worker(inner: Arc<Inner>) {
 }
 
 async fn process(inner: &Arc<Inner>, job: Queued) {
-    let Queued {
-        id,
-        spec,
-        prepared,
-        epoch,
-    } = job;
+    let Queued { id, spec, epoch } = job;
     let n = spec.nonces.len();
     // The generation round has the compute to itself; the bound is the round's own end (or a
     // clear, which ends this job).
@@ -262,6 +252,7 @@ async fn process(inner: &Arc<Inner>, job: Queued) {
         tokio::time::sleep(BUSY_POLL).await;
     }
     let check = Arc::clone(inner);
+    let compute = Arc::clone(&inner.settings.compute);
     let spec = Arc::new(spec);
     let run_spec = Arc::clone(&spec);
     let result = tokio::task::spawn_blocking(move || {
@@ -269,6 +260,9 @@ async fn process(inner: &Arc<Inner>, job: Queued) {
         if cancelled() {
             return Err("Job cancelled".to_owned());
         }
+        let prepared = compute
+            .prepare(&run_spec.model, run_spec.round.clone())
+            .map_err(super::job::plain)?;
         run(
             prepared.as_ref(),
             &run_spec.nonces,
