@@ -112,6 +112,14 @@ pub struct Cli {
     /// Time between two PoC artifact callbacks to the network node.
     #[arg(long, env = "GONKA_MLNODE_POC_CALLBACK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub poc_callback_interval: Duration,
+    /// Nonces of queued PoC `/generate` jobs at most; more is answered 429 (upstream
+    /// `POC_MAX_QUEUED_NONCES`).
+    #[arg(long, env = "GONKA_MLNODE_POC_MAX_QUEUED_NONCES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub poc_max_queued_nonces: u64,
+    /// How long a finished PoC `/generate` job's result stays readable (upstream
+    /// `POC_GENERATE_RESULT_TTL_SEC`).
+    #[arg(long, env = "GONKA_MLNODE_POC_RESULT_TTL", default_value = "300s", value_parser = humantime::parse_duration)]
+    pub poc_result_ttl: Duration,
     /// Simulator: seed of the output text and fault draws.
     #[arg(long, env = "GONKA_MLNODE_SIM_SEED", default_value_t = 42)]
     pub sim_seed: u64,
@@ -236,6 +244,11 @@ impl Cli {
             self.poc_callback_interval,
             self.poc_model_file.as_deref(),
         )
+        .map(|s| gonka_mlnode::poc::PocSettings {
+            max_queued_nonces: usize::try_from(self.poc_max_queued_nonces).unwrap_or(usize::MAX),
+            result_ttl: self.poc_result_ttl,
+            ..s
+        })
     }
 
     /// The agent configuration these flags describe.

@@ -175,3 +175,34 @@ fn the_example_config_file_parses_to_the_defaults_and_lists_every_flag() {
     let missing = gonka_core::cli::flags_missing_from_example(&Cli::command(), &text);
     assert!(missing.is_empty(), "missing from {EXAMPLE}: {missing:?}");
 }
+
+#[test]
+fn poc_queue_limits_reach_the_poc_settings() {
+    let poc = Cli::try_parse_from(["gonka-mlnode"])
+        .unwrap()
+        .poc_settings()
+        .unwrap();
+    assert_eq!(
+        (poc.max_queued_nonces, poc.result_ttl),
+        (100_000, Duration::from_secs(300)),
+        "upstream's POC_MAX_QUEUED_NONCES and POC_GENERATE_RESULT_TTL_SEC"
+    );
+    let poc = Cli::try_parse_from([
+        "gonka-mlnode",
+        "--poc-max-queued-nonces",
+        "7",
+        "--poc-result-ttl",
+        "1m",
+    ])
+    .unwrap()
+    .poc_settings()
+    .unwrap();
+    assert_eq!(
+        (poc.max_queued_nonces, poc.result_ttl),
+        (7, Duration::from_secs(60))
+    );
+    let err = Cli::try_parse_from(["gonka-mlnode", "--poc-max-queued-nonces", "0"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--poc-max-queued-nonces"), "{err}");
+}
