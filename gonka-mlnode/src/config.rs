@@ -47,8 +47,12 @@ pub struct MlNodeConfig {
     pub health_interval: Duration,
     /// Restart policy of dead engines.
     pub backoff: BackoffConfig,
-    /// Hugging Face cache directory listed by `/api/v1/models/list` (`None`: `HF_HOME` rules).
+    /// Hugging Face cache directory listed by `/api/v1/models/list` and downloaded into by
+    /// `/api/v1/models/download` (`None`: `HF_HUB_CACHE` / `HF_HOME` rules).
     pub models_dir: Option<PathBuf>,
+    /// The Hugging Face hub model downloads come from (`Default`: huggingface.co, no token; the
+    /// binary reads `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`).
+    pub hub: crate::models::HubSettings,
     /// Time open connections get to finish at shutdown.
     pub drain_timeout: Duration,
     /// Largest request body accepted (management and inference).
@@ -79,6 +83,7 @@ impl Default for MlNodeConfig {
             health_interval: Duration::from_secs(10),
             backoff: BackoffConfig::default(),
             models_dir: None,
+            hub: crate::models::HubSettings::default(),
             drain_timeout: Duration::from_secs(5),
             max_body_bytes: 32 * 1024 * 1024,
             poc: crate::poc::PocSettings::default(),

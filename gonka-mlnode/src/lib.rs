@@ -13,7 +13,7 @@
 //! - [`simulator`] is the OpenAI-compatible simulator, also usable standalone
 //!   ([`simulator::serve_simulator`]).
 //! - [`mgmt`] and [`proxy`] are the two routers (both also under upstream's `/{version}`
-//!   prefix, [`version_prefix`]); [`gpu`] and [`models_cache`] the host queries.
+//!   prefix, [`version_prefix`]); [`gpu`] and [`models`] the host queries and model downloads.
 //! - [`poc`] computes Proof-of-Compute v2 nonces and posts them to the network node.
 //! - [`gguf`] writes GGUF files, e.g. the tiny random llama model tests and the devnet serve
 //!   with a real llama.cpp `llama-server` on CPU.
@@ -64,7 +64,7 @@ pub mod gguf;
 pub mod gpu;
 mod http_client;
 pub mod mgmt;
-pub mod models_cache;
+pub mod models;
 mod openai_error;
 pub mod poc;
 pub mod proxy;

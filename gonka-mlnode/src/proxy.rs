@@ -1,8 +1,9 @@
-//! The inference proxy (default `0.0.0.0:5000`): forwards `/v1/*` to a ready engine replica
-//! (least connections), streaming the answer through without buffering. A client that goes away
-//! drops the upstream request (the engine sees the connection close and frees its slot). No ready
-//! engine → `503` in the OpenAI error shape. `GET /health` answers 200 when an engine is ready,
-//! 503 otherwise, like an engine's own `/health`.
+//! The inference proxy (default `0.0.0.0:5000`): forwards `/v1/*` and vLLM's `/tokenize` and
+//! `/detokenize` to a ready engine replica (least connections), streaming the answer through
+//! without buffering. A client that goes away drops the upstream request (the engine sees the
+//! connection close and frees its slot). No ready engine → `503` in the OpenAI error shape.
+//! `GET /health` answers 200 when an engine is ready, 503 otherwise, like an engine's own
+//! `/health`.
 
 use std::sync::Arc;
 
@@ -39,6 +40,10 @@ struct ProxyState {
     client: reqwest::Client,
     max_body: usize,
 }
+
+/// Engine paths outside `/v1/` forwarded too: vLLM's `/tokenize` and `/detokenize` (upstream's
+/// network node counts prompt tokens with `/tokenize`).
+const ENGINE_ROOT_PATHS: &[&str] = &["/tokenize", "/detokenize"];
 
 /// The proxy routes on `agent`, each also under upstream's `/{version}` prefix
 /// (e.g. `/v3.0.8/v1/models`, see [`crate::version_prefix`]).
@@ -90,12 +95,15 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 async fn forward(State(state): State<ProxyState>, request: Request) -> Response {
     let path = request.uri().path();
-    if !path.starts_with("/v1/") {
+    if !path.starts_with("/v1/") && !ENGINE_ROOT_PATHS.contains(&path) {
         return openai_error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             "not_found",
-            &format!("no such endpoint: {path} (the inference port serves /v1/*)"),
+            &format!(
+                "no such endpoint: {path} (the inference port serves /v1/*, /tokenize and \
+                 /detokenize)"
+            ),
         );
     }
     let Some(upstream) = state.agent.pick() else {

@@ -23,6 +23,55 @@ async fn health_probes_answer_200() {
 }
 
 #[tokio::test]
+async fn health_has_upstreams_shape_and_readyz_waits_for_the_engine() {
+    let config = MlNodeConfig {
+        simulator: gonka_mlnode::simulator::SimulatorConfig {
+            load_time: std::time::Duration::from_millis(1500),
+            ..Default::default()
+        },
+        ..MlNodeConfig::default()
+    };
+    let node = Node::start(config).await;
+    let (_, health) = node.get("/health").await;
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["service_state"], "STOPPED");
+    assert!(health["gpu"]["available"].is_boolean());
+    assert_eq!(
+        health["gpu"]["count"].as_u64().unwrap() as usize,
+        health["gpu"]["devices"].as_array().unwrap().len()
+    );
+    for manager in ["pow", "inference", "train"] {
+        assert_eq!(
+            health["managers"][manager],
+            json!({"running": false, "healthy": true}),
+            "{manager}"
+        );
+    }
+    assert_eq!(node.get("/readyz").await, (200, json!({"ready": true})));
+
+    // While the engine loads: healthy (not failed), not ready.
+    let (status, _) = node
+        .post("/api/v1/inference/up?wait=false", up_body("Qwen/QwQ-32B"))
+        .await;
+    assert_eq!(status, 202);
+    node.wait_state("loading", |s| s["state"] == "INFERENCE")
+        .await;
+    let (code, health) = node.get("/livez").await;
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(health["managers"]["inference"]["running"], true);
+    let (code, ready) = node.get("/readyz").await;
+    if node.state().await["inference_healthy"] == false {
+        assert_eq!((code, ready), (503, json!({"ready": false})));
+    }
+    node.wait_inference_healthy().await;
+    assert_eq!(node.get("/readyz").await, (200, json!({"ready": true})));
+    let (code, health) = node.get("/health").await;
+    assert_eq!(code, 200);
+    assert_eq!(health["service_state"], "INFERENCE");
+    node.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn fresh_node_is_stopped_with_upstream_fields() {
     let node = Node::start(MlNodeConfig::default()).await;
     let (status, state) = node.get("/api/v1/state").await;
@@ -263,8 +312,23 @@ async fn models_list_shows_cached_models_and_disk_space() {
     let node = Node::start(config).await;
     let (status, body) = node.get("/api/v1/models/list").await;
     assert_eq!(status, 200);
-    assert_eq!(body["models"][0]["model"], "Qwen/QwQ-32B");
-    assert_eq!(body["count"], 1);
+    // A repository without a revision is not a model yet (upstream lists revisions).
+    assert_eq!(body["models"], json!([]));
+    std::fs::create_dir_all(dir.path().join("models--Qwen--QwQ-32B/snapshots/abc123")).unwrap();
+    std::fs::write(dir.path().join("tiny.gguf"), b"GGUF").unwrap();
+    let (_, body) = node.get("/api/v1/models/list").await;
+    assert_eq!(
+        body["models"][0]["model"],
+        json!({"hf_repo": "Qwen/QwQ-32B", "hf_commit": "abc123"})
+    );
+    assert_eq!(body["models"][0]["status"], "PARTIAL", "an empty snapshot");
+    assert_eq!(
+        body["models"][1]["model"],
+        json!({"hf_repo": "tiny", "hf_commit": null})
+    );
+    assert_eq!(body["models"][1]["status"], "DOWNLOADED");
+    assert_eq!(body["models"][1]["size_bytes"], 4);
+    assert_eq!(body["count"], 2);
     assert!(body["disk"]["total_bytes"].as_u64().unwrap() > 0);
     let (status, space) = node.get("/api/v1/models/space").await;
     assert_eq!(status, 200);

@@ -34,38 +34,7 @@ const VERSION: &str = "v3.0.8";
 
 /// Exchanges (by `index.json` name) whose answer differs from upstream's today, and why. A
 /// listed exchange that conforms fails the test: remove it here when fixing it.
-const KNOWN_GAPS: &[(&str, &str)] = &[
-    (
-        "models_status",
-        "POST /api/v1/models/status does not exist (404: Go skips pre-download) (item 4)",
-    ),
-    (
-        "models_download",
-        "POST /api/v1/models/download does not exist (item 4)",
-    ),
-    (
-        "models_delete",
-        "DELETE /api/v1/models does not exist (item 4)",
-    ),
-    (
-        "models_list",
-        "entries are {model: <name>, path, size_bytes}; upstream {model: {hf_repo, hf_commit}, \
-         status} (item 4)",
-    ),
-    (
-        "mgmt_health",
-        "management /health answers {status: ok}; upstream {status, service_state, gpu, managers}",
-    ),
-    (
-        "v1_models",
-        "the simulator engine's entry lacks vLLM's root, parent, max_model_len (Go reads only \
-         data[0].id; a vLLM engine's own answer is forwarded as is)",
-    ),
-    (
-        "tokenize",
-        "the inference port forwards only /v1/*: POST /tokenize is 404",
-    ),
-];
+const KNOWN_GAPS: &[(&str, &str)] = &[];
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../gonka-core/tests/fixtures/upstream")
@@ -321,16 +290,33 @@ async fn poll_state(replay: &Replay, what: &str, pred: impl Fn(&Value) -> bool) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_network_node_calls_replayed_against_gonka_mlnode() {
-    // One model in the Hugging Face cache, so models/list has an entry to compare.
+    // Two models in the Hugging Face cache: Qwen3-32B-FP8 complete at the commit the delete
+    // names (so status says DOWNLOADED and download needs no hub), Qwen2.5-7B partial (so
+    // models/list still has an entry after the delete).
     let cache = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(
-        cache
-            .path()
-            .join("models--Qwen--Qwen3-32B-FP8/snapshots/0a1b2c3"),
+    let repo = cache.path().join("models--Qwen--Qwen3-32B-FP8");
+    let commit = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567";
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots").join(commit)).unwrap();
+    std::fs::write(repo.join("blobs/5f3e"), b"{}").unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/5f3e",
+        repo.join("snapshots").join(commit).join("config.json"),
     )
+    .unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    std::fs::create_dir_all(cache.path().join(
+        "models--Qwen--Qwen2.5-7B-Instruct/snapshots/a09a35458c702b33eeacc393d103063234e8bc28",
+    ))
     .unwrap();
     let config = MlNodeConfig {
         models_dir: Some(cache.path().to_path_buf()),
+        // Loopback and closed: the replay never reaches a real hub.
+        hub: gonka_mlnode::models::HubSettings {
+            endpoint: "http://127.0.0.1:9".into(),
+            ..gonka_mlnode::models::HubSettings::default()
+        },
         simulator: SimulatorConfig {
             // Long enough to watch the node load; the poll below waits for it, not a sleep.
             load_time: Duration::from_secs(2),
@@ -456,13 +442,18 @@ async fn upstream_network_node_calls_replayed_against_gonka_mlnode() {
     // Background manager and setup report: GPUs, models, management health.
     replay.check("gpu_devices", "gpu_devices", 1).await;
     replay.check("gpu_driver", "gpu_driver", 0).await;
-    replay.check("models_status", "models_status", 1).await;
-    replay.check("models_download", "models_download", 0).await;
-    replay.check("models_delete", "models_delete", 0).await;
-    replay.check("models_list", "models_list", 0).await;
+    let status = replay.check("models_status", "models_status", 1).await;
+    assert_eq!(status.body["status"], "DOWNLOADED", "{}", status.body);
+    let download = replay.check("models_download", "models_download", 0).await;
+    assert_eq!(download.body["status"], "DOWNLOADED", "{}", download.body);
+    let deleted = replay.check("models_delete", "models_delete", 0).await;
+    assert_eq!(deleted.body["status"], "deleted", "{}", deleted.body);
+    let list = replay.check("models_list", "models_list", 0).await;
+    assert_eq!(list.body["models"][0]["status"], "PARTIAL", "{}", list.body);
     replay.check("models_space", "models_space", 0).await;
     replay.check("mgmt_health", "mgmt_health", 0).await;
-    replay.check("tokenize", "tokenize", 0).await;
+    let tokens = replay.check("tokenize", "tokenize", 0).await;
+    assert_eq!(tokens.body["count"], 6, "{}", tokens.body);
 
     // Operator calls of upstream's API that the network node does not make: down, then an
     // async up (the engine loads again) and its status, then stop.

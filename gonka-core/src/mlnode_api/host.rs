@@ -81,18 +81,6 @@ pub struct DriverInfo {
     pub nvml_available: bool,
 }
 
-/// One model found on the node's disk.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LocalModel {
-    /// Model name (`Org/Name` for hub folders, the configured name or file stem for GGUF).
-    pub model: String,
-    /// Where it is.
-    pub path: String,
-    /// Bytes on disk (hub snapshots link into `blobs/`, counted once).
-    pub size_bytes: u64,
-}
-
 /// Space of the file system holding a directory (`GET /api/v1/models/space`): upstream's
 /// `{cache_size_gb, available_gb, cache_path}` plus byte counts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -114,12 +102,13 @@ pub struct DiskSpace {
     pub used_bytes: u64,
 }
 
-/// `GET /api/v1/models/list`.
+/// `GET /api/v1/models/list`: upstream's `{models: [{model: {hf_repo, hf_commit}, status}]}`
+/// plus our `count`, `cache_dir` and `disk`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelsList {
-    /// The models found.
-    pub models: Vec<LocalModel>,
+    /// Every revision in the hub cache and every configured GGUF file.
+    pub models: Vec<super::ModelListItem>,
     /// `models.len()`.
     pub count: usize,
     /// The model cache directory searched.

@@ -20,23 +20,30 @@
 //! assert!(!upstream.serving());
 //! ```
 
+mod health;
 mod host;
 mod inference;
+mod models;
 mod state;
 
-pub use host::{DiskSpace, DriverInfo, GpuDevice, GpuReport, LocalModel, ModelsList};
+pub use health::{GpuHealth, HealthReport, ManagerHealth, ManagersHealth, Readiness};
+pub use host::{DiskSpace, DriverInfo, GpuDevice, GpuReport, ModelsList};
 pub use inference::{EngineLogs, ReplicaLogs, UpRequest};
+pub use models::{
+    DeleteReply, DownloadProgress, DownloadStarted, HfModel, HfModelStatus, HfModelStatusReply,
+    ModelListItem,
+};
 pub use state::{map_state, ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport};
 
 use serde::{Deserialize, Serialize};
 
 /// The paths of the management API, relative to the node's management base URL.
 pub mod paths {
-    /// `GET`: liveness of the agent, answers [`StatusReply`](super::StatusReply) `ok`.
+    /// `GET`: [`HealthReport`](super::HealthReport), 503 when unhealthy.
     pub const HEALTH: &str = "/health";
-    /// `GET`: the process is alive, answers `alive`.
+    /// `GET`: the same as [`HEALTH`].
     pub const LIVEZ: &str = "/livez";
-    /// `GET`: the agent accepts commands, answers `ready`.
+    /// `GET`: [`Readiness`](super::Readiness), 503 while the engine does not serve.
     pub const READYZ: &str = "/readyz";
     /// `GET`: [`StateReport`](super::StateReport).
     pub const STATE: &str = "/api/v1/state";
@@ -60,6 +67,14 @@ pub mod paths {
     pub const MODELS_LIST: &str = "/api/v1/models/list";
     /// `GET`: [`DiskSpace`](super::DiskSpace) of the model cache.
     pub const MODELS_SPACE: &str = "/api/v1/models/space";
+    /// `POST` [`HfModel`](super::HfModel): [`HfModelStatusReply`](super::HfModelStatusReply).
+    pub const MODELS_STATUS: &str = "/api/v1/models/status";
+    /// `POST` [`HfModel`](super::HfModel): start a download, 202
+    /// [`DownloadStarted`](super::DownloadStarted).
+    pub const MODELS_DOWNLOAD: &str = "/api/v1/models/download";
+    /// `DELETE` [`HfModel`](super::HfModel): delete or cancel,
+    /// [`DeleteReply`](super::DeleteReply).
+    pub const MODELS: &str = "/api/v1/models";
     /// `POST` [`InitGenerateRequest`](crate::poc::wire::InitGenerateRequest): start PoC
     /// generation.
     pub const POW_INIT_GENERATE: &str = "/api/v1/inference/pow/init/generate";
@@ -77,8 +92,8 @@ pub mod paths {
     pub const POW_STOP: &str = "/api/v1/inference/pow/stop";
 }
 
-/// `{"status": "..."}`: the answer of the health probes (`ok`, `alive`, `ready`), of
-/// `inference/up` (`starting`, or `OK` once up) and of `inference/down` and `stop` (`OK`).
+/// `{"status": "..."}`: the answer of `inference/up` (`starting`, or `OK` once up) and of
+/// `inference/down` and `stop` (`OK`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReply {
     /// What the node says; empty when it sent no `status`.

@@ -120,3 +120,29 @@ fn an_inference_node_running_poc_reads_as_poc_like_upstreams_broker() {
     assert_eq!(idle.node_status(), NodeStatus::Inference);
     assert!(idle.serving());
 }
+
+#[test]
+fn model_types_use_upstreams_names_and_task_ids() {
+    let latest = HfModel::new("Qwen/Qwen3-32B-FP8", None);
+    assert_eq!(latest.task_id(), "Qwen/Qwen3-32B-FP8:latest");
+    assert_eq!(HfModel::new("a/b", Some("abc".into())).task_id(), "a/b:abc");
+    let reply = HfModelStatusReply {
+        model: latest.clone(),
+        status: HfModelStatus::NotFound,
+        progress: None,
+        error_message: None,
+    };
+    assert_eq!(
+        serde_json::to_value(&reply).unwrap(),
+        serde_json::json!({
+            "model": {"hf_repo": "Qwen/Qwen3-32B-FP8", "hf_commit": null},
+            "status": "NOT_FOUND", "progress": null, "error_message": null
+        })
+    );
+    // Go sends `hf_commit: null`; a body without it reads the same.
+    let sent: HfModel = serde_json::from_str(r#"{"hf_repo": "Qwen/Qwen3-32B-FP8"}"#).unwrap();
+    assert_eq!(sent, latest);
+    let health: HealthReport = serde_json::from_str(r#"{"status": "healthy"}"#).unwrap();
+    assert_eq!(health.status, "healthy");
+    assert!(!health.managers.inference.running);
+}

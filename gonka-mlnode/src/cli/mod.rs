@@ -99,7 +99,7 @@ pub struct Cli {
     /// Consecutive failures after which an engine is given up.
     #[arg(long, env = "GONKA_MLNODE_MAX_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_failures: u32,
-    /// Model cache directory for /api/v1/models/list (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub).
+    /// Hugging Face model cache for /api/v1/models/* (default: HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub).
     #[arg(long, env = "GONKA_MLNODE_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
     /// Time open connections get to finish at shutdown.
@@ -275,6 +275,7 @@ impl Cli {
                     crash_after_tokens: self.sim_crash_after_tokens,
                 },
                 load_time: self.sim_load_time,
+                ..SimulatorConfig::default()
             },
             replicas: usize::from(self.replicas),
             engine_port_base: self.engine_port_base,
@@ -291,6 +292,7 @@ impl Cli {
                 max_failures: self.max_failures,
             },
             models_dir: self.models_dir.clone(),
+            hub: gonka_mlnode::models::HubSettings::from_env(),
             drain_timeout: self.drain_timeout,
             ..MlNodeConfig::default()
         }

@@ -146,8 +146,15 @@ impl InferenceBackend for SimulatorBackend {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Engine(format!("simulator listener has no address: {e}")))?;
+        let max_model_len = spec
+            .args
+            .windows(2)
+            .find(|w| w[0] == "--max-model-len")
+            .and_then(|w| w[1].parse().ok())
+            .unwrap_or(self.config.max_model_len);
         let sim = Simulator::new(SimulatorConfig {
             model: spec.model.clone(),
+            max_model_len,
             ..self.config.clone()
         });
         let shutdown = CancellationToken::new();

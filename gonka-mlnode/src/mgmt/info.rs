@@ -1,29 +1,81 @@
-//! Read-only endpoints: health probes, state, GPUs, local models and disk space.
+//! Read-only endpoints: health probes, state and GPUs.
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gonka_core::mlnode_api::{ModelsList, StatusReply};
+use gonka_core::mlnode_api::{
+    GpuHealth, HealthReport, ManagerHealth, ManagersHealth, Readiness, UpPhase,
+};
 
 use super::error::ApiError;
 use crate::agent::{Agent, StateReport};
 use crate::gpu::{self, DriverInfo, GpuReport};
-use crate::models_cache;
 
-/// `GET /health`.
-pub(crate) async fn health() -> Json<StatusReply> {
-    Json(StatusReply::new("ok"))
+/// `GET /health` and `GET /livez`: upstream's `{status, service_state, gpu, managers}`,
+/// `503` with `status: unhealthy` when a running service has failed. Unlike upstream, a
+/// missing GPU does not make the node unhealthy (the simulator and llama.cpp run on CPU), and
+/// an engine that is still loading counts as healthy (not failed): `inference_healthy` in
+/// `/api/v1/state` says whether it serves.
+pub(crate) async fn health(State(agent): State<Arc<Agent>>) -> Response {
+    let state = agent.state().await;
+    let gpus = tokio::task::spawn_blocking(gpu::detect)
+        .await
+        .unwrap_or_default();
+    let report = health_report(&state, gpus);
+    let code = if report.status == "healthy" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(report)).into_response()
 }
 
-/// `GET /livez`.
-pub(crate) async fn livez() -> Json<StatusReply> {
-    Json(StatusReply::new("alive"))
+/// The health of the services `state` describes, with the GPUs `gpus`.
+fn health_report(state: &StateReport, gpus: GpuReport) -> HealthReport {
+    let inference_running = state.state == "INFERENCE";
+    let loading = state.up_status == Some(UpPhase::InProgress);
+    let inference = ManagerHealth {
+        running: inference_running,
+        healthy: !inference_running || state.inference_healthy == Some(true) || loading,
+    };
+    let pow = ManagerHealth {
+        running: state.state == "POW" || !matches!(state.poc_status.as_str(), "" | "IDLE"),
+        healthy: true,
+    };
+    let healthy = inference.healthy && pow.healthy;
+    HealthReport {
+        status: if healthy { "healthy" } else { "unhealthy" }.to_owned(),
+        service_state: state.state.clone(),
+        gpu: GpuHealth {
+            available: gpus.devices.iter().any(|d| d.is_available),
+            count: gpus.count,
+            devices: gpus.devices,
+        },
+        managers: ManagersHealth {
+            pow,
+            inference,
+            train: ManagerHealth {
+                running: false,
+                healthy: true,
+            },
+        },
+    }
 }
 
-/// `GET /readyz`: the agent accepts commands (engines are reported by `/api/v1/state`).
-pub(crate) async fn readyz() -> Json<StatusReply> {
-    Json(StatusReply::new("ready"))
+/// `GET /readyz`: `{ready}`, `503` while the node is in `INFERENCE` and no engine serves (as
+/// upstream: loading is not ready).
+pub(crate) async fn readyz(State(agent): State<Arc<Agent>>) -> Response {
+    let state = agent.state().await;
+    let ready = state.state != "INFERENCE" || state.inference_healthy == Some(true);
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(Readiness { ready })).into_response()
 }
 
 /// `GET /api/v1/state`.
@@ -45,47 +97,6 @@ pub(crate) async fn gpu_driver() -> Result<Json<DriverInfo>, ApiError> {
         .await
         .map(Json)
         .map_err(|e| internal(format!("GPU driver query failed: {e}")))
-}
-
-/// `GET /api/v1/models/list`: `{"models": [...], "cache_dir", "disk": {...}}`.
-pub(crate) async fn models_list(
-    State(agent): State<Arc<Agent>>,
-) -> Result<Json<ModelsList>, ApiError> {
-    let dir = agent
-        .config()
-        .models_dir
-        .clone()
-        .unwrap_or_else(models_cache::default_cache_dir);
-    let files = agent.config().model_files.clone();
-    tokio::task::spawn_blocking(move || {
-        let models = models_cache::list_models(&dir, &files);
-        let disk = models_cache::disk_space(&dir).ok();
-        ModelsList {
-            count: models.len(),
-            models,
-            cache_dir: dir.to_string_lossy().into_owned(),
-            disk,
-        }
-    })
-    .await
-    .map(Json)
-    .map_err(|e| internal(format!("listing models failed: {e}")))
-}
-
-/// `GET /api/v1/models/space`: disk space of the model cache.
-pub(crate) async fn models_space(
-    State(agent): State<Arc<Agent>>,
-) -> Result<Json<models_cache::DiskSpace>, ApiError> {
-    let dir = agent
-        .config()
-        .models_dir
-        .clone()
-        .unwrap_or_else(models_cache::default_cache_dir);
-    tokio::task::spawn_blocking(move || models_cache::disk_space(&dir))
-        .await
-        .map_err(|e| internal(format!("disk space query failed: {e}")))?
-        .map(Json)
-        .map_err(|e| internal(format!("disk space query failed: {e}")))
 }
 
 fn internal(message: String) -> ApiError {

@@ -1,5 +1,6 @@
 //! The management API (default `0.0.0.0:8080`), compatible with Gonka's ML node API: health
-//! probes, `/api/v1/state`, inference up/down/stop, engine logs, GPU devices, local models.
+//! probes, `/api/v1/state`, inference up/down/stop, engine logs, GPU devices, local models and
+//! their download from the Hugging Face hub.
 //!
 //! With a token configured, every `/api/*` call needs `Authorization: Bearer <token>` (401
 //! otherwise); the health probes stay open.
@@ -35,13 +36,12 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route(paths::INFERENCE_LOGS, get(inference::logs))
         .route(paths::GPU_DEVICES, get(info::gpu_devices))
         .route(paths::GPU_DRIVER, get(info::gpu_driver))
-        .route(paths::MODELS_LIST, get(info::models_list))
-        .route(paths::MODELS_SPACE, get(info::models_space))
+        .merge(crate::models::routes(models_state(agent.config())))
         .merge(crate::poc::routes())
         .route_layer(middleware::from_fn_with_state(token, require_token));
     let app = Router::new()
         .route(paths::HEALTH, get(info::health))
-        .route(paths::LIVEZ, get(info::livez))
+        .route(paths::LIVEZ, get(info::health))
         .route(paths::READYZ, get(info::readyz))
         .merge(api)
         .fallback(not_found)
@@ -51,6 +51,20 @@ pub fn router(agent: Arc<Agent>) -> Router {
         ))
         .with_state(agent);
     crate::version_prefix::accept_version_prefix(app)
+}
+
+fn models_state(config: &crate::MlNodeConfig) -> crate::models::ModelsState {
+    let dir = config
+        .models_dir
+        .clone()
+        .unwrap_or_else(crate::models::default_cache_dir);
+    crate::models::ModelsState {
+        manager: crate::models::ModelManager::new(
+            crate::models::HubCache::new(dir),
+            config.hub.clone(),
+        ),
+        gguf_files: config.model_files.clone(),
+    }
 }
 
 async fn not_found(request: Request) -> ApiError {

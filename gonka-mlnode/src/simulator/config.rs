@@ -38,6 +38,9 @@ pub struct SimulatorConfig {
     /// How long the simulator engine takes to start (as a large model takes to load): while it
     /// loads, the engine is starting and serves nothing. Zero by default.
     pub load_time: Duration,
+    /// Context length reported as `max_model_len` by `/v1/models` and `/tokenize` (an up's
+    /// `--max-model-len N` argument sets it for that engine). 32768 by default.
+    pub max_model_len: u32,
 }
 
 impl Default for SimulatorConfig {
@@ -51,6 +54,7 @@ impl Default for SimulatorConfig {
             max_concurrency: 0,
             faults: FaultConfig::default(),
             load_time: Duration::ZERO,
+            max_model_len: 32768,
         }
     }
 }

@@ -26,11 +26,35 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /v1/models`.
+/// `GET /v1/models`, with the fields vLLM answers (`root`, `parent`, `max_model_len`,
+/// `permission`).
 pub(crate) async fn models(State(sim): State<Arc<Simulator>>) -> Json<serde_json::Value> {
+    let created = now();
     Json(json!({
         "object": "list",
-        "data": [{"id": sim.config.model, "object": "model", "created": now(), "owned_by": "gonka-simulator"}]
+        "data": [{
+            "id": sim.config.model,
+            "object": "model",
+            "created": created,
+            "owned_by": "gonka-simulator",
+            "root": sim.config.model,
+            "parent": null,
+            "max_model_len": sim.config.max_model_len,
+            "permission": [{
+                "id": format!("modelperm-{created:x}"),
+                "object": "model_permission",
+                "created": created,
+                "allow_create_engine": false,
+                "allow_sampling": true,
+                "allow_logprobs": true,
+                "allow_search_indices": false,
+                "allow_view": true,
+                "allow_fine_tuning": false,
+                "organization": "*",
+                "group": null,
+                "is_blocking": false
+            }]
+        }]
     }))
 }
 

@@ -13,6 +13,7 @@ mod handlers;
 mod request;
 mod sse;
 mod text;
+mod tokenize;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -101,6 +102,7 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route("/v1/models", get(handlers::models))
         .route("/v1/chat/completions", post(handlers::chat))
         .route("/v1/completions", post(handlers::completion))
+        .route("/tokenize", post(tokenize::tokenize))
         .route("/sim/stats", get(handlers::stats))
         .route(
             "/sim/faults",
