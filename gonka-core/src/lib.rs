@@ -57,6 +57,7 @@
 mod backend;
 mod eligibility;
 mod epoch;
+mod epoch_poc;
 mod error;
 mod governance;
 mod node;
@@ -86,6 +87,7 @@ pub mod testing;
 pub use backend::{EngineHealth, InferenceBackend, LaunchSpec};
 pub use eligibility::{is_candidate, Ineligible};
 pub use epoch::{EpochSource, ManualEpoch};
+pub use epoch_poc::{ModelStageParams, Phase, PhaseInfo, PocEpochSource, StageParams};
 pub use error::{Error, FieldError, Result};
 pub use governance::{GovernanceModels, DEFAULT_GOVERNANCE_MODELS};
 pub use node::{Hardware, ModelArgs, NodeConfig};

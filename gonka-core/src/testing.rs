@@ -8,17 +8,24 @@
 //! ```
 //!
 //! Suites: [`registry_suite`] ([`NodeRegistry`]; it starts by deleting every node),
-//! [`scheduler_suite`] ([`crate::Scheduler`]), [`backend_suite`] ([`crate::InferenceBackend`])
-//! and [`verifier_suite`] ([`crate::PoCVerifier`]), each also available check by check. A suite panics with a message naming the broken rule.
+//! [`scheduler_suite`] ([`crate::Scheduler`]), [`backend_suite`] ([`crate::InferenceBackend`]),
+//! [`verifier_suite`] ([`crate::PoCVerifier`]) and [`epoch_source_suite`]
+//! ([`crate::PocEpochSource`]), each also available check by check. A suite panics with a message naming the broken rule.
 //! [`read_until_closed`] checks that a server behind [`crate::server`]'s read timeouts cuts a
 //! stalled client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backend;
+mod epoch;
 pub mod scheduler;
 mod stalled;
 mod verifier;
 
+pub use epoch::{
+    epoch_source_block_hash_is_chain_hex, epoch_source_epochs_have_distinct_hashes,
+    epoch_source_never_goes_back, epoch_source_stage_params_match_the_stage, epoch_source_suite,
+    EpochSourceObservation,
+};
 pub use scheduler::scheduler_suite;
 pub use stalled::read_until_closed;
 
@@ -67,7 +74,28 @@ pub async fn registry_suite<R: NodeRegistry>(registry: R) {
     list_is_in_registration_order(&r).await;
     change_feed_sees_every_change(&r).await;
     concurrent_writers(&r).await;
+    markers_are_recorded_and_outlive_the_nodes(&r).await;
     clear(&r).await;
+}
+
+/// A marker reads as set once recorded (recording it twice is fine) and survives deleting every
+/// node; a marker never recorded reads as unset.
+async fn markers_are_recorded_and_outlive_the_nodes(r: &Arc<dyn NodeRegistry>) {
+    assert!(
+        !r.marker("testing:never-recorded").await.unwrap(),
+        "a marker never recorded reads as set"
+    );
+    r.set_marker("testing:recorded").await.unwrap();
+    r.set_marker("testing:recorded").await.unwrap();
+    assert!(
+        r.marker("testing:recorded").await.unwrap(),
+        "a recorded marker reads as unset"
+    );
+    clear(r).await;
+    assert!(
+        r.marker("testing:recorded").await.unwrap(),
+        "deleting the nodes cleared a marker"
+    );
 }
 
 async fn clear(r: &Arc<dyn NodeRegistry>) {

@@ -138,6 +138,15 @@ fn every_listed_fixture_exists_parses_and_nothing_is_unlisted() {
             "{name}: sources"
         );
     }
+    for f in index()["operator_files"].as_array().unwrap() {
+        let file = f["file"].as_str().unwrap();
+        load(file);
+        listed.insert(file.to_owned());
+        assert!(
+            !f["sources"].as_array().unwrap().is_empty(),
+            "{file}: sources"
+        );
+    }
     assert_eq!(
         listed,
         fixture_files(),
@@ -605,4 +614,68 @@ fn validation_exchange_decodes_into_the_wire_types() {
         assert!(queued.matches(&v.request_id), "{f}");
         assert!(!queued.matches("another-id") && !queued.matches(""));
     }
+}
+
+#[test]
+fn node_config_is_an_array_of_go_inference_node_configs_and_validates_as_nodes() {
+    let nodes = load("config/node-config.json");
+    let items = nodes.as_array().expect("node-config.json is a JSON array");
+    assert!(!items.is_empty());
+    let allowed = set(&[
+        "id",
+        "host",
+        "inference_segment",
+        "inference_port",
+        "poc_segment",
+        "poc_port",
+        "max_concurrent",
+        "models",
+        "hardware",
+    ]);
+    for n in items {
+        let k = keys(n);
+        assert!(
+            k.is_subset(&allowed),
+            "unknown InferenceNodeConfig field: {k:?}"
+        );
+        for required in [
+            "id",
+            "host",
+            "inference_port",
+            "poc_port",
+            "max_concurrent",
+            "models",
+        ] {
+            assert!(k.contains(required), "{required} missing: {n}");
+        }
+        for int in ["inference_port", "poc_port", "max_concurrent"] {
+            assert!(is_int(&n[int]), "{int} is an int in Go: {n}");
+        }
+        for (model, cfg) in n["models"].as_object().unwrap() {
+            assert_eq!(
+                keys(cfg),
+                set(&["args"]),
+                "{model}: ModelConfig has only args"
+            );
+            assert!(cfg["args"].is_array(), "{model}: args is a list");
+        }
+        if let Some(hw) = n.get("hardware") {
+            for h in hw.as_array().unwrap() {
+                assert_eq!(keys(h), set(&["type", "count"]));
+                assert!(h["type"].is_string() && is_int(&h["count"]));
+            }
+        }
+    }
+    // Our admin API's validation takes upstream's file as it is.
+    let (valid, invalid) =
+        gonka_core::validate_batch(&nodes, &gonka_core::GovernanceModels::default()).unwrap();
+    assert!(invalid.is_empty(), "{invalid:?}");
+    assert_eq!(valid.len(), items.len());
+    let first = &valid[0].1;
+    assert_eq!(first.id, items[0]["id"]);
+    assert_eq!(
+        first.hardware.first().map(|h| h.count),
+        items[0]["hardware"][0]["count"].as_u64().map(|c| c as u32)
+    );
+    assert!(first.models.values().all(|m| !m.args.is_empty()));
 }

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use gonka_core::{EpochSource, NodeRegistry, PoCVerifier, Scheduler};
+use gonka_core::{EpochSource, NodeRegistry, PoCVerifier, PocEpochSource, Scheduler};
 
 use crate::server::{self, Listeners, RunningGateway};
 use crate::{GatewayConfig, StartupError};
@@ -43,6 +43,7 @@ impl Gateway {
         GatewayBuilder {
             config,
             verifier: None,
+            poc_epoch_source: None,
         }
     }
 }
@@ -52,6 +53,7 @@ impl Gateway {
 pub struct GatewayBuilder {
     config: GatewayConfig,
     verifier: Option<Arc<dyn PoCVerifier>>,
+    poc_epoch_source: Option<Arc<dyn PocEpochSource>>,
 }
 
 impl GatewayBuilder {
@@ -78,6 +80,19 @@ impl GatewayBuilder {
         self
     }
 
+    /// The source of the epoch, its PoC phases and every PoC stage's parameters (seed block,
+    /// public key, per-model `seq_len`/`k_dim`, RNG variant): a chain client, or the devnet
+    /// clock ([`crate::poc::DevnetPhaseClock`]). It becomes both the epoch source (as
+    /// [`epoch_source`](Self::epoch_source)) and, when PoC is on (`config.poc`), the clock the
+    /// PoC driver reads each round from (it replaces [`crate::poc::PocConfig::clock`], and
+    /// [`crate::poc::PocConfig::public_key`] by the source's key). Its
+    /// contract is checked by `gonka_core::testing::epoch_source_suite`.
+    pub fn poc_epoch_source(mut self, source: Arc<dyn PocEpochSource>) -> Self {
+        self.config.epoch = source.clone();
+        self.poc_epoch_source = Some(source);
+        self
+    }
+
     /// The verifier that recomputes and judges the ML nodes' PoC artifacts when PoC is on
     /// (`config.poc`; it replaces [`crate::poc::PocConfig::verifier`]). The default asks the
     /// gateway's own ML nodes ([`crate::poc::MlNodeVerifier`] over
@@ -94,6 +109,10 @@ impl GatewayBuilder {
         let mut config = self.config;
         if let (Some(verifier), Some(poc)) = (self.verifier, config.poc.as_mut()) {
             poc.verifier = verifier;
+        }
+        if let (Some(source), Some(poc)) = (self.poc_epoch_source, config.poc.as_mut()) {
+            poc.public_key = source.stage_params(&source.now()).public_key;
+            poc.clock = source;
         }
         config
     }

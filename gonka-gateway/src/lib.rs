@@ -78,6 +78,7 @@ mod supervisor;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod telemetry;
+pub mod upstream_config;
 
 pub use builder::{Gateway, GatewayBuilder};
 pub use config::GatewayConfig;

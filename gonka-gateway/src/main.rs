@@ -35,6 +35,12 @@ async fn bind(what: &'static str, addr: std::net::SocketAddr) -> Result<TcpListe
 async fn main_inner(args: Args) -> Result<(), String> {
     gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())
         .map_err(|e| e.to_string())?;
+    for used in &args.upstream_used {
+        tracing::info!(setting = %used, "upstream variable applied");
+    }
+    if !args.upstream_ignored.is_empty() {
+        tracing::info!(variables = ?args.upstream_ignored, "upstream-only DAPI_* variables ignored");
+    }
     let listeners = Listeners {
         public: bind("public (--public-listen)", args.public_listen).await?,
         admin: Some(bind("admin (--admin-listen)", args.admin_listen).await?),
@@ -45,7 +51,10 @@ async fn main_inner(args: Args) -> Result<(), String> {
             let registry = gonka_admin::open_registry(&args.database)
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut config = args.gateway_config(registry)?;
+            let mut config = args.gateway_config(registry.clone())?;
+            if let Some(path) = &args.node_config {
+                merge_node_config(registry.as_ref(), path, &config.governance).await?;
+            }
             if let Some((clock, poc)) = args.poc.gateway(args.epoch_length).await? {
                 config.epoch = std::sync::Arc::new(clock);
                 config.poc = Some(poc);
@@ -87,6 +96,31 @@ async fn main_inner(args: Args) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Merges upstream's node-config.json into the registry at the first start (`--node-config`,
+/// `NODE_CONFIG_PATH`) and logs what happened.
+async fn merge_node_config(
+    registry: &dyn gonka_core::NodeRegistry,
+    path: &std::path::Path,
+    governance: &gonka_core::GovernanceModels,
+) -> Result<(), String> {
+    use gonka_gateway::upstream_config::{merge_node_config_once, NodeConfigMerge};
+    match merge_node_config_once(registry, path, governance)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        NodeConfigMerge::Merged(report) => {
+            for skipped in &report.skipped {
+                tracing::warn!(file = %path.display(), index = skipped.index, node = %skipped.id, error = %skipped.error, "node of the node config skipped");
+            }
+            tracing::info!(file = %path.display(), added = report.added, updated = report.updated, unchanged = report.unchanged, skipped = report.skipped.len(), "node config merged into the registry (once; later starts leave the registry alone)");
+        }
+        NodeConfigMerge::AlreadyMerged => {
+            tracing::info!(file = %path.display(), "node config already merged at an earlier start; not read again");
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]

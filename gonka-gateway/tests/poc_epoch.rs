@@ -19,7 +19,8 @@ use gonka_core::poc::Nonce;
 use gonka_core::{MemoryRegistry, NodeConfig, NodeRegistry};
 use gonka_gateway::devnet::{self, DevnetConfig};
 use gonka_gateway::poc::{
-    ArtifactStore, DevnetPhaseClock, DevnetPoc, Phase, PhaseClock, PhaseDurations, PocConfig,
+    ArtifactStore, DevnetChain, DevnetPhaseClock, DevnetPoc, Phase, PhaseClock, PhaseDurations,
+    PocConfig,
 };
 use gonka_gateway::{GatewayConfig, Listeners};
 use gonka_mlnode::poc::{PocCompute, PocSettings, PreparedRound, TinyModelCompute};
@@ -28,6 +29,13 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 const MODEL: &str = "Qwen/Qwen3-32B-FP8";
+
+/// The chain's defaults with a `seq_len` of 8, set explicitly so the CPU tiny model is quick.
+fn short_chain() -> DevnetChain {
+    let mut chain = DevnetChain::default();
+    chain.model.seq_len = 8;
+    chain
+}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
@@ -124,7 +132,7 @@ async fn devnet_epoch_with_three_nodes_weights_participants_by_the_nonces_they_p
         ready_timeout: Duration::from_secs(30),
         poc: Some(DevnetPoc {
             phases: phases(),
-            seq_len: 8,
+            chain: short_chain(),
             mlnode: node_settings(Arc::new(TinyModelCompute::default())),
             ..DevnetPoc::default()
         }),
@@ -284,16 +292,16 @@ async fn partly_random_vectors_are_caught_and_a_disabled_node_gets_no_weight() {
     let store = ArtifactStore::open_path(dir.path().join("poc.db"))
         .await
         .unwrap();
-    let clock = DevnetPhaseClock::paused(phases(), "fraud-test");
+    let clock = DevnetPhaseClock::paused(phases(), "fraud-test").with_chain(short_chain());
     let mut poc = PocConfig::new(Arc::new(clock.clone()), store.clone());
-    poc.seq_len = 8;
     poc.tick = Duration::from_millis(20);
     let mut config = GatewayConfig::new(registry.clone());
     config.poc = Some(poc);
     // Validation goes through the PoCVerifier given to the builder.
     let verifier = Arc::new(Recording::default());
+    // The clock gives the epoch and every round's parameters (seq_len 8, set explicitly).
     let gateway = gonka_gateway::Gateway::builder(config)
-        .epoch_source(Arc::new(clock.clone()))
+        .poc_epoch_source(Arc::new(clock.clone()))
         .verifier(verifier.clone())
         .start(Listeners {
             public: TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -420,13 +428,12 @@ async fn a_gateway_restarted_during_generation_resumes_the_round_from_its_store(
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let clock = DevnetPhaseClock::paused(phases(), "restart-test");
+    let clock = DevnetPhaseClock::paused(phases(), "restart-test").with_chain(short_chain());
     let gateway = |poc_listener: TcpListener| {
         let (registry, clock, path) = (registry.clone(), clock.clone(), dir.path().join("poc.db"));
         async move {
             let store = ArtifactStore::open_path(path).await.unwrap();
             let mut poc = PocConfig::new(Arc::new(clock.clone()), store);
-            poc.seq_len = 8;
             poc.tick = Duration::from_millis(20);
             let mut config = GatewayConfig::new(registry);
             config.poc = Some(poc);

@@ -24,8 +24,8 @@ use gonka_core::poc::wire::GenerateRequest;
 use gonka_core::poc::Nonce;
 use gonka_core::{MemoryRegistry, NodeConfig, NodeRegistry};
 use gonka_gateway::poc::{
-    ArtifactStore, DevnetPhaseClock, MlNodeVerifier, MlNodeVerifierSettings, PhaseDurations,
-    PocConfig,
+    ArtifactStore, DevnetChain, DevnetPhaseClock, MlNodeVerifier, MlNodeVerifierSettings,
+    PhaseDurations, PocConfig,
 };
 use gonka_gateway::{GatewayConfig, Listeners, RunningGateway};
 use gonka_mlnode::poc::{PocCompute, PocSettings, PreparedRound, TinyModelCompute};
@@ -152,9 +152,11 @@ async fn gateway(
     ArtifactStore,
 ) {
     let store = ArtifactStore::open_path(dir.join("poc.db")).await.unwrap();
-    let clock = DevnetPhaseClock::paused(phases(), name);
+    // The chain's defaults with a small seq_len, set explicitly for the CPU tiny model.
+    let mut chain = DevnetChain::default();
+    chain.model.seq_len = 8;
+    let clock = DevnetPhaseClock::paused(phases(), name).with_chain(chain);
     let mut poc = PocConfig::new(Arc::new(clock.clone()), store.clone());
-    poc.seq_len = 8;
     poc.tick = Duration::from_millis(20);
     let verifier = Arc::new(MlNodeVerifier::new(Arc::clone(&poc.callbacks), settings));
     let mut config = GatewayConfig::new(registry.clone());

@@ -352,6 +352,26 @@ impl NodeRegistry for PostgresRegistry {
     fn watch(&self) -> broadcast::Receiver<RegistryEvent> {
         self.shared.events.subscribe()
     }
+
+    async fn marker(&self, name: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
+            .bind(format!("marker:{name}"))
+            .fetch_optional(&self.shared.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.is_some())
+    }
+
+    async fn set_marker(&self, name: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(format!("marker:{name}"))
+        .execute(&self.shared.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

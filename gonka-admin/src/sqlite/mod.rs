@@ -293,6 +293,33 @@ impl NodeRegistry for SqliteRegistry {
     fn watch(&self) -> broadcast::Receiver<RegistryEvent> {
         self.events.subscribe()
     }
+
+    async fn marker(&self, name: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = ?")
+            .bind(marker_key(name))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.is_some())
+    }
+
+    async fn set_marker(&self, name: &str) -> Result<()> {
+        let _writer = self.write.lock().await;
+        sqlx::query(
+            "INSERT INTO counters (name, value) VALUES (?, 1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(marker_key(name))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+/// The `counters` row of marker `name` (markers share the table with the counters, under a
+/// prefix no counter uses).
+fn marker_key(name: &str) -> String {
+    format!("marker:{name}")
 }
 
 impl SqliteRegistry {

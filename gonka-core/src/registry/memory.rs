@@ -22,6 +22,7 @@ struct Inner {
     /// at the nodes sharing its host (a batch of n nodes is O(n), not O(n²)).
     by_host: HashMap<String, Vec<String>>,
     next_num: u64,
+    markers: std::collections::BTreeSet<String>,
 }
 
 impl Inner {
@@ -191,6 +192,15 @@ impl NodeRegistry for MemoryRegistry {
 
     fn watch(&self) -> broadcast::Receiver<RegistryEvent> {
         self.events.subscribe()
+    }
+
+    async fn marker(&self, name: &str) -> Result<bool> {
+        Ok(self.lock().markers.contains(name))
+    }
+
+    async fn set_marker(&self, name: &str) -> Result<()> {
+        self.lock().markers.insert(name.to_owned());
+        Ok(())
     }
 }
 

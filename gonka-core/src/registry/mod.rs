@@ -119,6 +119,30 @@ pub trait NodeRegistry: Send + Sync + std::fmt::Debug + 'static {
     /// A receiver of every change made through this registry value (and, for shared databases
     /// that support it, by other processes).
     fn watch(&self) -> broadcast::Receiver<RegistryEvent>;
+
+    /// Whether the one-time marker `name` was recorded by [`set_marker`](Self::set_marker)
+    /// (e.g. "the operator's node-config.json was merged"). Markers live as long as the
+    /// registry's nodes: a persistent registry keeps them across restarts and shares them
+    /// between the processes using it. Deleting nodes does not clear them.
+    ///
+    /// # Errors
+    /// `Unavailable` when the storage is down; the default implementation, for registries
+    /// that keep no markers, always fails with `Unavailable` saying so.
+    async fn marker(&self, name: &str) -> Result<bool> {
+        Err(crate::Error::Unavailable(
+            format!("this registry keeps no markers (asked for `{name}`)").into(),
+        ))
+    }
+
+    /// Records the one-time marker `name`; recording it again changes nothing.
+    ///
+    /// # Errors
+    /// As [`marker`](Self::marker).
+    async fn set_marker(&self, name: &str) -> Result<()> {
+        Err(crate::Error::Unavailable(
+            format!("this registry keeps no markers (cannot record `{name}`)").into(),
+        ))
+    }
 }
 
 /// Applies a [`StatusUpdate`] to a state in place; used by every backend so they agree.

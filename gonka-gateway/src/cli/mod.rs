@@ -31,7 +31,8 @@ pub enum Command {}
     name = "gonka-gateway",
     version,
     about = "Gonka network node: OpenAI gateway to ML nodes, admin API, broker and PoC callbacks",
-    long_about = None
+    long_about = None,
+    after_help = UPSTREAM_HELP
 )]
 pub struct Args {
     /// TOML file of settings (keys are the long flag names, e.g. `queue-timeout = "30s"`;
@@ -176,24 +177,55 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = gonka_core::logging::LogFormat::Text, global = true)]
     pub log_format: gonka_core::logging::LogFormat,
+    /// Upstream's node-config.json (a JSON array of ML nodes: id, host, inference_port, poc_port,
+    /// max_concurrent, models, hardware), merged into the registry once, at the first start: later
+    /// starts leave the registry (and changes made through the admin API) alone. Upstream's
+    /// NODE_CONFIG_PATH sets it too.
+    #[arg(long, env = "GONKA_NODE_CONFIG", value_name = "FILE")]
+    pub node_config: Option<PathBuf>,
     /// Proof-of-Compute epochs.
     #[command(flatten)]
     pub poc: poc::PocArgs,
     /// Subcommand; none runs the gateway.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Upstream variables that set a flag here (`DAPI_API__PUBLIC_SERVER_PORT → --public-listen`),
+    /// for the start-up log.
+    #[arg(skip)]
+    pub upstream_used: Vec<String>,
+    /// `DAPI_*` variables of upstream-only settings, which this gateway ignores.
+    #[arg(skip)]
+    pub upstream_ignored: Vec<String>,
 }
 
+/// The `--help` text on upstream's settings.
+const UPSTREAM_HELP: &str =
+    "Upstream settings: the decentralized-api variables DAPI_API__PUBLIC_SERVER_PORT, \
+DAPI_API__ML_SERVER_PORT and DAPI_API__ADMIN_SERVER_PORT (listen on 0.0.0.0:PORT), \
+DAPI_API__POC_CALLBACK_URL, DAPI_API__PUBLIC_URL (any case, `__` = `.`, as upstream reads them) \
+and NODE_CONFIG_PATH set --public-listen, --poc-listen, --admin-listen, --poc-callback-url, \
+--public-url and --node-config. Precedence: flag > GONKA_* variable > DAPI_* variable > \
+--config file > default. Other DAPI_* variables are ignored (logged at start).";
+
 /// Parses `argv` (program name first) with `command` (normally [`Args::command`]): flags, then
-/// `GONKA_*` environment variables, then the `--config` file, then devnet's defaults when running
-/// `devnet`, then the built-in defaults.
+/// `GONKA_*` environment variables, then upstream's `DAPI_*` variables and `NODE_CONFIG_PATH`
+/// (from `upstream_env`, see [`gonka_gateway::upstream_config`]), then the `--config` file, then
+/// devnet's defaults when running `devnet`, then the built-in defaults.
 ///
 /// # Errors
-/// See [`ParseError`].
-pub fn parse<I, S>(command: clap::Command, argv: I) -> Result<Args, ParseError>
+/// See [`ParseError`]; an upstream variable with a value the flag cannot take is a usage error
+/// naming the variable.
+pub fn parse<I, S, E, K, V>(
+    command: clap::Command,
+    argv: I,
+    upstream_env: E,
+) -> Result<Args, ParseError>
 where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString>,
+    E: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: AsRef<str>,
 {
     let mut layered = Layered::new(command, argv)?;
     #[cfg(feature = "devnet")]
@@ -201,20 +233,37 @@ where
         devnet::lay_defaults(&mut layered);
     }
     layered.config_file("config")?;
+    let upstream = gonka_gateway::upstream_config::dapi_settings(upstream_env)
+        .map_err(|e| clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n")))?;
+    let mut used = Vec::new();
+    for s in &upstream.settings {
+        // Laid over the file's values, below the flags and the GONKA_* variables.
+        let from_flag_or_env = matches!(
+            layered.source(None, s.setting.arg_id),
+            Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+        );
+        if !from_flag_or_env {
+            layered.set_default(None, s.setting.arg_id, vec![s.value.clone()]);
+            used.push(format!("{} -> {} {}", s.var, s.setting.flag, s.value));
+        }
+    }
     let matches = layered.into_matches()?;
-    #[cfg_attr(not(feature = "devnet"), allow(unused_mut))]
     let mut args = <Args as clap::FromArgMatches>::from_arg_matches(&matches)?;
     #[cfg(feature = "devnet")]
     devnet::split_env_engine_args(&mut args.command, &matches);
+    args.upstream_used = used;
+    args.upstream_ignored = upstream.ignored;
     Ok(args)
 }
 
-/// [`parse`] of this process's command line with [`Args::command`].
+/// [`parse`] of this process's command line and environment with [`Args::command`].
 ///
 /// # Errors
 /// See [`ParseError`].
 pub fn parse_env() -> Result<Args, ParseError> {
-    parse(Args::command(), std::env::args_os())
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    parse(Args::command(), std::env::args_os(), env)
 }
 
 /// `--policy`: a built-in scheduler by name.

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gonka_core::ModelStageParams;
 #[cfg(feature = "devnet")]
 use gonka_gateway::poc::DevnetPoc;
 use gonka_gateway::poc::{
-    ArtifactStore, DevnetPhaseClock, MlNodeVerifier, MlNodeVerifierSettings, PhaseDurations,
-    PocConfig, VerifierKind,
+    ArtifactStore, DevnetChain, DevnetPhaseClock, MlNodeVerifier, MlNodeVerifierSettings,
+    PhaseDurations, PocConfig, VerifierKind,
 };
 
 /// PoC flags. With `--poc`, a local epoch clock (`--epoch-length`, default 10m, split into the
@@ -26,9 +27,13 @@ pub struct PocArgs {
     /// Length of the validate phase.
     #[arg(long, env = "GONKA_POC_VALIDATE", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
     pub poc_validate: Duration,
-    /// `seq_len` of each nonce (CPU backend: keep it small).
-    #[arg(long, env = "GONKA_POC_SEQ_LEN", default_value_t = 16, global = true)]
-    pub poc_seq_len: usize,
+    /// `seq_len` of each nonce; unset: the chain's default (256), as the network runs it. Setting
+    /// it departs from the chain: only for a CPU devnet, where e.g. 16 keeps the tiny model fast.
+    #[arg(long, env = "GONKA_POC_SEQ_LEN", value_name = "N", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub poc_seq_len: Option<u32>,
+    /// Use the stronger input RNG (the chain flag `poc_stronger_rng_enabled`, off by default).
+    #[arg(long, env = "GONKA_POC_STRONGER_RNG", global = true)]
+    pub poc_stronger_rng: bool,
     /// Artifact database: sqlite://PATH (created if missing); default `gonka-poc.db` (devnet:
     /// `poc.db` in the data directory).
     #[arg(long, env = "GONKA_POC_DATABASE", global = true)]
@@ -48,6 +53,10 @@ pub struct PocArgs {
     /// the next ML node is tried.
     #[arg(long, env = "GONKA_POC_VALIDATION_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
     pub poc_validation_timeout: Duration,
+    /// Public URL of this participant listed in the participants (default:
+    /// http://<--public-listen>); upstream's `DAPI_API__PUBLIC_URL`.
+    #[arg(long, env = "GONKA_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 fn parse_verifier(s: &str) -> Result<VerifierKind, String> {
@@ -90,13 +99,10 @@ impl PocArgs {
         let store = ArtifactStore::open(&url)
             .await
             .map_err(|e| format!("--poc-database {url}: {e}"))?;
-        let clock = DevnetPhaseClock::new(phases, "gonka");
+        let clock = DevnetPhaseClock::new(phases, "gonka").with_chain(self.chain());
         let mut config = PocConfig::new(Arc::new(clock.clone()), store);
-        config.seq_len = self.poc_seq_len.max(1);
         config.callback_url = self.poc_callback_url.clone();
-        if let Some(key) = &self.poc_public_key {
-            config.public_key = key.clone();
-        }
+        config.inference_url = self.public_url.clone();
         config.verifier = match self.poc_verifier.unwrap_or(VerifierKind::MlNode) {
             VerifierKind::MlNode => Arc::new(MlNodeVerifier::new(
                 Arc::clone(&config.callbacks),
@@ -112,6 +118,22 @@ impl PocArgs {
         Ok(Some((clock, config)))
     }
 
+    /// The chain parameters of the local clock: the chain's defaults, with `--poc-seq-len`,
+    /// `--poc-stronger-rng` and `--poc-public-key` when given.
+    pub fn chain(&self) -> DevnetChain {
+        let defaults = DevnetChain::default();
+        DevnetChain {
+            public_key: self.poc_public_key.clone().unwrap_or(defaults.public_key),
+            model: ModelStageParams {
+                seq_len: self
+                    .poc_seq_len
+                    .map_or(defaults.model.seq_len, |n| n as usize),
+                ..defaults.model
+            },
+            stronger_rng: self.poc_stronger_rng,
+        }
+    }
+
     /// The devnet's PoC settings (`None` without `--poc`).
     #[cfg(feature = "devnet")]
     ///
@@ -123,7 +145,7 @@ impl PocArgs {
         }
         Ok(Some(DevnetPoc {
             phases: self.phases(epoch_length)?,
-            seq_len: self.poc_seq_len.max(1),
+            chain: self.chain(),
             verifier: self.poc_verifier.unwrap_or(VerifierKind::Local),
             ..DevnetPoc::default()
         }))
@@ -156,6 +178,10 @@ mod tests {
         .unwrap();
         let devnet = a.poc.devnet(a.epoch_length).unwrap().unwrap();
         assert_eq!(devnet.phases.inference, Duration::from_secs(10));
+        assert_eq!(
+            devnet.chain.model.seq_len, 256,
+            "the chain's default seq_len"
+        );
         let off = Args::try_parse_from(["gonka-gateway"]).unwrap();
         assert!(off.poc.devnet(None).unwrap().is_none());
         let bad =
@@ -186,5 +212,29 @@ mod tests {
         assert_eq!(devnet.verifier, VerifierKind::MlNode);
         let e = Args::try_parse_from(["gonka-gateway", "--poc-verifier", "gpu"]).unwrap_err();
         assert!(e.to_string().contains("mlnode or local"), "{e}");
+    }
+
+    #[test]
+    fn the_devnet_round_uses_the_chain_seq_len_unless_set_explicitly() {
+        let chain_default = Args::try_parse_from(["gonka-gateway", "devnet", "--poc"]).unwrap();
+        let d = chain_default.poc.devnet(None).unwrap().unwrap();
+        assert_eq!((d.chain.model.seq_len, d.chain.model.k_dim), (256, 12));
+        assert!(!d.chain.stronger_rng);
+        let small = Args::try_parse_from([
+            "gonka-gateway",
+            "devnet",
+            "--poc",
+            "--poc-seq-len",
+            "16",
+            "--poc-stronger-rng",
+        ])
+        .unwrap();
+        let d = small.poc.devnet(None).unwrap().unwrap();
+        assert_eq!(d.chain.model.seq_len, 16);
+        assert!(d.chain.stronger_rng);
+        assert!(
+            Args::try_parse_from(["gonka-gateway", "--poc-seq-len", "0"]).is_err(),
+            "seq_len 0 is refused"
+        );
     }
 }

@@ -4,6 +4,15 @@ use super::*;
 
 const BIN: &str = "gonka-gateway";
 
+/// [`super::parse`] with no upstream variables.
+fn parse<I, S>(command: clap::Command, argv: I) -> Result<Args, ParseError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    super::parse(command, argv, std::iter::empty::<(&str, &str)>())
+}
+
 /// [`Args::command`] with every environment variable renamed to `<prefix><name>`, so that a test can
 /// set its variables without other tests (running in parallel, in this process) seeing them.
 fn command_with_env_prefix(prefix: &str) -> clap::Command {
@@ -271,5 +280,76 @@ fn the_example_config_file_parses_to_the_defaults_and_lists_every_flag() {
     for command in [&command, devnet] {
         let missing = gonka_core::cli::flags_missing_from_example(command, &text);
         assert!(missing.is_empty(), "missing from {EXAMPLE}: {missing:?}");
+    }
+}
+
+#[test]
+fn upstream_variables_rank_below_gonka_variables_and_flags_but_above_the_config_file() {
+    let f =
+        config_file("public-listen = \"127.0.0.1:1111\"\npoc-callback-url = \"http://file:1\"\n");
+    std::env::set_var("GW_T8_GONKA_ADMIN_LISTEN", "127.0.0.1:7777");
+    let path = f.path().to_str().unwrap();
+    let upstream = [
+        ("DAPI_API__PUBLIC_SERVER_PORT", "9000"),
+        ("DAPI_API__ADMIN_SERVER_PORT", "9201"),
+        ("DAPI_API__ML_SERVER_PORT", "9101"),
+        ("DAPI_API__POC_CALLBACK_URL", "http://api:9100"),
+        ("DAPI_API__PUBLIC_URL", "http://203.0.113.7:8000"),
+        ("DAPI_CHAIN_NODE__URL", "http://node:26657"),
+        ("NODE_CONFIG_PATH", "/root/node_config.json"),
+    ];
+    let a = super::parse(
+        command_with_env_prefix("GW_T8_"),
+        [BIN, "--config", path, "--poc-listen", "127.0.0.1:5555"],
+        upstream,
+    )
+    .unwrap();
+    assert_eq!(a.public_listen.to_string(), "0.0.0.0:9000"); // DAPI over the file
+    assert_eq!(a.poc.poc_callback_url.as_deref(), Some("http://api:9100")); // DAPI over the file
+    assert_eq!(a.admin_listen.to_string(), "127.0.0.1:7777"); // GONKA_* over DAPI
+    assert_eq!(a.poc_listen.to_string(), "127.0.0.1:5555"); // flag over DAPI
+    assert_eq!(a.poc.public_url.as_deref(), Some("http://203.0.113.7:8000"));
+    assert_eq!(a.node_config, Some(PathBuf::from("/root/node_config.json")));
+    assert_eq!(a.upstream_ignored, ["DAPI_CHAIN_NODE__URL"]);
+    assert!(
+        a.upstream_used
+            .iter()
+            .any(|u| u.contains("DAPI_API__PUBLIC_SERVER_PORT") && u.contains("--public-listen")),
+        "{:?}",
+        a.upstream_used
+    );
+    assert!(
+        !a.upstream_used
+            .iter()
+            .any(|u| u.contains("ADMIN_SERVER_PORT")),
+        "a DAPI variable a GONKA_* one overrides is not reported as used"
+    );
+}
+
+#[test]
+fn an_upstream_variable_the_flag_cannot_take_is_an_error_naming_it() {
+    let e = super::parse(
+        command_with_env_prefix("GW_T9_"),
+        [BIN],
+        [("DAPI_API__PUBLIC_SERVER_PORT", "nine-thousand")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("DAPI_API__PUBLIC_SERVER_PORT") && e.contains("--public-listen"),
+        "{e}"
+    );
+}
+
+#[test]
+fn help_names_the_upstream_variables_and_their_precedence() {
+    let help = Args::command().render_long_help().to_string();
+    for needle in [
+        "DAPI_API__PUBLIC_SERVER_PORT",
+        "NODE_CONFIG_PATH",
+        "flag > GONKA_* variable > DAPI_* variable > --config file > default",
+        "--poc-seq-len",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}");
     }
 }

@@ -9,7 +9,7 @@ use gonka_core::poc::params::ValidationParams;
 use gonka_mlnode::poc::PocSettings;
 
 use super::mlnode_verifier::VerifierKind;
-use super::phases::{DevnetPhaseClock, PhaseDurations};
+use super::phases::{DevnetChain, DevnetPhaseClock, PhaseDurations};
 use super::service::PocConfig;
 use super::store::{ArtifactStore, StoreError};
 
@@ -18,8 +18,9 @@ use super::store::{ArtifactStore, StoreError};
 pub struct DevnetPoc {
     /// Phase lengths of each epoch.
     pub phases: PhaseDurations,
-    /// `seq_len` of the nonces (small on CPU; default 16).
-    pub seq_len: usize,
+    /// The chain parameters the devnet clock reports ([`DevnetChain::default`]: the chain's
+    /// `seq_len` 256 and `k_dim` 12; a CPU devnet may set a small `seq_len` explicitly).
+    pub chain: DevnetChain,
     /// Validation thresholds and sample size.
     pub validation: ValidationParams,
     /// The ML nodes' PoC settings (backend, callback timing).
@@ -30,11 +31,12 @@ pub struct DevnetPoc {
 }
 
 impl Default for DevnetPoc {
-    /// Default phases, `seq_len` 16, default thresholds, callbacks every second.
+    /// Default phases, the chain's default PoC parameters, default thresholds, callbacks every
+    /// second.
     fn default() -> Self {
         Self {
             phases: PhaseDurations::default(),
-            seq_len: 16,
+            chain: DevnetChain::default(),
             validation: ValidationParams::default(),
             mlnode: PocSettings {
                 callback_interval: Duration::from_secs(1),
@@ -56,7 +58,8 @@ impl DevnetPoc {
         data_dir: &Path,
     ) -> Result<(DevnetPhaseClock, PocConfig), StoreError> {
         let store = ArtifactStore::open_path(data_dir.join("poc.db")).await?;
-        let clock = DevnetPhaseClock::paused(self.phases, data_dir.to_string_lossy());
+        let clock = DevnetPhaseClock::paused(self.phases, data_dir.to_string_lossy())
+            .with_chain(self.chain.clone());
         let mut config = PocConfig::new(Arc::new(clock.clone()), store);
         // By default the devnet ML nodes compute locally on the CPU and the gateway validates
         // on the same backend, through the PoCVerifier trait; `MlNode` keeps the default
@@ -66,7 +69,6 @@ impl DevnetPoc {
                 &self.mlnode.compute,
             )));
         }
-        config.seq_len = self.seq_len;
         config.validation = self.validation;
         config.tick =
             (self.phases.generate / 20).clamp(Duration::from_millis(5), Duration::from_millis(100));

@@ -2,7 +2,10 @@
 //!
 //! - **generate** (epoch e): every *enabled* node becomes a member of the round (disabled nodes
 //!   are skipped and contribute no weight); its intended status becomes POC (the pool stops
-//!   routing to it) and it gets `pow/init/generate` with the epoch's seed and its `node_num`.
+//!   routing to it) and it gets `pow/init/generate` with its `node_num` and the stage's
+//!   parameters from the epoch source ([`gonka_core::PocEpochSource::stage_params`]: seed block,
+//!   public key, the model's `seq_len` and `k_dim`, RNG variant). A node whose model the source
+//!   lets take no part is skipped, as upstream's broker does.
 //! - **wind-down**: members get `pow/stop` and go back to intended INFERENCE (the broker brings
 //!   them back); late artifacts are still accepted.
 //! - **validate**: the artifacts are validated and the epoch's participants computed.
@@ -12,7 +15,7 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use gonka_core::poc::wire::{InitGenerateRequest, PocModelParams};
+use gonka_core::poc::wire::InitGenerateRequest;
 use gonka_core::{NodeStatus, PocStatus, StatusUpdate};
 
 use super::phases::{Phase, PhaseInfo};
@@ -80,6 +83,7 @@ async fn start_round(service: &Arc<PocService>, info: &PhaseInfo) {
         .map_or(1, |m| {
             u32::try_from(m.saturating_add(1)).unwrap_or(u32::MAX)
         });
+    let params = service.stage_params(info);
     let mut members = std::collections::BTreeMap::new();
     for r in &records {
         if !r.state.admin_state.enabled {
@@ -90,6 +94,10 @@ async fn start_round(service: &Arc<PocService>, info: &PhaseInfo) {
         else {
             continue;
         };
+        if params.model(model).is_none() {
+            tracing::info!(node = %r.node.id, model = %model, "no PoC parameters for the node's model; skipped");
+            continue;
+        }
         members.insert(
             num,
             Member {
@@ -104,6 +112,7 @@ async fn start_round(service: &Arc<PocService>, info: &PhaseInfo) {
         info: info.clone(),
         node_count,
         members: members.clone(),
+        params: Some(params.clone()),
     };
     match serde_json::to_string(&round) {
         Ok(json) => {
@@ -114,32 +123,28 @@ async fn start_round(service: &Arc<PocService>, info: &PhaseInfo) {
         Err(e) => tracing::warn!(error = %e, "cannot encode the PoC round"),
     }
     service.set_round(info.epoch, round);
-    let calls = members.values().map(|m| {
+    let calls = members.values().filter_map(|m| {
         let service = Arc::clone(service);
         let request = InitGenerateRequest {
-            block_hash: info.block_hash.clone(),
-            block_height: info.poc_start_block_height,
-            public_key: service.config.public_key.clone(),
+            block_hash: params.block_hash.clone(),
+            block_height: params.block_height,
+            public_key: params.public_key.clone(),
             node_id: m.node_num,
             node_count,
             batch_size: service.config.batch_size,
-            params: PocModelParams {
-                model: m.model.clone(),
-                seq_len: service.config.seq_len,
-                k_dim: gonka_core::poc::encoding::K_DIM,
-            },
+            params: params.init_params(&m.model)?,
             url: service.callback_url(&m.model),
-            poc_stronger_rng: false,
+            poc_stronger_rng: params.stronger_rng,
         };
         let m = m.clone();
-        async move {
+        Some(async move {
             set_intended(&service, &m.node_id, NodeStatus::Poc, PocStatus::Generating).await;
             let r = node(&service, &m.mgmt_url).pow_init_generate(&request).await;
             match r {
                 Ok(_) => tracing::info!(node = %m.node_id, node_num = m.node_num, "PoC generation started"),
                 Err(e) => tracing::warn!(node = %m.node_id, error = %e, "pow/init/generate failed"),
             }
-        }
+        })
     });
     join_all(calls).await;
     let keep = service.config.keep_epochs.max(1);
@@ -185,8 +190,24 @@ async fn validate(service: &Arc<PocService>, epoch: u64) {
             return;
         }
     };
+    let params = round
+        .params
+        .clone()
+        .unwrap_or_else(|| service.stage_params(&round.info));
+    // The members are this participant's nodes: one key, one seed; the first member's model
+    // gives `seq_len` (a round without members validates nothing).
+    let round_params = round
+        .members
+        .values()
+        .find_map(|m| params.round_params(&m.model))
+        .unwrap_or_else(|| gonka_core::poc::compute::RoundParams {
+            block_hash: params.block_hash.clone(),
+            public_key: params.public_key.clone(),
+            seq_len: gonka_core::poc::compute::DEFAULT_SEQ_LEN,
+            stronger_rng: params.stronger_rng,
+        });
     let input = ValidationInput {
-        round: service.round_params(&round.info),
+        round: round_params,
         block_height: round.info.poc_start_block_height,
         node_count: round.node_count,
         members: round.members.values().cloned().collect(),

@@ -29,7 +29,10 @@ pub use callbacks::ValidationCallbacks;
 #[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub use devnet::DevnetPoc;
 pub use mlnode_verifier::{MlNodeVerifier, MlNodeVerifierSettings, VerifierKind};
-pub use phases::{DevnetPhaseClock, Phase, PhaseClock, PhaseDurations, PhaseError, PhaseInfo};
+pub use phases::{
+    DevnetChain, DevnetPhaseClock, Phase, PhaseClock, PhaseDurations, PhaseError, PhaseInfo,
+    DEVNET_PUBLIC_KEY,
+};
 pub use receiver::{participants_router, receiver_router};
 pub use service::{EpochResult, PocConfig, PocService};
 pub use store::ArtifactStore;

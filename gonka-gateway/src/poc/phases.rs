@@ -1,53 +1,19 @@
-//! The epoch's PoC phases and the [`PhaseClock`] trait that reports them. [`DevnetPhaseClock`]
-//! is a local clock standing in for the chain; a chain client implements the same trait later.
+//! The epoch's PoC phases ([`Phase`], [`PhaseInfo`] and the [`PhaseClock`] trait, which is
+//! [`gonka_core::PocEpochSource`]) and [`DevnetPhaseClock`], a local clock standing in for the
+//! chain with the chain's default PoC parameters ([`DevnetChain`]); a chain client implements
+//! the same trait from block heights and the chain's `PocParams`.
 //!
-//! An epoch is `generate → wind_down → validate → inference`, then the next epoch starts:
-//! - **generate**: enabled ML nodes compute nonces and post artifacts;
-//! - **wind_down**: generation is stopped; late artifacts still arrive and are accepted;
-//! - **validate**: commitments are sampled and recomputed, weights computed;
-//! - **inference**: every node serves inference until the next epoch.
+//! An epoch is `generate → wind_down → validate → inference`, then the next epoch starts (see
+//! [`gonka_core::PocEpochSource`]).
 
-use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use gonka_core::EpochSource;
-use serde::{Deserialize, Serialize};
+use gonka_core::{EpochSource, ModelStageParams, StageParams};
 use sha2::{Digest, Sha256};
 
-/// A phase of the epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// PoC nonce generation.
-    Generate,
-    /// Generation stopped; late artifacts still accepted.
-    WindDown,
-    /// Validation of the artifacts.
-    Validate,
-    /// Inference only.
-    Inference,
-}
-
-/// Where the clock stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PhaseInfo {
-    /// Epoch number (≥ 1).
-    pub epoch: u64,
-    /// Phase within the epoch.
-    pub phase: Phase,
-    /// Height of the block the epoch's PoC stage starts at.
-    pub poc_start_block_height: u64,
-    /// Hash of that block: the PoC seed (64 upper-case hex digits, as the chain prints it).
-    pub block_hash: String,
-}
-
-/// Reports the epoch and its phase. Implemented by the devnet clock; a chain client can
-/// implement it from block heights.
-pub trait PhaseClock: Send + Sync + Debug + 'static {
-    /// Where the clock stands now.
-    fn now(&self) -> PhaseInfo;
-}
+pub use gonka_core::PocEpochSource as PhaseClock;
+pub use gonka_core::{Phase, PhaseInfo};
 
 /// Phase lengths of an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,14 +94,43 @@ impl Default for PhaseDurations {
 /// Blocks per epoch the devnet pretends (for heights only).
 const DEVNET_BLOCKS_PER_EPOCH: u64 = 100;
 
+/// The chain parameters a devnet pretends: the chain's defaults unless set explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevnetChain {
+    /// This participant's public key (hex), seeding every nonce.
+    pub public_key: String,
+    /// PoC parameters of every model (the chain's `PocParams.seq_len` default 256, `k_dim` 12).
+    /// A CPU devnet may set a small `seq_len` explicitly (`--poc-seq-len`).
+    pub model: ModelStageParams,
+    /// The stronger input RNG (chain flag `poc_stronger_rng_enabled`, off by default).
+    pub stronger_rng: bool,
+}
+
+/// The devnet's participant key when none is configured.
+pub const DEVNET_PUBLIC_KEY: &str =
+    "021111111111111111111111111111111111111111111111111111111111111111";
+
+impl Default for DevnetChain {
+    /// [`DEVNET_PUBLIC_KEY`], the chain's default model parameters, the standard RNG.
+    fn default() -> Self {
+        Self {
+            public_key: DEVNET_PUBLIC_KEY.to_owned(),
+            model: ModelStageParams::default(),
+            stronger_rng: false,
+        }
+    }
+}
+
 /// The devnet clock: epoch 1 starts when the clock starts, phases follow [`PhaseDurations`];
 /// before that it reports epoch 0 in the inference phase. The PoC seed of epoch `e` is
-/// `SHA-256("gonka-devnet:{chain_id}:epoch:{e}")` in upper-case hex. Clones share the start.
+/// `SHA-256("gonka-devnet:{chain_id}:epoch:{e}")` in upper-case hex; the stage parameters are
+/// [`DevnetChain`]'s for every model. Clones share the start.
 #[derive(Debug, Clone)]
 pub struct DevnetPhaseClock {
     durations: PhaseDurations,
     started: Arc<OnceLock<Instant>>,
     chain_id: String,
+    chain: DevnetChain,
 }
 
 impl DevnetPhaseClock {
@@ -146,13 +141,26 @@ impl DevnetPhaseClock {
         clock
     }
 
-    /// A clock that stays at epoch 0 (inference) until [`DevnetPhaseClock::start`].
+    /// A clock that stays at epoch 0 (inference) until [`DevnetPhaseClock::start`], with the
+    /// chain's default parameters ([`DevnetChain::default`]).
     pub fn paused(durations: PhaseDurations, chain_id: impl Into<String>) -> Self {
         Self {
             durations,
             started: Arc::new(OnceLock::new()),
             chain_id: chain_id.into(),
+            chain: DevnetChain::default(),
         }
+    }
+
+    /// The same clock (sharing its start) with the chain parameters `chain`.
+    pub fn with_chain(mut self, chain: DevnetChain) -> Self {
+        self.chain = chain;
+        self
+    }
+
+    /// The chain parameters.
+    pub fn chain(&self) -> &DevnetChain {
+        &self.chain
     }
 
     /// Starts epoch 1 now; later calls change nothing.
@@ -205,6 +213,17 @@ impl PhaseClock for DevnetPhaseClock {
                 poc_start_block_height: 0,
                 block_hash: self.block_hash(0),
             },
+        }
+    }
+
+    fn stage_params(&self, stage: &PhaseInfo) -> StageParams {
+        StageParams {
+            block_hash: stage.block_hash.clone(),
+            block_height: stage.poc_start_block_height,
+            public_key: self.chain.public_key.clone(),
+            stronger_rng: self.chain.stronger_rng,
+            models: std::collections::BTreeMap::new(),
+            other_models: Some(self.chain.model),
         }
     }
 }
@@ -268,5 +287,28 @@ mod tests {
             PhaseDurations::within_epoch(ms(50), ms(0), ms(1), ms(1)),
             Err(PhaseError::ZeroGenerate)
         );
+    }
+
+    #[test]
+    fn the_devnet_clock_keeps_the_epoch_source_contract_with_the_chain_defaults() {
+        let d = PhaseDurations::within_epoch(ms(40), ms(10), ms(5), ms(10)).unwrap();
+        let clock = DevnetPhaseClock::new(d, "conformance");
+        let seen = gonka_core::testing::epoch_source_suite(&clock, ms(150));
+        assert!(seen.epochs() >= 2, "the suite saw too little: {seen:?}");
+        let stage = clock.now();
+        let p = clock.stage_params(&stage);
+        let m = p.init_params("any/model").unwrap();
+        assert_eq!((m.seq_len, m.k_dim), (256, 12), "the chain's defaults");
+        assert!(!p.stronger_rng);
+        let small = DevnetPhaseClock::paused(d, "c").with_chain(DevnetChain {
+            model: ModelStageParams {
+                seq_len: 16,
+                ..ModelStageParams::default()
+            },
+            ..DevnetChain::default()
+        });
+        gonka_core::testing::epoch_source_suite(&small, ms(0));
+        let p = small.stage_params(&small.now());
+        assert_eq!(p.round_params("m").unwrap().seq_len, 16);
     }
 }

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use gonka_core::poc::compute::{RoundParams, DEFAULT_SEQ_LEN};
+use gonka_core::poc::compute::RoundParams;
 use gonka_core::poc::params::ValidationParams;
 use gonka_core::NodeRegistry;
 use gonka_core::PoCVerifier;
+use gonka_core::StageParams;
 
 use super::callbacks::{CallbackBinding, ValidationCallbacks};
 use super::mlnode_verifier::{MlNodeVerifier, MlNodeVerifierSettings};
@@ -21,7 +22,9 @@ use super::validation::{Member, NodeOutcome};
 /// How the network node runs PoC.
 #[derive(Debug, Clone)]
 pub struct PocConfig {
-    /// The epoch/phase clock (the devnet clock, or a chain client).
+    /// The epoch source: phases and each PoC stage's parameters (seed block, key, `seq_len`,
+    /// `k_dim`, RNG variant) — the devnet clock, or a chain client. The driver reads every
+    /// round's parameters from it.
     pub clock: Arc<dyn PhaseClock>,
     /// Durable artifact storage.
     pub store: ArtifactStore,
@@ -34,14 +37,14 @@ pub struct PocConfig {
     pub callbacks: Arc<ValidationCallbacks>,
     /// Base URL ML nodes post artifacts to; `None`: `http://<PoC listener address>`.
     pub callback_url: Option<String>,
-    /// This participant's public key (hex), sent to ML nodes as `public_key`.
+    /// This participant's public key (hex): the key callbacks must carry and the participants
+    /// list shows. [`PocConfig::new`] takes it from the clock's stage parameters; keep the two
+    /// equal.
     pub public_key: String,
     /// This participant's address.
     pub address: String,
     /// Public inference URL listed in the participants; `None`: `http://<public address>`.
     pub inference_url: Option<String>,
-    /// `params.seq_len` sent to ML nodes (default 256).
-    pub seq_len: usize,
     /// `batch_size` sent to ML nodes (default 32).
     pub batch_size: usize,
     /// Validation thresholds and sample size.
@@ -56,9 +59,10 @@ pub struct PocConfig {
 
 impl PocConfig {
     /// Defaults over `clock` and `store`: validation through the ML nodes
-    /// ([`MlNodeVerifier`] with default settings), a devnet key and address.
+    /// ([`MlNodeVerifier`] with default settings), the clock's public key, a devnet address.
     pub fn new(clock: Arc<dyn PhaseClock>, store: ArtifactStore) -> Self {
         let callbacks = ValidationCallbacks::new();
+        let public_key = clock.stage_params(&clock.now()).public_key;
         Self {
             clock,
             store,
@@ -68,10 +72,9 @@ impl PocConfig {
             )),
             callbacks,
             callback_url: None,
-            public_key: format!("02{}", "11".repeat(32)),
+            public_key,
             address: "gonka1devnetparticipant".into(),
             inference_url: None,
-            seq_len: DEFAULT_SEQ_LEN,
             batch_size: gonka_core::poc::nonce::DEFAULT_BATCH_SIZE,
             validation: ValidationParams::default(),
             tick: Duration::from_millis(100),
@@ -90,6 +93,10 @@ pub struct Round {
     pub node_count: u32,
     /// Nodes taking part, by `node_num`.
     pub members: BTreeMap<u32, Member>,
+    /// The stage's parameters as the epoch source gave them at the start (`None` in a round
+    /// stored by an older gateway: asked again).
+    #[serde(default)]
+    pub params: Option<StageParams>,
 }
 
 /// The validated outcome of an epoch.
@@ -227,14 +234,15 @@ impl PocService {
         )
     }
 
-    /// The round parameters of `info` for this participant.
-    pub fn round_params(&self, info: &PhaseInfo) -> RoundParams {
-        RoundParams {
-            block_hash: info.block_hash.clone(),
-            public_key: self.config.public_key.clone(),
-            seq_len: self.config.seq_len,
-            stronger_rng: false,
-        }
+    /// The parameters of the stage `info`, from the epoch source.
+    pub fn stage_params(&self, info: &PhaseInfo) -> StageParams {
+        self.config.clock.stage_params(info)
+    }
+
+    /// What seeds `model`'s nonces in the stage `info` (`None` when the epoch source lets the
+    /// model take no part).
+    pub fn round_params(&self, info: &PhaseInfo, model: &str) -> Option<RoundParams> {
+        self.stage_params(info).round_params(model)
     }
 }
 

@@ -30,6 +30,11 @@ impl GatewayProcess {
     /// `RUST_LOG=warn` and the `extra` flags, and waits (at most 30 s) for the line on which it
     /// prints its three addresses.
     pub async fn spawn(database: &str, extra: &[&str]) -> Self {
+        Self::spawn_with_env(database, extra, &[]).await
+    }
+
+    /// [`GatewayProcess::spawn`] with the environment variables `env` added.
+    pub async fn spawn_with_env(database: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .args(["--database", database])
             .args(["--public-listen", "127.0.0.1:0"])
@@ -37,6 +42,7 @@ impl GatewayProcess {
             .args(["--poc-listen", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
