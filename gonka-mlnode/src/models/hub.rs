@@ -404,6 +404,22 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn https_endpoints_are_supported_by_this_build() {
+        let client = HubClient::new(HubSettings {
+            endpoint: "https://127.0.0.1:9".into(),
+            ..HubSettings::default()
+        });
+        // Nothing listens there: the request fails connecting, not for want of TLS.
+        let err = client
+            .get("https://127.0.0.1:9/api/models/a/b")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(!err.is_builder(), "{err}");
+        assert!(err.is_connect(), "{err}");
+    }
+
     #[test]
     fn only_transfer_errors_are_retried() {
         assert!(HubError::Transfer("x".into()).retryable());
