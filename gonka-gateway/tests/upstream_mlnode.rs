@@ -470,3 +470,36 @@ async fn a_node_told_to_stop_while_its_engine_loads_is_stopped_at_once_not_after
     );
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_change_that_keeps_the_node_serving_does_not_interrupt_its_loading() {
+    if skip_without_python().await {
+        return;
+    }
+    let node = StandIn::start(LOAD_TIME, Duration::from_secs(1)).await;
+    let mut config = common::test_config();
+    config.broker_timeout = Duration::from_secs(5);
+    config.broker_up_timeout = Duration::from_secs(600);
+    config.reconcile_interval = Duration::from_secs(1);
+    let gw = common::start(config).await;
+    let admin = format!("http://{}", gw.admin_addr.unwrap());
+    let log = StatusLog::watch(&admin);
+    register(&admin, &node.config("n1", MODEL, None)).await;
+    wait_for("inference/up sent", Duration::from_secs(30), || async {
+        node.received("POST", "/api/v1/inference/up").await.len() == 1
+    })
+    .await;
+    // Disabling kicks the node's broker task while the engine loads; a node disabled in this
+    // epoch keeps serving until it ends, so the up goes on being awaited.
+    let resp = http()
+        .post(format!("{admin}/admin/v1/nodes/n1/disable"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    converge(&log, &[("n1", &node)]).await;
+    assert_eq!(restarts(&node).await, (0, 0, 1));
+    let abandoned = node.abandoned().await;
+    assert!(abandoned.is_empty(), "the up was awaited: {abandoned:#?}");
+    gw.shutdown().await;
+}

@@ -19,7 +19,8 @@ What it does as upstream does, on the wire:
     result to `{url}/generated`, or with `validation` the verdict to `{url}/validated`.
     `params.model` other than the served model is refused as the engine refuses it.
   - inference port: `/health` 503 while loading, `/v1/models`, `/v1/chat/completions` answering a
-    deterministic completion.
+    deterministic completion (503 while PoC generates, as the vLLM fork's chat router does;
+    vllm/entrypoints/openai/chat_completion/api_router.py at the same commit).
   - every route also answers under a version prefix (`/v3.0.8/...`), as upstream's nginx does.
 
 What it does not do: run a model. Artifact vectors are deterministic fake f16 vectors computed
@@ -641,7 +642,7 @@ def make_handler(node, recorder, port_name):
 
         def engine(self, method, path, body):
             with node.lock:
-                healthy, model = node.healthy(), node.model
+                healthy, model, generating = node.healthy(), node.model, node.generation is not None
             if not healthy:
                 # The inference proxy only serves once an engine is healthy.
                 return 503, ("text/plain", b"No vLLM backend available")
@@ -650,6 +651,11 @@ def make_handler(node, recorder, port_name):
             if (method, path) == ("GET", "/v1/models"):
                 return 200, {"object": "list", "data": [{"id": model, "object": "model", "owned_by": "vllm",
                                                          "root": model, "max_model_len": 4096}]}
+            if (method, path) == ("POST", "/v1/chat/completions") and generating:
+                # The vLLM fork refuses inference while PoC generates (api_router.py).
+                return 503, {"error": {"message": "PoC generation is active. Inference requests "
+                                                  "are temporarily unavailable.",
+                                       "type": "service_unavailable", "code": 503}}
             if (method, path) == ("POST", "/v1/chat/completions"):
                 answer = completion(body, model)
                 if isinstance(body, dict) and body.get("stream"):
