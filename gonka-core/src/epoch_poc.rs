@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::poc::compute::{RoundParams, DEFAULT_SEQ_LEN};
 use crate::poc::encoding::K_DIM;
+use crate::poc::params::ValidationParams;
 use crate::poc::wire::PocModelParams;
 use crate::EpochSource;
 
@@ -46,27 +47,33 @@ pub struct PhaseInfo {
 }
 
 /// The PoC parameters of one model in a stage (the chain's `PoCModelConfig`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ModelStageParams {
     /// Input positions per nonce (chain default [`DEFAULT_SEQ_LEN`] = 256; ≥ 1).
     pub seq_len: usize,
     /// Coordinates per artifact ([`K_DIM`] = 12, the only value the network uses).
     pub k_dim: usize,
+    /// The chain's statistical test and sample size for this model (`PoCModelConfig.stat_test`,
+    /// `PocParams.validation_sample_size`; the chain's defaults are
+    /// [`ValidationParams::upstream_chain`]); `None`: the validator applies its own.
+    #[serde(default)]
+    pub stat_test: Option<ValidationParams>,
 }
 
 impl Default for ModelStageParams {
-    /// The chain's defaults: `seq_len` 256, `k_dim` 12.
+    /// The chain's defaults: `seq_len` 256, `k_dim` 12; no stat test (the validator's own).
     fn default() -> Self {
         Self {
             seq_len: DEFAULT_SEQ_LEN,
             k_dim: K_DIM,
+            stat_test: None,
         }
     }
 }
 
 /// Everything that seeds one PoC stage: what the network node sends in `pow/init/generate`
 /// and what a validator recomputes with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageParams {
     /// Seed block hash, exactly as the chain prints it (equals the stage's
     /// [`PhaseInfo::block_hash`]).
@@ -89,6 +96,12 @@ impl StageParams {
     /// The parameters of `model`: its entry in `models`, else `other_models`.
     pub fn model(&self, model: &str) -> Option<ModelStageParams> {
         self.models.get(model).copied().or(self.other_models)
+    }
+
+    /// The statistical test for `model`'s artifacts: the chain's when the stage carries one,
+    /// else `own` (the validator's).
+    pub fn stat_test(&self, model: &str, own: ValidationParams) -> ValidationParams {
+        self.model(model).and_then(|m| m.stat_test).unwrap_or(own)
     }
 
     /// The `params` of `pow/init/generate` for `model` (`None` when the model takes no part).
@@ -122,7 +135,8 @@ impl StageParams {
 ///   have different hashes; epoch 0 (before the first epoch) is in the inference phase.
 /// - [`stage_params`](Self::stage_params) of a stage `now` returned is deterministic (the same
 ///   stage gives the same parameters, also after a restart), carries the stage's block hash
-///   and height, a non-empty public key, and for every model `seq_len ≥ 1` and `k_dim` = 12.
+///   and height, a non-empty public key, and for every model `seq_len ≥ 1`, `k_dim` = 12 and,
+///   when given, a stat test with a sample size ≥ 1 and thresholds in range.
 pub trait PocEpochSource: EpochSource {
     /// Where the epoch stands now.
     fn now(&self) -> PhaseInfo;
@@ -146,6 +160,7 @@ mod tests {
                 ModelStageParams {
                     seq_len: 1024,
                     k_dim: K_DIM,
+                    stat_test: Some(ValidationParams::upstream_chain()),
                 },
             )]),
             other_models: None,

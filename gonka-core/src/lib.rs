@@ -7,8 +7,9 @@
 //! - validation as pure functions that report *every* problem with the field it concerns
 //!   ([`validate`], [`GovernanceModels`]);
 //! - one semantic error enum ([`Error`]) with no HTTP in it;
-//! - the four traits the rest of the system is built on: [`NodeRegistry`], [`Scheduler`],
-//!   [`InferenceBackend`] and [`PoCVerifier`];
+//! - the traits the rest of the system is built on: [`NodeRegistry`], [`Scheduler`],
+//!   [`InferenceBackend`], [`PoCVerifier`] and [`PocEpochSource`] (the epoch, its PoC phase and
+//!   each PoC stage's parameters; [`EpochSource`] is its epoch-only part);
 //! - the wire types of the ML node management API ([`mlnode_api`]), shared by the agent and
 //!   the gateway's client;
 //! - an in-memory registry ([`MemoryRegistry`]) and, behind the `testing` feature, the conformance

@@ -136,7 +136,8 @@ pub fn epoch_source_epochs_have_distinct_hashes(seen: &EpochSourceObservation) {
 }
 
 /// `stage_params` of the current stage carries its block hash and height, a non-empty public
-/// key, `seq_len ≥ 1` and `k_dim` = 12 for every model, and is the same when asked again.
+/// key, `seq_len ≥ 1`, `k_dim` = 12 and a stat test in range (when given) for every model, and
+/// is the same when asked again.
 ///
 /// # Panics
 /// When one of these does not hold.
@@ -164,6 +165,16 @@ pub fn epoch_source_stage_params_match_the_stage(source: &dyn PocEpochSource) {
     {
         assert!(m.seq_len >= 1, "model {model}: seq_len is 0");
         assert_eq!(m.k_dim, K_DIM, "model {model}: k_dim must be {K_DIM}");
+        if let Some(t) = m.stat_test {
+            assert!(
+                t.sample_size >= 1
+                    && t.dist_threshold > 0.0
+                    && (0.0..1.0).contains(&t.p_mismatch)
+                    && t.fraud_threshold > 0.0
+                    && t.fraud_threshold < 1.0,
+                "model {model}: stat test out of range: {t:?}"
+            );
+        }
     }
     assert_eq!(
         source.stage_params(&stage),

@@ -211,7 +211,13 @@ async fn validate(service: &Arc<PocService>, epoch: u64) {
         block_height: round.info.poc_start_block_height,
         node_count: round.node_count,
         members: round.members.values().cloned().collect(),
-        params: service.config.validation,
+        params: round
+            .members
+            .values()
+            .next()
+            .map_or(service.config.validation, |m| {
+                params.stat_test(&m.model, service.config.validation)
+            }),
         validator_key: service.config.public_key.clone(),
     };
     let verifier = Arc::clone(&service.config.verifier);

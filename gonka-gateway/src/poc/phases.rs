@@ -94,8 +94,12 @@ impl Default for PhaseDurations {
 /// Blocks per epoch the devnet pretends (for heights only).
 const DEVNET_BLOCKS_PER_EPOCH: u64 = 100;
 
-/// The chain parameters a devnet pretends: the chain's defaults unless set explicitly.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The chain parameters a devnet pretends: the chain's defaults unless set explicitly. The
+/// statistical test is left to the validator (`model.stat_test` `None`: the gateway's
+/// [`crate::poc::PocConfig::validation`], stricter than the chain's weak defaults, see
+/// `gonka_core::poc::params`); set `model.stat_test` to
+/// `Some(ValidationParams::upstream_chain())` to judge as the chain does.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DevnetChain {
     /// This participant's public key (hex), seeding every nonce.
     pub public_key: String,
