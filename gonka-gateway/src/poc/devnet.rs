@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gonka_core::poc::params::ValidationParams;
-use gonka_mlnode::poc::PocSettings;
+use gonka_mlnode::poc::{PocModel, PocSettings};
 
 use super::mlnode_verifier::VerifierKind;
 use super::phases::{DevnetChain, DevnetPhaseClock, PhaseDurations};
@@ -32,13 +32,15 @@ pub struct DevnetPoc {
 
 impl Default for DevnetPoc {
     /// Default phases, the chain's default PoC parameters, default thresholds, callbacks every
-    /// second.
+    /// second, ML nodes on the tiny random model, chosen explicitly (the devnet gateway validates
+    /// with that model).
     fn default() -> Self {
         Self {
             phases: PhaseDurations::default(),
             chain: DevnetChain::default(),
             validation: ValidationParams::default(),
             mlnode: PocSettings {
+                model: PocModel::Tiny,
                 callback_interval: Duration::from_secs(1),
                 ..PocSettings::default()
             },

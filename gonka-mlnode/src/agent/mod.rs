@@ -7,6 +7,7 @@
 //! `down`. An up after the engines gave up (crash loop) restarts them. `down` cancels a start in
 //! progress and stops every engine.
 
+mod engines;
 mod report;
 mod request;
 mod status;
@@ -83,6 +84,7 @@ pub struct Agent {
     changes: watch::Sender<u64>,
     rotation: AtomicUsize,
     poc: crate::poc::PocRunner,
+    poc_engines: crate::poc::EngineForwarder,
 }
 
 impl std::fmt::Debug for Agent {
@@ -133,12 +135,18 @@ impl Agent {
             changes: watch::channel(0).0,
             rotation: AtomicUsize::new(0),
             poc,
+            poc_engines: crate::poc::EngineForwarder::new(),
         })
     }
 
     /// The PoC runner (`/api/v1/inference/pow/*`).
     pub fn poc(&self) -> &crate::poc::PocRunner {
         &self.poc
+    }
+
+    /// The forwarder of PoC calls to the engines (PoC on a vLLM engine's served model).
+    pub fn poc_engines(&self) -> &crate::poc::EngineForwarder {
+        &self.poc_engines
     }
 
     /// The configuration.

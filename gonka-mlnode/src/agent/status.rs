@@ -110,12 +110,7 @@ impl Agent {
             }
             .to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            poc_status: if self.poc().is_generating() {
-                "GENERATING"
-            } else {
-                "IDLE"
-            }
-            .to_owned(),
+            poc_status: self.poc_status().await,
             inference_healthy: Some(
                 inference && reports.iter().any(|r| r.health == ReplicaHealth::Ready),
             ),

@@ -105,10 +105,18 @@ pub struct Cli {
     /// Time open connections get to finish at shutdown.
     #[arg(long, env = "GONKA_MLNODE_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
-    /// GGUF llama model PoC runs on (needs the `candle` feature); default: a small random-weight
-    /// model generated from each round's block hash.
-    #[arg(long, env = "GONKA_MLNODE_POC_MODEL_FILE")]
+    /// GGUF llama model PoC runs on whatever model a round names (needs the `candle` feature);
+    /// default: the served model (computed by a vLLM engine, on the served GGUF with llamacpp).
+    #[arg(
+        long,
+        env = "GONKA_MLNODE_POC_MODEL_FILE",
+        conflicts_with = "poc_tiny_model"
+    )]
     pub poc_model_file: Option<PathBuf>,
+    /// PoC on a small random-weight model generated from each round's block hash, whatever
+    /// model a round names (devnets and tests); default: the served model.
+    #[arg(long, env = "GONKA_MLNODE_POC_TINY_MODEL")]
+    pub poc_tiny_model: bool,
     /// Time between two PoC artifact callbacks to the network node.
     #[arg(long, env = "GONKA_MLNODE_POC_CALLBACK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub poc_callback_interval: Duration,
@@ -233,22 +241,29 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 impl Cli {
-    /// The PoC settings these flags describe (loads `--poc-model-file`).
+    /// The PoC settings these flags describe: the served model unless `--poc-tiny-model` or
+    /// `--poc-model-file` (loaded now) chooses another.
     ///
     /// # Errors
     /// [`gonka_mlnode::poc::PocModelError`] (naming `--poc-model-file`) when it cannot be used.
     pub fn poc_settings(
         &self,
     ) -> Result<gonka_mlnode::poc::PocSettings, gonka_mlnode::poc::PocModelError> {
-        gonka_mlnode::poc::PocSettings::from_flags(
-            self.poc_callback_interval,
-            self.poc_model_file.as_deref(),
+        use gonka_mlnode::poc::PocModel;
+        let model = match (&self.poc_model_file, self.poc_tiny_model) {
+            (Some(path), _) => PocModel::File(path.clone()),
+            (None, true) => PocModel::Tiny,
+            (None, false) => PocModel::Served,
+        };
+        let files = self.model_files.iter().cloned().collect::<BTreeMap<_, _>>();
+        gonka_mlnode::poc::PocSettings::from_flags(self.poc_callback_interval, model, &files).map(
+            |s| gonka_mlnode::poc::PocSettings {
+                max_queued_nonces: usize::try_from(self.poc_max_queued_nonces)
+                    .unwrap_or(usize::MAX),
+                result_ttl: self.poc_result_ttl,
+                ..s
+            },
         )
-        .map(|s| gonka_mlnode::poc::PocSettings {
-            max_queued_nonces: usize::try_from(self.poc_max_queued_nonces).unwrap_or(usize::MAX),
-            result_ttl: self.poc_result_ttl,
-            ..s
-        })
     }
 
     /// The agent configuration these flags describe.

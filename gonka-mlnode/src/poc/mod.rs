@@ -14,8 +14,13 @@
 //! - [`queue`]: `/generate` jobs queued and computed one by one in the background, their
 //!   results POSTed to `{url}/validated` / `{url}/generated` and kept for
 //!   `GET /api/v1/inference/pow/generate/{port}:{id}` (upstream's engine queue).
+//! - [`PocTarget`] (dispatch): which model computes ([`PocModel`]): the vLLM engine itself
+//!   ([`forward`]: the calls forwarded as upstream's ML node forwards them), the served GGUF
+//!   ([`ServedGgufCompute`]) or the explicitly chosen tiny model / model file.
 
 mod callbacks;
+mod dispatch;
+pub mod forward;
 mod generate;
 #[cfg(feature = "candle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
@@ -25,6 +30,7 @@ pub mod queue;
 mod routes;
 pub mod runner;
 mod sender;
+mod served;
 mod settings;
 
 use std::sync::Arc;
@@ -33,6 +39,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use gonka_core::mlnode_api::paths;
 
+pub use dispatch::PocTarget;
+pub use forward::EngineForwarder;
 #[cfg(feature = "candle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "candle")))]
 pub use gguf_llama::{GgufLlama, GgufLlamaCompute};
@@ -41,17 +49,18 @@ pub use gonka_core::poc::wire;
 pub use gonka_core::poc::{ModelRound, PocCompute, PreparedRound, TinyModelCompute};
 pub use queue::{GenerateQueue, QueueFull};
 pub use runner::{PocRunError, PocRunner, StartOutcome};
-pub use settings::{PocModelError, PocSettings};
+pub use served::ServedGgufCompute;
+pub use settings::{PocModel, PocModelError, PocSettings};
 
 use crate::agent::Agent;
 
 /// The PoC routes, to merge into the management API (behind its token).
 pub fn routes() -> Router<Arc<Agent>> {
     Router::new()
-        .route(paths::POW_INIT_GENERATE, post(routes::init_generate))
-        .route(paths::POW_GENERATE, post(routes::generate))
-        .route(paths::POW_GENERATE_RESULT, get(routes::generate_result))
-        .route(paths::POW_STATUS, get(routes::status))
-        .route(paths::POW_STOP, post(routes::stop))
+        .route(paths::POW_INIT_GENERATE, post(dispatch::init_generate))
+        .route(paths::POW_GENERATE, post(dispatch::generate))
+        .route(paths::POW_GENERATE_RESULT, get(dispatch::generate_result))
+        .route(paths::POW_STATUS, get(dispatch::status))
+        .route(paths::POW_STOP, post(dispatch::stop))
         .route(paths::STOP, post(routes::stop_all))
 }

@@ -1,15 +1,41 @@
 //! [`PocSettings`]: how an ML node computes and delivers PoC artifacts.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::compute::{PocCompute, TinyModelCompute};
+use super::served::ServedGgufCompute;
+
+/// Which model PoC artifacts come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PocModel {
+    /// The model being served (the binary's default): a vLLM engine (the gonka-ai fork)
+    /// computes PoC itself and the agent forwards the calls to it as upstream's ML node does;
+    /// with llama.cpp the agent computes on the served GGUF ([`ServedGgufCompute`]); other
+    /// engines cannot compute PoC on their model (`503`). A `params.model` that is not the
+    /// served model is refused with `409`.
+    Served,
+    /// The small random-weight model generated from each round's block hash, whatever model is
+    /// named (`--poc-tiny-model`: devnets and tests; the library default, see
+    /// [`PocSettings::default`]).
+    #[default]
+    Tiny,
+    /// The GGUF llama file given by `--poc-model-file`, whatever model is named.
+    File(PathBuf),
+}
 
 /// PoC behaviour of an ML node. `Default` follows upstream's callback timing (5 s batches,
-/// retries from 1 s doubling to 30 s, 10 attempts; `/generate` queue limits) over the CPU [`TinyModelCompute`] backend.
+/// retries from 1 s doubling to 30 s, 10 attempts; `/generate` queue limits) over the CPU
+/// [`TinyModelCompute`] backend, chosen explicitly ([`PocModel::Tiny`]), as fits tests and
+/// devnets; the `gonka-mlnode` binary defaults to [`PocModel::Served`].
 #[derive(Debug, Clone)]
 pub struct PocSettings {
-    /// The compute backend.
+    /// Which model PoC computes on (decides forwarding to the engine; see [`PocModel`]).
+    pub model: PocModel,
+    /// The compute backend of PoC computed by the agent itself.
     pub compute: Arc<dyn PocCompute>,
     /// Time between two artifact callbacks (upstream `POC_CALLBACK_INTERVAL_SEC`, 5 s).
     pub callback_interval: Duration,
@@ -34,6 +60,7 @@ pub struct PocSettings {
 impl Default for PocSettings {
     fn default() -> Self {
         Self {
+            model: PocModel::Tiny,
             compute: Arc::new(TinyModelCompute::default()),
             callback_interval: Duration::from_secs(5),
             callback_timeout: Duration::from_secs(10),
@@ -69,25 +96,30 @@ pub enum PocModelError {
 }
 
 impl PocSettings {
-    /// Settings from the agent's flags: callbacks every `callback_interval`, and PoC over the
-    /// GGUF llama model at `model_file` when given (needs the `candle` feature), else over
-    /// [`TinyModelCompute`].
+    /// Settings from the agent's flags: callbacks every `callback_interval`, and PoC on
+    /// `model` ([`PocModel::Served`] resolves GGUF files through `model_files`, the
+    /// `--model-file` map; [`PocModel::File`] loads its file now, which needs the `candle`
+    /// feature).
     ///
     /// # Errors
     /// [`PocModelError`] (naming `--poc-model-file`) when the file cannot be loaded or the
     /// binary was built without the `candle` feature.
     pub fn from_flags(
         callback_interval: Duration,
-        model_file: Option<&std::path::Path>,
+        model: PocModel,
+        model_files: &BTreeMap<String, PathBuf>,
     ) -> Result<Self, PocModelError> {
-        let mut settings = Self {
+        let compute: Arc<dyn PocCompute> = match &model {
+            PocModel::Served => Arc::new(ServedGgufCompute::new(model_files.clone())),
+            PocModel::Tiny => Arc::new(TinyModelCompute::default()),
+            PocModel::File(path) => load_model_file(path)?,
+        };
+        Ok(Self {
+            model,
+            compute,
             callback_interval: callback_interval.max(Duration::from_millis(10)),
             ..Self::default()
-        };
-        if let Some(path) = model_file {
-            settings.compute = load_model_file(path)?;
-        }
-        Ok(settings)
+        })
     }
 }
 
@@ -114,12 +146,16 @@ mod tests {
 
     #[test]
     fn flags_set_the_interval_and_a_bad_model_file_is_named() {
-        let s = PocSettings::from_flags(Duration::from_secs(2), None).unwrap();
+        let files = BTreeMap::new();
+        let s = PocSettings::from_flags(Duration::from_secs(2), PocModel::Tiny, &files).unwrap();
         assert_eq!(s.callback_interval, Duration::from_secs(2));
         assert_eq!(s.compute.name(), "tiny-cpu");
+        let s = PocSettings::from_flags(Duration::from_secs(2), PocModel::Served, &files).unwrap();
+        assert_eq!(s.compute.name(), "served-gguf");
         let e = PocSettings::from_flags(
             Duration::from_secs(2),
-            Some(std::path::Path::new("/nonexistent/m.gguf")),
+            PocModel::File("/nonexistent/m.gguf".into()),
+            &files,
         )
         .unwrap_err();
         assert!(
