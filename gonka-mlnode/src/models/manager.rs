@@ -38,6 +38,8 @@ pub enum ManagerError {
 }
 
 struct Task {
+    /// Which download this is, so a cancelled one that ends late never updates a newer one.
+    serial: u64,
     model: HfModel,
     start_unix: f64,
     started: Instant,
@@ -52,6 +54,7 @@ pub struct ModelManager {
     cache: HubCache,
     hub: HubClient,
     tasks: Mutex<HashMap<String, Task>>,
+    serials: std::sync::atomic::AtomicU64,
 }
 
 impl ModelManager {
@@ -61,6 +64,7 @@ impl ModelManager {
             cache,
             hub: HubClient::new(settings),
             tasks: Mutex::new(HashMap::new()),
+            serials: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -166,7 +170,11 @@ impl ModelManager {
         let start_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
+        let serial = self
+            .serials
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut task = Task {
+            serial,
             model: model.clone(),
             start_unix,
             started: Instant::now(),
@@ -182,7 +190,7 @@ impl ModelManager {
             let (m, cancel, id) = (model.clone(), task.cancel.clone(), task_id.clone());
             task.handle = Some(tokio::spawn(async move {
                 let outcome = manager.fetch_with_retries(&m, &cancel).await;
-                manager.finish(&id, outcome);
+                manager.finish(&id, serial, outcome);
             }));
         }
         let status = task.status;
@@ -194,9 +202,9 @@ impl ModelManager {
         })
     }
 
-    fn finish(&self, task_id: &str, outcome: Result<(), HubError>) {
+    fn finish(&self, task_id: &str, serial: u64, outcome: Result<(), HubError>) {
         let mut tasks = self.tasks();
-        let Some(task) = tasks.get_mut(task_id) else {
+        let Some(task) = tasks.get_mut(task_id).filter(|t| t.serial == serial) else {
             return;
         };
         match outcome {
