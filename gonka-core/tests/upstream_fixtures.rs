@@ -266,6 +266,9 @@ fn pow_status_backends_is_a_list_of_port_and_status() {
             );
             assert!(b["status"].is_string(), "{f}: status");
         }
+        let decoded: gonka_core::poc::wire::PowStatus = serde_json::from_value(v.clone())
+            .unwrap_or_else(|e| panic!("{f}: upstream's pow/status decodes as PowStatus: {e}"));
+        assert_eq!(decoded.backends.len(), backends.len(), "{f}");
     }
 }
 

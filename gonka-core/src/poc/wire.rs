@@ -243,7 +243,8 @@ impl PowBackend {
     pub const IN_PROCESS_PORT: u16 = 0;
 }
 
-/// `GET /api/v1/inference/pow/status`.
+/// `GET /api/v1/inference/pow/status`. Upstream's answer (and gonka-mlnode's with PoC forwarded
+/// to vLLM engines) has only `status` and `backends`; the rest are gonka-mlnode's extras.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PowStatus {
     /// `GENERATING` while nonces are computed, else `IDLE`.
@@ -256,13 +257,17 @@ pub struct PowStatus {
     pub block_hash: Option<String>,
     /// Block height of the current or last round.
     pub block_height: Option<u64>,
-    /// Artifacts computed in the current or last round.
+    /// Artifacts computed in the current or last round. `0` when absent (upstream's status has no counters).
+    #[serde(default)]
     pub computed: u64,
-    /// Artifacts the network node acknowledged.
+    /// Artifacts the network node acknowledged. `0` when absent (upstream's status has no counters).
+    #[serde(default)]
     pub delivered: u64,
-    /// Artifacts waiting to be sent (or being retried).
+    /// Artifacts waiting to be sent (or being retried). `0` when absent (upstream's status has no counters).
+    #[serde(default)]
     pub pending: u64,
-    /// Artifacts given up on after every retry failed.
+    /// Artifacts given up on after every retry failed. `0` when absent (upstream's status has no counters).
+    #[serde(default)]
     pub dropped: u64,
     /// The most recent compute or callback error.
     pub last_error: Option<String>,
