@@ -13,9 +13,14 @@
 //! shrink. The ML node's own outgoing calls (`engine/*`) are not replayed here; the
 //! `{url}/validated` callback of the validation request is received by a server of the test
 //! and compared with `callback/validated.request.json`.
+//!
+//! A second replay drives a gonka-mlnode running the real llama.cpp engine (`LLAMA_SERVER`)
+//! through the network node's inference lifecycle with upstream's own `inference/up` body (vLLM
+//! arguments, which the agent adapts for llama.cpp) and its `/tokenize` call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod llamacpp_support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -497,6 +502,98 @@ async fn upstream_network_node_calls_replayed_against_gonka_mlnode() {
             problems.push(format!("{name}: listed in KNOWN_GAPS but never replayed"));
         }
     }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Upstream's network node driving a gonka-mlnode that runs the real llama.cpp engine: status
+/// poll, stop, the blocking `inference/up` with upstream's body as recorded (the chain's vLLM
+/// arguments `--tensor-parallel-size 4 --max-model-len 32768`, which `llama-server` itself
+/// refuses), the serving node's state, PoC status, inference health, models, the prompt-token
+/// count through `/tokenize`, then stop. Every answer must decode as upstream's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_network_node_lifecycle_replayed_against_gonka_mlnode_on_llamacpp() {
+    let Some(server) = llamacpp_support::llama_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model_file = llamacpp_support::tiny_model(dir.path());
+    let mut replay = Replay {
+        node: Node::start(llamacpp_support::llamacpp_config(&server, &model_file)).await,
+        exchanges: exchanges(),
+        outcomes: Vec::new(),
+    };
+    let up_request = read_json("mgmt/inference_up.request.json");
+    let model = up_request["model"].as_str().unwrap().to_owned();
+    assert_eq!(
+        model,
+        llamacpp_support::MODEL,
+        "the fixture's model has the GGUF file"
+    );
+
+    let state = replay.check("state_stopped", "state", 3).await;
+    assert_eq!(state.body["state"], "STOPPED");
+    let stop = replay.check("stop", "stop", 0).await;
+    assert_eq!(stop.status, 200);
+    let up = replay.check("inference_up", "inference_up", 0).await;
+    assert_eq!(
+        up.status, 200,
+        "upstream's up with vLLM arguments: {}",
+        up.body
+    );
+
+    let state = replay.check("state_inference", "state", 0).await;
+    assert_eq!(state.body["state"], "INFERENCE");
+    assert_eq!(state.body["inference_healthy"], true);
+    replay.check("pow_status", "pow_status", 1).await;
+    let health = replay
+        .check("inference_health", "inference_health", 0)
+        .await;
+    assert_eq!(health.status, 200);
+    let models = replay.check("v1_models", "v1_models", 0).await;
+    assert_eq!(models.body["data"][0]["id"], model.as_str());
+    let tokens = replay.check("tokenize", "tokenize", 0).await;
+    let ids = tokens.body["tokens"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!ids.is_empty(), "{}", tokens.body);
+    assert_eq!(tokens.body["count"], ids.len(), "{}", tokens.body);
+    assert!(
+        tokens.body["max_model_len"].as_u64().unwrap_or(0) > 0,
+        "the engine's context size: {}",
+        tokens.body
+    );
+    let text: Value = replay
+        .node
+        .client
+        .post(format!("{}/detokenize", replay.node.inference))
+        .json(&serde_json::json!({"model": model, "tokens": ids}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        text["prompt"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("strawberry"),
+        "vLLM's detokenize answer from llama.cpp: {text}"
+    );
+
+    replay.check("stop_at_the_end", "stop", 0).await;
+    poll_state(&replay, "STOPPED after stop", |s| s["state"] == "STOPPED").await;
+    let Replay { node, outcomes, .. } = replay;
+    node.stop().await.unwrap();
+    let problems: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.difference
+                .as_ref()
+                .map(|why| format!("{}: differs from upstream: {why}", o.name))
+        })
+        .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 

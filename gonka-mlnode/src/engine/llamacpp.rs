@@ -1,7 +1,9 @@
 //! llama.cpp: `llama-server -m FILE --host 127.0.0.1 --port P --alias MODEL ARGS...`.
 //!
 //! llama-server loads a GGUF file, so the model name needs a file: from the `--model-file
-//! NAME=PATH` map, or the model name itself when it is a path to a `.gguf` file.
+//! NAME=PATH` map, or the model name itself when it is a path to a `.gguf` file. The up's
+//! `additional_args` may be vLLM flags (upstream's network node sends the chain's vLLM arguments):
+//! they are adapted by [`super::vllm_args::for_llamacpp`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +37,8 @@ pub fn model_file(model: &str, files: &BTreeMap<String, PathBuf>) -> Result<Path
 }
 
 /// The llama-server command line for `spec`; `launcher` replaces `llama-server`. `dtype` does
-/// not apply (the GGUF file fixes it).
+/// not apply (the GGUF file fixes it). vLLM flags in `spec.args` are rewritten or left out (each
+/// one left out is logged at `info`), llama.cpp's own flags pass through.
 ///
 /// # Errors
 /// When the launcher is empty or the model has no GGUF file.
@@ -56,7 +59,15 @@ pub fn command(
         "--alias".to_owned(),
         spec.model.clone(),
     ]);
-    cmd.args.extend(spec.args.iter().cloned());
+    let adapted = super::vllm_args::for_llamacpp(&spec.args);
+    if !adapted.dropped.is_empty() {
+        tracing::info!(
+            model = %spec.model,
+            dropped = %adapted.dropped.join(" "),
+            "vLLM arguments without a llama.cpp equivalent left out"
+        );
+    }
+    cmd.args.extend(adapted.args);
     Ok(cmd)
 }
 
@@ -77,6 +88,24 @@ mod tests {
         assert_eq!(
             c.to_string(),
             "llama-server -m /models/tiny.gguf --host 127.0.0.1 --port 18080 --alias tiny -c 2048"
+        );
+    }
+
+    #[test]
+    fn llamacpp_gets_upstreams_vllm_arguments_in_its_own_words() {
+        let files = BTreeMap::from([("m".to_owned(), PathBuf::from("/models/m.gguf"))]);
+        let spec = LaunchSpec {
+            model: "m".into(),
+            dtype: "auto".into(),
+            args: ["--tensor-parallel-size", "4", "--max-model-len", "32768"]
+                .map(str::to_owned)
+                .to_vec(),
+            port: 18080,
+        };
+        let c = command(None, &spec, &files).unwrap();
+        assert_eq!(
+            c.to_string(),
+            "llama-server -m /models/m.gguf --host 127.0.0.1 --port 18080 --alias m --ctx-size 32768"
         );
     }
 

@@ -13,6 +13,7 @@ pub mod sglang;
 mod simulator;
 mod supervisor;
 pub mod vllm;
+pub mod vllm_args;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -3,20 +3,24 @@
 //! without buffering. A client that goes away drops the upstream request (the engine sees the
 //! connection close and frees its slot). No ready engine → `503` in the OpenAI error shape.
 //! `GET /health` answers 200 when an engine is ready, 503 otherwise, like an engine's own
-//! `/health`.
+//! `/health`. On a llama.cpp node `/tokenize`, `/detokenize` and `/v1/models` are answered in
+//! vLLM's words ([`llamacpp_vllm`]), as upstream's network node reads them.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt;
 
 use crate::agent::Agent;
+use crate::engine::EngineKind;
 use gonka_core::server::openai_error;
+
+mod llamacpp_vllm;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host` and
 /// `content-length`, which the outgoing request sets itself.
@@ -130,6 +134,19 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
             )
         }
     };
+    if state.agent.config().engine == EngineKind::Llamacpp {
+        let (client, base) = (&state.client, upstream.base_url.as_str());
+        match (&parts.method, parts.uri.path()) {
+            (&Method::POST, "/tokenize") => {
+                return llamacpp_vllm::tokenize(client, base, &body).await
+            }
+            (&Method::POST, "/detokenize") => {
+                return llamacpp_vllm::detokenize(client, base, &body).await
+            }
+            (&Method::GET, "/v1/models") => return llamacpp_vllm::models(client, base).await,
+            _ => {}
+        }
+    }
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
     let sent = state
