@@ -248,6 +248,19 @@ impl Replay {
             .map(|why| format!("{why} (against {file})"))
     }
 
+    /// The broker's poll of a node that serves `model`: state, PoC status, inference health and
+    /// the engine's model list.
+    async fn check_serving(&mut self, model: &str) {
+        let state = self.check("state_inference", "state", 0).await;
+        assert_eq!(state.body["state"], "INFERENCE");
+        assert_eq!(state.body["inference_healthy"], true);
+        self.check("pow_status", "pow_status", 1).await;
+        let health = self.check("inference_health", "inference_health", 0).await;
+        assert_eq!(health.status, 200);
+        let models = self.check("v1_models", "v1_models", 0).await;
+        assert_eq!(models.body["data"][0]["id"], model);
+    }
+
     fn record(&mut self, label: &str, difference: Option<String>) {
         self.outcomes.push(Outcome {
             name: label.to_owned(),
@@ -375,16 +388,7 @@ async fn upstream_network_node_calls_replayed_against_gonka_mlnode() {
     assert_eq!(up.status, 200, "{}", up.body);
 
     // Right after the answer the engine serves: the next poll sees a healthy node.
-    let state = replay.check("state_inference", "state", 0).await;
-    assert_eq!(state.body["state"], "INFERENCE");
-    assert_eq!(state.body["inference_healthy"], true);
-    replay.check("pow_status", "pow_status", 1).await;
-    let health = replay
-        .check("inference_health", "inference_health", 0)
-        .await;
-    assert_eq!(health.status, 200);
-    let models = replay.check("v1_models", "v1_models", 0).await;
-    assert_eq!(models.body["data"][0]["id"], model.as_str());
+    replay.check_serving(&model).await;
 
     // PoC: start generating, the poll during PoC, stop at validation; one validation request.
     replay
@@ -541,16 +545,7 @@ async fn upstream_network_node_lifecycle_replayed_against_gonka_mlnode_on_llamac
         up.body
     );
 
-    let state = replay.check("state_inference", "state", 0).await;
-    assert_eq!(state.body["state"], "INFERENCE");
-    assert_eq!(state.body["inference_healthy"], true);
-    replay.check("pow_status", "pow_status", 1).await;
-    let health = replay
-        .check("inference_health", "inference_health", 0)
-        .await;
-    assert_eq!(health.status, 200);
-    let models = replay.check("v1_models", "v1_models", 0).await;
-    assert_eq!(models.body["data"][0]["id"], model.as_str());
+    replay.check_serving(&model).await;
     let tokens = replay.check("tokenize", "tokenize", 0).await;
     let ids = tokens.body["tokens"]
         .as_array()
