@@ -67,6 +67,7 @@ pub async fn registry_suite<R: NodeRegistry>(registry: R) {
     upsert_assigns_node_num_and_keeps_it(&r).await;
     upsert_keeps_state(&r).await;
     endpoint_conflicts_are_rejected(&r).await;
+    endpoint_conflicts_use_the_canonical_address(&r).await;
     batch_partial_failure_stores_the_valid_ones(&r).await;
     enable_disable(&r).await;
     update_status(&r).await;
@@ -166,6 +167,53 @@ async fn endpoint_conflicts_are_rejected(r: &Arc<dyn NodeRegistry>) {
     );
     // Moving a node onto its own endpoints again is fine.
     r.upsert(node("a")).await.unwrap();
+}
+
+/// Another spelling of a stored node's address (trailing dot, scheme, case, IPv6 written out)
+/// is the same endpoint, singly and in a batch; the error names the canonical address.
+async fn endpoint_conflicts_use_the_canonical_address(r: &Arc<dyn NodeRegistry>) {
+    clear(r).await;
+    r.upsert(node("v4").at("10.0.0.21", 5050, 8080))
+        .await
+        .unwrap();
+    r.upsert(node("v6").at("[::1]", 5050, 8080)).await.unwrap();
+    r.upsert(node("name").at("Node-A.example", 5050, 8080))
+        .await
+        .unwrap();
+    for (id, host, canonical) in [
+        ("dot", "10.0.0.21.", "10.0.0.21"),
+        ("scheme", "HTTP://10.0.0.21./", "10.0.0.21"),
+        ("v6long", "[0:0:0:0:0:0:0:1]", "[::1]"),
+        ("case", "node-a.EXAMPLE.", "node-a.example"),
+    ] {
+        match r.upsert(node(id).at(host, 5050, 9999)).await {
+            Err(Error::Conflict(e)) => assert!(
+                e.message.contains(&format!("{canonical}:5050")),
+                "the conflict names the canonical address {canonical}: {e}"
+            ),
+            other => panic!("{host} must conflict with {canonical}, got {other:?}"),
+        }
+    }
+    let results = r
+        .upsert_batch(vec![
+            node("b1").at("10.0.0.22", 5050, 8080),
+            node("b2").at("10.0.0.22.", 8080, 7000),
+            node("b3").at("10.0.0.21.", 8080, 7000),
+        ])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(
+        matches!(results[1], Err(Error::Conflict(_))),
+        "an earlier element under another spelling: {:?}",
+        results[1]
+    );
+    assert!(
+        matches!(results[2], Err(Error::Conflict(_))),
+        "a stored node under another spelling: {:?}",
+        results[2]
+    );
+    assert_eq!(r.list().await.unwrap().len(), 4);
 }
 
 async fn batch_partial_failure_stores_the_valid_ones(r: &Arc<dyn NodeRegistry>) {

@@ -12,6 +12,10 @@ use serde_json::{Map, Value};
 
 use crate::{FieldError, GovernanceModels, Hardware, ModelArgs, NodeConfig};
 
+mod host;
+
+pub use host::normalize_host;
+
 /// Longest accepted node id.
 pub const MAX_ID_LEN: usize = 128;
 /// Longest accepted host (a DNS name is at most 253 characters, plus an optional scheme).
@@ -63,14 +67,6 @@ impl BatchError {
             fields,
         }
     }
-}
-
-/// The key used to detect two nodes on one endpoint: the host without scheme, trailing slash
-/// or case differences. `http://10.0.0.21/` and `10.0.0.21` are the same host.
-pub fn normalize_host(host: &str) -> String {
-    let h = host.trim();
-    let h = h.split_once("://").map_or(h, |(_, rest)| rest);
-    h.trim_end_matches('/').to_ascii_lowercase()
 }
 
 /// Validates an untrusted JSON node body and builds the [`NodeConfig`].
@@ -157,7 +153,9 @@ pub fn validate(
 ///
 /// Returns every problem; an empty vector means valid. Rules: id non-empty, at most
 /// [`MAX_ID_LEN`] characters, without `/`, whitespace or control characters; host non-empty
-/// without whitespace; both ports in 1–65535; `max_concurrent` ≥ 1; at least one model; every
+/// without whitespace, without a port (`10.0.0.21:5050`), IPv6 in brackets, IPv4 as four
+/// decimal numbers without leading zeros (`010.000.000.021` is ambiguous: see
+/// [`normalize_host`]); both ports in 1–65535; `max_concurrent` ≥ 1; at least one model; every
 /// model in `governance`; at most [`MAX_ARGS`] arguments per model.
 pub fn validate_config(config: &NodeConfig, governance: &GovernanceModels) -> Vec<FieldError> {
     let mut errors = Vec::new();
@@ -215,6 +213,8 @@ pub fn validate_config(config: &NodeConfig, governance: &GovernanceModels) -> Ve
                 config.host
             ),
         ));
+    } else if let Some(problem) = host::host_problem(&config.host) {
+        errors.push(FieldError::new("host", problem));
     }
     for (field, port) in [
         ("inference_port", config.inference_port),

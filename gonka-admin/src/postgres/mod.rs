@@ -133,6 +133,12 @@ impl PostgresRegistry {
             .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
         MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
+        let rekeyed = rows::rekey_hosts(&pool)
+            .await
+            .map_err(OpenError::Registry)?;
+        if rekeyed > 0 {
+            tracing::info!(rows = rekeyed, "host keys brought to the canonical address");
+        }
         let origin: String = sqlx::query_scalar("SELECT gen_random_uuid()::text")
             .fetch_one(&pool)
             .await

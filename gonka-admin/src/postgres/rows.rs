@@ -235,3 +235,37 @@ pub async fn write_counter(conn: &mut PgConnection, value: u64) -> Result<()> {
         .map_err(unavailable)?;
     Ok(())
 }
+
+/// Brings every row's `host_key` to the current [`normalize_host`] (an older release keyed
+/// `10.0.0.21.` apart from `10.0.0.21`), so endpoint conflicts with old rows are found. Reads the
+/// keys once; writes, in one transaction under the writers' lock, only the rows whose key
+/// changed. Returns how many.
+pub async fn rekey_hosts(pool: &sqlx::PgPool) -> Result<usize> {
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, host_key, config->>'host' FROM nodes")
+            .fetch_all(pool)
+            .await
+            .map_err(unavailable)?;
+    let stale: Vec<(String, String)> = rows
+        .into_iter()
+        .filter_map(|(id, key, host)| {
+            let fresh = normalize_host(host.as_deref().unwrap_or_default());
+            (fresh != key).then_some((id, fresh))
+        })
+        .collect();
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    lock_writers(&mut tx).await?;
+    for (id, key) in &stale {
+        sqlx::query("UPDATE nodes SET host_key = $1 WHERE id = $2")
+            .bind(key)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    tx.commit().await.map_err(unavailable)?;
+    Ok(stale.len())
+}

@@ -129,6 +129,12 @@ impl SqliteRegistry {
             .await
             .map_err(OpenError::Database)?;
         MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
+        let rekeyed = rows::rekey_hosts(&pool)
+            .await
+            .map_err(OpenError::Registry)?;
+        if rekeyed > 0 {
+            tracing::info!(rows = rekeyed, "host keys brought to the canonical address");
+        }
         let (events, _) = broadcast::channel(WATCH_CAPACITY);
         Ok(Self {
             pool,
