@@ -36,6 +36,8 @@ const LOAD_ALL_THRESHOLD: usize = 64;
 
 /// A [`NodeRegistry`] in an SQLite database file.
 ///
+/// - Opening applies the schema migrations in one write transaction: several processes may
+///   open one new file at the same time.
 /// - Every write runs in one `BEGIN IMMEDIATE` transaction and returns only after `COMMIT`; with
 ///   WAL and `synchronous=FULL` a committed change survives a crash or power loss.
 /// - Endpoint uniqueness is checked inside the same transaction as the write, so it holds under
@@ -112,7 +114,7 @@ impl SqliteRegistry {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         // An in-memory database lives in one connection: keep exactly that one forever.
         let pool = if in_memory {
@@ -124,11 +126,25 @@ impl SqliteRegistry {
         } else {
             SqlitePoolOptions::new().max_connections(4)
         };
-        let pool = pool
-            .connect_with(options)
-            .await
-            .map_err(OpenError::Database)?;
-        MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
+        // Another process creating the same file at this moment can make the first connection's
+        // set-up (switching a new file to WAL) fail with SQLITE_BUSY at once, without waiting for
+        // the busy timeout: retry, within that timeout, until the file is ready.
+        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(10);
+        let pool = loop {
+            let opened = match pool.clone().connect_with(options.clone()).await {
+                Ok(pool) => migrate(&pool).await.map(|()| pool),
+                Err(e) => Err(OpenError::Database(e)),
+            };
+            match opened {
+                Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "database busy while opening; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                other => break other?,
+            }
+        };
         let rekeyed = rows::rekey_hosts(&pool)
             .await
             .map_err(OpenError::Registry)?;
@@ -178,6 +194,40 @@ impl SqliteRegistry {
         }
         Ok(results)
     }
+}
+
+/// How long a statement waits for another connection's lock (SQLite busy timeout), and how long
+/// opening retries a database another process is creating.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether `e` is SQLite's "database is locked/busy" (`SQLITE_BUSY`, `SQLITE_LOCKED` and their
+/// extended codes): another connection holds the lock, trying again later can succeed.
+fn is_busy(e: &OpenError) -> bool {
+    let sql = match e {
+        OpenError::Database(e) => e,
+        OpenError::Migrate(
+            sqlx::migrate::MigrateError::Execute(e)
+            | sqlx::migrate::MigrateError::ExecuteMigration(e, _),
+        ) => e,
+        _ => return false,
+    };
+    let code = match sql {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
+        _ => None,
+    };
+    matches!(code.map(|c| c & 0xff), Some(5 | 6))
+}
+
+/// Applies the embedded migrations inside one `BEGIN IMMEDIATE` transaction (each migration is
+/// a savepoint in it), so a second process opening the same new file waits, within the busy
+/// timeout, for the first one's schema instead of racing it to create the tables.
+async fn migrate(pool: &SqlitePool) -> std::result::Result<(), OpenError> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(OpenError::Database)?;
+    MIGRATOR.run(&mut tx).await.map_err(OpenError::Migrate)?;
+    tx.commit().await.map_err(OpenError::Database)
 }
 
 async fn load_all(conn: &mut SqliteConnection) -> Result<Vec<NodeRecord>> {
