@@ -37,6 +37,10 @@ pub struct MlNodeConfig {
     pub log_max_bytes: u64,
     /// Rotated engine log files kept.
     pub log_files: usize,
+    /// The agent's state directory (`None`: none): locked while the agent runs, it holds a pid
+    /// file per running engine, and at start the agent stops the engines a killed predecessor
+    /// left there. One directory per agent.
+    pub state_dir: Option<PathBuf>,
     /// SIGTERM → SIGKILL delay when stopping an engine.
     pub grace_period: Duration,
     /// How long an engine may take to answer ready.
@@ -77,6 +81,7 @@ impl Default for MlNodeConfig {
             log_dir: None,
             log_max_bytes: 10 * 1024 * 1024,
             log_files: 3,
+            state_dir: None,
             grace_period: Duration::from_secs(10),
             startup_timeout: Duration::from_secs(1200),
             poll_interval: Duration::from_millis(250),
@@ -107,6 +112,10 @@ impl MlNodeConfig {
         options.grace_period = self.grace_period;
         options.health_interval = self.health_interval;
         options.backoff = self.backoff.clone();
+        options.pid_file = self
+            .state_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("engine-{replica}.pid")));
         options
     }
 }

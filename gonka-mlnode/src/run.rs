@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, UpRequest};
+use crate::engine::leftovers::StateDir;
 use crate::{mgmt, proxy, MlNodeConfig};
 
 /// Why the agent stopped with an error.
@@ -22,15 +23,22 @@ pub enum RunError {
     /// The model to bring up at start was refused.
     #[error("cannot bring up the start model: {0}")]
     StartModel(String),
+    /// The state directory cannot be created or locked (another agent uses it).
+    #[error("{0}")]
+    StateDir(String),
 }
 
 /// Runs the ML node agent: the management API on `mgmt`, the inference proxy on `inference`,
 /// until `shutdown` resolves; then stops serving (open connections get
 /// [`MlNodeConfig::drain_timeout`]) and stops every engine (SIGTERM, SIGKILL after the grace
 /// period), so no child process outlives the call. With [`MlNodeConfig::model`] set, that model
-/// is brought up at start (in the background, like an `inference/up`).
+/// is brought up at start (in the background, like an `inference/up`). With
+/// [`MlNodeConfig::state_dir`] set, the directory is locked for the agent's lifetime and engines
+/// a killed predecessor left running are stopped first (SIGTERM to their process group, SIGKILL
+/// after the grace period).
 ///
 /// # Errors
+/// [`RunError::StateDir`] when the state directory cannot be created or another agent holds it,
 /// [`RunError::StartModel`] when the start model is invalid (returned at once, after stopping),
 /// [`RunError::Io`] for a listener failure, [`RunError::Shutdown`] when an engine would not stop.
 pub async fn run(
@@ -59,6 +67,16 @@ pub async fn run_agent(
     if config.token.is_none() && !mgmt_addr.ip().is_loopback() {
         tracing::warn!(%mgmt_addr, "management API listens beyond loopback without a token: anyone who reaches it can start and stop engines (set --token)");
     }
+    // Held (locked) until the agent returns; engines a killed predecessor left are stopped
+    // before anything is served.
+    let _state_dir = match &config.state_dir {
+        Some(dir) => {
+            let state = StateDir::open(dir).map_err(|e| RunError::StateDir(e.to_string()))?;
+            state.stop_leftovers(config.grace_period).await;
+            Some(state)
+        }
+        None => None,
+    };
     tracing::info!(%mgmt_addr, %inference_addr, engine = %config.engine, "ML node agent started");
 
     let stop = CancellationToken::new();

@@ -25,6 +25,7 @@ fn help_lists_the_engine_and_listen_flags() {
         "--mgmt-listen",
         "--inference-listen",
         "--token",
+        "--state-dir",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

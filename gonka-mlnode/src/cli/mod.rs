@@ -78,6 +78,12 @@ pub struct Cli {
     /// Rotated engine log files kept.
     #[arg(long, env = "GONKA_MLNODE_LOG_FILES", default_value_t = 3)]
     pub log_files: usize,
+    /// The agent's own directory (default: --log-dir): locked while the agent runs, it holds a
+    /// pid file per running engine; at start, engines a killed agent left running there are
+    /// stopped (SIGTERM to their process group, SIGKILL after --grace-period). One per agent;
+    /// neither set: no pid files.
+    #[arg(long, env = "GONKA_MLNODE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Time between SIGTERM and SIGKILL when stopping an engine.
     #[arg(long, env = "GONKA_MLNODE_GRACE_PERIOD", default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace_period: Duration,
@@ -297,6 +303,7 @@ impl Cli {
             log_dir: self.log_dir.clone(),
             log_max_bytes: self.log_max_bytes,
             log_files: self.log_files,
+            state_dir: self.state_dir.clone().or_else(|| self.log_dir.clone()),
             grace_period: self.grace_period,
             startup_timeout: self.startup_timeout,
             health_interval: self.health_interval.max(Duration::from_millis(100)),

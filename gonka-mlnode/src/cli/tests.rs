@@ -206,3 +206,27 @@ fn poc_queue_limits_reach_the_poc_settings() {
         .to_string();
     assert!(err.contains("--poc-max-queued-nonces"), "{err}");
 }
+
+#[test]
+fn state_dir_defaults_to_the_log_dir_and_is_off_without_either() {
+    let config = Cli::try_parse_from(["gonka-mlnode"]).unwrap().to_config();
+    assert_eq!(config.state_dir, None);
+    let config = Cli::try_parse_from(["gonka-mlnode", "--log-dir", "/var/log/m"])
+        .unwrap()
+        .to_config();
+    assert_eq!(config.state_dir, Some(PathBuf::from("/var/log/m")));
+    let config = Cli::try_parse_from([
+        "gonka-mlnode",
+        "--log-dir",
+        "/var/log/m",
+        "--state-dir",
+        "/var/lib/m",
+    ])
+    .unwrap()
+    .to_config();
+    assert_eq!(config.state_dir, Some(PathBuf::from("/var/lib/m")));
+    assert_eq!(
+        config.process_options(1).pid_file,
+        Some(PathBuf::from("/var/lib/m/engine-1.pid"))
+    );
+}

@@ -5,12 +5,15 @@
 mod backoff;
 mod child;
 mod command;
+pub(crate) mod leftovers;
 pub mod llamacpp;
 mod logs;
+mod pidfile;
 mod process;
 mod readiness;
 pub mod sglang;
 mod simulator;
+mod spawner;
 mod supervisor;
 pub mod vllm;
 pub mod vllm_args;
@@ -110,6 +113,9 @@ pub struct ProcessOptions {
     /// Consecutive failed health probes after which a ready engine counts as hung and is
     /// restarted.
     pub unhealthy_after: u32,
+    /// Where the running engine's pid file is kept (`None`: none), so that an agent started
+    /// after this one was killed finds and stops the engine; removed when the engine stops.
+    pub pid_file: Option<PathBuf>,
 }
 
 impl ProcessOptions {
@@ -127,6 +133,7 @@ impl ProcessOptions {
             backoff: BackoffConfig::default(),
             health_interval: Duration::from_secs(10),
             unhealthy_after: 3,
+            pid_file: None,
         }
     }
 

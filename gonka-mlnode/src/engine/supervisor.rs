@@ -11,6 +11,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::child::{capture, exit_reason, finish_output, terminate};
+use super::pidfile::PidFile;
 use super::process::Shared;
 use super::{EngineCommand, ProcessOptions};
 
@@ -118,7 +119,7 @@ impl Supervisor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = match command.spawn() {
+        let mut child = match super::spawner::spawn(command, true).await {
             Ok(child) => child,
             Err(e) => {
                 return Outcome::StartFailed(format!(
@@ -128,6 +129,8 @@ impl Supervisor {
             }
         };
         let pid = child.id();
+        // Removed when this run ends (the child is reaped, or killed on drop).
+        let _pid_file = self.write_pid_file(pid);
         self.shared.update(|s| {
             s.pid = pid;
             s.health = EngineHealth::Starting;
@@ -227,6 +230,21 @@ impl Supervisor {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Supervisor {
+    /// Records the engine in [`ProcessOptions::pid_file`]; a failure is logged, not fatal (the
+    /// parent-death signal still ties the engine to the agent).
+    fn write_pid_file(&self, pid: Option<u32>) -> Option<PidFile> {
+        let (path, pid) = (self.options.pid_file.as_ref()?, pid?);
+        match PidFile::write(path, pid, self.port, &self.command.to_string()) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot write the engine pid file: an agent started after this one is killed will not find this engine");
+                None
             }
         }
     }
