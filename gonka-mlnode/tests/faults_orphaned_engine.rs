@@ -191,6 +191,39 @@ async fn engine_dies_with_its_agent_killed_by_sigkill() {
     assert_eq!(engines(&model), Vec::<u32>::new());
 }
 
+/// The name of the agent's thread that forked `child` (`/proc/<agent>/task/<tid>/children` lists
+/// the children of each thread: the parent-death signal follows that thread).
+fn forking_thread(agent: u32, child: u32) -> String {
+    let tasks = std::fs::read_dir(format!("/proc/{agent}/task")).unwrap();
+    for task in tasks {
+        let task = task.unwrap().path();
+        let children = std::fs::read_to_string(task.join("children"))
+            .expect("the kernel lists a thread's children (CONFIG_PROC_CHILDREN)");
+        if children.split_whitespace().any(|c| c == child.to_string()) {
+            return std::fs::read_to_string(task.join("comm"))
+                .unwrap()
+                .trim()
+                .to_owned();
+        }
+    }
+    panic!("no thread of agent {agent} has {child} as a child");
+}
+
+#[tokio::test]
+async fn engine_is_forked_by_the_long_lived_engine_spawner_thread() {
+    let model = marker("spawner");
+    let mut cleanup = Cleanup {
+        marker: model.clone(),
+        pids: vec![],
+    };
+    let agent = Agent::start(&model, &[], None).await;
+    cleanup.pids.push(agent.pid());
+    let engine = agent.engine_pid().await;
+    // Not a tokio worker or blocking-pool thread, which may end while the agent lives on.
+    assert_eq!(forking_thread(agent.pid(), engine), "engine-spawner");
+    assert!(agent.signal_and_wait(Signal::SIGTERM).await.success());
+}
+
 #[tokio::test]
 async fn restarted_agent_stops_the_engine_its_killed_predecessor_left() {
     let model = marker("survivor");
