@@ -111,7 +111,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn spawns_from_the_spawner_thread_and_reports_a_missing_program() {
+    async fn spawns_the_command_and_reports_a_missing_program() {
         let mut ok = Command::new("true");
         ok.kill_on_drop(true);
         let mut child = spawn(ok, true).await.unwrap();
