@@ -13,7 +13,7 @@ pub enum OpenError {
     /// The URL is malformed or has an unknown scheme.
     #[error("invalid database URL {url:?}: {reason}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, its passwords redacted ([`crate::redact_url`]).
         url: String,
         /// What is wrong with it.
         reason: String,
@@ -54,9 +54,41 @@ pub async fn open_registry(url: &str) -> Result<Arc<dyn NodeRegistry>, OpenError
         "memory" => Ok(Arc::new(MemoryRegistry::new())),
         "postgres" | "postgresql" => Ok(Arc::new(PostgresRegistry::connect(url).await?)),
         _ => Err(OpenError::InvalidUrl {
-            url: url.to_owned(),
+            url: crate::redact_url(url),
             reason: "expected a URL starting with sqlite:, postgres: or memory:".into(),
         }),
+    }
+}
+
+/// `e` with every secret of `url` removed from its message: a database server or parser that
+/// echoes part of a malformed URL (a password read as a database name, say) leaks nothing. An
+/// error whose message had to change keeps its variant, its cause reduced to the cleaned text.
+pub(crate) fn without_secrets(url: &str, e: OpenError) -> OpenError {
+    let clean = |inner: &dyn std::fmt::Display| {
+        let text = inner.to_string();
+        let scrubbed = crate::redact::scrub(url, &text);
+        (scrubbed != text).then_some(scrubbed)
+    };
+    match e {
+        OpenError::InvalidUrl { url: shown, reason } => OpenError::InvalidUrl {
+            url: crate::redact::scrub(url, &shown),
+            reason: crate::redact::scrub(url, &reason),
+        },
+        OpenError::Database(inner) => match clean(&inner) {
+            Some(text) => OpenError::Database(sqlx::Error::Configuration(text.into())),
+            None => OpenError::Database(inner),
+        },
+        OpenError::Migrate(inner) => match clean(&inner) {
+            Some(text) => OpenError::Migrate(sqlx::migrate::MigrateError::Execute(
+                sqlx::Error::Configuration(text.into()),
+            )),
+            None => OpenError::Migrate(inner),
+        },
+        OpenError::Registry(inner) => match clean(&inner) {
+            Some(text) => OpenError::Registry(gonka_core::Error::Unavailable(text.into())),
+            None => OpenError::Registry(inner),
+        },
+        other => other,
     }
 }
 

@@ -10,10 +10,11 @@ use gonka_core::GovernanceModels;
 use tokio::net::TcpListener;
 
 use crate::import::{import_nodes_file, ImportError};
-use crate::{open_registry, AdminOptions, OpenError, DEFAULT_BODY_LIMIT};
+use crate::{open_registry, redact_url, AdminOptions, OpenError, DEFAULT_BODY_LIMIT};
 
-/// What [`run_server`] serves.
-#[derive(Debug, Clone)]
+/// What [`run_server`] serves. Its `Debug` output shows the database URL redacted
+/// ([`redact_url`]) and no token.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
     /// Registry database URL (see [`open_registry`]).
@@ -45,6 +46,20 @@ impl ServerConfig {
             header_read_timeout: HEADER_READ_TIMEOUT,
             body_read_timeout: BODY_READ_TIMEOUT,
         }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("database", &redact_url(&self.database))
+            .field("governance", &self.governance)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("nodes_file", &self.nodes_file)
+            .field("body_limit", &self.body_limit)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .finish()
     }
 }
 
@@ -104,27 +119,16 @@ pub async fn run_server(
     Ok(())
 }
 
-/// The URL without a password (`postgres://user:***@host/db`), for logs.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("sqlite://gonka.db"), "sqlite://gonka.db");
+    fn debug_output_redacts_the_database_password_and_the_token() {
+        let mut c = ServerConfig::new("postgres://u:pw-s3cret@h/db");
+        c.token = Some("tok-s3cret".into());
+        let s = format!("{c:?}");
+        assert!(!s.contains("s3cret"), "{s}");
+        assert!(s.contains("postgres://u:***@h/db"), "{s}");
     }
 }

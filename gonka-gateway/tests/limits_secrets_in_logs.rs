@@ -86,3 +86,28 @@ async fn secrets_never_appear_in_the_output() {
         }
     }
 }
+
+/// Malformed database URLs (misspelt scheme, `@` or `?` in the password, `?password=`, an
+/// unknown `?passwd=`, no `//`) fail the start-up without printing their password.
+#[tokio::test]
+async fn malformed_database_urls_never_show_their_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, format!("{}\n", SECRETS[3])).unwrap();
+    for url in [
+        "postgress://gonka:DbPassw0rdSecret@127.0.0.1:1/gonka",
+        "postgres://gonka:p@DbPassw0rdSecret@127.0.0.1:1/gonka",
+        "postgres://gonka:DbPassw0rdSecret?x@127.0.0.1:1/gonka",
+        "postgres://127.0.0.1:1/gonka?password=DbPassw0rdSecret",
+        "postgres://127.0.0.1:1/gonka?passwd=DbPassw0rdSecret",
+        "postgresql://gonka:DbPassw0rdSecret@[bad/gonka",
+        "postgres:gonka:DbPassw0rdSecret@127.0.0.1:1/gonka",
+    ] {
+        let text = output_of(url, &keys).await;
+        assert!(
+            text.contains("database"),
+            "{url}: the failure names the database: {text}"
+        );
+        assert!(!text.contains(SECRETS[0]), "{url} leaks:\n{text}");
+    }
+}

@@ -28,7 +28,12 @@ pub struct Args {
     pub listen: SocketAddr,
     /// Registry database: sqlite://PATH (created if missing), postgres://USER:PASS@HOST/DB (shared by several
     /// gateway replicas), or memory: (nothing persisted).
-    #[arg(long, env = "GONKA_DATABASE_URL", default_value = "sqlite://gonka.db")]
+    #[arg(
+        long,
+        env = "GONKA_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://gonka.db"
+    )]
     pub database: String,
     /// Comma-separated governance models, replacing the default list of five.
     #[arg(long, env = "GONKA_GOVERNANCE_MODELS", value_name = "A,B,...")]

@@ -33,7 +33,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{broadcast, Mutex};
 
 use crate::open::OpenError;
-use crate::service::redact_url as redact;
+use crate::redact::{redact_url as redact, scrub};
 use plan::Plan;
 use rows::{unavailable, LOAD_ALL_THRESHOLD};
 
@@ -49,6 +49,52 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Connections per registry (one of them is held by the change-feed listener).
 const MAX_CONNECTIONS: u32 = 8;
+
+/// The connection parameters sqlx reads from a PostgreSQL URL's query.
+const KNOWN_PARAMETERS: [&str; 17] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+];
+
+/// Refuses a query parameter sqlx does not know (`?passwd=...`) before sqlx sees it: sqlx would
+/// log it, value and all, and ignore it.
+fn check_parameters(url: &str) -> std::result::Result<(), OpenError> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        if !(KNOWN_PARAMETERS.contains(&name) || name == "options" || name.starts_with("options["))
+        {
+            return Err(OpenError::InvalidUrl {
+                url: redact(url),
+                reason: scrub(
+                    url,
+                    &format!(
+                        "unknown connection parameter `{name}`; expected one of {}, options",
+                        KNOWN_PARAMETERS.join(", ")
+                    ),
+                ),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// State shared by the registry and its listener task.
 #[derive(Debug)]
@@ -107,11 +153,19 @@ impl PostgresRegistry {
     /// # Errors
     /// `OpenError::InvalidUrl` for a malformed URL, `Database` when the server cannot be reached
     /// or refuses the login, `Migrate` when the schema cannot be brought up to date (e.g. the
-    /// database was written by a newer release).
+    /// database was written by a newer release). A query parameter sqlx does not know is refused
+    /// (`InvalidUrl`). No message carries the URL's password ([`crate::redact_url`]).
     pub async fn connect(url: &str) -> std::result::Result<Self, OpenError> {
+        Self::connect_url(url)
+            .await
+            .map_err(|e| crate::open::without_secrets(url, e))
+    }
+
+    async fn connect_url(url: &str) -> std::result::Result<Self, OpenError> {
+        check_parameters(url)?;
         let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
             url: redact(url),
-            reason: e.to_string(),
+            reason: scrub(url, &e.to_string()),
         })?;
         // One direct connection first: its error names the cause (refused, authentication,
         // unknown database) where a pool would only report a timeout.

@@ -75,9 +75,15 @@ impl SqliteRegistry {
     /// `OpenError::InvalidUrl` for a malformed URL, `Database`/`Migrate` when the file cannot be
     /// opened or migrated.
     pub async fn connect(url: &str) -> std::result::Result<Self, OpenError> {
+        Self::connect_url(url)
+            .await
+            .map_err(|e| crate::open::without_secrets(url, e))
+    }
+
+    async fn connect_url(url: &str) -> std::result::Result<Self, OpenError> {
         let options = SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
+            url: crate::redact_url(url),
+            reason: crate::redact::scrub(url, &e.to_string()),
         })?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         Self::open(options, in_memory, None).await

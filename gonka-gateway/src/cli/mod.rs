@@ -66,7 +66,12 @@ pub struct Args {
     pub poc_listen: SocketAddr,
     /// Registry database: sqlite://PATH (created if missing), postgres://USER:PASS@HOST/DB (shared by several
     /// gateway replicas), or memory: (nothing persisted).
-    #[arg(long, env = "GONKA_DATABASE_URL", default_value = "sqlite://gonka.db")]
+    #[arg(
+        long,
+        env = "GONKA_DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://gonka.db"
+    )]
     pub database: String,
     /// Routing policy: least-busy, round-robin, power-of-two or scored.
     #[arg(

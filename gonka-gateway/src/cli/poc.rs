@@ -36,7 +36,12 @@ pub struct PocArgs {
     pub poc_stronger_rng: bool,
     /// Artifact database: sqlite://PATH (created if missing); default `gonka-poc.db` (devnet:
     /// `poc.db` in the data directory).
-    #[arg(long, env = "GONKA_POC_DATABASE", global = true)]
+    #[arg(
+        long,
+        env = "GONKA_POC_DATABASE",
+        hide_env_values = true,
+        global = true
+    )]
     pub poc_database: Option<String>,
     /// Base URL ML nodes post artifacts to (default: http://<--poc-listen>).
     #[arg(long, env = "GONKA_POC_CALLBACK_URL", global = true)]
@@ -98,7 +103,7 @@ impl PocArgs {
             .unwrap_or_else(|| "sqlite://gonka-poc.db".into());
         let store = ArtifactStore::open(&url)
             .await
-            .map_err(|e| format!("--poc-database {url}: {e}"))?;
+            .map_err(|e| format!("--poc-database {}: {e}", gonka_admin::redact_url(&url)))?;
         let clock = DevnetPhaseClock::new(phases, "gonka").with_chain(self.chain());
         let mut config = PocConfig::new(Arc::new(clock.clone()), store);
         config.callback_url = self.poc_callback_url.clone();
