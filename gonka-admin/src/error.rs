@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Missing or wrong bearer token.
     #[error("{0}")]
     Unauthorized(String),
+    /// A request a web page could have sent: foreign `Origin` or unexpected `Host`.
+    #[error("{0}")]
+    Forbidden(String),
     /// No route matches the path.
     #[error("no such endpoint: {method} {path}")]
     NoRoute {
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -128,6 +132,7 @@ mod tests {
     fn limits_and_routes_have_their_status() {
         assert_eq!(ApiError::PayloadTooLarge { limit: 1 }.status(), 413);
         assert_eq!(ApiError::Unauthorized("x".into()).status(), 401);
+        assert_eq!(ApiError::Forbidden("x".into()).status(), 403);
         assert_eq!(ApiError::UnsupportedMediaType("x".into()).status(), 415);
         let no_route = ApiError::NoRoute {
             method: "GET".into(),

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -12,8 +12,10 @@ use crate::state::AppState;
 
 /// A request body parsed as JSON, not yet validated.
 ///
-/// `Content-Type` must be JSON (`application/json` or `...+json`) when present; a missing header
-/// is accepted. Oversized bodies answer 413, malformed JSON 400 with the parser's position.
+/// `Content-Type` must be JSON (`application/json` or `...+json`), else 415: a missing header is
+/// refused too, because a web page can send a body without one (a form, `fetch` with a text
+/// body) to another site without the browser asking first. Oversized bodies answer 413,
+/// malformed JSON 400 with the parser's position.
 #[derive(Debug)]
 pub struct JsonBody(pub Value);
 
@@ -21,15 +23,7 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-            let essence = ct.split(';').next().unwrap_or_default().trim();
-            if !(essence == "application/json" || essence.ends_with("+json")) {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "expected Content-Type: application/json, got {essence:?}"
-                )));
-            }
-        }
+        check_content_type(req.headers().get(header::CONTENT_TYPE))?;
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge {
@@ -47,6 +41,24 @@ impl FromRequest<AppState> for JsonBody {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))
+    }
+}
+
+/// 415 unless `content_type` is JSON (`application/json` or `...+json`, parameters ignored).
+fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), ApiError> {
+    let Some(ct) = content_type else {
+        return Err(ApiError::UnsupportedMediaType(
+            "missing Content-Type: send the JSON body with Content-Type: application/json".into(),
+        ));
+    };
+    let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "expected Content-Type: application/json, got {essence:?}"
+        )))
     }
 }
 

@@ -33,6 +33,7 @@
 
 mod auth;
 pub mod client;
+mod cross_site;
 mod error;
 mod extract;
 mod handlers;

@@ -8,6 +8,12 @@ mod cli;
 async fn main() -> ExitCode {
     let args = cli::parse_env().unwrap_or_else(|e| e.exit());
     gonka_core::logging::init(args.log_format);
+    let config = args.server_config();
+    // Refused settings (an empty token, no token beyond loopback) stop before anything listens.
+    if let Err(e) = config.check(args.listen) {
+        tracing::error!(error = %e, "gonka-admin cannot start");
+        return ExitCode::FAILURE;
+    }
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -15,13 +21,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match gonka_admin::run_server(
-        args.server_config(),
-        listener,
-        gonka_core::server::shutdown_signal(),
-    )
-    .await
-    {
+    match gonka_admin::run_server(config, listener, gonka_core::server::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "gonka-admin failed");

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use gonka_core::cross_site::SitePolicy;
 use gonka_core::{EpochSource, GovernanceModels, ManualEpoch};
 
 /// Default request body limit: 8 MiB, enough for a batch of 10,000 nodes.
@@ -19,16 +20,22 @@ pub struct AdminOptions {
     pub body_limit: usize,
     /// Source of the epoch stamped into `admin_state.epoch` by enable/disable.
     pub epoch: Arc<dyn EpochSource>,
+    /// The `Host` and `Origin` headers accepted (else 403): by default IP literals and
+    /// `localhost` as `Host`, no `Origin` but the API's own, so a web page can neither call the
+    /// API from another site nor through DNS rebinding.
+    pub sites: SitePolicy,
 }
 
 impl Default for AdminOptions {
-    /// The five governance models of seed 000, no token, 8 MiB body limit, epoch fixed at 0.
+    /// The five governance models of seed 000, no token, 8 MiB body limit, epoch fixed at 0,
+    /// the default [`SitePolicy`].
     fn default() -> Self {
         Self {
             governance: GovernanceModels::default(),
             token: None,
             body_limit: DEFAULT_BODY_LIMIT,
             epoch: Arc::new(ManualEpoch::new(0)),
+            sites: SitePolicy::default(),
         }
     }
 }
@@ -41,6 +48,7 @@ impl fmt::Debug for AdminOptions {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("body_limit", &self.body_limit)
             .field("epoch", &self.epoch)
+            .field("sites", &self.sites)
             .finish()
     }
 }

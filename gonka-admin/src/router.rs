@@ -20,13 +20,16 @@ use crate::AdminOptions;
 /// | `GET, PUT, DELETE /admin/v1/nodes/:id` | get, upsert, delete |
 /// | `POST /admin/v1/nodes/:id/enable`, `/disable` | admin state |
 ///
-/// Unknown paths answer 404 and wrong methods 405, both JSON. When `options.token` is set every
-/// call (unknown paths included) needs `Authorization: Bearer <token>`. Bodies above
+/// Unknown paths answer 404 and wrong methods 405, both JSON. Every call (unknown paths
+/// included) whose `Host` or `Origin` `options.sites` refuses answers 403 before anything else,
+/// and bodies without `Content-Type: application/json` answer 415. When `options.token` is set
+/// every call needs `Authorization: Bearer <token>`. Bodies above
 /// `options.body_limit` answer 413. The router has a fallback: embed it with `Router::nest` or
 /// `Router::merge` into a router without one.
 pub fn router(registry: Arc<dyn NodeRegistry>, options: AdminOptions) -> Router {
     let body_limit = options.body_limit;
     let token = options.token.clone().filter(|t| !t.is_empty());
+    let sites = Arc::new(options.sites.clone());
     let state = AppState {
         registry,
         options: Arc::new(options),
@@ -44,11 +47,15 @@ pub fn router(registry: Arc<dyn NodeRegistry>, options: AdminOptions) -> Router 
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);
-    match token {
+    let routes = match token {
         Some(token) => routes.layer(middleware::from_fn_with_state(
             Arc::<str>::from(token),
             crate::auth::require_token,
         )),
         None => routes,
-    }
+    };
+    routes.layer(middleware::from_fn_with_state(
+        sites,
+        crate::cross_site::refuse_cross_site,
+    ))
 }

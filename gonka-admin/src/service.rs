@@ -2,9 +2,12 @@
 //! registry, import the nodes file, serve the admin API), for embedding the same start-up.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gonka_core::cross_site::SitePolicy;
+use gonka_core::exposure::{check_listener, PrivateListener, UnauthenticatedListener};
 use gonka_core::server::{ServeLimits, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT};
 use gonka_core::GovernanceModels;
 use tokio::net::TcpListener;
@@ -21,7 +24,8 @@ pub struct ServerConfig {
     pub database: String,
     /// Models nodes may serve.
     pub governance: GovernanceModels,
-    /// Bearer token required on every call; `None` leaves the API open (keep it private).
+    /// Bearer token required on every call; `None` leaves the API open (keep it private). An
+    /// empty token is a start-up error ([`RunError::EmptyToken`]), not "no token".
     pub token: Option<String>,
     /// JSON array of nodes imported at start-up (added / updated / unchanged / skipped).
     pub nodes_file: Option<PathBuf>,
@@ -31,11 +35,17 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Longest pause between two parts of a request body before the request fails with 408.
     pub body_read_timeout: Duration,
+    /// Accepted `Host` and `Origin` headers (see [`SitePolicy`]).
+    pub sites: SitePolicy,
+    /// Serve without a token on an address beyond loopback (logged as a warning); without it
+    /// that is a start-up error ([`RunError::Unauthenticated`]).
+    pub allow_unauthenticated: bool,
 }
 
 impl ServerConfig {
     /// The binary's defaults over `database`: the default governance list, no token, no nodes
-    /// file, [`DEFAULT_BODY_LIMIT`], the shared read timeouts of `gonka_core::server` (30 s each).
+    /// file, [`DEFAULT_BODY_LIMIT`], the shared read timeouts of `gonka_core::server` (30 s each),
+    /// the default [`SitePolicy`], no unauthenticated listener beyond loopback.
     pub fn new(database: impl Into<String>) -> Self {
         Self {
             database: database.into(),
@@ -45,7 +55,33 @@ impl ServerConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             header_read_timeout: HEADER_READ_TIMEOUT,
             body_read_timeout: BODY_READ_TIMEOUT,
+            sites: SitePolicy::default(),
+            allow_unauthenticated: false,
         }
+    }
+
+    /// Checks the settings before serving on `listen`: `Ok(Some(warning))` when the API will be
+    /// reachable beyond loopback without a token but [`ServerConfig::allow_unauthenticated`]
+    /// allows it (log it).
+    ///
+    /// # Errors
+    /// [`RunError::EmptyToken`] for an empty token, [`RunError::Unauthenticated`] for an address
+    /// beyond loopback without a token and without `allow_unauthenticated`.
+    pub fn check(&self, listen: SocketAddr) -> Result<Option<String>, RunError> {
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(RunError::EmptyToken);
+        }
+        let listener = PrivateListener {
+            what: "admin API (--listen)",
+            addr: listen,
+            authenticated: self.token.is_some(),
+            remedy: "set --token (GONKA_ADMIN_TOKEN)",
+        };
+        Ok(check_listener(
+            listener,
+            self.allow_unauthenticated,
+            "--allow-unauthenticated (GONKA_ADMIN_ALLOW_UNAUTHENTICATED)",
+        )?)
     }
 }
 
@@ -76,10 +112,19 @@ pub enum RunError {
     /// The listener failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The token is set but empty (`GONKA_ADMIN_TOKEN=`): refused rather than read as "no token".
+    #[error(
+        "the admin token is set but empty (--token / GONKA_ADMIN_TOKEN): give a token, or unset it \
+         to serve without one"
+    )]
+    EmptyToken,
+    /// The API would listen beyond loopback without a token.
+    #[error(transparent)]
+    Unauthenticated(#[from] UnauthenticatedListener),
 }
 
-/// Opens the registry, imports the nodes file, and serves the admin API on `listener` until
-/// `shutdown` completes.
+/// Checks the settings ([`ServerConfig::check`] on the listener's address), opens the registry,
+/// imports the nodes file, and serves the admin API on `listener` until `shutdown` completes.
 ///
 /// # Errors
 /// See [`RunError`].
@@ -88,6 +133,9 @@ pub async fn run_server(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    if let Some(warning) = config.check(listener.local_addr()?)? {
+        tracing::warn!("{warning}");
+    }
     let registry = open_registry(&config.database).await?;
     tracing::info!(database = %redact_url(&config.database), "registry opened");
     let governance = config.governance;
@@ -112,6 +160,7 @@ pub async fn run_server(
         governance,
         token: config.token,
         body_limit: config.body_limit,
+        sites: config.sites,
         ..AdminOptions::default()
     };
     let limits = ServeLimits::client_timeouts(config.header_read_timeout, config.body_read_timeout);

@@ -74,8 +74,16 @@ async fn wrong_content_type_answers_415() {
         "{}",
         a.text
     );
-    // No content type at all is accepted (the body is JSON).
-    let ok = call_raw(&s, "POST", "/admin/v1/nodes", None, body).await;
+    // A JSON content type with parameters is accepted; none at all is refused
+    // (`limits_cross_site.rs`).
+    let ok = call_raw(
+        &s,
+        "POST",
+        "/admin/v1/nodes",
+        Some("application/json; charset=utf-8"),
+        body,
+    )
+    .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
 

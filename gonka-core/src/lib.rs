@@ -68,6 +68,8 @@ mod scheduler_index;
 mod state;
 mod verifier;
 
+pub mod cross_site;
+pub mod exposure;
 pub mod mlnode_api;
 pub mod poc;
 pub mod validation;

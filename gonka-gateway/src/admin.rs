@@ -11,6 +11,7 @@ pub fn admin_router(config: &GatewayConfig) -> Router {
         governance: config.governance.clone(),
         token: config.admin_token.clone(),
         epoch: config.epoch.clone(),
+        sites: config.admin_sites.clone(),
         ..gonka_admin::AdminOptions::default()
     };
     gonka_admin::router(config.registry.clone(), options)

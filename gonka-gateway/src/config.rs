@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gonka_core::cross_site::SitePolicy;
 use gonka_core::{
     EpochSource, GovernanceModels, ManualEpoch, MemoryRegistry, NodeRegistry, Scheduler,
 };
@@ -62,6 +63,9 @@ pub struct GatewayConfig {
     pub drain_timeout: Duration,
     /// Bearer token of the admin API, if any.
     pub admin_token: Option<String>,
+    /// `Host` and `Origin` headers the admin API accepts (else 403; default: IP literals and
+    /// `localhost` as `Host`, the API's own origin only).
+    pub admin_sites: SitePolicy,
     /// Governance model list the admin API enforces (default: seed 000's five models).
     pub governance: GovernanceModels,
     /// Bearer token for the ML nodes' management API, when they require one.
@@ -99,6 +103,7 @@ impl fmt::Debug for GatewayConfig {
             .field("fallbacks", &self.fallbacks)
             .field("drain_timeout", &self.drain_timeout)
             .field("admin_token", &redacted(&self.admin_token))
+            .field("admin_sites", &self.admin_sites)
             .field("governance", &self.governance)
             .field("mlnode_token", &redacted(&self.mlnode_token))
             .field("poc", &self.poc)
@@ -131,6 +136,7 @@ impl GatewayConfig {
             fallbacks: HashMap::new(),
             drain_timeout: Duration::from_secs(30),
             admin_token: None,
+            admin_sites: SitePolicy::default(),
             governance: GovernanceModels::default(),
             mlnode_token: None,
             poc: None,

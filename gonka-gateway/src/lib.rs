@@ -58,6 +58,7 @@ pub mod auth;
 pub mod broker;
 mod builder;
 pub mod config;
+pub mod cross_site;
 #[cfg(feature = "devnet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub mod devnet;

@@ -41,6 +41,10 @@ async fn main_inner(args: Args) -> Result<(), String> {
     if !args.upstream_ignored.is_empty() {
         tracing::info!(variables = ?args.upstream_ignored, "upstream-only DAPI_* variables ignored");
     }
+    // Before anything listens: an empty token, or a private listener exposed without a token.
+    for warning in args.check_private_listeners()? {
+        tracing::warn!("{warning}");
+    }
     let listeners = Listeners {
         public: bind("public (--public-listen)", args.public_listen).await?,
         admin: Some(bind("admin (--admin-listen)", args.admin_listen).await?),

@@ -242,7 +242,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             let router = match &poc_service {
                 Some(service) => crate::poc::receiver_router(service.clone()),
                 None => crate::poc::poc_router(),
-            };
+            }
+            .layer(axum::middleware::from_fn(
+                crate::cross_site::refuse_browsers,
+            ));
             serve(&mut servers, "poc", l, router, limits, stopped);
             Some(addr)
         }

@@ -38,9 +38,33 @@ pub struct Args {
     /// Comma-separated governance models, replacing the default list of five.
     #[arg(long, env = "GONKA_GOVERNANCE_MODELS", value_name = "A,B,...")]
     pub models: Option<String>,
-    /// Require `Authorization: Bearer <TOKEN>` on every call.
+    /// Require `Authorization: Bearer <TOKEN>` on every call. Set but empty is a start-up error.
     #[arg(long, env = "GONKA_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Listen beyond loopback without --token (logged as a warning); without this flag that
+    /// refuses to start.
+    #[arg(long, env = "GONKA_ADMIN_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+    /// Comma-separated host names accepted in the `Host` header besides IP addresses and
+    /// localhost (`name` or `name:port`; `*` accepts any host, disabling the DNS-rebinding
+    /// check); other hosts get 403.
+    #[arg(
+        long,
+        env = "GONKA_ADMIN_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST,..."
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Comma-separated browser origins (`https://ops.example.com`) allowed to call the API besides
+    /// its own; `*` accepts any. A request with another `Origin` gets 403; clients that send no
+    /// `Origin` (curl, SDKs) are not affected.
+    #[arg(
+        long,
+        env = "GONKA_ADMIN_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN,..."
+    )]
+    pub allowed_origins: Vec<String>,
     /// JSON array of nodes to import at start-up (added / updated / unchanged / skipped).
     #[arg(long, env = "GONKA_NODES_FILE", value_name = "node-config.json")]
     pub nodes_file: Option<PathBuf>,
@@ -77,6 +101,10 @@ impl Args {
         c.body_limit = self.body_limit;
         c.header_read_timeout = self.header_read_timeout;
         c.body_read_timeout = self.body_read_timeout;
+        c.sites = gonka_core::cross_site::SitePolicy::default()
+            .allow_hosts(&self.allowed_hosts)
+            .allow_origins(&self.allowed_origins);
+        c.allow_unauthenticated = self.allow_unauthenticated;
         c
     }
 }

@@ -147,10 +147,49 @@ pub struct Args {
         global = true
     )]
     pub fallbacks: Vec<String>,
-    /// Bearer token required by the admin API.
+    /// Bearer token required by the admin API. Set but empty is a start-up error.
     #[arg(long, env = "GONKA_ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub admin_token: Option<String>,
-    /// Bearer token for the ML nodes' management API (`gonka-mlnode --token`).
+    /// Comma-separated host names the admin API accepts in the `Host` header besides IP
+    /// addresses and localhost (`name` or `name:port`; `*` accepts any host, disabling the
+    /// DNS-rebinding check); other hosts get 403.
+    #[arg(
+        long,
+        env = "GONKA_ADMIN_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST,...",
+        global = true
+    )]
+    pub admin_allowed_hosts: Vec<String>,
+    /// Comma-separated browser origins (`https://ops.example.com`) allowed to call the admin API
+    /// besides its own; `*` accepts any. Another `Origin` gets 403; clients that send no `Origin`
+    /// (curl, SDKs) are not affected.
+    #[arg(
+        long,
+        env = "GONKA_ADMIN_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN,...",
+        global = true
+    )]
+    pub admin_allowed_origins: Vec<String>,
+    /// Serve these listeners beyond loopback without a token, with a warning: `admin` (no
+    /// --admin-token), `poc` (the PoC callbacks have no token), or both (`all`, the flag alone).
+    /// Without it, such a listener address is a start-up error. E.g.
+    /// `--allow-unauthenticated=poc` when ML nodes on other hosts post PoC callbacks.
+    #[arg(
+        long,
+        env = "GONKA_ALLOW_UNAUTHENTICATED",
+        value_enum,
+        value_delimiter = ',',
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all",
+        value_name = "LISTENERS",
+        global = true
+    )]
+    pub allow_unauthenticated: Vec<Unauthenticated>,
+    /// Bearer token for the ML nodes' management API (`gonka-mlnode --token`). Set but empty is a
+    /// start-up error.
     #[arg(
         long,
         env = "GONKA_MLNODE_TOKEN",
@@ -201,6 +240,28 @@ pub struct Args {
     /// `DAPI_*` variables of upstream-only settings, which this gateway ignores.
     #[arg(skip)]
     pub upstream_ignored: Vec<String>,
+}
+
+/// A listener `--allow-unauthenticated` lets serve beyond loopback without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unauthenticated {
+    /// The admin listener without `--admin-token`.
+    Admin,
+    /// The PoC callback listener (it has no token).
+    Poc,
+    /// Both.
+    All,
+}
+
+/// `Some(value)` unless it is empty, which is an error naming `flag`: an empty token must not
+/// silently mean "no authentication".
+fn non_empty_token(flag: &str, value: Option<&String>) -> Result<Option<String>, String> {
+    match value {
+        Some(t) if t.trim().is_empty() => Err(format!(
+            "{flag} is set but empty: give a token, or unset it to run without one"
+        )),
+        other => Ok(other.cloned()),
+    }
 }
 
 /// The `--help` text on upstream's settings.
@@ -277,10 +338,64 @@ fn parse_policy(name: &str) -> Result<Arc<dyn Scheduler>, gonka_gateway::schedul
 }
 
 impl Args {
+    /// The start-up checks of the private listeners, before anything is bound: an empty token is
+    /// an error, and so is the admin (without `--admin-token`) or PoC listener on an address
+    /// beyond loopback unless `--allow-unauthenticated` names it. Returns the warnings to log for
+    /// the listeners it allows.
+    ///
+    /// # Errors
+    /// A message naming the flag, the address and the remedies.
+    pub fn check_private_listeners(&self) -> Result<Vec<String>, String> {
+        use gonka_core::exposure::{check_listener, PrivateListener};
+        let admin_token = non_empty_token(
+            "--admin-token (GONKA_ADMIN_TOKEN)",
+            self.admin_token.as_ref(),
+        )?;
+        non_empty_token(
+            "--mlnode-token (GONKA_MLNODE_TOKEN)",
+            self.mlnode_token.as_ref(),
+        )?;
+        let allows = |l: Unauthenticated| {
+            self.allow_unauthenticated
+                .iter()
+                .any(|a| *a == l || *a == Unauthenticated::All)
+        };
+        let listeners = [
+            (
+                PrivateListener {
+                    what: "admin API (--admin-listen)",
+                    addr: self.admin_listen,
+                    authenticated: admin_token.is_some(),
+                    remedy: "set --admin-token (GONKA_ADMIN_TOKEN)",
+                },
+                allows(Unauthenticated::Admin),
+                "--allow-unauthenticated=admin (GONKA_ALLOW_UNAUTHENTICATED=admin)",
+            ),
+            (
+                PrivateListener {
+                    what: "PoC callback listener (--poc-listen)",
+                    addr: self.poc_listen,
+                    authenticated: false,
+                    remedy: "it has no token: bind the private address the ML nodes reach",
+                },
+                allows(Unauthenticated::Poc),
+                "--allow-unauthenticated=poc (GONKA_ALLOW_UNAUTHENTICATED=poc)",
+            ),
+        ];
+        let mut warnings = Vec::new();
+        for (listener, allowed, flag) in listeners {
+            if let Some(w) = check_listener(listener, allowed, flag).map_err(|e| e.to_string())? {
+                warnings.push(w);
+            }
+        }
+        Ok(warnings)
+    }
+
     /// The gateway configuration these flags describe, over `registry`.
     ///
     /// # Errors
-    /// A message naming the flag: unreadable API keys file, malformed `--fallback`.
+    /// A message naming the flag: unreadable API keys file, malformed `--fallback`, an empty
+    /// token.
     pub fn gateway_config(&self, registry: Arc<dyn NodeRegistry>) -> Result<GatewayConfig, String> {
         let mut c = GatewayConfig::new(registry);
         c.epoch = match self.epoch_length {
@@ -305,8 +420,11 @@ impl Args {
         c.body_read_timeout = self.body_read_timeout;
         c.body_limit = self.body_limit;
         c.drain_timeout = self.drain_timeout;
-        c.admin_token = self.admin_token.clone().filter(|t| !t.is_empty());
-        c.mlnode_token = self.mlnode_token.clone().filter(|t| !t.is_empty());
+        c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;
+        c.mlnode_token = non_empty_token("--mlnode-token", self.mlnode_token.as_ref())?;
+        c.admin_sites = gonka_core::cross_site::SitePolicy::default()
+            .allow_hosts(&self.admin_allowed_hosts)
+            .allow_origins(&self.admin_allowed_origins);
         if let Some(models) = &self.models {
             let g = GovernanceModels::parse_list(models);
             if !g.is_empty() {
