@@ -22,6 +22,12 @@ async fn main() -> ExitCode {
         };
     }
     gonka_core::logging::init(cli.log_format);
+    // Before anything listens: an empty token, or the management API exposed without one (when
+    // allowed, the agent logs the warning once it runs).
+    if let Err(e) = cli.check_management_listener() {
+        tracing::error!("gonka-mlnode cannot start: {e}");
+        return ExitCode::FAILURE;
+    }
     let mut config = cli.to_config();
     match cli.poc_settings() {
         Ok(poc) => config.poc = poc,

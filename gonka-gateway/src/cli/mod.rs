@@ -271,7 +271,9 @@ DAPI_API__ML_SERVER_PORT and DAPI_API__ADMIN_SERVER_PORT (listen on 0.0.0.0:PORT
 DAPI_API__POC_CALLBACK_URL, DAPI_API__PUBLIC_URL (any case, `__` = `.`, as upstream reads them) \
 and NODE_CONFIG_PATH set --public-listen, --poc-listen, --admin-listen, --poc-callback-url, \
 --public-url and --node-config. Precedence: flag > GONKA_* variable > DAPI_* variable > \
---config file > default. Other DAPI_* variables are ignored (logged at start).";
+--config file > default. Other DAPI_* variables are ignored (logged at start). On 0.0.0.0 the \
+admin listener needs --admin-token (or --allow-unauthenticated=admin) and the PoC listener \
+--allow-unauthenticated=poc, else the gateway refuses to start.";
 
 /// Parses `argv` (program name first) with `command` (normally [`Args::command`]): flags, then
 /// `GONKA_*` environment variables, then upstream's `DAPI_*` variables and `NODE_CONFIG_PATH`

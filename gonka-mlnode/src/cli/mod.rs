@@ -60,9 +60,14 @@ pub struct Cli {
         default_value = "0.0.0.0:5000"
     )]
     pub inference_listen: SocketAddr,
-    /// Bearer token required on the management API.
+    /// Bearer token required on the management API. Set but empty is a start-up error.
     #[arg(long, env = "GONKA_MLNODE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Serve the management API beyond loopback without --token, with a warning; without this
+    /// flag that refuses to start. A node driven by upstream's network node (which sends no
+    /// token) needs it, on a private, firewalled address.
+    #[arg(long, env = "GONKA_MLNODE_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
     /// Engine instances; the proxy balances across them by least connections.
     #[arg(long, env = "GONKA_MLNODE_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub replicas: u16,
@@ -247,6 +252,36 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 impl Cli {
+    /// The start-up check of the management listener, before it is bound: an empty `--token` is
+    /// an error, and so is `--mgmt-listen` beyond loopback without a token unless
+    /// `--allow-unauthenticated` (the agent then logs a warning when it starts).
+    ///
+    /// # Errors
+    /// A message naming the flags, the address and the remedies.
+    pub fn check_management_listener(&self) -> Result<(), String> {
+        use gonka_core::exposure::{check_listener, PrivateListener};
+        if self.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(
+                "--token (GONKA_MLNODE_TOKEN) is set but empty: give a token, or unset it \
+                 to run without one"
+                    .into(),
+            );
+        }
+        let listener = PrivateListener {
+            what: "management API (--mgmt-listen)",
+            addr: self.mgmt_listen,
+            authenticated: self.token.is_some(),
+            remedy: "set --token (GONKA_MLNODE_TOKEN) and the gateway's --mlnode-token",
+        };
+        check_listener(
+            listener,
+            self.allow_unauthenticated,
+            "--allow-unauthenticated (GONKA_MLNODE_ALLOW_UNAUTHENTICATED)",
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
     /// The PoC settings these flags describe: the served model unless `--poc-tiny-model` or
     /// `--poc-model-file` (loaded now) chooses another.
     ///

@@ -3,7 +3,10 @@
 //! their download from the Hugging Face hub.
 //!
 //! With a token configured, every `/api/*` call needs `Authorization: Bearer <token>` (401
-//! otherwise); the health probes stay open.
+//! otherwise); the health probes stay open. A request carrying an `Origin` header (a web page;
+//! the network node and the gateway send none) is refused with 403 on every route, so a page
+//! cannot drive the node cross-site or through DNS rebinding. Bodies need no `Content-Type`
+//! (upstream's network node sends none).
 
 mod error;
 mod inference;
@@ -49,7 +52,8 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             agent.config().max_body_bytes,
         ))
-        .with_state(agent);
+        .with_state(agent)
+        .layer(middleware::from_fn(refuse_browsers));
     crate::version_prefix::accept_version_prefix(app)
 }
 
@@ -86,6 +90,26 @@ async fn method_not_allowed(request: Request) -> ApiError {
             request.method(),
             request.uri().path()
         ),
+    }
+}
+
+/// Middleware: 403 naming the origin for any request with an `Origin` header
+/// ([`gonka_core::cross_site::SitePolicy::no_browsers`]).
+async fn refuse_browsers(request: Request, next: Next) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    match gonka_core::cross_site::SitePolicy::no_browsers().check(None, origin.as_deref()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %request.uri().path(), "management request refused");
+            ApiError {
+                status: StatusCode::FORBIDDEN,
+                message: e.to_string(),
+            }
+            .into_response()
+        }
     }
 }
 
