@@ -11,8 +11,9 @@
 //!
 //! Accepted only while the round's generate or wind-down phase lasts (503 otherwise), for the
 //! current round's block hash and height and this participant's key, from a node of the round
-//! (400 otherwise: a disabled node is not in the round). Invalid or empty base64 → 400 for the
-//! whole body. A repeated nonce is skipped, so a retried callback never counts twice.
+//! (400 otherwise: a disabled node is not in the round). An encoding other than
+//! `{"dtype": "f16", "k_dim": 12, "endian": "le"}`, or a vector that is not base64 of exactly
+//! `k_dim` × 2 bytes → 400 for the whole body (nothing stored or counted). A repeated nonce is skipped, so a retried callback never counts twice.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gonka_core::poc::encoding::decode_b64;
+use gonka_core::poc::encoding::{decode_b64, K_DIM, VECTOR_BYTES};
 use gonka_core::poc::wire::{GeneratedPayload, ValidatedPayload};
 use serde_json::json;
 
@@ -34,6 +35,9 @@ use super::service::PocService;
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
+
+/// Length of the base64 text of one artifact vector ([`VECTOR_BYTES`] bytes, padded).
+const VECTOR_B64_LEN: usize = VECTOR_BYTES.div_ceil(3) * 4;
 
 /// The largest callback body accepted (an ML node sends at most 10,000 artifacts, ≈ 0.6 MB).
 pub const MAX_CALLBACK_BYTES: usize = 16 * 1024 * 1024;
@@ -172,16 +176,41 @@ async fn generated(
             ),
         );
     }
+    let encoding = &payload.encoding;
+    if (
+        encoding.dtype.as_str(),
+        encoding.k_dim,
+        encoding.endian.as_str(),
+    ) != ("f16", K_DIM, "le")
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unsupported artifact encoding {{dtype: {:?}, k_dim: {}, endian: {:?}}}; expected \
+                 {{dtype: \"f16\", k_dim: {K_DIM}, endian: \"le\"}}",
+                encoding.dtype, encoding.k_dim, encoding.endian
+            ),
+        );
+    }
     let mut rows = Vec::with_capacity(payload.artifacts.len());
     for a in &payload.artifacts {
-        match decode_b64(&a.vector_b64) {
-            Ok(v) if !v.is_empty() => rows.push((a.nonce, v)),
+        // The exact base64 length of VECTOR_BYTES, checked before decoding anything larger.
+        let vector = if a.vector_b64.len() == VECTOR_B64_LEN {
+            decode_b64(&a.vector_b64).ok()
+        } else {
+            None
+        };
+        match vector {
+            Some(v) if v.len() == VECTOR_BYTES => rows.push((a.nonce, v)),
             _ => {
                 return error(
                     StatusCode::BAD_REQUEST,
                     format!(
-                        "artifact of nonce {}: vector_b64 is not valid base64",
-                        a.nonce
+                        "artifact of nonce {}: vector_b64 must be standard base64 of exactly \
+                         {VECTOR_BYTES} bytes ({K_DIM} little-endian f16 values, \
+                         {VECTOR_B64_LEN} characters); got {} characters",
+                        a.nonce,
+                        a.vector_b64.len()
                     ),
                 )
             }
