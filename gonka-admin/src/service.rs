@@ -95,6 +95,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("body_limit", &self.body_limit)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
+            .field("sites", &self.sites)
+            .field("allow_unauthenticated", &self.allow_unauthenticated)
             .finish()
     }
 }
