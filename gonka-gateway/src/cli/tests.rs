@@ -353,3 +353,62 @@ fn help_names_the_upstream_variables_and_their_precedence() {
         assert!(help.contains(needle), "--help lacks {needle}");
     }
 }
+
+#[test]
+fn allow_unauthenticated_names_listeners_from_flag_env_and_file() {
+    let of = |argv: &[&str]| {
+        parse(command_with_env_prefix("GW_T_AU_"), argv.iter().copied())
+            .unwrap()
+            .allow_unauthenticated
+    };
+    assert_eq!(of(&[BIN]), []);
+    assert_eq!(
+        of(&[BIN, "--allow-unauthenticated"]),
+        [Unauthenticated::All]
+    );
+    assert_eq!(
+        of(&[BIN, "--allow-unauthenticated=admin,poc"]),
+        [Unauthenticated::Admin, Unauthenticated::Poc]
+    );
+    // `=` is required, so a following subcommand is not read as a value.
+    let a = of(&[BIN, "--allow-unauthenticated", "devnet"]);
+    assert_eq!(a, [Unauthenticated::All]);
+    std::env::set_var("GW_T_AU2_GONKA_ALLOW_UNAUTHENTICATED", "poc");
+    let a = parse(command_with_env_prefix("GW_T_AU2_"), [BIN]).unwrap();
+    assert_eq!(a.allow_unauthenticated, [Unauthenticated::Poc]);
+    let f = config_file("allow-unauthenticated = [\"admin\"]\n");
+    let a = parse(
+        command_with_env_prefix("GW_T_AU3_"),
+        [BIN, "--config", f.path().to_str().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(a.allow_unauthenticated, [Unauthenticated::Admin]);
+}
+
+#[test]
+fn private_listener_checks_refuse_empty_tokens_and_exposure() {
+    let args =
+        |argv: &[&str]| parse(command_with_env_prefix("GW_T_PL_"), argv.iter().copied()).unwrap();
+    assert_eq!(args(&[BIN]).check_private_listeners(), Ok(vec![]));
+    let e = args(&[BIN, "--admin-token", ""])
+        .check_private_listeners()
+        .unwrap_err();
+    assert!(e.contains("--admin-token") && e.contains("empty"), "{e}");
+    let e = args(&[BIN, "--poc-listen", "0.0.0.0:9100"])
+        .check_private_listeners()
+        .unwrap_err();
+    assert!(e.contains("PoC") && e.contains("0.0.0.0:9100"), "{e}");
+    let warnings = args(&[
+        BIN,
+        "--poc-listen",
+        "0.0.0.0:9100",
+        "--admin-listen",
+        "0.0.0.0:9200",
+        "--admin-token",
+        "t",
+        "--allow-unauthenticated=poc",
+    ])
+    .check_private_listeners()
+    .unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+}
