@@ -8,6 +8,7 @@ mod cli;
 async fn main() -> ExitCode {
     let args = cli::parse_env().unwrap_or_else(|e| e.exit());
     gonka_core::logging::init(args.log_format);
+    gonka_core::server::raise_fd_limit();
     let config = args.server_config();
     // Refused settings (an empty token, no token beyond loopback) stop before anything listens.
     if let Err(e) = config.check(args.listen) {

@@ -40,12 +40,19 @@ pub struct ServerConfig {
     /// Serve without a token on an address beyond loopback (logged as a warning); without it
     /// that is a start-up error ([`RunError::Unauthenticated`]).
     pub allow_unauthenticated: bool,
+    /// Most connections open at once; more are answered 503 and closed. `None`: derived from the
+    /// open-file limit (`gonka_core::server::default_max_connections`).
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address; more are answered 503 and closed.
+    /// `None`: a quarter of the listener's cap.
+    pub max_connections_per_ip: Option<usize>,
 }
 
 impl ServerConfig {
     /// The binary's defaults over `database`: the default governance list, no token, no nodes
-    /// file, [`DEFAULT_BODY_LIMIT`], the shared read timeouts of `gonka_core::server` (30 s each),
-    /// the default [`SitePolicy`], no unauthenticated listener beyond loopback.
+    /// file, [`DEFAULT_BODY_LIMIT`], the shared read timeouts of `gonka_core::server` (30 s each)
+    /// and its connection caps derived from the open-file limit, the default [`SitePolicy`], no
+    /// unauthenticated listener beyond loopback.
     pub fn new(database: impl Into<String>) -> Self {
         Self {
             database: database.into(),
@@ -57,6 +64,8 @@ impl ServerConfig {
             body_read_timeout: BODY_READ_TIMEOUT,
             sites: SitePolicy::default(),
             allow_unauthenticated: false,
+            max_connections: None,
+            max_connections_per_ip: None,
         }
     }
 
@@ -97,6 +106,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("sites", &self.sites)
             .field("allow_unauthenticated", &self.allow_unauthenticated)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .finish()
     }
 }
@@ -165,7 +176,8 @@ pub async fn run_server(
         sites: config.sites,
         ..AdminOptions::default()
     };
-    let limits = ServeLimits::client_timeouts(config.header_read_timeout, config.body_read_timeout);
+    let limits = ServeLimits::client_timeouts(config.header_read_timeout, config.body_read_timeout)
+        .with_connection_caps(config.max_connections, config.max_connections_per_ip);
     crate::run_with_limits(crate::router(registry, options), listener, limits, shutdown).await?;
     Ok(())
 }

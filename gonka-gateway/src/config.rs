@@ -53,6 +53,13 @@ pub struct GatewayConfig {
     /// Longest pause between two parts of a client's request body before the request fails with
     /// 408 (default 30 s).
     pub body_read_timeout: Duration,
+    /// Most connections open at once on each listener; more are answered 503 and closed.
+    /// `None` (the default): derived from the open-file limit
+    /// (`gonka_core::server::default_max_connections`).
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address on each listener; more are
+    /// answered 503 and closed. `None` (the default): a quarter of the listener's cap.
+    pub max_connections_per_ip: Option<usize>,
     /// Maximum request body in bytes (default 16 MiB).
     pub body_limit: usize,
     /// Accepted API keys; empty means no authentication.
@@ -95,6 +102,8 @@ impl fmt::Debug for GatewayConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("body_limit", &self.body_limit)
             .field(
                 "api_keys",
@@ -131,6 +140,8 @@ impl GatewayConfig {
             idle_timeout: Duration::from_secs(300),
             header_read_timeout: crate::http_serve::HEADER_READ_TIMEOUT,
             body_read_timeout: crate::http_serve::BODY_READ_TIMEOUT,
+            max_connections: None,
+            max_connections_per_ip: None,
             body_limit: 16 * 1024 * 1024,
             api_keys: HashSet::new(),
             fallbacks: HashMap::new(),

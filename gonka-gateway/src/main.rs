@@ -35,6 +35,7 @@ async fn bind(what: &'static str, addr: std::net::SocketAddr) -> Result<TcpListe
 async fn main_inner(args: Args) -> Result<(), String> {
     gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())
         .map_err(|e| e.to_string())?;
+    gonka_core::server::raise_fd_limit();
     for used in &args.upstream_used {
         tracing::info!(setting = %used, "upstream variable applied");
     }

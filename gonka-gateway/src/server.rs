@@ -212,7 +212,8 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         public = public.merge(crate::poc::participants_router(service.clone()));
         background.spawn(crate::poc::driver::run_driver(service.clone()));
     }
-    let limits = crate::http_serve::limits(config.header_read_timeout, config.body_read_timeout);
+    let limits = crate::http_serve::limits(config.header_read_timeout, config.body_read_timeout)
+        .with_connection_caps(config.max_connections, config.max_connections_per_ip);
     serve(
         &mut servers,
         "public",

@@ -59,6 +59,13 @@ pub struct MlNodeConfig {
     pub hub: crate::models::HubSettings,
     /// Time open connections get to finish at shutdown.
     pub drain_timeout: Duration,
+    /// Most connections open at once on each listener (management, inference); more are
+    /// answered 503 and closed. `None`: derived from the open-file limit
+    /// (`gonka_core::server::default_max_connections`).
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address on each listener; more are
+    /// answered 503 and closed. `None`: a quarter of the listener's cap.
+    pub max_connections_per_ip: Option<usize>,
     /// Largest request body accepted (management and inference).
     pub max_body_bytes: usize,
     /// Proof-of-Compute backend and callback timing.
@@ -90,6 +97,8 @@ impl Default for MlNodeConfig {
             models_dir: None,
             hub: crate::models::HubSettings::default(),
             drain_timeout: Duration::from_secs(5),
+            max_connections: None,
+            max_connections_per_ip: None,
             max_body_bytes: 32 * 1024 * 1024,
             poc: crate::poc::PocSettings::default(),
         }

@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
         };
     }
     gonka_core::logging::init(cli.log_format);
+    gonka_core::server::raise_fd_limit();
     // Before anything listens: an empty token, or the management API exposed without one (when
     // allowed, the agent logs the warning once it runs).
     if let Err(e) = cli.check_management_listener() {

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use gonka_core::server::{serve, ServeLimits};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -80,17 +81,22 @@ pub async fn run_agent(
     tracing::info!(%mgmt_addr, %inference_addr, engine = %config.engine, "ML node agent started");
 
     let stop = CancellationToken::new();
-    let mgmt_server = tokio::spawn(gonka_core::server::serve_with_drain(
+    let limits = ServeLimits {
+        drain: Some(config.drain_timeout),
+        ..ServeLimits::default()
+    }
+    .with_connection_caps(config.max_connections, config.max_connections_per_ip);
+    let mgmt_server = tokio::spawn(serve(
         mgmt,
         mgmt::router(Arc::clone(&agent)),
+        limits,
         stop.clone().cancelled_owned(),
-        config.drain_timeout,
     ));
-    let proxy_server = tokio::spawn(gonka_core::server::serve_with_drain(
+    let proxy_server = tokio::spawn(serve(
         inference,
         proxy::router(Arc::clone(&agent)),
+        limits,
         stop.clone().cancelled_owned(),
-        config.drain_timeout,
     ));
 
     let mut start_error = None;

@@ -80,6 +80,15 @@ pub struct Args {
     /// Longest pause between two parts of a client's request body before 408.
     #[arg(long, env = "GONKA_ADMIN_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub body_read_timeout: std::time::Duration,
+    /// Most connections open at once; more are answered 503 and closed. Default: the open-file
+    /// limit (raised to its hard limit at start) less a reserve for the database and other
+    /// descriptors, at most 16384.
+    #[arg(long, env = "GONKA_ADMIN_MAX_CONNECTIONS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address; more are answered 503 and closed.
+    /// Default: a quarter of --max-connections.
+    #[arg(long, env = "GONKA_ADMIN_MAX_CONNECTIONS_PER_IP", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_ip: Option<usize>,
 }
 
 impl Args {
@@ -105,6 +114,8 @@ impl Args {
             .allow_hosts(&self.allowed_hosts)
             .allow_origins(&self.allowed_origins);
         c.allow_unauthenticated = self.allow_unauthenticated;
+        c.max_connections = self.max_connections;
+        c.max_connections_per_ip = self.max_connections_per_ip;
         c
     }
 }

@@ -107,3 +107,21 @@ fn the_example_config_file_parses_to_the_defaults_and_lists_every_flag() {
     let missing = gonka_core::cli::flags_missing_from_example(&Args::command(), &text);
     assert!(missing.is_empty(), "missing from {EXAMPLE}: {missing:?}");
 }
+
+#[test]
+fn connection_cap_flags_reach_the_server_config() {
+    let a = Args::try_parse_from(["gonka-admin"]).unwrap();
+    assert_eq!((a.max_connections, a.max_connections_per_ip), (None, None));
+    let a = Args::try_parse_from([
+        "gonka-admin",
+        "--max-connections",
+        "100",
+        "--max-connections-per-ip",
+        "10",
+    ])
+    .unwrap();
+    let c = a.server_config();
+    assert_eq!(c.max_connections, Some(100));
+    assert_eq!(c.max_connections_per_ip, Some(10));
+    assert!(Args::try_parse_from(["gonka-admin", "--max-connections-per-ip", "0"]).is_err());
+}

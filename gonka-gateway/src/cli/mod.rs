@@ -132,6 +132,16 @@ pub struct Args {
     /// Longest pause between two parts of a client's request body before 408, on every listener.
     #[arg(long, env = "GONKA_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub body_read_timeout: Duration,
+    /// Most connections open at once on each listener (public, admin, PoC); more are answered
+    /// 503 and closed. Default: the open-file limit (raised to its hard limit at start) less a
+    /// reserve for upstream and health-check connections, at most 16384.
+    #[arg(long, env = "GONKA_MAX_CONNECTIONS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), global = true)]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address on each listener; more are answered
+    /// 503 and closed. Default: a quarter of --max-connections (raise it when a reverse proxy
+    /// connects for every client).
+    #[arg(long, env = "GONKA_MAX_CONNECTIONS_PER_IP", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..), global = true)]
+    pub max_connections_per_ip: Option<usize>,
     /// Largest request body in bytes.
     #[arg(long, env = "GONKA_BODY_LIMIT", default_value_t = 16 * 1024 * 1024, global = true)]
     pub body_limit: usize,
@@ -420,6 +430,8 @@ impl Args {
         c.idle_timeout = self.idle_timeout;
         c.header_read_timeout = self.header_read_timeout;
         c.body_read_timeout = self.body_read_timeout;
+        c.max_connections = self.max_connections;
+        c.max_connections_per_ip = self.max_connections_per_ip;
         c.body_limit = self.body_limit;
         c.drain_timeout = self.drain_timeout;
         c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;

@@ -72,7 +72,27 @@ fn flags_have_the_documented_defaults() {
     assert_eq!(a.max_tries, 3);
     assert_eq!(a.header_read_timeout, Duration::from_secs(30));
     assert_eq!(a.body_read_timeout, Duration::from_secs(30));
+    assert_eq!(a.max_connections, None, "derived from the open-file limit");
+    assert_eq!(a.max_connections_per_ip, None, "a quarter of the listener's cap");
     assert!(a.command.is_none());
+}
+
+#[test]
+fn connection_cap_flags_reach_the_gateway_config() {
+    let a = Args::try_parse_from([
+        "gonka-gateway",
+        "--max-connections",
+        "128",
+        "--max-connections-per-ip",
+        "64",
+    ])
+    .unwrap();
+    let c = a
+        .gateway_config(Arc::new(gonka_core::MemoryRegistry::new()))
+        .unwrap();
+    assert_eq!(c.max_connections, Some(128));
+    assert_eq!(c.max_connections_per_ip, Some(64));
+    assert!(Args::try_parse_from(["gonka-gateway", "--max-connections", "0"]).is_err());
 }
 
 #[test]

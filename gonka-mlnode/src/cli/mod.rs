@@ -116,6 +116,16 @@ pub struct Cli {
     /// Time open connections get to finish at shutdown.
     #[arg(long, env = "GONKA_MLNODE_DRAIN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+    /// Most connections open at once on each listener (management, inference); more are answered
+    /// 503 and closed. Default: the open-file limit (raised to its hard limit at start) less a
+    /// reserve for engine and download connections, at most 16384.
+    #[arg(long, env = "GONKA_MLNODE_MAX_CONNECTIONS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address on each listener; more are answered
+    /// 503 and closed. Default: a quarter of --max-connections (the gateway connects from one
+    /// address: keep this above its concurrency to the node).
+    #[arg(long, env = "GONKA_MLNODE_MAX_CONNECTIONS_PER_IP", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_ip: Option<usize>,
     /// GGUF llama model PoC runs on whatever model a round names (needs the `candle` feature);
     /// default: the served model (computed by a vLLM engine, on the served GGUF with llamacpp).
     #[arg(
@@ -351,6 +361,8 @@ impl Cli {
             models_dir: self.models_dir.clone(),
             hub: gonka_mlnode::models::HubSettings::from_env(),
             drain_timeout: self.drain_timeout,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             ..MlNodeConfig::default()
         }
     }
