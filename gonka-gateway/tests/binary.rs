@@ -27,6 +27,8 @@ async fn help_lists_the_flags_and_the_devnet_subcommand() {
         "--fallback",
         "--otlp-endpoint",
         "--mlnode-token",
+        "--max-connections",
+        "--max-connections-per-ip",
         "--config",
         "GONKA_CONFIG",
         "devnet",

@@ -169,3 +169,34 @@ async fn oversize_bodies_get_413_with_a_json_message_on_every_listener() {
         "PoC 413 body does not say what is wrong: {value}"
     );
 }
+
+/// Sends a request head announcing 1,000 body bytes and only part of the body, then stalls.
+async fn half_a_body(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_bodies_get_408_and_a_closed_connection_on_the_public_and_admin_listeners() {
+    let (_child, addrs) = spawn_gateway(&["--body-read-timeout", "1s"]).await;
+    for (addr, path) in [
+        (addrs[0], "/v1/chat/completions"),
+        (addrs[1], "/admin/v1/nodes"),
+    ] {
+        let mut s = half_a_body(addr, path).await;
+        let reply = read_until_closed(&mut s, WAIT).await;
+        assert!(reply.starts_with("HTTP/1.1 408 "), "{path}: {reply:?}");
+        assert!(reply.contains("connection: close"), "{path}: {reply:?}");
+        let body = reply.split_once("\r\n\r\n").unwrap().1;
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(value["error"]["code"], "request_timeout", "{path}: {value}");
+    }
+}

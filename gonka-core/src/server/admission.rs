@@ -38,7 +38,9 @@ impl ShedReason {
 impl fmt::Display for ShedReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Listener(n) => write!(f, "too many open connections on this listener (limit {n})"),
+            Self::Listener(n) => {
+                write!(f, "too many open connections on this listener (limit {n})")
+            }
             Self::Address(n) => {
                 write!(f, "too many open connections from your address (limit {n})")
             }

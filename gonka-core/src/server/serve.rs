@@ -191,7 +191,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let app = match limits.body_read_timeout {
-        Some(t) => app.layer(axum::middleware::from_fn_with_state(t, request_body_timeout)),
+        Some(t) => app.layer(axum::middleware::from_fn_with_state(
+            t,
+            request_body_timeout,
+        )),
         None => app,
     };
     let local = listener.local_addr().ok();

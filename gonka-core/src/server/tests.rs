@@ -41,9 +41,7 @@ fn caps(max: usize, per_ip: usize) -> ServeLimits {
 /// A connection to `addr` from the source address `from` (e.g. `127.0.0.2`).
 async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(format!("{from}:0").parse().unwrap())
-        .unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
     socket.connect(addr).await.unwrap()
 }
 
@@ -78,7 +76,10 @@ async fn connections_over_the_per_address_cap_get_503_while_other_addresses_are_
     let reply = read_to_close(&mut third).await;
     assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
     assert!(reply.contains("connection: close"), "{reply}");
-    assert!(reply.contains("too_many_connections_from_address"), "{reply}");
+    assert!(
+        reply.contains("too_many_connections_from_address"),
+        "{reply}"
+    );
 
     let reply = get_ok("127.0.0.3", addr).await;
     assert!(reply.starts_with("HTTP/1.1 200 "), "{reply}");

@@ -73,7 +73,10 @@ fn flags_have_the_documented_defaults() {
     assert_eq!(a.header_read_timeout, Duration::from_secs(30));
     assert_eq!(a.body_read_timeout, Duration::from_secs(30));
     assert_eq!(a.max_connections, None, "derived from the open-file limit");
-    assert_eq!(a.max_connections_per_ip, None, "a quarter of the listener's cap");
+    assert_eq!(
+        a.max_connections_per_ip, None,
+        "a quarter of the listener's cap"
+    );
     assert!(a.command.is_none());
 }
 

@@ -34,6 +34,8 @@ pub struct FakeState {
     pub hang_up: AtomicBool,
     /// `inference/up` calls received.
     pub up_calls: AtomicUsize,
+    /// `GET /health` calls received (the gateway's health checks).
+    pub health_checks: AtomicUsize,
     /// While false, streams send their first token then wait.
     pub release: watch::Sender<bool>,
     /// Tokens per answer.
@@ -51,6 +53,9 @@ impl FakeState {
     }
     pub fn received(&self) -> usize {
         self.received.load(Ordering::SeqCst)
+    }
+    pub fn health_checks(&self) -> usize {
+        self.health_checks.load(Ordering::SeqCst)
     }
     pub fn open_gate(&self) {
         let _ = self.release.send(true);
@@ -74,6 +79,9 @@ pub struct FakeOptions {
     pub gpu: Option<(&'static str, u64)>,
     /// Bearer token `/api/*` requires (`/health` stays open), as `gonka-mlnode --token`.
     pub token: Option<&'static str>,
+    /// Management answers carry `Connection: close`, so every health check opens a new
+    /// connection (and needs a free file descriptor in the gateway).
+    pub close_connections: bool,
 }
 
 impl FakeOptions {
@@ -86,6 +94,7 @@ impl FakeOptions {
             gated: false,
             gpu: None,
             token: None,
+            close_connections: false,
         }
     }
 }
@@ -120,6 +129,7 @@ impl FakeMlNode {
             fail_next: AtomicU32::new(0),
             hang_up: AtomicBool::new(false),
             up_calls: AtomicUsize::new(0),
+            health_checks: AtomicUsize::new(0),
             release,
             tokens: options.tokens,
             token_delay: options.token_delay,
@@ -135,6 +145,7 @@ impl FakeMlNode {
         let inference_addr = inf_l.local_addr().unwrap();
         let gpu = options.gpu;
         let options_token = options.token;
+        let close_connections = options.close_connections;
         let mut mgmt_router = Router::new();
         if let Some((name, mb)) = gpu {
             mgmt_router = mgmt_router.route(
@@ -147,7 +158,13 @@ impl FakeMlNode {
             );
         }
         let mgmt_router = mgmt_router
-            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .route(
+                "/health",
+                get(|s: State<Arc<FakeState>>| async move {
+                    s.health_checks.fetch_add(1, Ordering::SeqCst);
+                    Json(json!({"status": "ok"}))
+                }),
+            )
             .route("/api/v1/state", get(get_state))
             .route("/api/v1/inference/up", post(inference_up))
             .route("/api/v1/inference/down", post(stop))
@@ -161,12 +178,19 @@ impl FakeMlNode {
                         .get("authorization")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
-                    match options_token {
+                    let mut response = match options_token {
                         Some(t) if !open && presented != Some(format!("Bearer {t}")) => {
                             StatusCode::UNAUTHORIZED.into_response()
                         }
                         _ => next.run(req).await,
+                    };
+                    if close_connections {
+                        response.headers_mut().insert(
+                            axum::http::header::CONNECTION,
+                            axum::http::HeaderValue::from_static("close"),
+                        );
                     }
+                    response
                 },
             ));
         let inference_router = Router::new()

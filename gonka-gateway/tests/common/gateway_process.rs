@@ -35,7 +35,32 @@ impl GatewayProcess {
 
     /// [`GatewayProcess::spawn`] with the environment variables `env` added.
     pub async fn spawn_with_env(database: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(BIN)
+        Self::start(Command::new(BIN), database, extra, env).await
+    }
+
+    /// [`GatewayProcess::spawn_with_env`] with the open-file limit (soft and hard) of the process
+    /// set to `nofile` (`ulimit -n` in `sh`, then `exec`), so the binary cannot raise it.
+    pub async fn spawn_with_fd_limit(
+        database: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        nofile: u64,
+    ) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(BIN);
+        Self::start(command, database, extra, env).await
+    }
+
+    async fn start(
+        mut command: Command,
+        database: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = command
             .args(["--database", database])
             .args(["--public-listen", "127.0.0.1:0"])
             .args(["--admin-listen", "127.0.0.1:0"])
