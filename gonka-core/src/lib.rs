@@ -16,8 +16,8 @@
 //!   suite every registry implementation runs with one line ([`testing::registry_suite`]).
 //!
 //! Without features, nothing in this crate does network or disk I/O. Three features hold what the
-//! binaries' crates share: `server` ([`server`]: the HTTP serve loop with client read timeouts,
-//! the shutdown signal, the OpenAI error body), `logging` ([`logging`]: tracing set-up for
+//! binaries' crates share: `server` ([`server`]: the HTTP serve loop with client read timeouts
+//! and connection caps, the open-file limit, the shutdown signal, the OpenAI error body), `logging` ([`logging`]: tracing set-up for
 //! binaries) and `cli` ([`cli`]: flags layered over an optional TOML config file). The `testing`
 //! suites probe the engines they check over loopback HTTP.
 //!

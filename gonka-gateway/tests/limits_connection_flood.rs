@@ -100,6 +100,8 @@ async fn a_flood_from_one_address_is_shed_with_503_while_others_and_health_check
     let http = reqwest::Client::builder()
         .no_proxy()
         .local_address(GOOD_CLIENT.parse::<IpAddr>().unwrap())
+        // A new connection per request: each must be accepted during the flood.
+        .pool_max_idle_per_host(0)
         .timeout(DEADLINE)
         .build()
         .unwrap();
