@@ -23,7 +23,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 async fn half_a_head(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
-        .write_all(b"GET /admin/v1/nodes HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .write_all(b"GET /admin/v1/nodes HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
         .await
         .unwrap();
     stream
@@ -33,7 +33,7 @@ async fn half_a_body(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(
-            b"POST /admin/v1/nodes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":",
+            b"POST /admin/v1/nodes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":",
         )
         .await
         .unwrap();
@@ -90,7 +90,7 @@ async fn half_a_head_from(i: usize, addr: SocketAddr) -> TcpStream {
         .unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
     stream
-        .write_all(b"GET /admin/v1/nodes HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .write_all(b"GET /admin/v1/nodes HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
         .await
         .unwrap();
     stream

@@ -40,7 +40,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// A client that trickles part of a request head and then stalls.
 async fn slow_head(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    for b in b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: " {
+    for b in b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nX-Slow: " {
         stream.write_all(&[*b]).await.unwrap();
     }
     stream
@@ -62,7 +62,7 @@ async fn slow_clients_are_disconnected_and_do_not_grow_memory() {
     for addr in &addrs {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(
-            b"POST /admin/v1/nodes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":",
+            b"POST /admin/v1/nodes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"id\":",
         )
         .await
         .unwrap();
@@ -175,7 +175,7 @@ async fn half_a_body(addr: SocketAddr, path: &str) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(
         format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":"
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":"
         )
         .as_bytes(),
     )
