@@ -50,6 +50,9 @@ pub enum ApiError {
         /// The request path.
         path: String,
     },
+    /// Too many large request bodies at once (503 with `Retry-After`); the message says so.
+    #[error("{0}")]
+    Overloaded(String),
     /// Every node of a batch was rejected (400 `{"errors": [...]}`).
     #[error("all nodes failed validation")]
     BatchRejected(Vec<BatchError>),
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -100,6 +104,11 @@ impl IntoResponse for ApiError {
             tracing::error!(status = status.as_u16(), error = %self, "admin request failed");
         }
         let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::Overloaded(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -23,6 +23,22 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| malformed(&e))
+    }
+}
+
+/// A JSON request body as bytes, not yet parsed: the checks of [`JsonBody`] (`Content-Type`,
+/// 413, empty body) without building a `Value`, for handlers that parse it themselves.
+#[derive(Debug)]
+pub struct JsonBytes(pub Bytes);
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         check_content_type(req.headers().get(header::CONTENT_TYPE))?;
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -38,10 +54,13 @@ impl FromRequest<AppState> for JsonBody {
                 "request body is empty; expected a JSON node".into(),
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))
+        Ok(JsonBytes(bytes))
     }
+}
+
+/// The 400 of a body that is not JSON, with the parser's position.
+pub fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!("malformed JSON body: {e}"))
 }
 
 /// 415 unless `content_type` is JSON (`application/json` or `...+json`, parameters ignored).

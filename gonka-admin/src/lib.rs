@@ -32,6 +32,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
+mod budget;
 pub mod client;
 mod cross_site;
 mod error;
@@ -48,13 +49,14 @@ mod service;
 mod sqlite;
 mod state;
 
+pub use budget::BODY_BUDGET_WAIT;
 pub use client::{Client, ClientError};
 pub use error::ApiError;
 pub use handlers::admin_state::AdminStateChanged;
 pub use handlers::batch::PartialBatch;
 pub use import::{import_nodes, import_nodes_file, ImportError, ImportReport};
 pub use open::{open_registry, OpenError};
-pub use options::{AdminOptions, DEFAULT_BODY_LIMIT};
+pub use options::{AdminOptions, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, SMALL_BODY};
 pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT, WRITE_TIMEOUT};
 pub use redact::redact_url;
 pub use router::router;

@@ -9,6 +9,14 @@ use gonka_core::{EpochSource, GovernanceModels, ManualEpoch};
 /// Default request body limit: 8 MiB, enough for a batch of 10,000 nodes.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
+/// Default budget of large request bodies in flight: one maximal batch (8 MiB) at a time. A
+/// parsed batch takes many times its size in memory, so concurrent large batches are what can
+/// exhaust the process.
+pub const DEFAULT_BODY_BUDGET: usize = DEFAULT_BODY_LIMIT;
+
+/// Bodies up to this size (64 KiB) never wait for the body budget.
+pub const SMALL_BODY: usize = 64 * 1024;
+
 /// Options of [`crate::router`].
 #[derive(Clone)]
 pub struct AdminOptions {
@@ -18,6 +26,11 @@ pub struct AdminOptions {
     pub token: Option<String>,
     /// Largest accepted request body in bytes (else 413). Default [`DEFAULT_BODY_LIMIT`].
     pub body_limit: usize,
+    /// Bytes of request bodies larger than [`SMALL_BODY`] handled at once (by `Content-Length`,
+    /// or `body_limit` for a body of unknown length; never less than `body_limit`). A request
+    /// that does not fit waits up to [`crate::BODY_BUDGET_WAIT`] for the budget, then answers
+    /// 503 with `Retry-After`. Default [`DEFAULT_BODY_BUDGET`].
+    pub body_budget: usize,
     /// Source of the epoch stamped into `admin_state.epoch` by enable/disable.
     pub epoch: Arc<dyn EpochSource>,
     /// The `Host` and `Origin` headers accepted (else 403): by default IP literals and
@@ -27,13 +40,15 @@ pub struct AdminOptions {
 }
 
 impl Default for AdminOptions {
-    /// The five governance models of seed 000, no token, 8 MiB body limit, epoch fixed at 0,
+    /// The five governance models of seed 000, no token, 8 MiB body limit and body budget, epoch
+    /// fixed at 0,
     /// the default [`SitePolicy`].
     fn default() -> Self {
         Self {
             governance: GovernanceModels::default(),
             token: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_budget: DEFAULT_BODY_BUDGET,
             epoch: Arc::new(ManualEpoch::new(0)),
             sites: SitePolicy::default(),
         }
@@ -47,6 +62,7 @@ impl fmt::Debug for AdminOptions {
             .field("governance", &self.governance)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("body_limit", &self.body_limit)
+            .field("body_budget", &self.body_budget)
             .field("epoch", &self.epoch)
             .field("sites", &self.sites)
             .finish()

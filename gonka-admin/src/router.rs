@@ -24,10 +24,12 @@ use crate::AdminOptions;
 /// included) whose `Host` or `Origin` `options.sites` refuses answers 403 before anything else,
 /// and bodies without `Content-Type: application/json` answer 415. When `options.token` is set
 /// every call needs `Authorization: Bearer <token>`. Bodies above
-/// `options.body_limit` answer 413. The router has a fallback: embed it with `Router::nest` or
+/// `options.body_limit` answer 413; large bodies beyond `options.body_budget` in flight wait,
+/// then answer 503 with `Retry-After`. The router has a fallback: embed it with `Router::nest` or
 /// `Router::merge` into a router without one.
 pub fn router(registry: Arc<dyn NodeRegistry>, options: AdminOptions) -> Router {
     let body_limit = options.body_limit;
+    let budget = crate::budget::BodyBudget::new(options.body_budget, body_limit);
     let token = options.token.clone().filter(|t| !t.is_empty());
     let sites = Arc::new(options.sites.clone());
     let state = AppState {
@@ -46,7 +48,11 @@ pub fn router(registry: Arc<dyn NodeRegistry>, options: AdminOptions) -> Router 
         .fallback(fallback::no_route)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state);
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            budget,
+            crate::budget::limit_large_bodies,
+        ));
     let routes = match token {
         Some(token) => routes.layer(middleware::from_fn_with_state(
             Arc::<str>::from(token),

@@ -13,7 +13,9 @@ use gonka_core::GovernanceModels;
 use tokio::net::TcpListener;
 
 use crate::import::{import_nodes_file, ImportError};
-use crate::{open_registry, redact_url, AdminOptions, OpenError, DEFAULT_BODY_LIMIT};
+use crate::{
+    open_registry, redact_url, AdminOptions, OpenError, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT,
+};
 
 /// What [`run_server`] serves. Its `Debug` output shows the database URL redacted
 /// ([`redact_url`]) and no token.
@@ -31,6 +33,8 @@ pub struct ServerConfig {
     pub nodes_file: Option<PathBuf>,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
+    /// Bytes of large request bodies handled at once ([`AdminOptions::body_budget`]).
+    pub body_budget: usize,
     /// Time a client has to send a complete request head before its connection is closed.
     pub header_read_timeout: Duration,
     /// Longest pause between two parts of a request body before the request fails with 408.
@@ -50,9 +54,9 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The binary's defaults over `database`: the default governance list, no token, no nodes
-    /// file, [`DEFAULT_BODY_LIMIT`], the shared read timeouts of `gonka_core::server` (30 s each)
-    /// and its connection caps derived from the open-file limit, the default [`SitePolicy`], no
-    /// unauthenticated listener beyond loopback.
+    /// file, [`DEFAULT_BODY_LIMIT`], [`DEFAULT_BODY_BUDGET`], the shared read timeouts of
+    /// `gonka_core::server` (30 s each) and its connection caps derived from the open-file limit,
+    /// the default [`SitePolicy`], no unauthenticated listener beyond loopback.
     pub fn new(database: impl Into<String>) -> Self {
         Self {
             database: database.into(),
@@ -60,6 +64,7 @@ impl ServerConfig {
             token: None,
             nodes_file: None,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_budget: DEFAULT_BODY_BUDGET,
             header_read_timeout: HEADER_READ_TIMEOUT,
             body_read_timeout: BODY_READ_TIMEOUT,
             sites: SitePolicy::default(),
@@ -102,6 +107,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("nodes_file", &self.nodes_file)
             .field("body_limit", &self.body_limit)
+            .field("body_budget", &self.body_budget)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("sites", &self.sites)
@@ -173,6 +179,7 @@ pub async fn run_server(
         governance,
         token: config.token,
         body_limit: config.body_limit,
+        body_budget: config.body_budget,
         sites: config.sites,
         ..AdminOptions::default()
     };

@@ -101,5 +101,7 @@ pub use registry::{
 pub use scheduler::{NodeView, RequestInfo, Scheduler};
 pub use scheduler_index::{OrderedIndex, SchedulerIndex};
 pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
-pub use validation::{normalize_host, validate, validate_batch, validate_config, BatchError};
+pub use validation::{
+    normalize_host, validate, validate_batch, validate_config, BatchError, BatchValidator,
+};
 pub use verifier::{Decision, PoCVerifier, Verdict, VerificationRequest};

@@ -263,7 +263,7 @@ pub fn validate_config(config: &NodeConfig, governance: &GovernanceModels) -> Ve
 ///
 /// Returns the valid nodes with their index, and one [`BatchError`] per invalid node. A node
 /// whose id appeared earlier in the same batch, or whose host:port is taken by an earlier node of
-/// the batch, is invalid.
+/// the batch, is invalid. [`BatchValidator`] does the same one element at a time.
 ///
 /// # Errors
 /// A single problem when the body is not a non-empty array.
@@ -273,71 +273,120 @@ pub fn validate_batch(
     governance: &GovernanceModels,
 ) -> Result<(Vec<(usize, NodeConfig)>, Vec<BatchError>), FieldError> {
     let Some(items) = value.as_array() else {
-        return Err(FieldError::new(
-            "body",
-            format!(
-                "batch body must be a JSON array of nodes, got {}",
-                type_name(value)
-            ),
-        ));
+        return Err(not_an_array(value));
     };
-    if items.is_empty() {
-        return Err(FieldError::new(
-            "body",
-            "batch must contain at least one node",
-        ));
+    let mut validator = BatchValidator::new(governance);
+    for item in items {
+        validator.push(item);
     }
-    let mut ok = Vec::with_capacity(items.len());
-    let mut failed = Vec::new();
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut endpoints: HashMap<(String, u16), String> = HashMap::new();
-    for (index, item) in items.iter().enumerate() {
+    validator.finish()
+}
+
+/// The problem of a batch body that is not an array.
+fn not_an_array(value: &Value) -> FieldError {
+    FieldError::new(
+        "body",
+        format!(
+            "batch body must be a JSON array of nodes, got {}",
+            type_name(value)
+        ),
+    )
+}
+
+/// [`validate_batch`] one element at a time, so a caller parsing a large batch holds one
+/// element's JSON at a time rather than the whole document: [`push`](Self::push) each element
+/// in order, then [`finish`](Self::finish).
+#[derive(Debug)]
+pub struct BatchValidator<'g> {
+    governance: &'g GovernanceModels,
+    next_index: usize,
+    ok: Vec<(usize, NodeConfig)>,
+    failed: Vec<BatchError>,
+    ids: HashMap<String, usize>,
+    endpoints: HashMap<(String, u16), String>,
+}
+
+impl<'g> BatchValidator<'g> {
+    /// An empty batch validated against `governance`.
+    pub fn new(governance: &'g GovernanceModels) -> Self {
+        Self {
+            governance,
+            next_index: 0,
+            ok: Vec::new(),
+            failed: Vec::new(),
+            ids: HashMap::new(),
+            endpoints: HashMap::new(),
+        }
+    }
+
+    /// Validates the next element (its index is the number pushed before it).
+    pub fn push(&mut self, item: &Value) {
+        let index = self.next_index;
+        self.next_index += 1;
         let sent_id = item
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        match validate(item, governance) {
-            Err(fields) => failed.push(BatchError::new(index, sent_id, fields)),
-            Ok(config) => {
-                let mut fields = Vec::new();
-                if let Some(first) = ids.get(&config.id) {
+        let config = match validate(item, self.governance) {
+            Err(fields) => {
+                self.failed.push(BatchError::new(index, sent_id, fields));
+                return;
+            }
+            Ok(config) => config,
+        };
+        let mut fields = Vec::new();
+        if let Some(first) = self.ids.get(&config.id) {
+            fields.push(FieldError::new(
+                "id",
+                format!(
+                    "duplicate node id '{}' in batch (first at index {first})",
+                    config.id
+                ),
+            ));
+        }
+        let host = normalize_host(&config.host);
+        for (kind, field, port) in [
+            ("inference", "inference_port", config.inference_port),
+            ("poc", "poc_port", config.poc_port),
+        ] {
+            if let Some(other) = self.endpoints.get(&(host.clone(), port)) {
+                if other != &config.id {
                     fields.push(FieldError::new(
-                        "id",
+                        field,
                         format!(
-                            "duplicate node id '{}' in batch (first at index {first})",
-                            config.id
+                            "duplicate {kind} host+port combination: {host}:{port} (already used by node '{other}')"
                         ),
                     ));
                 }
-                let host = normalize_host(&config.host);
-                for (kind, field, port) in [
-                    ("inference", "inference_port", config.inference_port),
-                    ("poc", "poc_port", config.poc_port),
-                ] {
-                    if let Some(other) = endpoints.get(&(host.clone(), port)) {
-                        if other != &config.id {
-                            fields.push(FieldError::new(
-                                field,
-                                format!(
-                                    "duplicate {kind} host+port combination: {host}:{port} (already used by node '{other}')"
-                                ),
-                            ));
-                        }
-                    }
-                }
-                if fields.is_empty() {
-                    ids.insert(config.id.clone(), index);
-                    endpoints.insert((host.clone(), config.inference_port), config.id.clone());
-                    endpoints.insert((host, config.poc_port), config.id.clone());
-                    ok.push((index, config));
-                } else {
-                    failed.push(BatchError::new(index, sent_id, fields));
-                }
             }
         }
+        if fields.is_empty() {
+            self.ids.insert(config.id.clone(), index);
+            self.endpoints
+                .insert((host.clone(), config.inference_port), config.id.clone());
+            self.endpoints
+                .insert((host, config.poc_port), config.id.clone());
+            self.ok.push((index, config));
+        } else {
+            self.failed.push(BatchError::new(index, sent_id, fields));
+        }
     }
-    Ok((ok, failed))
+
+    /// The valid nodes with their index and the rejected ones.
+    ///
+    /// # Errors
+    /// A single problem when no element was pushed (an empty batch).
+    #[allow(clippy::type_complexity)]
+    pub fn finish(self) -> Result<(Vec<(usize, NodeConfig)>, Vec<BatchError>), FieldError> {
+        if self.next_index == 0 {
+            return Err(FieldError::new(
+                "body",
+                "batch must contain at least one node",
+            ));
+        }
+        Ok((self.ok, self.failed))
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {

@@ -1,14 +1,18 @@
 //! `POST /admin/v1/nodes/batch`: 201 all stored, 206 some stored, 400 none stored.
 
+use std::fmt;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use gonka_core::{validate_batch, BatchError, Error, NodeConfig};
-use serde::{Deserialize, Serialize};
+use gonka_core::{validate_batch, BatchError, BatchValidator, Error, GovernanceModels, NodeConfig};
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{malformed, JsonBytes};
 use crate::state::AppState;
 
 /// The 206 body: the stored nodes and one error per rejected node.
@@ -23,12 +27,16 @@ pub struct PartialBatch {
 /// Validates every element, stores the valid ones in one registry call, and answers
 /// 201 + array (all stored), 206 `{"nodes", "errors"}` (some stored) or 400 `{"errors"}` (none).
 /// A body that is not a non-empty array answers 400 `{"error"}`.
+///
+/// The body is validated element by element as it is parsed (one element's JSON at a time, never
+/// the whole document as a `Value`) and dropped before the registry is called, so a large batch
+/// is held about once, as typed nodes.
 pub async fn batch(
     State(s): State<AppState>,
-    JsonBody(body): JsonBody,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let (valid, mut errors) = validate_batch(&body, &s.options.governance)
-        .map_err(|e| ApiError::BadRequest(e.message))?;
+    let (valid, mut errors) = parse_batch(&body, &s.options.governance)?;
+    drop(body);
     if valid.is_empty() {
         return Err(ApiError::BatchRejected(errors));
     }
@@ -67,4 +75,51 @@ pub async fn batch(
     }
     let partial = PartialBatch { nodes, errors };
     Ok((StatusCode::PARTIAL_CONTENT, Json(partial)).into_response())
+}
+
+/// Parses and validates a batch body: an array is validated element by element while parsed;
+/// anything else is parsed whole for [`validate_batch`]'s message about its shape.
+#[allow(clippy::type_complexity)]
+fn parse_batch(
+    body: &[u8],
+    governance: &GovernanceModels,
+) -> Result<(Vec<(usize, NodeConfig)>, Vec<BatchError>), ApiError> {
+    let shape = |e: gonka_core::FieldError| ApiError::BadRequest(e.message);
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        let value: Value = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
+        return validate_batch(&value, governance).map_err(shape);
+    }
+    let mut validator = BatchValidator::new(governance);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Elements(&mut validator)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| malformed(&e))?;
+    validator.finish().map_err(shape)
+}
+
+/// Feeds each element of a JSON array to a [`BatchValidator`] as soon as it is parsed.
+struct Elements<'v, 'g>(&'v mut BatchValidator<'g>);
+
+impl<'de> DeserializeSeed<'de> for Elements<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Elements<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of nodes")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            self.0.push(&item);
+        }
+        Ok(())
+    }
 }

@@ -35,7 +35,7 @@ use tokio::sync::{broadcast, Mutex};
 use crate::open::OpenError;
 use crate::redact::{redact_url as redact, scrub};
 use plan::Plan;
-use rows::{unavailable, LOAD_ALL_THRESHOLD};
+use rows::unavailable;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations_pg");
 
@@ -287,15 +287,11 @@ impl PostgresRegistry {
         let results = self
             .write(move |conn| {
                 Box::pin(async move {
-                    let stored = if configs.len() > LOAD_ALL_THRESHOLD {
-                        rows::load_all(conn).await?
-                    } else {
-                        rows::load_affected(conn, &configs).await?
-                    };
+                    let stored = rows::load_affected(conn, &configs).await?;
                     let mut plan = Plan::new(stored, rows::read_counter(conn).await?);
                     let results: Vec<BatchItemResult> =
                         configs.into_iter().map(|c| plan.apply(c)).collect();
-                    let changed = plan.changed();
+                    let changed = plan.changed(&results);
                     rows::write_records(conn, &changed).await?;
                     rows::write_counter(conn, plan.last_num()).await?;
                     let payloads = notice::upserted_payloads(&origin, changed.iter().copied());

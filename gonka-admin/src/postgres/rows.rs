@@ -6,9 +6,6 @@ use gonka_core::{normalize_host, Error, NodeConfig, NodeRecord, NodeState, Resul
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-/// Batches larger than this read every row once instead of looking up their hosts and ids.
-pub const LOAD_ALL_THRESHOLD: usize = 256;
-
 /// The columns every `SELECT` of a whole record reads, in [`decode`]'s order.
 pub const RECORD_COLUMNS: &str = "id, node_num, config::text AS config, state::text AS state";
 
@@ -59,17 +56,6 @@ pub async fn lock_writers(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// Every stored node.
-pub async fn load_all(conn: &mut PgConnection) -> Result<Vec<NodeRecord>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {RECORD_COLUMNS} FROM nodes ORDER BY node_num"
-    ))
-    .fetch_all(conn)
-    .await
-    .map_err(unavailable)?;
-    rows.iter().map(decode).collect()
-}
-
 /// The registry version: it moves with every committed statement that changed `nodes` (a
 /// trigger bumps it in the writing transaction, whoever writes), so two reads that return the
 /// same value saw the same rows.
@@ -111,7 +97,9 @@ pub async fn load_versioned(conn: &mut PgConnection) -> Result<(i64, Vec<NodeRec
     Ok((version, records))
 }
 
-/// The stored nodes that share a normalized host with, or have the id of, one of `configs`.
+/// The stored nodes that share a normalized host with, or have the id of, one of `configs`:
+/// only those, whatever the size of the registry (a large batch must not load every stored
+/// node).
 pub async fn load_affected(
     conn: &mut PgConnection,
     configs: &[NodeConfig],

@@ -31,8 +31,8 @@ use rows::{decode, unavailable, RECORD_COLUMNS};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Batches larger than this read every row once instead of querying per node.
-const LOAD_ALL_THRESHOLD: usize = 64;
+/// Configs per query when reading the rows a batch affects (two parameters each).
+const AFFECTED_PER_QUERY: usize = 500;
 
 /// A [`NodeRegistry`] in an SQLite database file.
 ///
@@ -185,18 +185,17 @@ impl SqliteRegistry {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(unavailable)?;
-        let stored = if configs.len() > LOAD_ALL_THRESHOLD {
-            load_all(&mut tx).await?
-        } else {
-            load_affected(&mut tx, &configs).await?
-        };
+        let stored = load_affected(&mut tx, &configs).await?;
         let mut plan = Plan::new(stored, rows::read_counter(&mut tx).await?);
         let results: Vec<BatchItemResult> = configs.into_iter().map(|c| plan.apply(c)).collect();
-        rows::write_records(&mut tx, &plan.changed()).await?;
+        rows::write_records(&mut tx, &plan.changed(&results)).await?;
         rows::write_counter(&mut tx, plan.last_num()).await?;
         tx.commit().await.map_err(unavailable)?;
-        for record in results.iter().flatten() {
-            self.emit(RegistryEvent::Upserted(record.clone()));
+        // No subscriber, no copies (a large batch would otherwise be cloned once more).
+        if self.events.receiver_count() > 0 {
+            for record in results.iter().flatten() {
+                self.emit(RegistryEvent::Upserted(record.clone()));
+            }
         }
         Ok(results)
     }
@@ -236,26 +235,31 @@ async fn migrate(pool: &SqlitePool) -> std::result::Result<(), OpenError> {
     tx.commit().await.map_err(OpenError::Database)
 }
 
-async fn load_all(conn: &mut SqliteConnection) -> Result<Vec<NodeRecord>> {
-    let rows = sqlx::query(&format!("SELECT {RECORD_COLUMNS} FROM nodes"))
-        .fetch_all(conn)
-        .await
-        .map_err(unavailable)?;
-    rows.iter().map(decode).collect()
-}
-
-/// The stored nodes that share a host with, or have the id of, one of `configs`.
+/// The stored nodes that share a host with, or have the id of, one of `configs`: only those,
+/// whatever the size of the registry (a large batch must not load every stored node), read with
+/// one query per [`AFFECTED_PER_QUERY`] configs.
 async fn load_affected(
     conn: &mut SqliteConnection,
     configs: &[NodeConfig],
 ) -> Result<Vec<NodeRecord>> {
-    let sql = format!("SELECT {RECORD_COLUMNS} FROM nodes WHERE host_key = ? OR id = ?");
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for c in configs {
-        let rows = sqlx::query(&sql)
-            .bind(gonka_core::normalize_host(&c.host))
-            .bind(c.id.as_str())
+    for chunk in configs.chunks(AFFECTED_PER_QUERY) {
+        let mut qb: sqlx::QueryBuilder<'_, sqlx::Sqlite> = sqlx::QueryBuilder::new(format!(
+            "SELECT {RECORD_COLUMNS} FROM nodes WHERE host_key IN ("
+        ));
+        let mut hosts = qb.separated(", ");
+        for c in chunk {
+            hosts.push_bind(gonka_core::normalize_host(&c.host));
+        }
+        qb.push(") OR id IN (");
+        let mut ids = qb.separated(", ");
+        for c in chunk {
+            ids.push_bind(c.id.as_str());
+        }
+        qb.push(")");
+        let rows = qb
+            .build()
             .fetch_all(&mut *conn)
             .await
             .map_err(unavailable)?;

@@ -86,15 +86,32 @@ impl Plan {
         if self.changed_set.insert(record.node.id.clone()) {
             self.changed.push(record.node.id.clone());
         }
-        self.by_id.insert(record.node.id.clone(), record.clone());
+        // The view keeps what later conflict checks and replacements need (endpoints, number,
+        // state), not the models: a large batch is then held once, in the results.
+        let mut kept = NodeRecord {
+            node: NodeConfig::new(record.node.id.clone(), ""),
+            state: record.state.clone(),
+        };
+        kept.node.models.clear();
+        kept.node.host.clone_from(&record.node.host);
+        kept.node.inference_port = record.node.inference_port;
+        kept.node.poc_port = record.node.poc_port;
+        kept.node.node_num = record.node.node_num;
+        self.by_id.insert(record.node.id.clone(), kept);
         Ok(record)
     }
 
-    /// The records to write, each once, in first-change order.
-    pub fn changed(&self) -> Vec<&NodeRecord> {
+    /// The records to write, each once, in first-change order: for every changed id, its last
+    /// record among `results` (the values [`apply`](Self::apply) returned).
+    pub fn changed<'r>(&self, results: &'r [Result<NodeRecord>]) -> Vec<&'r NodeRecord> {
+        let last: HashMap<&str, &NodeRecord> = results
+            .iter()
+            .flatten()
+            .map(|r| (r.node.id.as_str(), r))
+            .collect();
         self.changed
             .iter()
-            .filter_map(|id| self.by_id.get(id))
+            .filter_map(|id| last.get(id.as_str()).copied())
             .collect()
     }
 
@@ -129,6 +146,19 @@ mod tests {
         assert_eq!(b.node.node_num, 2);
         let clash = p.apply(node("c", "http://H2/", 3, 1)).unwrap_err();
         assert!(clash.to_string().contains("'a'"), "{clash}");
-        assert_eq!(p.changed().len(), 2, "a written once, b once");
+        let results = vec![
+            Ok(NodeRecord {
+                node: node("a", "h1", 1, 2),
+                state: NodeState::new_registered(0),
+            }),
+            Ok(NodeRecord {
+                node: node("a", "h2", 1, 2),
+                state: NodeState::new_registered(0),
+            }),
+            Ok(b),
+        ];
+        let changed = p.changed(&results);
+        assert_eq!(changed.len(), 2, "a written once, b once");
+        assert_eq!(changed[0].node.host, "h2", "a's last record is written");
     }
 }
