@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::CommandFactory;
-use gonka_admin::{ServerConfig, DEFAULT_BODY_LIMIT};
+use gonka_admin::{ServerConfig, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT};
 use gonka_core::cli::ParseError;
 use gonka_core::logging::LogFormat;
 use gonka_core::GovernanceModels;
@@ -74,6 +74,10 @@ pub struct Args {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "GONKA_ADMIN_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Bytes of request bodies over 64 KiB handled at once (at least --body-limit); a request
+    /// that does not fit waits up to 5 s, then answers 503 with Retry-After.
+    #[arg(long, env = "GONKA_ADMIN_BODY_BUDGET", default_value_t = DEFAULT_BODY_BUDGET)]
+    pub body_budget: usize,
     /// Time a client has to send a complete request head (slowloris protection).
     #[arg(long, env = "GONKA_ADMIN_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: std::time::Duration,
@@ -108,6 +112,7 @@ impl Args {
         c.token = self.token.clone();
         c.nodes_file = self.nodes_file.clone();
         c.body_limit = self.body_limit;
+        c.body_budget = self.body_budget;
         c.header_read_timeout = self.header_read_timeout;
         c.body_read_timeout = self.body_read_timeout;
         c.sites = gonka_core::cross_site::SitePolicy::default()

@@ -8,6 +8,13 @@ fn defaults_match_the_design() {
     assert_eq!(a.database, "sqlite://gonka.db");
     assert_eq!(a.governance(), GovernanceModels::default());
     assert_eq!(a.body_limit, 8 * 1024 * 1024);
+    assert_eq!(a.body_budget, 8 * 1024 * 1024);
+}
+
+#[test]
+fn body_budget_flag_reaches_the_server_config() {
+    let a = Args::try_parse_from(["gonka-admin", "--body-budget", "33554432"]).unwrap();
+    assert_eq!(a.server_config().body_budget, 32 * 1024 * 1024);
 }
 
 #[test]
