@@ -36,6 +36,11 @@ pub struct GatewayConfig {
     pub health_interval: Duration,
     /// Timeout of one health check call (default 2 s).
     pub health_timeout: Duration,
+    /// Interval of health checks of a node out of routing (its last check failed or its
+    /// breaker is open), and how often a routable node's checker looks whether its breaker
+    /// opened (default 0.5 s): a node that is healthy again is routed to within about this long.
+    /// Used only when shorter than `health_interval`.
+    pub health_recovery_interval: Duration,
     /// Interval of the broker's reconcile loop (default 30 s; immediate on registry change).
     pub reconcile_interval: Duration,
     /// Timeout of one management API call made by the broker (default 10 s).
@@ -95,6 +100,7 @@ impl fmt::Debug for GatewayConfig {
             .field("breaker_threshold", &self.breaker_threshold)
             .field("health_interval", &self.health_interval)
             .field("health_timeout", &self.health_timeout)
+            .field("health_recovery_interval", &self.health_recovery_interval)
             .field("reconcile_interval", &self.reconcile_interval)
             .field("broker_timeout", &self.broker_timeout)
             .field("broker_up_timeout", &self.broker_up_timeout)
@@ -133,6 +139,7 @@ impl GatewayConfig {
             breaker_threshold: 3,
             health_interval: Duration::from_secs(5),
             health_timeout: Duration::from_secs(2),
+            health_recovery_interval: Duration::from_millis(500),
             reconcile_interval: Duration::from_secs(30),
             broker_timeout: Duration::from_secs(10),
             broker_up_timeout: Duration::from_secs(30 * 60),

@@ -71,6 +71,19 @@ pub enum GatewayError {
         /// Why the body ended.
         reason: String,
     },
+    /// The node broke off an answer it had started (its connection died or it went silent for
+    /// the idle timeout): `stage` is `mid-stream` (an SSE or NDJSON stream, ended with an
+    /// error event) or `mid-response` (a whole answer, not yet sent to the client). Not
+    /// retried: the node had started the work.
+    #[error("upstream ML node failed: node {node} failed {stage}: {reason}")]
+    UpstreamBroke {
+        /// The node's id.
+        node: String,
+        /// `mid-stream` or `mid-response`.
+        stage: &'static str,
+        /// Why the answer ended.
+        reason: String,
+    },
     /// The node sent no response head (`stage` = `response`) or no first body byte
     /// (`stage` = `body`) within the request timeout.
     #[error("upstream ML node timed out: node {node} sent no {stage} within {} s", waited.as_secs())]
@@ -108,7 +121,8 @@ impl GatewayError {
             ),
             Self::UpstreamConnect { .. }
             | Self::UpstreamFailed { .. }
-            | Self::UpstreamCut { .. } => (StatusCode::BAD_GATEWAY, SERVER, "upstream_error"),
+            | Self::UpstreamCut { .. }
+            | Self::UpstreamBroke { .. } => (StatusCode::BAD_GATEWAY, SERVER, "upstream_error"),
             Self::UpstreamTimeout { .. } => {
                 (StatusCode::GATEWAY_TIMEOUT, SERVER, "upstream_timeout")
             }
@@ -120,6 +134,19 @@ impl GatewayError {
     /// is not retried elsewhere).
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::UpstreamTimeout { .. })
+    }
+
+    /// The node had started the answer (it may have done the work), so the request is not
+    /// tried again on another node.
+    pub fn answer_started(&self) -> bool {
+        matches!(self, Self::UpstreamBroke { .. })
+    }
+
+    /// The OpenAI-shaped error body of this error (`{"error": {...}}`), as sent in a response
+    /// or in a stream's error event.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, kind, code) = self.parts();
+        gonka_core::server::openai_error_body(kind, code, &self.to_string())
     }
 
     /// The OpenAI-shaped error response of this error.

@@ -71,17 +71,35 @@ pub async fn check_once(
 /// default interval; unreachable nodes hold a slot for at most the connect timeout.
 pub const MAX_CONCURRENT_CHECKS: usize = 128;
 
-/// Checks the node every `interval` until the task is aborted or the node leaves the pool; each
-/// check holds one permit of `limit` while it runs.
+/// When a node's health is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckTiming {
+    /// Between checks of a routable node.
+    pub interval: Duration,
+    /// Between checks of a node out of routing (last check failed, breaker open), and between
+    /// looks whether a routable node's breaker opened; used when shorter than `interval`.
+    pub recovery: Duration,
+    /// Of one check call.
+    pub timeout: Duration,
+}
+
+/// Checks the node every `timing.interval`, or every `timing.recovery` while it is out of
+/// routing (so a node that is back is routed to within about that long), until the task is
+/// aborted or the node leaves the pool; each check holds one permit of `limit` while it runs.
 pub async fn run_checks(
     pool: Arc<NodePool>,
     client: MlNodeClient,
     id: String,
     generation: u64,
-    interval: Duration,
-    timeout: Duration,
+    timing: CheckTiming,
     limit: Arc<tokio::sync::Semaphore>,
 ) {
+    let CheckTiming {
+        interval,
+        recovery,
+        timeout,
+    } = timing;
+    let recovery = recovery.min(interval).max(Duration::from_millis(1));
     let mut last: Option<bool> = None;
     for round in 0u64.. {
         if pool.record(&id).is_none_or(|(_, g)| g != generation) {
@@ -99,7 +117,19 @@ pub async fn run_checks(
             (Some(true), false) => tracing::warn!(node = %id, "health check failing"),
         }
         last = Some(passed);
-        tokio::time::sleep(jittered(interval, &id, round)).await;
+        // The next check at `interval`, or as soon as a look every `recovery` finds the node out
+        // of routing (its last check failed, or requests opened its breaker meanwhile).
+        let next = tokio::time::Instant::now() + jittered(interval, &id, round);
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= next {
+                break;
+            }
+            tokio::time::sleep((next - now).min(recovery)).await;
+            if pool.awaits_recovery(&id, generation) {
+                break;
+            }
+        }
     }
 }
 
@@ -173,8 +203,11 @@ mod tests {
             MlNodeClient::default(),
             "n".into(),
             generation,
-            Duration::from_millis(20),
-            Duration::from_millis(500),
+            CheckTiming {
+                interval: Duration::from_millis(20),
+                recovery: Duration::from_millis(20),
+                timeout: Duration::from_millis(500),
+            },
             limit.clone(),
         ));
         tokio::time::sleep(Duration::from_millis(200)).await;

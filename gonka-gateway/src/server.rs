@@ -186,8 +186,11 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         config.registry.clone(),
         pool.clone(),
         broker,
-        config.health_interval,
-        config.health_timeout,
+        crate::health::CheckTiming {
+            interval: config.health_interval,
+            recovery: config.health_recovery_interval,
+            timeout: config.health_timeout,
+        },
     );
     let mut background = JoinSet::new();
     background.spawn(supervisor.run());

@@ -32,8 +32,7 @@ pub(crate) struct Supervisor {
     pub registry: Arc<dyn NodeRegistry>,
     pub pool: Arc<NodePool>,
     pub broker: Broker,
-    pub health_interval: Duration,
-    pub health_timeout: Duration,
+    pub health: health::CheckTiming,
     /// Bounds the health checks in progress at once (see [`health::MAX_CONCURRENT_CHECKS`]).
     checks: Arc<tokio::sync::Semaphore>,
     tasks: HashMap<String, NodeTasks>,
@@ -44,15 +43,13 @@ impl Supervisor {
         registry: Arc<dyn NodeRegistry>,
         pool: Arc<NodePool>,
         broker: Broker,
-        health_interval: Duration,
-        health_timeout: Duration,
+        health: health::CheckTiming,
     ) -> Self {
         Self {
             registry,
             pool,
             broker,
-            health_interval,
-            health_timeout,
+            health,
             checks: Arc::new(tokio::sync::Semaphore::new(health::MAX_CONCURRENT_CHECKS)),
             tasks: HashMap::new(),
         }
@@ -119,8 +116,7 @@ impl Supervisor {
                 self.broker.client.clone(),
                 id.clone(),
                 applied.generation,
-                self.health_interval,
-                self.health_timeout,
+                self.health,
                 self.checks.clone(),
             ));
             let broker = tokio::spawn(self.broker.clone().run_node(

@@ -110,6 +110,10 @@ pub struct Args {
     /// Timeout of one health check call.
     #[arg(long, env = "GONKA_HEALTH_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration, global = true)]
     pub health_timeout: Duration,
+    /// Interval of health checks of a node out of routing (failed check, open breaker): a node
+    /// that is healthy again is routed to within about this long.
+    #[arg(long, env = "GONKA_HEALTH_RECOVERY_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration, global = true)]
+    pub health_recovery_interval: Duration,
     /// Interval of the broker's reconcile loop (also runs at once on registry changes).
     #[arg(long, env = "GONKA_RECONCILE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub reconcile_interval: Duration,
@@ -423,6 +427,7 @@ impl Args {
         c.breaker_threshold = self.breaker_threshold.max(1);
         c.health_interval = self.health_interval;
         c.health_timeout = self.health_timeout;
+        c.health_recovery_interval = self.health_recovery_interval;
         c.reconcile_interval = self.reconcile_interval;
         c.broker_timeout = self.broker_timeout;
         c.broker_up_timeout = self.broker_up_timeout;

@@ -83,6 +83,16 @@ fn cases() -> Vec<(GatewayError, StatusCode, &'static str, &'static str)> {
             "upstream_error",
         ),
         (
+            GatewayError::UpstreamBroke {
+                node: node(),
+                stage: "mid-stream",
+                reason: "connection reset".into(),
+            },
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            "upstream_error",
+        ),
+        (
             GatewayError::UpstreamTimeout {
                 node: node(),
                 stage: "response",
@@ -105,6 +115,7 @@ fn cases() -> Vec<(GatewayError, StatusCode, &'static str, &'static str)> {
 async fn each_request_error_maps_to_its_status_type_and_code_in_the_openai_shape() {
     for (error, status, kind, code) in cases() {
         let message = error.to_string();
+        let error_body = error.body();
         assert_eq!(error.parts(), (status, kind, code), "{error:?}");
         let by_ref = (&error).into_response();
         let response = error.into_response();
@@ -112,6 +123,10 @@ async fn each_request_error_maps_to_its_status_type_and_code_in_the_openai_shape
         assert_eq!(by_ref.status(), status);
         let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            json, error_body,
+            "the stream error event's body is the response's"
+        );
         assert_eq!(
             json,
             serde_json::json!({"error": {"message": message, "type": kind, "code": code, "param": null}})
@@ -144,6 +159,20 @@ fn messages_name_the_node_and_the_limit() {
         "upstream ML node failed: node n1 failed before the first byte: eof"
     );
     assert!(!cut.is_timeout());
+    assert!(
+        !cut.answer_started(),
+        "before the first byte: tried elsewhere"
+    );
+    let broke = GatewayError::UpstreamBroke {
+        node: "n1".into(),
+        stage: "mid-stream",
+        reason: "connection reset".into(),
+    };
+    assert_eq!(
+        broke.to_string(),
+        "upstream ML node failed: node n1 failed mid-stream: connection reset"
+    );
+    assert!(broke.answer_started());
 }
 
 #[test]

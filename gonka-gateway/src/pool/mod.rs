@@ -293,6 +293,16 @@ impl NodePool {
         }
     }
 
+    /// Whether the node (at `generation`) is out of routing for its health: its last check
+    /// failed or its breaker is open (the health checker then checks it more often).
+    pub fn awaits_recovery(&self, id: &str, generation: u64) -> bool {
+        let t = self.lock();
+        t.position(id, generation).is_some_and(|i| {
+            let e = &t.entries[i];
+            !e.observed.passed || e.breaker.is_open()
+        })
+    }
+
     /// Whether the node's GPU devices were already listed (so health checks skip that call).
     pub fn knows_hardware(&self, id: &str) -> bool {
         let t = self.lock();

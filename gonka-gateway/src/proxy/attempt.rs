@@ -1,23 +1,30 @@
 //! One try of a request on one node: send, wait for the response head and the first body
 //! chunk (so failures before the first byte can be retried elsewhere), then hand the rest of the
-//! body to the client as it arrives.
+//! body to the client as it arrives. A document (not a stream) is read whole first, up to
+//! [`WHOLE_READ_LIMIT`], so a node that breaks it off is answered with a clean error instead of
+//! a truncated body.
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::body::Forwarding;
+use super::framing::Framing;
 use super::upstream::SendError;
 use super::{Proxy, TryError};
 use crate::error::GatewayError;
 use crate::pool::{FailureKind, Outcome, Permit};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Most bytes of a document (a non-streamed answer) read before its head is sent. Completions
+/// are far smaller; a longer one is sent as it arrives (and, broken off, ends truncated).
+pub(crate) const WHOLE_READ_LIMIT: usize = 1024 * 1024;
 
 impl Proxy {
     pub(super) async fn try_once(
@@ -107,9 +114,27 @@ impl Proxy {
         };
         self.metrics
             .observe_ttft(model, started.elapsed().as_secs_f64());
+        let framing = Framing::of(&parts.headers);
+        let first = if framing.is_stream() {
+            first
+        } else {
+            let idle = self.settings.idle_timeout;
+            match read_document(first, &mut upstream, idle).await {
+                Ok(document) => document,
+                Err((kind, reason)) => {
+                    permit.finish(Outcome::Failure(kind));
+                    return Err(TryError::Gateway(GatewayError::UpstreamBroke {
+                        node: permit.node().to_string(),
+                        stage: "mid-response",
+                        reason,
+                    }));
+                }
+            }
+        };
         let forwarding = Forwarding::new(
             first,
             upstream,
+            framing,
             permit,
             self.metrics.clone(),
             model.to_owned(),
@@ -136,4 +161,42 @@ async fn first_data(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> 
             Err(e) => return Some(Err(e)),
         }
     }
+}
+
+/// `first` and what follows it in `body`, up to the end or [`WHOLE_READ_LIMIT`] bytes (the rest
+/// stays in `body`). Waits at most `idle` for each chunk.
+///
+/// # Errors
+/// The breaker's view of the failure and why, when the body breaks or stalls before the end.
+async fn read_document(
+    first: Option<Bytes>,
+    body: &mut Incoming,
+    idle: Duration,
+) -> Result<Option<Bytes>, (FailureKind, String)> {
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    if hyper::body::Body::is_end_stream(body) {
+        return Ok(Some(first));
+    }
+    let mut whole = BytesMut::from(&first[..]);
+    while whole.len() < WHOLE_READ_LIMIT {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err((
+                    FailureKind::Timeout,
+                    format!("it sent nothing for {} s (idle timeout)", idle.as_secs()),
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err((FailureKind::Server, e.to_string())),
+            // Trailers of a document: none of the engines send them; not forwarded.
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    whole.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    Ok(Some(whole.freeze()))
 }

@@ -1,6 +1,13 @@
 //! The response body forwarded to the client: upstream data as it arrives (what is already
 //! received leaves in one frame, see [`super::coalesce`]), holding the node slot until the body
 //! ends or the client goes away (which drops the upstream request).
+//!
+//! A stream (SSE, NDJSON) is passed on in whole events ([`Events`]); when the node breaks it off
+//! (its connection dies, or it sends nothing for the idle timeout) the client gets the whole
+//! events sent so far, then an error event naming the node ([`Framing::broken_end`]), then a
+//! proper end of the body. A document broken off after the gateway started sending it (only one
+//! over [`super::attempt`]'s whole-read limit can be) ends with a body error: its length is
+//! already sent, the client's HTTP library reports the body incomplete.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,12 +20,15 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use super::coalesce::Coalesce;
+use super::framing::{Events, Framing};
+use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::pool::{FailureKind, Outcome, Permit};
 
 /// State of one forwarded body.
 pub(crate) struct Forwarding<B: Body> {
     upstream: Coalesce<B>,
+    events: Events,
     permit: Option<Permit>,
     metrics: Arc<Metrics>,
     model: String,
@@ -28,11 +38,13 @@ pub(crate) struct Forwarding<B: Body> {
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
-    /// A body that sends `first` (already read from `upstream`), then the rest of `upstream`.
+    /// A body that sends `first` (already read from `upstream`), then the rest of `upstream`,
+    /// framed as `framing`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         first: Option<Bytes>,
         upstream: B,
+        framing: Framing,
         permit: Permit,
         metrics: Arc<Metrics>,
         model: String,
@@ -42,6 +54,7 @@ impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
     ) -> Self {
         Self {
             upstream: Coalesce::with_first(first, upstream),
+            events: Events::new(framing),
             permit: Some(permit),
             metrics,
             model,
@@ -68,6 +81,36 @@ impl<B: Body> Forwarding<B> {
         let status = self.status;
         self.finish(Outcome::Success { latency_ms }, status);
     }
+
+    /// The node broke the answer off: the slot is released with `outcome` and the body ends with
+    /// the stream's error event (or, for a document, a body error).
+    fn broke(
+        &mut self,
+        reason: String,
+        outcome: Outcome,
+        status: u16,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let node = self
+            .permit
+            .as_ref()
+            .map(|p| p.node().to_string())
+            .unwrap_or_default();
+        let error = GatewayError::UpstreamBroke {
+            node,
+            stage: "mid-stream",
+            reason,
+        };
+        tracing::warn!(model = %self.model, %error, "upstream answer broke off after the first byte");
+        self.finish(outcome, status);
+        let held = self.events.take_partial().map_or(0, |p| p.len());
+        if held > 0 {
+            tracing::debug!(bytes = held, "partial event of the broken stream dropped");
+        }
+        match self.events.framing().broken_end(&error) {
+            Some(end) => Poll::Ready(Some(Ok(Frame::data(end)))),
+            None => Poll::Ready(Some(Err(std::io::Error::other(error.to_string())))),
+        }
+    }
 }
 
 impl<B> Body for Forwarding<B>
@@ -86,33 +129,56 @@ where
         if this.permit.is_none() {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.upstream).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                this.idle.saw_data();
-                if this.upstream.is_end_stream() {
-                    // Finished now, so the server sees the end with this frame and writes the
-                    // closing chunk in the same write.
+        // Bounded: each turn takes a frame the upstream had ready; a turn that sends nothing
+        // (a partial event held back) polls again, until the upstream has nothing ready.
+        loop {
+            match Pin::new(&mut this.upstream).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.idle.saw_data();
+                    let ended = this.upstream.is_end_stream();
+                    let frame = match frame.into_data() {
+                        Ok(chunk) => {
+                            let mut data = this.events.whole(chunk);
+                            if ended {
+                                if let Some(rest) = this.events.take_partial() {
+                                    data = [data, rest].concat().into();
+                                }
+                            }
+                            if data.is_empty() && !ended {
+                                continue;
+                            }
+                            Frame::data(data)
+                        }
+                        Err(other) => other,
+                    };
+                    if ended {
+                        // Finished now, so the server sees the end with this frame and writes
+                        // the closing chunk in the same write.
+                        this.succeed();
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Poll::Ready(None) => {
                     this.succeed();
+                    return Poll::Ready(this.events.take_partial().map(|p| Ok(Frame::data(p))));
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(None) => {
-                this.succeed();
-                Poll::Ready(None)
-            }
-            Poll::Ready(Some(Err(e))) => {
-                tracing::warn!(error = %e, "upstream stream broke after the first byte");
-                this.finish(Outcome::Failure(FailureKind::Server), 502);
-                Poll::Ready(Some(Err(std::io::Error::other(e.to_string()))))
-            }
-            Poll::Pending => match this.idle.poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(()) => {
-                    tracing::warn!("upstream stream idle for too long; closing");
-                    this.finish(Outcome::Failure(FailureKind::Timeout), 504);
-                    Poll::Ready(Some(Err(std::io::Error::other("upstream idle timeout"))))
+                Poll::Ready(Some(Err(e))) => {
+                    return this.broke(e.to_string(), Outcome::Failure(FailureKind::Server), 502);
                 }
-            },
+                Poll::Pending => {
+                    return match this.idle.poll(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(()) => this.broke(
+                            format!(
+                                "it sent nothing for {} s (idle timeout)",
+                                this.idle.timeout.as_secs()
+                            ),
+                            Outcome::Failure(FailureKind::Timeout),
+                            504,
+                        ),
+                    };
+                }
+            }
         }
     }
 
@@ -121,6 +187,10 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.events.framing().is_stream() {
+            // Events may be held back or added (a broken stream's end): never a fixed length.
+            return SizeHint::default();
+        }
         self.upstream.size_hint()
     }
 }

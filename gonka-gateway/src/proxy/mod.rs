@@ -1,9 +1,13 @@
 //! The OpenAI proxy: pick a node, take its slot, forward the request, retry failures that happen
-//! before the first byte on another node, and stream the answer back chunk by chunk.
+//! before the first byte on another node, and stream the answer back chunk by chunk. An answer
+//! the node breaks off after that ends with an error the client can read (see `body`), and is
+//! not retried.
 
 mod attempt;
 mod body;
 mod coalesce;
+mod early_answer;
+mod framing;
 pub mod request;
 mod upstream;
 
@@ -48,8 +52,9 @@ pub struct Proxy {
 }
 
 /// A failed try: either our own error or an upstream 5xx answer kept to pass on if no other
-/// node succeeds. Only `Gateway` errors that are not timeouts and `Upstream` answers are retried:
-/// a timed-out request may still be running on its node.
+/// node succeeds. `Upstream` answers and `Gateway` errors are retried, except timeouts (the
+/// request may still be running on its node) and answers the node had started (it did the work:
+/// [`GatewayError::answer_started`]).
 enum TryError {
     Gateway(GatewayError),
     Upstream(Response),
@@ -57,7 +62,7 @@ enum TryError {
 
 impl TryError {
     fn retryable(&self) -> bool {
-        !matches!(self, TryError::Gateway(e) if e.is_timeout())
+        !matches!(self, TryError::Gateway(e) if e.is_timeout() || e.answer_started())
     }
 }
 
@@ -151,7 +156,7 @@ impl Proxy {
             {
                 Ok(response) => return response,
                 Err(e) => {
-                    tracing::warn!(node = %node, attempt = attempt + 1, "try failed before the first byte");
+                    tracing::warn!(node = %node, attempt = attempt + 1, "try failed");
                     let retryable = e.retryable();
                     excluded.push(node);
                     last = Some(e);

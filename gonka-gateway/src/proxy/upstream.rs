@@ -1,5 +1,7 @@
 //! The HTTP client to ML node inference APIs: hyper's pooled HTTP/1 client used directly (no
-//! URL re-parsing, redirect handling or other layers a proxy does not want on its hot path).
+//! URL re-parsing, redirect handling or other layers a proxy does not want on its hot path),
+//! over connections that hear a node's answer sent before it read the whole request
+//! ([`EarlyAnswerIo`]: a 413 for a body too large for the engine reaches the client as such).
 
 use std::time::Duration;
 
@@ -9,7 +11,16 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use tower::util::MapResponse;
+use tower::ServiceExt;
+
+use super::early_answer::EarlyAnswerIo;
+
+/// Connects as [`HttpConnector`] does, over connections that hear early answers.
+type Connector =
+    MapResponse<HttpConnector, fn(TokioIo<TcpStream>) -> EarlyAnswerIo<TokioIo<TcpStream>>>;
 
 /// Request headers passed on to the upstream (besides `content-type: application/json`).
 const FORWARDED: [HeaderName; 2] = [header::ACCEPT, HeaderName::from_static("x-request-id")];
@@ -26,7 +37,7 @@ pub(crate) enum SendError {
 /// One pooled client for every node; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct UpstreamClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
+    inner: Client<Connector, Full<Bytes>>,
 }
 
 impl UpstreamClient {
@@ -34,6 +45,7 @@ impl UpstreamClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let connector: Connector = connector.map_response(EarlyAnswerIo::new);
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);

@@ -42,6 +42,21 @@ pub struct FakeState {
     pub tokens: usize,
     /// Delay between tokens.
     pub token_delay: Duration,
+    /// Inference requests that reached the node, before any body limit.
+    pub arrived: AtomicUsize,
+    /// When set, the next answers die part way like a killed node (see [`Cut`]).
+    pub cut: Mutex<Option<Cut>>,
+}
+
+/// How an answer dies part way: the node's connection is aborted (no terminating chunk, as when
+/// the process is killed) after some of the body was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// A stream sends this many whole SSE events; a non-streamed answer (sent with its
+    /// `content-length`) sends half its JSON.
+    AfterEvents(usize),
+    /// A stream sends this many whole SSE events, then half of the next one.
+    MidEvent(usize),
 }
 
 impl FakeState {
@@ -56,6 +71,12 @@ impl FakeState {
     }
     pub fn health_checks(&self) -> usize {
         self.health_checks.load(Ordering::SeqCst)
+    }
+    pub fn arrived(&self) -> usize {
+        self.arrived.load(Ordering::SeqCst)
+    }
+    pub fn set_cut(&self, cut: Option<Cut>) {
+        *self.cut.lock().unwrap() = cut;
     }
     pub fn open_gate(&self) {
         let _ = self.release.send(true);
@@ -82,6 +103,9 @@ pub struct FakeOptions {
     /// Management answers carry `Connection: close`, so every health check opens a new
     /// connection (and needs a free file descriptor in the gateway).
     pub close_connections: bool,
+    /// Largest request body the inference API reads (axum's `DefaultBodyLimit`: a larger body
+    /// is answered 413 without being read); `None`: axum's default.
+    pub body_limit: Option<usize>,
 }
 
 impl FakeOptions {
@@ -95,6 +119,7 @@ impl FakeOptions {
             gpu: None,
             token: None,
             close_connections: false,
+            body_limit: None,
         }
     }
 }
@@ -133,6 +158,8 @@ impl FakeMlNode {
             release,
             tokens: options.tokens,
             token_delay: options.token_delay,
+            arrived: AtomicUsize::new(0),
+            cut: Mutex::new(None),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -193,10 +220,20 @@ impl FakeMlNode {
                     response
                 },
             ));
-        let inference_router = Router::new()
+        let mut inference_router = Router::new()
             .route("/v1/chat/completions", post(complete))
             .route("/v1/completions", post(complete))
             .with_state(state.clone());
+        if let Some(limit) = options.body_limit {
+            inference_router = inference_router.layer(axum::extract::DefaultBodyLimit::max(limit));
+        }
+        let counted = state.clone();
+        let inference_router = inference_router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                counted.arrived.fetch_add(1, Ordering::SeqCst);
+                next.run(req)
+            },
+        ));
         runtime.spawn(async move {
             let l = tokio::net::TcpListener::from_std(mgmt_l).unwrap();
             let _ = axum::serve(l, mgmt_router).await;
@@ -298,18 +335,45 @@ async fn complete(State(s): State<Arc<FakeState>>, body: Bytes) -> Response {
     let now = s.active.fetch_add(1, Ordering::SeqCst) + 1;
     s.max_active.fetch_max(now, Ordering::SeqCst);
     let guard = ActiveGuard(s.clone());
+    let cut = *s.cut.lock().unwrap();
     if req["stream"].as_bool() != Some(true) {
         let mut gate = s.release.subscribe();
         let _ = gate.wait_for(|open| *open).await;
         tokio::time::sleep(s.token_delay * s.tokens as u32).await;
         drop(guard);
         let text = "tok ".repeat(s.tokens);
-        return Json(json!({
+        let answer = json!({
             "id": "cmpl-fake", "object": "chat.completion", "created": 0, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": s.tokens, "total_tokens": s.tokens + 1}
-        }))
-        .into_response();
+        });
+        if cut.is_some() {
+            // Half the answer under its full content-length, then the connection dies.
+            let whole = serde_json::to_vec(&answer).unwrap();
+            let half = Bytes::copy_from_slice(&whole[..whole.len() / 2]);
+            let delay = s.token_delay;
+            let body = futures::stream::unfold(0, move |step| {
+                let half = half.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok(half), 1)),
+                        1 => {
+                            // The half leaves (the server flushes while the body waits) before
+                            // the connection dies.
+                            tokio::time::sleep(delay).await;
+                            Some((Err(std::io::Error::other("node killed")), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            return Response::builder()
+                .header("content-type", "application/json")
+                .header("content-length", whole.len())
+                .body(Body::from_stream(body))
+                .unwrap();
+        }
+        return Json(answer).into_response();
     }
     let stream = futures::stream::unfold(
         (0usize, guard, s.release.subscribe()),
@@ -317,6 +381,13 @@ async fn complete(State(s): State<Arc<FakeState>>, body: Bytes) -> Response {
             let model = model.clone();
             async move {
                 let s = guard.0.clone();
+                if i == usize::MAX - 1 {
+                    tokio::time::sleep(s.token_delay).await;
+                    return Some((
+                        Err(std::io::Error::other("node killed")),
+                        (usize::MAX, guard, gate),
+                    ));
+                }
                 if i > s.tokens {
                     return None;
                 }
@@ -334,10 +405,20 @@ async fn complete(State(s): State<Arc<FakeState>>, body: Bytes) -> Response {
                     "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
                     "choices": [{"index": 0, "delta": {"content": format!("tok{i} ")}, "finish_reason": null}]
                 });
-                Some((
-                    Ok(Bytes::from(format!("data: {chunk}\n\n"))),
-                    (i + 1, guard, gate),
-                ))
+                let event = format!("data: {chunk}\n\n");
+                match cut {
+                    // The events before the cut left while the body waited (the server flushes
+                    // then); the connection now dies without its terminating chunk.
+                    Some(Cut::AfterEvents(n)) if i == n => Some((
+                        Err(std::io::Error::other("node killed")),
+                        (usize::MAX, guard, gate),
+                    )),
+                    Some(Cut::MidEvent(n)) if i == n => Some((
+                        Ok(Bytes::from(event[..event.len() / 2].to_owned())),
+                        (usize::MAX - 1, guard, gate),
+                    )),
+                    _ => Some((Ok(Bytes::from(event)), (i + 1, guard, gate))),
+                }
             }
         },
     );
