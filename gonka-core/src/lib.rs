@@ -102,6 +102,7 @@ pub use scheduler::{NodeView, RequestInfo, Scheduler};
 pub use scheduler_index::{OrderedIndex, SchedulerIndex};
 pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
 pub use validation::{
-    normalize_host, validate, validate_batch, validate_config, BatchError, BatchValidator,
+    normalize_host, stale_host_keys, validate, validate_batch, validate_config, BatchError,
+    BatchValidator,
 };
 pub use verifier::{Decision, PoCVerifier, Verdict, VerificationRequest};

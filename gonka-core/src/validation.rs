@@ -14,7 +14,7 @@ use crate::{FieldError, GovernanceModels, Hardware, ModelArgs, NodeConfig};
 
 mod host;
 
-pub use host::normalize_host;
+pub use host::{normalize_host, stale_host_keys};
 
 /// Longest accepted node id.
 pub const MAX_ID_LEN: usize = 128;

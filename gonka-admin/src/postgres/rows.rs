@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use gonka_core::{normalize_host, Error, NodeConfig, NodeRecord, NodeState, Result};
+use gonka_core::{
+    normalize_host, stale_host_keys, Error, NodeConfig, NodeRecord, NodeState, Result,
+};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
@@ -234,13 +236,7 @@ pub async fn rekey_hosts(pool: &sqlx::PgPool) -> Result<usize> {
             .fetch_all(pool)
             .await
             .map_err(unavailable)?;
-    let stale: Vec<(String, String)> = rows
-        .into_iter()
-        .filter_map(|(id, key, host)| {
-            let fresh = normalize_host(host.as_deref().unwrap_or_default());
-            (fresh != key).then_some((id, fresh))
-        })
-        .collect();
+    let stale = stale_host_keys(rows);
     if stale.is_empty() {
         return Ok(0);
     }

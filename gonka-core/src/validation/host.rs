@@ -39,6 +39,22 @@ pub fn normalize_host(host: &str) -> String {
     bare.to_ascii_lowercase()
 }
 
+/// The rows whose stored endpoint key is not [`normalize_host`] of their host, with the key
+/// they should have: `(id, stored key, host)` in, `(id, fresh key)` out, in input order. A
+/// registry that keeps the key in its own column runs this over its rows when it opens a store
+/// an older release wrote (whose keys may predate today's canonical form); a missing host keys
+/// as the empty string.
+pub fn stale_host_keys(
+    rows: impl IntoIterator<Item = (String, String, Option<String>)>,
+) -> Vec<(String, String)> {
+    rows.into_iter()
+        .filter_map(|(id, key, host)| {
+            let fresh = normalize_host(host.as_deref().unwrap_or_default());
+            (fresh != key).then_some((id, fresh))
+        })
+        .collect()
+}
+
 /// The IPv6 address `bare` spells, bracketed (`[::1]`) or not (`::1`).
 fn ipv6_of(bare: &str) -> Option<Ipv6Addr> {
     let inner = bare
@@ -161,6 +177,24 @@ fn port_in_host(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_rows_keyed_apart_from_todays_canonical_form_are_stale() {
+        let rows = [
+            ("a", "10.0.0.21.", Some("10.0.0.21.")),
+            ("b", "10.0.0.21", Some("10.0.0.21")),
+            ("c", "x", None),
+            ("d", "", None),
+        ]
+        .map(|(id, key, host)| (id.to_owned(), key.to_owned(), host.map(str::to_owned)));
+        assert_eq!(
+            stale_host_keys(rows),
+            [
+                ("a".to_owned(), "10.0.0.21".to_owned()),
+                ("c".to_owned(), String::new())
+            ]
+        );
+    }
 
     #[test]
     fn spellings_of_one_address_share_a_key() {
