@@ -38,7 +38,15 @@ async fn admin_writes_answer_503_while_the_database_is_down_and_work_again_after
         200
     );
 
+    let ready = call(&server, "GET", "/readyz", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+
     fwd.down();
+    // Readiness follows the database: 503 naming it while it is unreachable, liveness stays 200.
+    let unready = call(&server, "GET", "/readyz", None).await;
+    assert_eq!(unready.status, 503, "{}", unready.text);
+    assert_eq!(unready.body["checks"]["registry"]["ok"], false);
+    assert_eq!(call(&server, "GET", "/livez", None).await.status, 200);
     let refused = call(&server, "POST", "/admin/v1/nodes", Some(&seed_node2())).await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     let message = refused.body["error"].as_str().unwrap();
@@ -61,6 +69,8 @@ async fn admin_writes_answer_503_while_the_database_is_down_and_work_again_after
     }
 
     fwd.up();
+    let ready = call(&server, "GET", "/readyz", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
     let mut node3 = seed_node2();
     node3["id"] = json!("node3");
     let ok = call(&server, "POST", "/admin/v1/nodes", Some(&node3)).await;

@@ -85,6 +85,9 @@ pub struct GatewayConfig {
     /// Proof-of-Compute (epoch phases, receiver, validation, participants); `None`: off, the
     /// PoC listener answers `/health` only.
     pub poc: Option<crate::poc::PocConfig>,
+    /// `/readyz` answers 200 with zero routable nodes (the registry must still answer); off by
+    /// default, so a gateway that can route nothing is taken out of a load balancer's rotation.
+    pub ready_without_nodes: bool,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -122,6 +125,7 @@ impl fmt::Debug for GatewayConfig {
             .field("governance", &self.governance)
             .field("mlnode_token", &redacted(&self.mlnode_token))
             .field("poc", &self.poc)
+            .field("ready_without_nodes", &self.ready_without_nodes)
             .finish()
     }
 }
@@ -158,6 +162,7 @@ impl GatewayConfig {
             governance: GovernanceModels::default(),
             mlnode_token: None,
             poc: None,
+            ready_without_nodes: false,
         }
     }
 

@@ -47,6 +47,14 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Maximum request body in bytes.
     pub body_limit: usize,
+    /// What `/readyz` and `/v1/status` check.
+    pub readiness: health::ReadinessChecks,
+}
+
+impl axum::extract::FromRef<AppState> for health::ReadinessChecks {
+    fn from_ref(state: &AppState) -> Self {
+        state.readiness.clone()
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -70,7 +78,8 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 }
 
 /// The public OpenAI API: `/v1/chat/completions`, `/v1/completions`, `/v1/models` (behind the
-/// optional API keys), `/health`, `/v1/status` and `/metrics`; every answer carries an
+/// optional API keys), the probes `/livez`, `/readyz`, `/health` (liveness) and `/v1/status`
+/// (readiness report), and `/metrics`; every answer carries an
 /// `x-request-id` (the client's, or a new one).
 pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
     let api = Router::new()
@@ -80,8 +89,10 @@ pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
         .layer(middleware::from_fn_with_state(api_keys, require_api_key));
     Router::new()
         .merge(api)
+        .route("/livez", get(health::health))
+        .route("/readyz", get(health::readyz))
         .route("/health", get(health::health))
-        .route("/v1/status", get(health::health))
+        .route("/v1/status", get(health::status))
         .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .with_state(state)
@@ -195,6 +206,12 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     let mut background = JoinSet::new();
     background.spawn(supervisor.run());
 
+    let readiness = health::ReadinessChecks {
+        registry: config.registry.clone(),
+        pool: pool.clone(),
+        ready_without_nodes: config.ready_without_nodes,
+        registry_timeout: gonka_core::server::probe::REGISTRY_CHECK_TIMEOUT,
+    };
     let (stop, stopped) = watch::channel(false);
     let mut servers = JoinSet::new();
     let public_addr = local_addr(&listeners.public)?;
@@ -202,6 +219,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         proxy,
         metrics: metrics.clone(),
         body_limit: config.body_limit,
+        readiness: readiness.clone(),
     };
     let mut public = public_router(state, ApiKeys::new(&config.api_keys));
     let poc_listen_addr = match &listeners.poc {
@@ -232,7 +250,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 &mut servers,
                 "admin",
                 l,
-                crate::admin::admin_router(&config),
+                crate::admin::admin_router(&config).merge(probe_router(readiness)),
                 limits,
                 stopped.clone(),
             );
@@ -267,6 +285,14 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         background,
         drain_timeout: config.drain_timeout,
     })
+}
+
+/// `/livez` and `/readyz` for the admin listener (the same checks as the public listener's).
+fn probe_router(readiness: health::ReadinessChecks) -> Router {
+    Router::new()
+        .route("/livez", get(health::health))
+        .route("/readyz", get(health::readyz))
+        .with_state(readiness)
 }
 
 fn serve(

@@ -47,7 +47,10 @@ async fn health_has_upstreams_shape_and_readyz_waits_for_the_engine() {
             "{manager}"
         );
     }
-    assert_eq!(node.get("/readyz").await, (200, json!({"ready": true})));
+    assert_eq!(
+        node.get("/readyz").await,
+        (200, json!({"ready": true, "reason": "idle"}))
+    );
 
     // While the engine loads: healthy (not failed), not ready.
     let (status, _) = node
@@ -56,15 +59,23 @@ async fn health_has_upstreams_shape_and_readyz_waits_for_the_engine() {
     assert_eq!(status, 202);
     node.wait_state("loading", |s| s["state"] == "INFERENCE")
         .await;
-    let (code, health) = node.get("/livez").await;
+    let (code, health) = node.get("/health").await;
     assert_eq!(code, 200, "{health}");
     assert_eq!(health["managers"]["inference"]["running"], true);
+    // Liveness checks nothing but the process: a loading engine does not make it fail.
+    assert_eq!(node.get("/livez").await, (200, json!({"status": "alive"})));
     let (code, ready) = node.get("/readyz").await;
     if node.state().await["inference_healthy"] == false {
-        assert_eq!((code, ready), (503, json!({"ready": false})));
+        assert_eq!(
+            (code, ready),
+            (503, json!({"ready": false, "reason": "engine loading"}))
+        );
     }
     node.wait_inference_healthy().await;
-    assert_eq!(node.get("/readyz").await, (200, json!({"ready": true})));
+    assert_eq!(
+        node.get("/readyz").await,
+        (200, json!({"ready": true, "reason": "serving"}))
+    );
     let (code, health) = node.get("/health").await;
     assert_eq!(code, 200);
     assert_eq!(health["service_state"], "INFERENCE");

@@ -26,7 +26,8 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(Arc::clone(&registry), options);
+        let app = router(Arc::clone(&registry), options)
+            .merge(gonka_admin::probe_router(Arc::clone(&registry)));
         let task = tokio::spawn(gonka_admin::run(app, listener, async move {
             let _ = stopped.await;
         }));

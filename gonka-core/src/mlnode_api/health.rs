@@ -54,10 +54,15 @@ pub struct ManagersHealth {
     pub train: ManagerHealth,
 }
 
-/// `GET /readyz`: `{ready}`, 503 when not ready.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `GET /readyz`: `{ready, reason}`, 503 when not ready.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Readiness {
-    /// The node can take traffic for its current state.
+    /// The node can take traffic for its current state: its engine serves, or it is idle on
+    /// purpose (no model requested, stopped, running PoC without an engine).
     pub ready: bool,
+    /// Why: `serving`, `idle`, `poc`, or what keeps it from being ready (loading, the engine's
+    /// failure). Absent in upstream's answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -1,7 +1,8 @@
 //! Server plumbing shared by the binaries' crates (feature `server`): the HTTP server loop with
 //! client read timeouts and connection caps ([`serve`], [`ServeLimits`]), the open-file limit
 //! ([`raise_fd_limit`], the caps derived from it), the process shutdown signal
-//! ([`shutdown_signal`]) and the OpenAI error body ([`openai_error`]).
+//! ([`shutdown_signal`]), the OpenAI error body ([`openai_error`]) and the liveness/readiness
+//! answers ([`probe`]).
 //!
 //! The ML node agent, the gateway and the admin API all serve through [`serve`], so a slow or
 //! stalled client is cut, and a flood of connections shed, the same way on every listener of a
@@ -12,6 +13,7 @@ mod backoff;
 mod body_timeout;
 mod fd_limit;
 mod openai_error;
+pub mod probe;
 mod serve;
 mod shed;
 mod shutdown;

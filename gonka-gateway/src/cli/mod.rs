@@ -114,6 +114,10 @@ pub struct Args {
     /// that is healthy again is routed to within about this long.
     #[arg(long, env = "GONKA_HEALTH_RECOVERY_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration, global = true)]
     pub health_recovery_interval: Duration,
+    /// `/readyz` answers 200 even with zero routable nodes (the registry must still answer): for a
+    /// fresh install that nodes join later. Off: a gateway that can route nothing is not ready.
+    #[arg(long, env = "GONKA_READY_WITHOUT_NODES", global = true)]
+    pub ready_without_nodes: bool,
     /// Interval of the broker's reconcile loop (also runs at once on registry changes).
     #[arg(long, env = "GONKA_RECONCILE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub reconcile_interval: Duration,
@@ -438,6 +442,7 @@ impl Args {
         c.max_connections = self.max_connections;
         c.max_connections_per_ip = self.max_connections_per_ip;
         c.body_limit = self.body_limit;
+        c.ready_without_nodes = self.ready_without_nodes;
         c.drain_timeout = self.drain_timeout;
         c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;
         c.mlnode_token = non_empty_token("--mlnode-token", self.mlnode_token.as_ref())?;

@@ -437,6 +437,11 @@ impl NodePool {
             .collect()
     }
 
+    /// How many nodes are routable now ([`NodeView::routable`]): what readiness needs.
+    pub fn routable_nodes(&self) -> usize {
+        self.lock().views.iter().filter(|v| v.routable()).count()
+    }
+
     /// Total requests in flight across nodes.
     pub fn in_flight(&self) -> u32 {
         self.lock().views.iter().map(|v| v.in_flight).sum()

@@ -65,17 +65,40 @@ fn health_report(state: &StateReport, gpus: GpuReport) -> HealthReport {
     }
 }
 
-/// `GET /readyz`: `{ready}`, `503` while the node is in `INFERENCE` and no engine serves (as
-/// upstream: loading is not ready).
+/// `GET /readyz`: `{ready, reason}`; `200` while the engine serves or the node is idle on
+/// purpose (no up since start, stopped by a down, PoC without an engine), `503` while an engine
+/// loads, while no engine answers, or after an up failed (the engine died or never served):
+/// Kubernetes takes the node out of rotation until it serves again.
 pub(crate) async fn readyz(State(agent): State<Arc<Agent>>) -> Response {
-    let state = agent.state().await;
-    let ready = state.state != "INFERENCE" || state.inference_healthy == Some(true);
-    let code = if ready {
+    let readiness = readiness(&agent.state().await);
+    let code = if readiness.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(Readiness { ready })).into_response()
+    (code, Json(readiness)).into_response()
+}
+
+/// Readiness of the node whose state is `state`.
+fn readiness(state: &StateReport) -> Readiness {
+    let (ready, reason) = match (state.state.as_str(), state.up_status) {
+        ("INFERENCE", _) if state.inference_healthy == Some(true) => (true, "serving".to_owned()),
+        ("INFERENCE", Some(UpPhase::InProgress)) => (false, "engine loading".to_owned()),
+        ("INFERENCE", _) => (false, "engine not answering".to_owned()),
+        (_, Some(UpPhase::Failed)) => (
+            false,
+            match &state.last_error {
+                Some(e) => format!("engine failed: {e}"),
+                None => "engine failed".to_owned(),
+            },
+        ),
+        ("POW", _) => (true, "poc".to_owned()),
+        _ => (true, "idle".to_owned()),
+    };
+    Readiness {
+        ready,
+        reason: Some(reason),
+    }
 }
 
 /// `GET /api/v1/state`.

@@ -44,7 +44,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route_layer(middleware::from_fn_with_state(token, require_token));
     let app = Router::new()
         .route(paths::HEALTH, get(info::health))
-        .route(paths::LIVEZ, get(info::health))
+        .route(paths::LIVEZ, get(gonka_core::server::probe::livez))
         .route(paths::READYZ, get(info::readyz))
         .merge(api)
         .fallback(not_found)
