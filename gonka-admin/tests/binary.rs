@@ -30,6 +30,7 @@ fn help_lists_every_flag_with_its_environment_variable() {
         "GONKA_ADMIN_TOKEN",
         "--nodes-file",
         "--log-format",
+        "RUST_LOG",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
@@ -50,6 +51,11 @@ fn bad_database_url_fails_start_up_with_a_message() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot open database"), "{err}");
+    // stderr is a pipe, not a terminal: no colour escape codes in the log lines.
+    assert!(
+        !err.contains('\x1b'),
+        "ANSI escape codes in a non-terminal log: {err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,20 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// The `Logging:` paragraph of every binary's `--help`, as a string literal (for `concat!`
+/// with a binary's own text); [`LOG_HELP`] is the same text as a constant.
+#[macro_export]
+macro_rules! log_help {
+    () => {
+        "Logging: to stderr, one line per event (--log-format text|json); colours only when stderr \
+is a terminal. RUST_LOG sets the filter in tracing's EnvFilter syntax, default `info`, e.g. \
+RUST_LOG=warn,gonka_gateway=debug or RUST_LOG=gonka_mlnode::engine=trace."
+    };
+}
+
+/// The `Logging:` paragraph of every binary's `--help` ([`log_help!`]).
+pub const LOG_HELP: &str = log_help!();
+
 /// Output format of the logs (`--log-format text|json` in every binary).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {

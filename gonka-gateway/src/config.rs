@@ -88,6 +88,13 @@ pub struct GatewayConfig {
     /// `/readyz` answers 200 with zero routable nodes (the registry must still answer); off by
     /// default, so a gateway that can route nothing is taken out of a load balancer's rotation.
     pub ready_without_nodes: bool,
+    /// Further engine routes the public listener passes through, routed by the body's `model`
+    /// like chat completions (same scheduler, queue, retries and metrics); each a path
+    /// starting with `/`. Default: `/v1/embeddings`.
+    pub passthrough_routes: Vec<String>,
+    /// Origins allowed by CORS on the public listener (`*` for any); empty: no CORS headers,
+    /// browsers on other sites cannot read answers.
+    pub cors_origins: Vec<String>,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -126,6 +133,8 @@ impl fmt::Debug for GatewayConfig {
             .field("mlnode_token", &redacted(&self.mlnode_token))
             .field("poc", &self.poc)
             .field("ready_without_nodes", &self.ready_without_nodes)
+            .field("passthrough_routes", &self.passthrough_routes)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -163,6 +172,8 @@ impl GatewayConfig {
             mlnode_token: None,
             poc: None,
             ready_without_nodes: false,
+            passthrough_routes: vec!["/v1/embeddings".to_owned()],
+            cors_origins: Vec::new(),
         }
     }
 

@@ -30,6 +30,14 @@ pub enum GatewayError {
         "unknown endpoint; the gateway serves /v1/chat/completions, /v1/completions, /v1/models"
     )]
     UnknownEndpoint,
+    /// The path exists but not for this method (405, with `Allow`).
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+    },
     /// No or a wrong API key.
     #[error("{0}")]
     Unauthorized(String),
@@ -111,6 +119,11 @@ impl GatewayError {
                 (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large")
             }
             Self::UnknownEndpoint => (StatusCode::NOT_FOUND, INVALID, "not_found"),
+            Self::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                INVALID,
+                "method_not_allowed",
+            ),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             Self::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             Self::NoCapacity { .. } => (StatusCode::SERVICE_UNAVAILABLE, SERVER, "no_capacity"),
@@ -152,7 +165,25 @@ impl GatewayError {
     /// The OpenAI-shaped error response of this error.
     fn response(&self) -> Response {
         let (status, kind, code) = self.parts();
-        openai_error(status, kind, code, &self.to_string())
+        let mut response = openai_error(status, kind, code, &self.to_string());
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
+    }
+
+    /// Seconds a client should wait before retrying, sent as `Retry-After` on every 429 and
+    /// 503: a full queue drains within about a second; a model with no free node, or a gateway
+    /// draining for a restart, needs a few.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::QueueFull(_) => Some(1),
+            Self::NoCapacity { .. } => Some(2),
+            Self::ShuttingDown => Some(5),
+            _ => None,
+        }
     }
 }
 

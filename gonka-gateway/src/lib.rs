@@ -58,6 +58,7 @@ pub mod auth;
 pub mod broker;
 mod builder;
 pub mod config;
+pub mod cors;
 pub mod cross_site;
 #[cfg(feature = "devnet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
@@ -84,6 +85,7 @@ pub mod upstream_config;
 pub use builder::{Gateway, GatewayBuilder};
 pub use config::GatewayConfig;
 pub use error::{GatewayError, StartupError};
+pub use handlers::health::ReadinessChecks;
 pub use pool::NodePool;
 pub use schedule::{scheduler_by_name, UnknownPolicy};
 pub use server::{run, start, Listeners, RunningGateway};

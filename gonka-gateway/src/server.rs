@@ -63,6 +63,14 @@ async fn not_found() -> Response {
     GatewayError::UnknownEndpoint.into_response()
 }
 
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    GatewayError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+    .into_response()
+}
+
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
@@ -82,10 +90,73 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 /// (readiness report), and `/metrics`; every answer carries an
 /// `x-request-id` (the client's, or a new one).
 pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
-    let api = Router::new()
+    public_router_with(state, api_keys, &[])
+}
+
+/// Routes of the public API that a passthrough route may not take.
+const BUILT_IN_ROUTES: [&str; 8] = [
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/models",
+    "/livez",
+    "/readyz",
+    "/health",
+    "/v1/status",
+    "/metrics",
+];
+
+/// Checks operator-given passthrough routes: each starts with `/`, holds no route pattern
+/// (`{`, `}`, `*`), is not a built-in route and is given once.
+///
+/// # Errors
+/// The first problem, naming the route.
+pub fn check_passthrough_routes(routes: &[String]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for r in routes {
+        if !r.starts_with('/') || r.len() < 2 {
+            return Err(format!(
+                "passthrough route {r:?} must be a path starting with /"
+            ));
+        }
+        if r.contains(['{', '}', '*', '?', '#', ' ']) {
+            return Err(format!(
+                "passthrough route {r:?} may not contain {{, }}, *, ?, # or spaces"
+            ));
+        }
+        if BUILT_IN_ROUTES.contains(&r.as_str()) || r.starts_with("/v1/models/") {
+            return Err(format!("passthrough route {r:?} is a built-in route"));
+        }
+        if !seen.insert(r.as_str()) {
+            return Err(format!("passthrough route {r:?} is given twice"));
+        }
+    }
+    Ok(())
+}
+
+/// [`public_router`] plus `passthrough` routes: `POST` bodies with a `model`, routed like chat
+/// completions to the same path on a node. Check them with [`check_passthrough_routes`]
+/// first (an invalid or duplicate route panics here, as axum does).
+pub fn public_router_with(state: AppState, api_keys: ApiKeys, passthrough: &[String]) -> Router {
+    let mut api = Router::new();
+    for route in passthrough {
+        let path: Arc<str> = Arc::from(route.as_str());
+        api = api.route(
+            route,
+            post(
+                move |axum::extract::State(state): axum::extract::State<AppState>,
+                      headers: axum::http::HeaderMap,
+                      body: axum::body::Body| {
+                    let path = path.clone();
+                    async move { completions::forward(&state, &path, headers, body).await }
+                },
+            ),
+        );
+    }
+    let api = api
         .route("/v1/chat/completions", post(completions::chat_completions))
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(models::list_models))
+        .route("/v1/models/{*id}", get(models::retrieve_model))
         .layer(middleware::from_fn_with_state(api_keys, require_api_key));
     Router::new()
         .merge(api)
@@ -95,6 +166,7 @@ pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
         .route("/v1/status", get(health::status))
         .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
@@ -221,7 +293,12 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         body_limit: config.body_limit,
         readiness: readiness.clone(),
     };
-    let mut public = public_router(state, ApiKeys::new(&config.api_keys));
+    check_passthrough_routes(&config.passthrough_routes).map_err(StartupError::Config)?;
+    let mut public = public_router_with(
+        state,
+        ApiKeys::new(&config.api_keys),
+        &config.passthrough_routes,
+    );
     let poc_listen_addr = match &listeners.poc {
         Some(l) => Some(local_addr(l)?),
         None => None,
@@ -232,6 +309,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     if let Some(service) = &poc_service {
         public = public.merge(crate::poc::participants_router(service.clone()));
         background.spawn(crate::poc::driver::run_driver(service.clone()));
+    }
+    if !config.cors_origins.is_empty() {
+        public =
+            public.layer(crate::cors::layer(&config.cors_origins).map_err(StartupError::Config)?);
     }
     let limits = crate::http_serve::limits(config.header_read_timeout, config.body_read_timeout)
         .with_connection_caps(config.max_connections, config.max_connections_per_ip);

@@ -32,6 +32,10 @@ async fn help_lists_the_flags_and_the_devnet_subcommand() {
         "--config",
         "GONKA_CONFIG",
         "devnet",
+        "RUST_LOG",
+        "--ready-without-nodes",
+        "--passthrough-routes",
+        "--cors-origins",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }

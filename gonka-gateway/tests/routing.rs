@@ -148,6 +148,7 @@ async fn queue_timeout_answers_503_in_openai_error_shape() {
     let _held = first_chunk(post_chat(&gw, &chat_body(MODEL, true)).await).await;
     let resp = post_chat(&gw, &chat_body(MODEL, false)).await;
     assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "2");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "no_capacity");
     assert_eq!(body["error"]["type"], "server_error");
@@ -185,6 +186,7 @@ async fn a_full_holding_queue_answers_429() {
     .await;
     let resp = post_chat(&gw, &chat_body(MODEL, false)).await;
     assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "1");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "queue_full");
     node.state.open_gate();

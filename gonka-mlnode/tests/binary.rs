@@ -26,6 +26,7 @@ fn help_lists_the_engine_and_listen_flags() {
         "--inference-listen",
         "--token",
         "--state-dir",
+        "RUST_LOG",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

@@ -16,7 +16,8 @@ use gonka_core::GovernanceModels;
     name = "gonka-admin",
     version,
     about = "Admin API of a Gonka network node: register, update, enable/disable and delete ML nodes",
-    long_about = None
+    long_about = None,
+    after_help = gonka_core::logging::LOG_HELP
 )]
 pub struct Args {
     /// TOML file of settings (keys are the long flag names, e.g. `listen = "127.0.0.1:9200"`): flags

@@ -114,6 +114,27 @@ pub struct Args {
     /// that is healthy again is routed to within about this long.
     #[arg(long, env = "GONKA_HEALTH_RECOVERY_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration, global = true)]
     pub health_recovery_interval: Duration,
+    /// Engine routes the public API passes through besides chat/completions, comma-separated:
+    /// `POST` bodies with a `model`, routed like chat completions (e.g. `/v1/embeddings,/v1/rerank`).
+    #[arg(
+        long,
+        env = "GONKA_PASSTHROUGH_ROUTES",
+        value_delimiter = ',',
+        default_value = "/v1/embeddings",
+        value_name = "PATH,...",
+        global = true
+    )]
+    pub passthrough_routes: Vec<String>,
+    /// Origins whose browser pages may call the public API (CORS), comma-separated, e.g.
+    /// `https://chat.example.com`; `*` for any. Unset: no CORS headers.
+    #[arg(
+        long,
+        env = "GONKA_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN,...",
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
     /// `/readyz` answers 200 even with zero routable nodes (the registry must still answer): for a
     /// fresh install that nodes join later. Off: a gateway that can route nothing is not ready.
     #[arg(long, env = "GONKA_READY_WITHOUT_NODES", global = true)]
@@ -283,15 +304,17 @@ fn non_empty_token(flag: &str, value: Option<&String>) -> Result<Option<String>,
 }
 
 /// The `--help` text on upstream's settings.
-const UPSTREAM_HELP: &str =
-    "Upstream settings: the decentralized-api variables DAPI_API__PUBLIC_SERVER_PORT, \
+const UPSTREAM_HELP: &str = concat!(
+    gonka_core::log_help!(),
+    "\n\nUpstream settings: the decentralized-api variables DAPI_API__PUBLIC_SERVER_PORT, \
 DAPI_API__ML_SERVER_PORT and DAPI_API__ADMIN_SERVER_PORT (listen on 0.0.0.0:PORT), \
 DAPI_API__POC_CALLBACK_URL, DAPI_API__PUBLIC_URL (any case, `__` = `.`, as upstream reads them) \
 and NODE_CONFIG_PATH set --public-listen, --poc-listen, --admin-listen, --poc-callback-url, \
 --public-url and --node-config. Precedence: flag > GONKA_* variable > DAPI_* variable > \
 --config file > default. Other DAPI_* variables are ignored (logged at start). On 0.0.0.0 the \
 admin listener needs --admin-token (or --allow-unauthenticated=admin) and the PoC listener \
---allow-unauthenticated=poc, else the gateway refuses to start.";
+--allow-unauthenticated=poc, else the gateway refuses to start."
+);
 
 /// Parses `argv` (program name first) with `command` (normally [`Args::command`]): flags, then
 /// `GONKA_*` environment variables, then upstream's `DAPI_*` variables and `NODE_CONFIG_PATH`
@@ -443,6 +466,20 @@ impl Args {
         c.max_connections_per_ip = self.max_connections_per_ip;
         c.body_limit = self.body_limit;
         c.ready_without_nodes = self.ready_without_nodes;
+        c.passthrough_routes = self
+            .passthrough_routes
+            .iter()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect();
+        gonka_gateway::server::check_passthrough_routes(&c.passthrough_routes)?;
+        c.cors_origins = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        gonka_gateway::cors::layer(&c.cors_origins).map(drop)?;
         c.drain_timeout = self.drain_timeout;
         c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;
         c.mlnode_token = non_empty_token("--mlnode-token", self.mlnode_token.as_ref())?;

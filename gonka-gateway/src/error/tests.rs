@@ -120,6 +120,13 @@ async fn each_request_error_maps_to_its_status_type_and_code_in_the_openai_shape
         let by_ref = (&error).into_response();
         let response = error.into_response();
         assert_eq!(response.status(), status);
+        let retry_after = response.headers().get("retry-after");
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            let seconds: u32 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
+            assert!(seconds >= 1, "{status}: Retry-After {seconds}");
+        } else {
+            assert!(retry_after.is_none(), "{status} has no Retry-After");
+        }
         assert_eq!(by_ref.status(), status);
         let body = to_bytes(response.into_body(), 1 << 16).await.unwrap();
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();

@@ -8,7 +8,13 @@ use axum::response::{IntoResponse, Response};
 use crate::error::GatewayError;
 use crate::server::AppState;
 
-async fn forward(state: &AppState, path: &'static str, headers: HeaderMap, body: Body) -> Response {
+/// Reads the body (up to the limit) and forwards it to `path` on a chosen node.
+pub(crate) async fn forward(
+    state: &AppState,
+    path: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let bytes = match to_bytes(body, state.body_limit).await {
         Ok(b) => b,
         Err(e) => {

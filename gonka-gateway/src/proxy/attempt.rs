@@ -30,7 +30,7 @@ impl Proxy {
     pub(super) async fn try_once(
         &self,
         mut permit: Permit,
-        path: &'static str,
+        path: &str,
         headers: &HeaderMap,
         body: Bytes,
         model: &str,

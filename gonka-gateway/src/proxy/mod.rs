@@ -91,7 +91,7 @@ impl Proxy {
     }
 
     /// Forwards one request to `path` (e.g. `/v1/chat/completions`) on a chosen node.
-    pub async fn forward(&self, path: &'static str, headers: &HeaderMap, body: Bytes) -> Response {
+    pub async fn forward(&self, path: &str, headers: &HeaderMap, body: Bytes) -> Response {
         let parsed = match request::parse(headers, &body) {
             Ok(p) => p,
             Err(e) => return self.reject("", e),

@@ -59,9 +59,10 @@ impl UpstreamClient {
         client_headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>, SendError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| SendError::Other(format!("invalid upstream URL {url:?}: {e}")))?;
+        let uri: Uri = url.parse().map_err(|e| {
+            tracing::warn!(url, error = %e, "invalid upstream URL");
+            SendError::Other(format!("invalid upstream URL: {e}"))
+        })?;
         let mut builder = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
         for name in FORWARDED {
             if let Some(v) = client_headers.get(&name) {
@@ -71,12 +72,32 @@ impl UpstreamClient {
         let request = builder
             .body(Full::new(body))
             .map_err(|e| SendError::Other(format!("cannot build the upstream request: {e}")))?;
+        // The node's address stays in the log: answers to clients name the node by id only.
         self.inner.request(request).await.map_err(|e| {
+            let detail = crate::error::chain(&e);
+            tracing::warn!(url, error = %detail, "upstream request failed");
             if e.is_connect() {
-                SendError::Connect(format!("{url}: connection failed: {e}"))
+                SendError::Connect(format!("connection failed: {}", io_cause(&e)))
             } else {
-                SendError::Other(format!("{url}: {e}"))
+                SendError::Other(detail)
             }
         })
+    }
+}
+
+/// The innermost I/O error's kind in words (`connection refused`, `timed out`, ...), without
+/// the address the connector may have put into its messages.
+fn io_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut next = Some(e);
+    let mut kind = None;
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            kind = Some(io.kind());
+        }
+        next = err.source();
+    }
+    match kind {
+        Some(k) => k.to_string(),
+        None => "unreachable".to_owned(),
     }
 }

@@ -59,9 +59,12 @@ async fn engine_json(
         .json(body)
         .send()
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(e.without_url().to_string()))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| failed(e.to_string()))?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| failed(e.without_url().to_string()))?;
     if !status.is_success() {
         return Err(failed(format!("{status}: {text}")));
     }
@@ -181,12 +184,12 @@ pub(super) async fn models(client: &reqwest::Client, base_url: &str) -> Response
     };
     let response = match client.get(format!("{base_url}/v1/models")).send().await {
         Ok(r) => r,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e.without_url().to_string()),
     };
     let status = response.status();
     let mut answer: Value = match response.json().await {
         Ok(v) => v,
-        Err(e) => return failed(format!("{status}: not JSON ({e})")),
+        Err(e) => return failed(format!("{status}: not JSON ({})", e.without_url())),
     };
     if !status.is_success() {
         return failed(format!("{status}: {answer}"));

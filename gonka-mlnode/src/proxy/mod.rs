@@ -72,13 +72,18 @@ async fn health(State(state): State<ProxyState>) -> Response {
     }
 }
 
+/// 503 with `Retry-After`: an engine starting or restarting serves within seconds.
 fn no_engine() -> Response {
-    openai_error(
+    let mut response = openai_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "service_unavailable_error",
         "engine_unavailable",
         "no inference engine is up on this ML node",
-    )
+    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, 5.into());
+    response
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -164,7 +169,8 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
                 StatusCode::BAD_GATEWAY,
                 "server_error",
                 "engine_error",
-                &format!("inference engine did not answer: {e}"),
+                // Without the engine's URL: its loopback address is not the client's business.
+                &format!("inference engine did not answer: {}", e.without_url()),
             );
         }
     };

@@ -9,6 +9,7 @@
 //! one buffer per SSE event and none per token choice.
 
 mod config;
+mod embeddings;
 mod handlers;
 mod request;
 mod sse;
@@ -102,6 +103,7 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route("/v1/models", get(handlers::models))
         .route("/v1/chat/completions", post(handlers::chat))
         .route("/v1/completions", post(handlers::completion))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/tokenize", post(tokenize::tokenize))
         .route("/sim/stats", get(handlers::stats))
         .route(
