@@ -1,4 +1,5 @@
-//! `gonka-admin`: serves the admin API (seed 000) over a durable registry. See `--help`.
+//! `gonka-admin`: serves the admin API over a durable registry (`gonka-admin [serve] ...`), or
+//! manages the nodes of a running one (`gonka-admin nodes ...`). See `--help`.
 
 use std::process::ExitCode;
 
@@ -6,7 +7,16 @@ mod cli;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = cli::parse_env().unwrap_or_else(|e| e.exit());
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match argv.get(1).and_then(|a| a.to_str()) {
+        Some("nodes") => return cli::nodes::main(argv).await,
+        Some("serve") => {
+            argv.remove(1);
+        }
+        _ => {}
+    }
+    let args = cli::parse(<cli::Args as clap::CommandFactory>::command(), argv)
+        .unwrap_or_else(|e| e.exit());
     gonka_core::logging::init(args.log_format);
     gonka_core::server::raise_fd_limit();
     let config = args.server_config();

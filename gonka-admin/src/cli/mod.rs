@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::CommandFactory;
 use gonka_admin::{ServerConfig, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT};
 use gonka_core::cli::ParseError;
 use gonka_core::logging::LogFormat;
@@ -17,7 +16,12 @@ use gonka_core::GovernanceModels;
     version,
     about = "Admin API of a Gonka network node: register, update, enable/disable and delete ML nodes",
     long_about = None,
-    after_help = gonka_core::logging::LOG_HELP
+    override_usage = "gonka-admin [serve] [OPTIONS]\n       gonka-admin nodes <list|get|add|update|enable|disable|delete|import> [OPTIONS]",
+    after_help = concat!(
+        "Operator commands: `gonka-admin nodes list|get|add|update|enable|disable|delete|import` manage \
+the nodes of a running admin API through its HTTP API (see `gonka-admin nodes --help`).\n\n",
+        gonka_core::log_help!()
+    )
 )]
 pub struct Args {
     /// TOML file of settings (keys are the long flag names, e.g. `listen = "127.0.0.1:9200"`): flags
@@ -139,13 +143,7 @@ where
     gonka_core::cli::parse_with_config_file(command, argv, "config")
 }
 
-/// [`parse`] of this process's command line with [`Args::command`].
-///
-/// # Errors
-/// See [`ParseError`].
-pub fn parse_env() -> Result<Args, ParseError> {
-    parse(Args::command(), std::env::args_os())
-}
+pub mod nodes;
 
 #[cfg(test)]
 mod tests;

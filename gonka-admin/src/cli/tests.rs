@@ -1,4 +1,5 @@
 use super::*;
+use clap::CommandFactory;
 use clap::Parser;
 
 #[test]
