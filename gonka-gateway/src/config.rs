@@ -95,6 +95,14 @@ pub struct GatewayConfig {
     /// Origins allowed by CORS on the public listener (`*` for any); empty: no CORS headers,
     /// browsers on other sites cannot read answers.
     pub cors_origins: Vec<String>,
+    /// Serve `/metrics` on a listener of its own at this address, and not on the public
+    /// listener; `None` (the default): on the public listener (behind the API keys when they
+    /// are set, see [`GatewayConfig::metrics_token`]).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Bearer token `/metrics` requires wherever it is served (`Authorization: Bearer <token>`,
+    /// else 401). `None` (the default): the metrics listener is open, and `/metrics` on the
+    /// public listener takes the API keys when they are set, else is open.
+    pub metrics_token: Option<String>,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -135,6 +143,8 @@ impl fmt::Debug for GatewayConfig {
             .field("ready_without_nodes", &self.ready_without_nodes)
             .field("passthrough_routes", &self.passthrough_routes)
             .field("cors_origins", &self.cors_origins)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("metrics_token", &redacted(&self.metrics_token))
             .finish()
     }
 }
@@ -174,6 +184,8 @@ impl GatewayConfig {
             ready_without_nodes: false,
             passthrough_routes: vec!["/v1/embeddings".to_owned()],
             cors_origins: Vec::new(),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 

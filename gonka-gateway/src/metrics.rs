@@ -1,19 +1,22 @@
-//! Prometheus metrics of the gateway (`/metrics` on the public listener).
+//! Prometheus metrics of the gateway (`/metrics` on the public listener, or on its own listener
+//! with `--metrics-listen`); every name is listed in `docs/observability.md`.
 //!
 //! Counters and histograms are recorded on the request path; per-node gauges (in-flight, health,
-//! breaker) and the queue depth are read from the [`NodePool`] at scrape time, so they cost
-//! nothing per request.
+//! breaker), the queue depth, breaker transitions and the PoC gauges are read from the
+//! [`NodePool`] and the PoC service at scrape time, so they cost nothing per request.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::poc::PocService;
 use crate::pool::NodePool;
 
 /// Labels of `gonka_gateway_requests_total`.
@@ -41,6 +44,36 @@ pub struct NodeLabel {
     pub node: String,
 }
 
+/// Labels of `gonka_gateway_tokens_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// Requested model.
+    pub model: String,
+    /// `prompt` or `completion`.
+    pub kind: String,
+}
+
+/// Labels of `gonka_gateway_breaker_transitions_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    /// The state the breaker went to: `open` or `closed`.
+    pub to: String,
+}
+
+/// A `phase` label (PoC phase: `generate`, `wind_down`, `validate`, `inference`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    /// Phase name.
+    pub phase: String,
+}
+
+/// An `outcome` label (PoC validation outcome of a node).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `valid`, `fraud`, `inconclusive` or `no_artifacts`.
+    pub outcome: String,
+}
+
 /// Labels of `gonka_gateway_broker_actions_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BrokerLabels {
@@ -52,12 +85,62 @@ pub struct BrokerLabels {
     pub result: String,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-fn latency_histogram() -> Histogram {
-    // 5 ms .. ~164 s
-    Histogram::new(exponential_buckets(0.005, 2.0, 16))
+/// Labels of `gonka_build_info` (the same metric in every Gonka binary).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The binary (`gonka-gateway`, `gonka-mlnode`, `gonka-admin`).
+    pub binary: String,
+    /// Its version (`CARGO_PKG_VERSION`).
+    pub version: String,
 }
+
+/// Registers `gonka_build_info{binary,version} 1` in `registry` (unprefixed).
+pub fn register_build_info(registry: &mut Registry, binary: &str, version: &str) {
+    let info = Family::<BuildLabels, Gauge>::default();
+    info.get_or_create(&BuildLabels {
+        binary: binary.to_owned(),
+        version: version.to_owned(),
+    })
+    .set(1);
+    registry.register(
+        "gonka_build_info",
+        "Always 1; the labels name the binary and its version",
+        info,
+    );
+}
+
+/// Histogram bucket bounds: 5 ms doubling until the first bound at or past `top_seconds` (at
+/// least 300 s), so the largest finite bucket covers the longest duration a request may take.
+pub fn buckets_up_to(top_seconds: f64) -> Vec<f64> {
+    let top = top_seconds.max(300.0);
+    let mut bounds = vec![0.005];
+    let mut b = 0.005_f64;
+    // Bounded: doubling from 5 ms passes any finite f64 top in < 1100 steps; cap at 64.
+    while b < top && bounds.len() < 64 {
+        b *= 2.0;
+        bounds.push(b);
+    }
+    bounds
+}
+
+/// Builds histograms with fixed bucket bounds (for a metric family).
+#[derive(Debug, Clone)]
+pub struct Buckets(Arc<[f64]>);
+
+impl Buckets {
+    /// Histograms with `bounds`.
+    pub fn new(bounds: Vec<f64>) -> Self {
+        Self(bounds.into())
+    }
+}
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+type HistogramFamily<L> = Family<L, Histogram, Buckets>;
 
 /// Every metric of the gateway and the registry they are encoded from.
 #[derive(Debug)]
@@ -67,16 +150,37 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     /// End-to-end request duration in seconds by model.
     pub duration: HistogramFamily<ModelLabel>,
-    /// Time to the first upstream byte in seconds by model.
+    /// Time from the request's arrival (queue wait included) to the first upstream byte, in
+    /// seconds by model; streamed answers only.
     pub ttft: HistogramFamily<ModelLabel>,
+    /// Time a request waited for a node slot (holding queue), in seconds by model.
+    pub queue_wait: HistogramFamily<ModelLabel>,
     /// Tries after the first one, by model.
     pub retries: Family<ModelLabel, Counter>,
+    /// Requests answered with a failure after every allowed try failed, by model.
+    pub retries_exhausted: Family<ModelLabel, Counter>,
+    /// Prompt and completion tokens the engines reported in `usage`, by model.
+    pub tokens: Family<TokenLabels, Counter>,
     /// Management calls made by the broker.
     pub broker_actions: Family<BrokerLabels, Counter>,
+    breaker_transitions: Family<TransitionLabels, Counter>,
     in_flight: Family<NodeLabel, Gauge>,
     node_healthy: Family<NodeLabel, Gauge>,
+    node_routable: Family<NodeLabel, Gauge>,
     breaker_open: Family<NodeLabel, Gauge>,
     queue_depth: Gauge,
+    nodes_routable: Gauge,
+    poc_epoch: Gauge,
+    poc_phase: Family<PhaseLabel, Gauge>,
+    poc_round_epoch: Gauge,
+    poc_validated_epoch: Gauge,
+    poc_nonces_committed: Gauge,
+    poc_nonces_sampled: Gauge,
+    poc_nonces_mismatched: Gauge,
+    poc_nodes: Family<OutcomeLabel, Gauge>,
+    poc: OnceLock<Arc<PocService>>,
+    /// Serialises scrapes: the breaker transition counters are brought up to the pool's totals.
+    render_lock: Mutex<()>,
     /// Handles into the families above by model, so the request path finds its series with a
     /// map lookup by `&str` instead of building owned label strings on every request.
     by_model: RwLock<HashMap<Box<str>, ModelHandles>>,
@@ -87,7 +191,10 @@ pub struct Metrics {
 struct ModelHandles {
     duration: Histogram,
     ttft: Histogram,
+    queue_wait: Histogram,
     retries: Counter,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
     /// `requests` counters by node, then by status.
     requests: HashMap<Box<str>, Vec<(u16, Counter)>>,
 }
@@ -99,76 +206,194 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A fresh set of metrics registered under the `gonka_gateway` prefix.
+    /// A fresh set of metrics for the default timeouts (30 s queue, 300 s request).
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("gonka_gateway");
+        Self::for_timeouts(Duration::from_secs(30), Duration::from_secs(300))
+    }
+
+    /// A fresh set of metrics, `gonka_gateway_*` plus `gonka_build_info`, whose latency buckets
+    /// reach past `queue_timeout + request_timeout` (and 300 s at least) so no request that
+    /// the gateway lets run lands in `+Inf` only.
+    pub fn for_timeouts(queue_timeout: Duration, request_timeout: Duration) -> Self {
+        let mut root = Registry::default();
+        register_build_info(&mut root, "gonka-gateway", env!("CARGO_PKG_VERSION"));
+        let buckets = Buckets::new(buckets_up_to(
+            (queue_timeout + request_timeout).as_secs_f64(),
+        ));
+        let queue_buckets = Buckets::new(buckets_up_to(queue_timeout.as_secs_f64()));
+        let registry = root.sub_registry_with_prefix("gonka_gateway");
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration: HistogramFamily<ModelLabel> = Family::new_with_constructor(latency_histogram);
-        let ttft: HistogramFamily<ModelLabel> = Family::new_with_constructor(latency_histogram);
+        let duration = HistogramFamily::new_with_constructor(buckets.clone());
+        let ttft = HistogramFamily::new_with_constructor(buckets);
+        let queue_wait = HistogramFamily::new_with_constructor(queue_buckets);
         let retries = Family::<ModelLabel, Counter>::default();
+        let retries_exhausted = Family::<ModelLabel, Counter>::default();
+        let tokens = Family::<TokenLabels, Counter>::default();
         let broker_actions = Family::<BrokerLabels, Counter>::default();
+        let breaker_transitions = Family::<TransitionLabels, Counter>::default();
         let in_flight = Family::<NodeLabel, Gauge>::default();
         let node_healthy = Family::<NodeLabel, Gauge>::default();
+        let node_routable = Family::<NodeLabel, Gauge>::default();
         let breaker_open = Family::<NodeLabel, Gauge>::default();
         let queue_depth = Gauge::default();
-        registry.register(
+        let nodes_routable = Gauge::default();
+        let poc_epoch = Gauge::default();
+        let poc_phase = Family::<PhaseLabel, Gauge>::default();
+        let poc_round_epoch = Gauge::default();
+        let poc_validated_epoch = Gauge::default();
+        let poc_nonces_committed = Gauge::default();
+        let poc_nonces_sampled = Gauge::default();
+        let poc_nonces_mismatched = Gauge::default();
+        let poc_nodes = Family::<OutcomeLabel, Gauge>::default();
+        for to in ["open", "closed"] {
+            let _ = breaker_transitions.get_or_create(&TransitionLabels { to: to.into() });
+        }
+        let r = registry;
+        r.register(
             "requests",
             "Proxied requests by model, node and status",
             requests.clone(),
         );
-        registry.register(
+        r.register(
             "request_duration_seconds",
-            "End-to-end duration of proxied requests",
+            "End-to-end duration of proxied requests, from arrival to the last byte",
             duration.clone(),
         );
-        registry.register(
+        r.register(
             "time_to_first_token_seconds",
-            "Time from taking a node slot to the first upstream byte",
+            "Streamed requests: time from arrival (queue wait included) to the first upstream byte",
             ttft.clone(),
         );
-        registry.register(
+        r.register(
+            "queue_wait_seconds",
+            "Time a request waited for a node slot",
+            queue_wait.clone(),
+        );
+        r.register(
             "retries",
             "Requests retried on another node before the first byte",
             retries.clone(),
         );
-        registry.register(
+        r.register(
+            "retries_exhausted",
+            "Requests answered with a failure after every allowed try failed",
+            retries_exhausted.clone(),
+        );
+        r.register(
+            "tokens",
+            "Tokens the engines reported in usage, by model and kind (prompt, completion)",
+            tokens.clone(),
+        );
+        r.register(
             "broker_actions",
             "Management API calls made by the broker",
             broker_actions.clone(),
         );
-        registry.register(
+        r.register(
+            "breaker_transitions",
+            "Circuit breaker transitions of all nodes, by the state entered",
+            breaker_transitions.clone(),
+        );
+        r.register(
             "in_flight",
             "Requests in flight per node",
             in_flight.clone(),
         );
-        registry.register(
+        r.register(
             "node_healthy",
             "1 when the node's last health check passed",
             node_healthy.clone(),
         );
-        registry.register(
+        r.register(
+            "node_routable",
+            "1 when the node takes requests now (admitted, healthy, breaker closed, INFERENCE)",
+            node_routable.clone(),
+        );
+        r.register(
             "breaker_open",
             "1 when the node's circuit breaker is open",
             breaker_open.clone(),
         );
-        registry.register(
+        r.register(
             "queue_depth",
             "Requests waiting in the holding queue",
             queue_depth.clone(),
         );
+        r.register(
+            "nodes_routable",
+            "Nodes that take requests now",
+            nodes_routable.clone(),
+        );
+        r.register("poc_epoch", "Epoch the PoC clock is in", poc_epoch.clone());
+        r.register(
+            "poc_phase",
+            "1 for the PoC phase the clock is in, 0 for the others",
+            poc_phase.clone(),
+        );
+        r.register(
+            "poc_round_epoch",
+            "Epoch of the last PoC round this gateway started",
+            poc_round_epoch.clone(),
+        );
+        r.register(
+            "poc_validated_epoch",
+            "Epoch of the last validated PoC round",
+            poc_validated_epoch.clone(),
+        );
+        r.register(
+            "poc_nonces_committed",
+            "Nonces the nodes committed in the last validated round",
+            poc_nonces_committed.clone(),
+        );
+        r.register(
+            "poc_nonces_sampled",
+            "Nonces sampled and recomputed in the last validated round",
+            poc_nonces_sampled.clone(),
+        );
+        r.register(
+            "poc_nonces_mismatched",
+            "Sampled nonces that did not match in the last validated round",
+            poc_nonces_mismatched.clone(),
+        );
+        r.register(
+            "poc_nodes",
+            "Nodes of the last validated round by outcome",
+            poc_nodes.clone(),
+        );
         Self {
-            registry,
+            registry: root,
             requests,
             duration,
             ttft,
+            queue_wait,
             retries,
+            retries_exhausted,
+            tokens,
             broker_actions,
+            breaker_transitions,
             in_flight,
             node_healthy,
+            node_routable,
             breaker_open,
             queue_depth,
+            nodes_routable,
+            poc_epoch,
+            poc_phase,
+            poc_round_epoch,
+            poc_validated_epoch,
+            poc_nonces_committed,
+            poc_nonces_sampled,
+            poc_nonces_mismatched,
+            poc_nodes,
+            poc: OnceLock::new(),
+            render_lock: Mutex::new(()),
             by_model: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Reports the PoC gauges of `service` from now on (a gateway with PoC on calls it once).
+    pub fn set_poc(&self, service: Arc<PocService>) {
+        let _ = self.poc.set(service);
     }
 
     /// Runs `f` on the cached handles of `model`, creating them on first use.
@@ -188,10 +413,21 @@ impl Metrics {
         let label = ModelLabel {
             model: model.to_owned(),
         };
+        let tokens = |kind: &str| {
+            self.tokens
+                .get_or_create(&TokenLabels {
+                    model: model.to_owned(),
+                    kind: kind.to_owned(),
+                })
+                .clone()
+        };
         let handles = map.entry(model.into()).or_insert_with(|| ModelHandles {
             duration: self.duration.get_or_create(&label).clone(),
             ttft: self.ttft.get_or_create(&label).clone(),
+            queue_wait: self.queue_wait.get_or_create(&label).clone(),
             retries: self.retries.get_or_create(&label).clone(),
+            prompt_tokens: tokens("prompt"),
+            completion_tokens: tokens("completion"),
             requests: HashMap::new(),
         });
         f(handles).unwrap_or_default()
@@ -205,10 +441,27 @@ impl Metrics {
         });
     }
 
-    /// Records the time to the first upstream byte of one request for `model`.
+    /// Records the time from arrival to the first upstream byte of one streamed request.
     pub fn observe_ttft(&self, model: &str, seconds: f64) {
         self.with_model(model, |h| {
             h.ttft.observe(seconds);
+            Some(())
+        });
+    }
+
+    /// Records how long one request waited for a node slot.
+    pub fn observe_queue_wait(&self, model: &str, seconds: f64) {
+        self.with_model(model, |h| {
+            h.queue_wait.observe(seconds);
+            Some(())
+        });
+    }
+
+    /// Adds the `usage` of one answer for `model`.
+    pub fn count_tokens(&self, model: &str, prompt: u64, completion: u64) {
+        self.with_model(model, |h| {
+            h.prompt_tokens.inc_by(prompt);
+            h.completion_tokens.inc_by(completion);
             Some(())
         });
     }
@@ -219,6 +472,15 @@ impl Metrics {
             h.retries.inc();
             Some(())
         });
+    }
+
+    /// Counts one request whose every allowed try failed.
+    pub fn count_retries_exhausted(&self, model: &str) {
+        self.retries_exhausted
+            .get_or_create(&ModelLabel {
+                model: model.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one answered request.
@@ -252,12 +514,15 @@ impl Metrics {
         }
     }
 
-    /// Refreshes the per-node gauges and queue depth from the pool and encodes everything in the
-    /// Prometheus text format.
+    /// Refreshes the per-node gauges, queue depth, breaker transitions and PoC gauges from the
+    /// pool and the PoC service and encodes everything in the OpenMetrics text format.
     pub fn render(&self, pool: &NodePool) -> String {
+        let _scrape = self.render_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.in_flight.clear();
         self.node_healthy.clear();
+        self.node_routable.clear();
         self.breaker_open.clear();
+        let mut routable = 0i64;
         for n in pool.snapshot() {
             let label = NodeLabel {
                 node: n.view.id.to_string(),
@@ -268,16 +533,81 @@ impl Metrics {
             self.node_healthy
                 .get_or_create(&label)
                 .set(i64::from(n.health_passed));
+            self.node_routable
+                .get_or_create(&label)
+                .set(i64::from(n.view.routable()));
+            routable += i64::from(n.view.routable());
             self.breaker_open
                 .get_or_create(&label)
                 .set(i64::from(n.breaker_open));
         }
+        self.nodes_routable.set(routable);
         self.queue_depth
             .set(i64::try_from(pool.queue_depth()).unwrap_or(i64::MAX));
+        let (opened, closed) = pool.breaker_transitions();
+        for (to, total) in [("open", opened), ("closed", closed)] {
+            let c = self
+                .breaker_transitions
+                .get_or_create(&TransitionLabels { to: to.into() });
+            c.inc_by(total.saturating_sub(c.get()));
+        }
+        if let Some(poc) = self.poc.get() {
+            self.render_poc(poc);
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             tracing::error!("failed to encode metrics");
         }
         out
+    }
+
+    fn render_poc(&self, poc: &PocService) {
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let now = poc.config().clock.now();
+        self.poc_epoch.set(gauge(now.epoch));
+        let current = crate::poc::phase_name(now.phase);
+        for phase in ["generate", "wind_down", "validate", "inference"] {
+            self.poc_phase
+                .get_or_create(&PhaseLabel {
+                    phase: phase.into(),
+                })
+                .set(i64::from(phase == current));
+        }
+        if let Some(epoch) = poc.last_round_epoch() {
+            self.poc_round_epoch.set(gauge(epoch));
+        }
+        if let Some(result) = poc.latest_result() {
+            self.poc_validated_epoch.set(gauge(result.info.epoch));
+            let sum = |f: fn(&crate::poc::validation::NodeOutcome) -> u64| {
+                gauge(result.outcomes.iter().map(f).sum())
+            };
+            self.poc_nonces_committed.set(sum(|o| o.count));
+            self.poc_nonces_sampled.set(sum(|o| o.n_total as u64));
+            self.poc_nonces_mismatched.set(sum(|o| o.n_mismatch as u64));
+            self.poc_nodes.clear();
+            for o in &result.outcomes {
+                self.poc_nodes
+                    .get_or_create(&OutcomeLabel {
+                        outcome: o.outcome.into(),
+                    })
+                    .inc();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_reach_past_the_request_timeout() {
+        let b = buckets_up_to(330.0);
+        assert_eq!(b[0], 0.005);
+        assert!(*b.last().unwrap_or(&0.0) >= 330.0, "{b:?}");
+        assert!(b[b.len() - 2] < 330.0);
+        let long = buckets_up_to(3600.0);
+        assert!(*long.last().unwrap_or(&0.0) >= 3600.0);
+        assert!(*buckets_up_to(1.0).last().unwrap_or(&0.0) >= 300.0);
     }
 }

@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{require_api_key, ApiKeys};
 use crate::broker::Broker;
 use crate::error::{GatewayError, StartupError};
+use crate::handlers::metrics::MetricsToken;
 use crate::handlers::{completions, health, metrics, models};
 use crate::metrics::Metrics;
 use crate::mlnode_client::MlNodeClient;
@@ -57,6 +58,63 @@ impl axum::extract::FromRef<AppState> for health::ReadinessChecks {
     }
 }
 
+/// Who may read `/metrics` on a listener.
+#[derive(Debug, Clone)]
+pub enum MetricsAccess {
+    /// Anyone.
+    Open,
+    /// Clients with one of the API keys (the public listener when keys are set).
+    ApiKeys(ApiKeys),
+    /// Clients with the metrics token.
+    Token(MetricsToken),
+    /// Not served on this listener (it has its own).
+    NotServed,
+}
+
+impl MetricsAccess {
+    /// The public listener's access under `config`: not served when `/metrics` has its own
+    /// listener, else the metrics token when set, else the API keys when set, else open.
+    pub fn public(config: &GatewayConfig) -> Self {
+        if config.metrics_listen.is_some() {
+            return Self::NotServed;
+        }
+        match Self::token(config) {
+            Some(t) => t,
+            None if !config.api_keys.is_empty() => Self::ApiKeys(ApiKeys::new(&config.api_keys)),
+            None => Self::Open,
+        }
+    }
+
+    /// The metrics listener's access under `config`: the metrics token when set, else open.
+    pub fn dedicated(config: &GatewayConfig) -> Self {
+        Self::token(config).unwrap_or(Self::Open)
+    }
+
+    fn token(config: &GatewayConfig) -> Option<Self> {
+        config
+            .metrics_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| Self::Token(MetricsToken(Arc::from(t))))
+    }
+}
+
+/// `GET /metrics` behind `access` (no route for [`MetricsAccess::NotServed`]).
+pub fn metrics_router(access: MetricsAccess) -> Router<AppState> {
+    let route = Router::new().route("/metrics", get(metrics::metrics));
+    match access {
+        MetricsAccess::Open => route,
+        MetricsAccess::ApiKeys(keys) => {
+            route.layer(middleware::from_fn_with_state(keys, require_api_key))
+        }
+        MetricsAccess::Token(token) => route.layer(middleware::from_fn_with_state(
+            token,
+            metrics::require_metrics_token,
+        )),
+        MetricsAccess::NotServed => Router::new(),
+    }
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 async fn not_found() -> Response {
@@ -87,8 +145,8 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// The public OpenAI API: `/v1/chat/completions`, `/v1/completions`, `/v1/models` (behind the
 /// optional API keys), the probes `/livez`, `/readyz`, `/health` (liveness) and `/v1/status`
-/// (readiness report), and `/metrics`; every answer carries an
-/// `x-request-id` (the client's, or a new one).
+/// (readiness report), and `/metrics` (behind the API keys too when they are set); every answer
+/// carries an `x-request-id` (the client's, or a new one).
 pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
     public_router_with(state, api_keys, &[])
 }
@@ -137,6 +195,21 @@ pub fn check_passthrough_routes(routes: &[String]) -> Result<(), String> {
 /// completions to the same path on a node. Check them with [`check_passthrough_routes`]
 /// first (an invalid or duplicate route panics here, as axum does).
 pub fn public_router_with(state: AppState, api_keys: ApiKeys, passthrough: &[String]) -> Router {
+    let access = if api_keys.is_empty() {
+        MetricsAccess::Open
+    } else {
+        MetricsAccess::ApiKeys(api_keys.clone())
+    };
+    public_router_full(state, api_keys, passthrough, access)
+}
+
+/// [`public_router_with`] with `/metrics` behind `metrics` (or not served).
+pub fn public_router_full(
+    state: AppState,
+    api_keys: ApiKeys,
+    passthrough: &[String],
+    metrics: MetricsAccess,
+) -> Router {
     let mut api = Router::new();
     for route in passthrough {
         let path: Arc<str> = Arc::from(route.as_str());
@@ -164,7 +237,7 @@ pub fn public_router_with(state: AppState, api_keys: ApiKeys, passthrough: &[Str
         .route("/readyz", get(health::readyz))
         .route("/health", get(health::health))
         .route("/v1/status", get(health::status))
-        .route("/metrics", get(metrics::metrics))
+        .merge(metrics_router(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -189,6 +262,9 @@ pub struct RunningGateway {
     pub admin_addr: Option<SocketAddr>,
     /// Address of the PoC listener, when served.
     pub poc_addr: Option<SocketAddr>,
+    /// Address of the metrics listener, when `/metrics` has its own
+    /// ([`GatewayConfig::metrics_listen`]).
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     servers: JoinSet<()>,
     background: JoinSet<()>,
@@ -204,6 +280,9 @@ impl RunningGateway {
         }
         if let Some(p) = self.poc_addr {
             s.push_str(&format!(", poc http://{p}"));
+        }
+        if let Some(m) = self.metrics_addr {
+            s.push_str(&format!(", metrics http://{m}/metrics"));
         }
         s
     }
@@ -238,7 +317,14 @@ fn local_addr(l: &TcpListener) -> Result<SocketAddr, StartupError> {
 /// # Errors
 /// `ListenerAddress` when a listener has no address.
 pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGateway, StartupError> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(bind_now("metrics (--metrics-listen)", addr)?),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::for_timeouts(
+        config.queue_timeout,
+        config.request_timeout,
+    ));
     let pool = Arc::new(NodePool::new(
         config.scheduler.clone(),
         config.epoch.clone(),
@@ -294,10 +380,12 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         readiness: readiness.clone(),
     };
     check_passthrough_routes(&config.passthrough_routes).map_err(StartupError::Config)?;
-    let mut public = public_router_with(
+    let metrics_state = state.clone();
+    let mut public = public_router_full(
         state,
         ApiKeys::new(&config.api_keys),
         &config.passthrough_routes,
+        MetricsAccess::public(&config),
     );
     let poc_listen_addr = match &listeners.poc {
         Some(l) => Some(local_addr(l)?),
@@ -307,6 +395,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         crate::poc::PocService::new(poc, config.registry.clone(), poc_listen_addr, public_addr)
     });
     if let Some(service) = &poc_service {
+        metrics.set_poc(service.clone());
         public = public.merge(crate::poc::participants_router(service.clone()));
         background.spawn(crate::poc::driver::run_driver(service.clone()));
     }
@@ -349,18 +438,31 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             .layer(axum::middleware::from_fn(
                 crate::cross_site::refuse_browsers,
             ));
-            serve(&mut servers, "poc", l, router, limits, stopped);
+            serve(&mut servers, "poc", l, router, limits, stopped.clone());
             Some(addr)
         }
         None => None,
     };
-    tracing::info!(%public_addr, ?admin_addr, ?poc_addr, policy = config.scheduler.name(), "gateway listening");
+    let metrics_addr = match metrics_listener {
+        Some(l) => {
+            let addr = local_addr(&l)?;
+            let router = metrics_router(MetricsAccess::dedicated(&config))
+                .route("/livez", get(health::health))
+                .fallback(not_found)
+                .with_state(metrics_state);
+            serve(&mut servers, "metrics", l, router, limits, stopped);
+            Some(addr)
+        }
+        None => None,
+    };
+    tracing::info!(%public_addr, ?admin_addr, ?poc_addr, ?metrics_addr, policy = config.scheduler.name(), "gateway listening");
     Ok(RunningGateway {
         pool,
         metrics,
         public_addr,
         admin_addr,
         poc_addr,
+        metrics_addr,
         stop,
         servers,
         background,
@@ -374,6 +476,14 @@ fn probe_router(readiness: health::ReadinessChecks) -> Router {
         .route("/livez", get(health::health))
         .route("/readyz", get(health::readyz))
         .with_state(readiness)
+}
+
+/// Binds `addr` at once (from inside the runtime), naming the listener in the error.
+fn bind_now(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    let bound = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(TcpListener::from_std);
+    bound.map_err(|source| StartupError::Bind { what, addr, source })
 }
 
 fn serve(

@@ -257,6 +257,19 @@ pub struct Args {
     /// OpenTelemetry OTLP/HTTP endpoint for trace export (e.g. http://127.0.0.1:4318).
     #[arg(long, env = "GONKA_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
+    /// Serve `/metrics` on its own listener at this address (e.g. 0.0.0.0:9300, the port the
+    /// deployment files use) instead of the public one. Unset: on the public listener, behind
+    /// the API keys when they are set.
+    #[arg(long, env = "GONKA_METRICS_LISTEN", value_name = "ADDR", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token `/metrics` requires wherever it is served (Prometheus `authorization`).
+    #[arg(
+        long,
+        env = "GONKA_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
     /// Log format.
     #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = gonka_core::logging::LogFormat::Text, global = true)]
     pub log_format: gonka_core::logging::LogFormat,
@@ -483,6 +496,8 @@ impl Args {
         c.drain_timeout = self.drain_timeout;
         c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;
         c.mlnode_token = non_empty_token("--mlnode-token", self.mlnode_token.as_ref())?;
+        c.metrics_token = non_empty_token("--metrics-token", self.metrics_token.as_ref())?;
+        c.metrics_listen = self.metrics_listen;
         c.admin_sites = gonka_core::cross_site::SitePolicy::default()
             .allow_hosts(&self.admin_allowed_hosts)
             .allow_origins(&self.admin_allowed_origins);

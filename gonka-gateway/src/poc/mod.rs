@@ -37,6 +37,16 @@ pub use receiver::{participants_router, receiver_router};
 pub use service::{EpochResult, PocConfig, PocService};
 pub use store::ArtifactStore;
 
+/// The metric label of a PoC phase: `generate`, `wind_down`, `validate` or `inference`.
+pub fn phase_name(phase: gonka_core::Phase) -> &'static str {
+    match phase {
+        gonka_core::Phase::Generate => "generate",
+        gonka_core::Phase::WindDown => "wind_down",
+        gonka_core::Phase::Validate => "validate",
+        gonka_core::Phase::Inference => "inference",
+    }
+}
+
 /// Routes of the PoC callback listener when PoC is not configured: `/health` only.
 pub fn poc_router() -> Router {
     Router::new().route("/health", get(crate::handlers::health::health))

@@ -179,6 +179,11 @@ impl PocService {
         lock(&self.rounds).get(&epoch).cloned()
     }
 
+    /// The epoch of the most recent round started (still kept), if any.
+    pub fn last_round_epoch(&self) -> Option<u64> {
+        lock(&self.rounds).last_key_value().map(|(&e, _)| e)
+    }
+
     pub(crate) fn set_round(&self, epoch: u64, round: Round) {
         let mut rounds = lock(&self.rounds);
         rounds.insert(epoch, round);

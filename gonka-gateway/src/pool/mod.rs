@@ -144,6 +144,8 @@ pub struct NodePool {
     queue_capacity: usize,
     breaker_threshold: u32,
     closed: AtomicBool,
+    breaker_opened: AtomicU64,
+    breaker_closed: AtomicU64,
 }
 
 impl NodePool {
@@ -166,6 +168,8 @@ impl NodePool {
             queue_capacity,
             breaker_threshold,
             closed: AtomicBool::new(false),
+            breaker_opened: AtomicU64::new(0),
+            breaker_closed: AtomicU64::new(0),
         }
     }
 
@@ -271,6 +275,7 @@ impl NodePool {
         let e = &mut t.entries[i];
         e.stats.record_health(observation.passed);
         if observation.passed && e.breaker.on_health_pass() {
+            self.breaker_closed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(node = id, "health check passed: circuit breaker closed");
         }
         // Keep hardware facts learned earlier when this check did not fetch them.
@@ -370,6 +375,7 @@ impl NodePool {
                 Outcome::Failure(kind) => {
                     e.stats.record_failure();
                     if e.breaker.on_failure(kind, self.breaker_threshold) {
+                        self.breaker_opened.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(node = id, ?kind, "circuit breaker opened");
                     }
                 }
@@ -440,6 +446,14 @@ impl NodePool {
     /// How many nodes are routable now ([`NodeView::routable`]): what readiness needs.
     pub fn routable_nodes(&self) -> usize {
         self.lock().views.iter().filter(|v| v.routable()).count()
+    }
+
+    /// `(opened, closed)`: circuit breaker transitions since the pool was made, all nodes.
+    pub fn breaker_transitions(&self) -> (u64, u64) {
+        (
+            self.breaker_opened.load(Ordering::Relaxed),
+            self.breaker_closed.load(Ordering::Relaxed),
+        )
     }
 
     /// Total requests in flight across nodes.

@@ -34,6 +34,7 @@ impl Proxy {
         headers: &HeaderMap,
         body: Bytes,
         model: &str,
+        arrived: tokio::time::Instant,
     ) -> Result<Response, TryError> {
         let started = permit.started();
         let url = format!("{}{}", permit.url(), path);
@@ -112,9 +113,12 @@ impl Proxy {
             Ok(None) => None,
             Ok(Some(Ok(chunk))) => Some(chunk),
         };
-        self.metrics
-            .observe_ttft(model, started.elapsed().as_secs_f64());
         let framing = Framing::of(&parts.headers);
+        if framing.is_stream() {
+            // Time to first token as the client sees it: from arrival, queue wait included.
+            self.metrics
+                .observe_ttft(model, arrived.elapsed().as_secs_f64());
+        }
         let first = if framing.is_stream() {
             first
         } else {
@@ -131,6 +135,11 @@ impl Proxy {
                 }
             }
         };
+        let document_usage = if framing.is_stream() || !status.is_success() {
+            None
+        } else {
+            first.as_deref().and_then(super::usage::of_document)
+        };
         let forwarding = Forwarding::new(
             first,
             upstream,
@@ -142,6 +151,11 @@ impl Proxy {
             self.settings.idle_timeout,
             started,
         );
+        let forwarding = if status.is_success() {
+            forwarding.counting_usage(document_usage)
+        } else {
+            forwarding
+        };
         let mut response = Response::new(Body::new(forwarding));
         *response.status_mut() = status;
         *response.headers_mut() = out_headers;

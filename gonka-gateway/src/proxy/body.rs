@@ -35,6 +35,9 @@ pub(crate) struct Forwarding<B: Body> {
     status: u16,
     idle: IdleTimer,
     started: Instant,
+    /// Whether to look for `usage` (a successful answer), and the last one seen.
+    count_usage: bool,
+    usage: Option<super::usage::Tokens>,
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
@@ -61,7 +64,17 @@ impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
             status,
             idle: IdleTimer::new(idle_timeout),
             started,
+            count_usage: false,
+            usage: None,
         }
+    }
+
+    /// Counts the answer's `usage` tokens when the body ends: `document` (the usage of a
+    /// document already read), or the last usage of the stream's events as they pass.
+    pub fn counting_usage(mut self, document: Option<super::usage::Tokens>) -> Self {
+        self.count_usage = true;
+        self.usage = document;
+        self
     }
 }
 
@@ -73,6 +86,9 @@ impl<B: Body> Forwarding<B> {
                 .count_request(&self.model, permit.node(), status);
             self.metrics
                 .observe_duration(&self.model, self.started.elapsed().as_secs_f64());
+            if let Some((prompt, completion)) = self.usage.take() {
+                self.metrics.count_tokens(&self.model, prompt, completion);
+            }
         }
     }
 
@@ -146,6 +162,11 @@ where
                             }
                             if data.is_empty() && !ended {
                                 continue;
+                            }
+                            if this.count_usage && this.events.framing().is_stream() {
+                                if let Some(tokens) = super::usage::of_events(&data) {
+                                    this.usage = Some(tokens);
+                                }
                             }
                             Frame::data(data)
                         }

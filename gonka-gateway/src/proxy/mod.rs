@@ -10,6 +10,7 @@ mod early_answer;
 mod framing;
 pub mod request;
 mod upstream;
+mod usage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,13 +107,26 @@ impl Proxy {
         let deadline = queued_at + self.settings.queue_timeout;
         let mut excluded: Vec<Arc<str>> = Vec::new();
         let mut last: Option<TryError> = None;
+        // Whether the tries ended on a failure that is not retried (then the retries were not
+        // exhausted: the failure is the answer).
+        let mut final_failure = false;
         for attempt in 0..self.settings.max_tries.max(1) {
             // A retry only waits when some node could take the request (every rule but a free
             // slot, hints included); otherwise the last failure is the answer.
             if attempt > 0 && !self.pool.could_serve(&chain, &excluded) {
                 break;
             }
-            let permit = match self.pool.acquire(&chain, &excluded, deadline).await {
+            let acquired = self.pool.acquire(&chain, &excluded, deadline).await;
+            if attempt == 0
+                && !matches!(
+                    acquired,
+                    Err(AcquireError::QueueFull | AcquireError::Closed)
+                )
+            {
+                self.metrics
+                    .observe_queue_wait(&model, queued_at.elapsed().as_secs_f64());
+            }
+            let permit = match acquired {
                 Ok(p) => p,
                 Err(AcquireError::Closed) => {
                     return self.reject(&model, GatewayError::ShuttingDown)
@@ -150,7 +164,7 @@ impl Proxy {
                 attempt = attempt + 1
             );
             match self
-                .try_once(permit, path, headers, upstream_body, &model)
+                .try_once(permit, path, headers, upstream_body, &model, queued_at)
                 .instrument(span)
                 .await
             {
@@ -161,10 +175,14 @@ impl Proxy {
                     excluded.push(node);
                     last = Some(e);
                     if !retryable {
+                        final_failure = true;
                         break;
                     }
                 }
             }
+        }
+        if last.is_some() && !final_failure {
+            self.metrics.count_retries_exhausted(&model);
         }
         match last {
             Some(TryError::Upstream(response)) => {

@@ -375,6 +375,8 @@ async fn complete(State(s): State<Arc<FakeState>>, body: Bytes) -> Response {
         }
         return Json(answer).into_response();
     }
+    // As vLLM: with `stream_options.include_usage` a last chunk carries the usage.
+    let include_usage = req["stream_options"]["include_usage"].as_bool() == Some(true);
     let stream = futures::stream::unfold(
         (0usize, guard, s.release.subscribe()),
         move |(i, guard, mut gate)| {
@@ -392,8 +394,19 @@ async fn complete(State(s): State<Arc<FakeState>>, body: Bytes) -> Response {
                     return None;
                 }
                 if i == s.tokens {
+                    let usage = if include_usage {
+                        let chunk = json!({
+                            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                            "model": model, "choices": [],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": s.tokens,
+                                "total_tokens": s.tokens + 1}
+                        });
+                        format!("data: {chunk}\n\n")
+                    } else {
+                        String::new()
+                    };
                     return Some((
-                        Ok::<_, std::io::Error>(Bytes::from("data: [DONE]\n\n")),
+                        Ok::<_, std::io::Error>(Bytes::from(format!("{usage}data: [DONE]\n\n"))),
                         (i + 1, guard, gate),
                     ));
                 }

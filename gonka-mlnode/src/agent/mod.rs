@@ -85,6 +85,7 @@ pub struct Agent {
     rotation: AtomicUsize,
     poc: crate::poc::PocRunner,
     poc_engines: crate::poc::EngineForwarder,
+    metrics: Arc<crate::metrics::MlNodeMetrics>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -136,12 +137,18 @@ impl Agent {
             rotation: AtomicUsize::new(0),
             poc,
             poc_engines: crate::poc::EngineForwarder::new(),
+            metrics: Arc::new(crate::metrics::MlNodeMetrics::new()),
         })
     }
 
     /// The PoC runner (`/api/v1/inference/pow/*`).
     pub fn poc(&self) -> &crate::poc::PocRunner {
         &self.poc
+    }
+
+    /// The node's Prometheus metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::MlNodeMetrics> {
+        &self.metrics
     }
 
     /// The forwarder of PoC calls to the engines (PoC on a vLLM engine's served model).

@@ -101,6 +101,55 @@ fn readiness(state: &StateReport) -> Readiness {
     }
 }
 
+/// `GET /metrics`: the node's metrics, then the engine's own (from a ready replica, within
+/// [`crate::metrics::ENGINE_METRICS_TIMEOUT`]), in the Prometheus text format.
+pub(crate) async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
+    let state = agent.state().await;
+    let pow = agent.poc().status();
+    let queued = agent.poc().queue().queued_nonces();
+    let mut text = agent.metrics().render(&state, &pow, queued);
+    let engine = state
+        .replicas
+        .iter()
+        .find(|r| r.health == gonka_core::mlnode_api::ReplicaHealth::Ready)
+        .and_then(|r| r.base_url.clone());
+    if let Some(base) = engine {
+        if let Some(engine_text) = engine_metrics(&base).await {
+            text.push_str(&engine_text);
+            if !engine_text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// The engine's `GET {base}/metrics` text, when it answers 200 in time.
+async fn engine_metrics(base: &str) -> Option<String> {
+    let client = crate::http_client();
+    let fetch = async {
+        let r = client.get(format!("{base}/metrics")).send().await.ok()?;
+        if !r.status().is_success() {
+            return None;
+        }
+        r.text().await.ok()
+    };
+    match tokio::time::timeout(crate::metrics::ENGINE_METRICS_TIMEOUT, fetch).await {
+        Ok(text) => text,
+        Err(_) => {
+            tracing::debug!(%base, "engine metrics did not answer in time");
+            None
+        }
+    }
+}
+
 /// `GET /api/v1/state`.
 pub(crate) async fn state(State(agent): State<Arc<Agent>>) -> Json<StateReport> {
     Json(agent.state().await)

@@ -46,7 +46,15 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route(paths::HEALTH, get(info::health))
         .route(paths::LIVEZ, get(gonka_core::server::probe::livez))
         .route(paths::READYZ, get(info::readyz))
+        .route("/metrics", get(info::metrics))
         .merge(api)
+        .route_layer(middleware::from_fn_with_state(
+            crate::metrics::Counted {
+                metrics: Arc::clone(agent.metrics()),
+                listener: "management",
+            },
+            crate::metrics::count_requests,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(

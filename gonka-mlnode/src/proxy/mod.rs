@@ -57,10 +57,18 @@ pub fn router(agent: Arc<Agent>) -> Router {
         agent,
         client: crate::http_client(),
     };
+    let counted = crate::metrics::Counted {
+        metrics: Arc::clone(state.agent.metrics()),
+        listener: "inference",
+    };
     let app = Router::new()
         .route("/health", get(health))
         .fallback(forward)
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            crate::metrics::count_requests,
+        ));
     crate::version_prefix::accept_version_prefix(app)
 }
 

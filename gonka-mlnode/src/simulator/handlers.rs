@@ -63,6 +63,29 @@ pub(crate) async fn stats(State(sim): State<Arc<Simulator>>) -> Json<serde_json:
     Json(json!({"in_flight": sim.in_flight(), "requests_total": sim.requests_total()}))
 }
 
+/// `GET /metrics`: a few of vLLM's metric names in the Prometheus text format, as a vLLM
+/// engine's `/metrics` (the ML node appends an engine's metrics to its own).
+pub(crate) async fn metrics(State(sim): State<Arc<Simulator>>) -> Response {
+    let text = format!(
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.\n\
+         # TYPE vllm:num_requests_running gauge\n\
+         vllm:num_requests_running{{engine=\"simulator\"}} {}\n\
+         # HELP vllm:request_success_total Count of successfully processed requests.\n\
+         # TYPE vllm:request_success_total counter\n\
+         vllm:request_success_total{{engine=\"simulator\"}} {}\n",
+        sim.in_flight(),
+        sim.requests_total()
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 /// `GET /sim/faults`.
 pub(crate) async fn get_faults(State(sim): State<Arc<Simulator>>) -> Json<serde_json::Value> {
     let f = sim.faults();

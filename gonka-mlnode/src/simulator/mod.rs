@@ -106,6 +106,7 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/tokenize", post(tokenize::tokenize))
         .route("/sim/stats", get(handlers::stats))
+        .route("/metrics", get(handlers::metrics))
         .route(
             "/sim/faults",
             put(handlers::set_faults).get(handlers::get_faults),
