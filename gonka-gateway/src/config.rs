@@ -103,6 +103,8 @@ pub struct GatewayConfig {
     /// else 401). `None` (the default): the metrics listener is open, and `/metrics` on the
     /// public listener takes the API keys when they are set, else is open.
     pub metrics_token: Option<String>,
+    /// TLS for the public listener (certificate and key files, reloadable); `None`: plain HTTP.
+    pub tls: Option<gonka_core::server::tls::TlsFiles>,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -143,6 +145,7 @@ impl fmt::Debug for GatewayConfig {
             .field("ready_without_nodes", &self.ready_without_nodes)
             .field("passthrough_routes", &self.passthrough_routes)
             .field("cors_origins", &self.cors_origins)
+            .field("tls", &self.tls.as_ref().map(|t| t.cert_path().to_owned()))
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_token", &redacted(&self.metrics_token))
             .finish()
@@ -186,6 +189,7 @@ impl GatewayConfig {
             cors_origins: Vec::new(),
             metrics_listen: None,
             metrics_token: None,
+            tls: None,
         }
     }
 

@@ -32,6 +32,14 @@ async fn bind(what: &'static str, addr: std::net::SocketAddr) -> Result<TcpListe
     })
 }
 
+/// With HTTPS on the public listener, re-reads its certificate and key on every SIGHUP.
+fn reload_tls_on_sighup(config: &gonka_gateway::GatewayConfig) {
+    #[cfg(unix)]
+    if let Some(tls) = config.tls.clone() {
+        tokio::spawn(tls.reload_on_sighup());
+    }
+}
+
 async fn main_inner(args: Args) -> Result<(), String> {
     gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())
         .map_err(|e| e.to_string())?;
@@ -64,6 +72,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 config.epoch = std::sync::Arc::new(clock);
                 config.poc = Some(poc);
             }
+            reload_tls_on_sighup(&config);
             let gateway = gonka_gateway::start(config, listeners)
                 .map_err(|e| gonka_gateway::error::chain(&e))?;
             println!("gonka-gateway listening: {}", gateway.addresses());
@@ -92,6 +101,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 poc: args.poc.devnet(args.epoch_length)?,
                 ..defaults
             };
+            reload_tls_on_sighup(&config.gateway);
             let net = devnet::start(config, listeners)
                 .await
                 .map_err(|e| gonka_gateway::error::chain(&e))?;

@@ -258,6 +258,8 @@ pub struct RunningGateway {
     pub metrics: Arc<Metrics>,
     /// Address of the public API.
     pub public_addr: SocketAddr,
+    /// Whether the public API is served over TLS.
+    pub tls: bool,
     /// Address of the admin API, when served.
     pub admin_addr: Option<SocketAddr>,
     /// Address of the PoC listener, when served.
@@ -274,7 +276,8 @@ pub struct RunningGateway {
 impl RunningGateway {
     /// `public http://A, admin http://B, poc http://C` (the listeners served).
     pub fn addresses(&self) -> String {
-        let mut s = format!("public http://{}", self.public_addr);
+        let scheme = if self.tls { "https" } else { "http" };
+        let mut s = format!("public {scheme}://{}", self.public_addr);
         if let Some(a) = self.admin_addr {
             s.push_str(&format!(", admin http://{a}"));
         }
@@ -405,14 +408,29 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     }
     let limits = crate::http_serve::limits(config.header_read_timeout, config.body_read_timeout)
         .with_connection_caps(config.max_connections, config.max_connections_per_ip);
-    serve(
-        &mut servers,
-        "public",
-        listeners.public,
-        public,
-        limits,
-        stopped.clone(),
-    );
+    match config.tls.clone() {
+        Some(tls) => {
+            let mut stopped = stopped.clone();
+            servers.spawn(async move {
+                let shutdown = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                let served =
+                    gonka_core::server::serve_tls(listeners.public, public, limits, tls, shutdown);
+                if let Err(e) = served.await {
+                    tracing::error!(listener = "public", error = %e, "server failed");
+                }
+            });
+        }
+        None => serve(
+            &mut servers,
+            "public",
+            listeners.public,
+            public,
+            limits,
+            stopped.clone(),
+        ),
+    }
     let admin_addr = match listeners.admin {
         Some(l) => {
             let addr = local_addr(&l)?;
@@ -460,6 +478,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         pool,
         metrics,
         public_addr,
+        tls: config.tls.is_some(),
         admin_addr,
         poc_addr,
         metrics_addr,

@@ -33,6 +33,10 @@ pub struct NodesCli {
     /// Bearer token of the admin API (the server's --token).
     #[arg(long, env = "GONKA_ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// PEM file of a CA certificate to trust for an `https://` server signed by a private CA
+    /// (besides the public roots).
+    #[arg(long, env = "GONKA_ADMIN_CA_CERT", value_name = "FILE", global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// Output: a table for people, or the server's JSON for scripts.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
@@ -188,7 +192,16 @@ fn usage(message: impl Into<String>) -> Failure {
 /// # Errors
 /// [`Failure`] with the exit code and message.
 pub async fn run(cli: &NodesCli) -> Result<String, Failure> {
-    let mut client = Client::new(cli.server.trim_end_matches('/'));
+    let server = cli.server.trim_end_matches('/');
+    let mut client = match &cli.ca_cert {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            Client::with_ca_pem(server, &pem)
+                .map_err(|e| usage(format!("{}: not a PEM CA certificate: {e}", path.display())))?
+        }
+        None => Client::new(server),
+    };
     if let Some(t) = cli.token.as_deref().filter(|t| !t.is_empty()) {
         client = client.with_token(t);
     }

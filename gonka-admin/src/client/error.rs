@@ -72,6 +72,10 @@ pub enum ClientError {
         /// The raw body.
         body: String,
     },
+    /// The CA certificate given to [`Client::with_ca_pem`](crate::Client::with_ca_pem) is not
+    /// usable.
+    #[error("invalid CA certificate: {0}")]
+    InvalidCertificate(String),
     /// The request did not complete (connection refused, timeout, ...).
     #[error("transport error: {0}")]
     Transport(#[from] reqwest::Error),

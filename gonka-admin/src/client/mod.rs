@@ -42,6 +42,26 @@ impl Client {
         }
     }
 
+    /// A client of the server at `base_url` (`https://...` too: rustls with the webpki roots)
+    /// that also trusts the CA certificate(s) in `ca_pem` (PEM), for a server whose certificate
+    /// a private CA signed.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidCertificate`] when `ca_pem` holds no valid certificate.
+    pub fn with_ca_pem(base_url: impl Into<String>, ca_pem: &[u8]) -> Result<Self, ClientError> {
+        let invalid = |e: String| ClientError::InvalidCertificate(e);
+        let certs =
+            reqwest::Certificate::from_pem_bundle(ca_pem).map_err(|e| invalid(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(invalid("no PEM certificate found".into()));
+        }
+        let mut builder = reqwest::Client::builder();
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        Ok(Self::with_http_client(base_url, builder.build()?))
+    }
+
     /// Sends `Authorization: Bearer <token>` with every call.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());

@@ -17,6 +17,8 @@ pub mod probe;
 mod serve;
 mod shed;
 mod shutdown;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use backoff::{ACCEPT_BACKOFF_FIRST, ACCEPT_BACKOFF_MAX};
 pub use fd_limit::{
@@ -25,6 +27,8 @@ pub use fd_limit::{
     FD_RESERVE_MAX, FD_RESERVE_MIN,
 };
 pub use openai_error::{openai_error, openai_error_body};
+#[cfg(feature = "tls")]
+pub use serve::serve_tls;
 pub use serve::{
     serve, serve_until, serve_with_drain, ServeLimits, BODY_READ_TIMEOUT, DEFAULT_DRAIN,
     HEADER_READ_TIMEOUT,

@@ -190,6 +190,40 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    serve_inner(listener, app, limits, None, shutdown).await
+}
+
+/// [`serve`] over TLS (feature `tls`): every accepted connection does its TLS handshake, with
+/// `limits.header_read_timeout` to finish it (a client that stalls the handshake is cut like a
+/// slowloris one), then is served as by [`serve`] with all its limits. Each handshake uses the
+/// certificate `tls` holds at that moment, so [`TlsFiles::reload`](super::tls::TlsFiles::reload)
+/// takes effect for new connections.
+///
+/// # Errors
+/// As [`serve`].
+#[cfg(feature = "tls")]
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    tls: super::tls::TlsFiles,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    serve_inner(listener, app, limits, Some(tls), shutdown).await
+}
+
+#[cfg(feature = "tls")]
+type Tls = Option<super::tls::TlsFiles>;
+#[cfg(not(feature = "tls"))]
+type Tls = Option<std::convert::Infallible>;
+
+async fn serve_inner(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    tls: Tls,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let app = match limits.body_read_timeout {
         Some(t) => app.layer(axum::middleware::from_fn_with_state(
             t,
@@ -246,6 +280,34 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let service = TowerToHyperService::new(app.clone());
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &tls {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    let handshake = limits.header_read_timeout;
+                    connections.spawn(async move {
+                        let _admitted = admitted;
+                        let stream = match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        if let Err(e) = watcher.watch(conn.into_owned()).await {
+                            tracing::trace!(error = %e, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                }
+                #[cfg(not(feature = "tls"))]
+                let _: &Tls = &tls;
                 let conn = builder
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .into_owned();

@@ -114,6 +114,26 @@ pub struct Args {
     /// that is healthy again is routed to within about this long.
     #[arg(long, env = "GONKA_HEALTH_RECOVERY_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration, global = true)]
     pub health_recovery_interval: Duration,
+    /// PEM certificate chain (leaf first) for HTTPS on the public listener; needs --tls-key.
+    /// Re-read on SIGHUP (new connections get the new certificate; a file that does not load
+    /// keeps the old one, logged).
+    #[arg(
+        long,
+        env = "GONKA_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key",
+        global = true
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        env = "GONKA_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert",
+        global = true
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Engine routes the public API passes through besides chat/completions, comma-separated:
     /// `POST` bodies with a `model`, routed like chat completions (e.g. `/v1/embeddings,/v1/rerank`).
     #[arg(
@@ -493,6 +513,11 @@ impl Args {
             .filter(|o| !o.is_empty())
             .collect();
         gonka_gateway::cors::layer(&c.cors_origins).map(drop)?;
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            c.tls = Some(
+                gonka_core::server::tls::TlsFiles::load(cert, key).map_err(|e| e.to_string())?,
+            );
+        }
         c.drain_timeout = self.drain_timeout;
         c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;
         c.mlnode_token = non_empty_token("--mlnode-token", self.mlnode_token.as_ref())?;
