@@ -102,22 +102,30 @@ impl TlsFiles {
     }
 
     /// Calls [`reload`](Self::reload) on every `SIGHUP` until the process ends, logging the
-    /// outcome (a failed reload keeps the old certificate). Spawn it once per process.
+    /// outcome (a failed reload keeps the old certificate). The `SIGHUP` handler is installed
+    /// when this is called, not when the future first runs, so a `SIGHUP` sent once the caller
+    /// has gone on (announced its listeners, say) reloads instead of ending the process. Call
+    /// it inside a Tokio runtime, once per process, and spawn the future.
     #[cfg(unix)]
-    pub async fn reload_on_sighup(self) {
+    pub fn reload_on_sighup(self) -> impl std::future::Future<Output = ()> + Send + 'static {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS certificates will not reload");
-                return;
-            }
-        };
-        while hup.recv().await.is_some() {
-            match self.reload() {
-                Ok(()) => tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded"),
+        let hup = signal(SignalKind::hangup());
+        async move {
+            let mut hup = match hup {
+                Ok(s) => s,
                 Err(e) => {
-                    tracing::error!(error = %e, "TLS reload failed; keeping the previous certificate")
+                    tracing::warn!(error = %e, "cannot listen for SIGHUP: TLS certificates will not reload");
+                    return;
+                }
+            };
+            while hup.recv().await.is_some() {
+                match self.reload() {
+                    Ok(()) => {
+                        tracing::info!(cert = %self.cert.display(), "TLS certificate reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS reload failed; keeping the previous certificate")
+                    }
                 }
             }
         }
