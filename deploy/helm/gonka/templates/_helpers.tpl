@@ -37,3 +37,18 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- required "secret.existingName is required when secret.create is false" .Values.secret.existingName -}}
 {{- end -}}
 {{- end -}}
+
+{{/* OTEL_* environment entries of a container, from .Values.otel (nothing when endpoint is empty). */}}
+{{- define "gonka.otelEnv" -}}
+{{- with .Values.otel }}
+{{- if .endpoint }}
+- {name: OTEL_EXPORTER_OTLP_ENDPOINT, value: {{ .endpoint | quote }}}
+{{- if .sampler }}
+- {name: OTEL_TRACES_SAMPLER, value: {{ .sampler | quote }}}
+{{- end }}
+{{- if .samplerArg }}
+- {name: OTEL_TRACES_SAMPLER_ARG, value: {{ .samplerArg | quote }}}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
