@@ -17,18 +17,7 @@ async fn main() -> ExitCode {
     }
     let args = cli::parse(<cli::Args as clap::CommandFactory>::command(), argv)
         .unwrap_or_else(|e| e.exit());
-    // Flushes the spans still queued when dropped at the end.
-    let _telemetry = match gonka_core::telemetry::init(
-        "gonka-admin",
-        args.log_format,
-        args.otlp_endpoint.as_deref(),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("gonka-admin: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    gonka_core::logging::init(args.log_format);
     gonka_core::server::raise_fd_limit();
     let config = args.server_config();
     // Refused settings (an empty token, no token beyond loopback) stop before anything listens.

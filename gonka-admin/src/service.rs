@@ -186,8 +186,6 @@ pub async fn run_server(
     let limits = ServeLimits::client_timeouts(config.header_read_timeout, config.body_read_timeout)
         .with_connection_caps(config.max_connections, config.max_connections_per_ip);
     let app = crate::router(registry.clone(), options).merge(crate::probe_router(registry));
-    #[cfg(feature = "cli")]
-    let app = gonka_core::telemetry::traced(app);
     crate::run_with_limits(app, listener, limits, shutdown).await?;
     Ok(())
 }

@@ -14,11 +14,7 @@ macro_rules! log_help {
     () => {
         "Logging: to stderr, one line per event (--log-format text|json); colours only when stderr \
 is a terminal. RUST_LOG sets the filter in tracing's EnvFilter syntax, default `info`, e.g. \
-RUST_LOG=warn,gonka_gateway=debug or RUST_LOG=gonka_mlnode::engine=trace.\n\nTracing: \
---otlp-endpoint URL (GONKA_OTLP_ENDPOINT) or the standard OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / \
-OTEL_EXPORTER_OTLP_ENDPOINT export spans over OTLP/HTTP; W3C traceparent is continued from \
-requests and sent on. OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, \
-OTEL_TRACES_SAMPLER_ARG, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_* and OTEL_SDK_DISABLED apply."
+RUST_LOG=warn,gonka_gateway=debug or RUST_LOG=gonka_mlnode::engine=trace."
     };
 }
 

@@ -41,13 +41,8 @@ fn reload_tls_on_sighup(config: &gonka_gateway::GatewayConfig) {
 }
 
 async fn main_inner(args: Args) -> Result<(), String> {
-    // Flushes the spans still queued when dropped at the end.
-    let _telemetry = gonka_core::telemetry::init(
-        "gonka-gateway",
-        args.log_format,
-        args.otlp_endpoint.as_deref(),
-    )
-    .map_err(|e| e.to_string())?;
+    gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())
+        .map_err(|e| e.to_string())?;
     gonka_core::server::raise_fd_limit();
     for used in &args.upstream_used {
         tracing::info!(setting = %used, "upstream variable applied");

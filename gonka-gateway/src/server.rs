@@ -129,6 +129,20 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     .into_response()
 }
 
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %request.uri(),
+        request_id = %id,
+    )
+}
+
 /// The public OpenAI API: `/v1/chat/completions`, `/v1/completions`, `/v1/models` (behind the
 /// optional API keys), the probes `/livez`, `/readyz`, `/health` (liveness) and `/v1/status`
 /// (readiness report), and `/metrics` (behind the API keys too when they are set); every answer
@@ -228,11 +242,7 @@ pub fn public_router_full(
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(gonka_core::telemetry::server_span::<axum::body::Body>)
-                .on_response(gonka_core::telemetry::record_response::<axum::body::Body>),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(
             REQUEST_ID,
             CounterRequestId::default(),
@@ -428,9 +438,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 &mut servers,
                 "admin",
                 l,
-                gonka_core::telemetry::traced(
-                    crate::admin::admin_router(&config).merge(probe_router(readiness)),
-                ),
+                crate::admin::admin_router(&config).merge(probe_router(readiness)),
                 limits,
                 stopped.clone(),
             );

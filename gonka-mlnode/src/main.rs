@@ -21,18 +21,7 @@ async fn main() -> ExitCode {
             }
         };
     }
-    // Flushes the spans still queued when dropped at the end.
-    let _telemetry = match gonka_core::telemetry::init(
-        "gonka-mlnode",
-        cli.log_format,
-        cli.otlp_endpoint.as_deref(),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("gonka-mlnode: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    gonka_core::logging::init(cli.log_format);
     gonka_core::server::raise_fd_limit();
     // Before anything listens: an empty token, or the management API exposed without one (when
     // allowed, the agent logs the warning once it runs).

@@ -88,13 +88,13 @@ pub async fn run_agent(
     .with_connection_caps(config.max_connections, config.max_connections_per_ip);
     let mgmt_server = tokio::spawn(serve(
         mgmt,
-        gonka_core::telemetry::traced(mgmt::router(Arc::clone(&agent))),
+        mgmt::router(Arc::clone(&agent)),
         limits,
         stop.clone().cancelled_owned(),
     ));
     let proxy_server = tokio::spawn(serve(
         inference,
-        gonka_core::telemetry::traced(proxy::router(Arc::clone(&agent))),
+        proxy::router(Arc::clone(&agent)),
         limits,
         stop.clone().cancelled_owned(),
     ));

@@ -76,11 +76,6 @@ pub struct Args {
     /// Log format.
     #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// OpenTelemetry collector for trace export over OTLP/HTTP (a base URL, e.g.
-    /// http://127.0.0.1:4318). Unset: the standard OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else
-    /// no export.
-    #[arg(long, env = "GONKA_ADMIN_OTLP_ENDPOINT", value_name = "URL")]
-    pub otlp_endpoint: Option<String>,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "GONKA_ADMIN_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,

@@ -274,9 +274,7 @@ pub struct Args {
     /// How long in-flight requests may run after SIGTERM.
     #[arg(long, env = "GONKA_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub drain_timeout: Duration,
-    /// OpenTelemetry collector for trace export over OTLP/HTTP (a base URL, e.g.
-    /// http://127.0.0.1:4318; `/v1/traces` is appended). Unset: the standard
-    /// OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else no export.
+    /// OpenTelemetry OTLP/HTTP endpoint for trace export (e.g. http://127.0.0.1:4318).
     #[arg(long, env = "GONKA_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
     /// Serve `/metrics` on its own listener at this address (e.g. 0.0.0.0:9300, the port the

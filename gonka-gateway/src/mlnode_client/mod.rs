@@ -263,11 +263,7 @@ impl MlNodeClient {
 
     fn request(&self, method: Method, path: &str) -> (String, RequestBuilder) {
         let url = format!("{}{path}", self.base);
-        let rb = self
-            .http
-            .request(method, &url)
-            .timeout(self.timeout)
-            .headers(gonka_core::telemetry::trace_headers());
+        let rb = self.http.request(method, &url).timeout(self.timeout);
         let rb = match &self.token {
             Some(t) => rb.bearer_auth(t),
             None => rb,

@@ -13,8 +13,6 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use tracing::Instrument;
-
 use super::body::Forwarding;
 use super::framing::Framing;
 use super::upstream::SendError;
@@ -41,14 +39,9 @@ impl Proxy {
         let started = permit.started();
         let url = format!("{}{}", permit.url(), path);
         let timeout = self.settings.request_timeout;
-        let span = gonka_core::telemetry::client_span("POST", path, permit.node());
-        let send = self
-            .upstream
-            .post(&url, headers, body)
-            .instrument(span.clone());
+        let send = self.upstream.post(&url, headers, body);
         let resp = match tokio::time::timeout(timeout, send).await {
             Err(_) => {
-                gonka_core::telemetry::record_error(&span, "timeout");
                 permit.finish(Outcome::Failure(FailureKind::Timeout));
                 return Err(TryError::Gateway(GatewayError::UpstreamTimeout {
                     node: permit.node().to_string(),
@@ -57,11 +50,6 @@ impl Proxy {
                 }));
             }
             Ok(Err(e)) => {
-                let kind = match &e {
-                    SendError::Connect(_) => "connect",
-                    SendError::Other(_) => "transport",
-                };
-                gonka_core::telemetry::record_error(&span, kind);
                 let node = permit.node().to_string();
                 let (kind, error) = match e {
                     SendError::Connect(reason) => (
@@ -80,7 +68,6 @@ impl Proxy {
         };
         let (parts, incoming) = resp.into_parts();
         let status = parts.status;
-        gonka_core::telemetry::record_status(&span, status);
         let mut out_headers = HeaderMap::with_capacity(parts.headers.len());
         for (name, value) in &parts.headers {
             if name != header::CONTENT_LENGTH

@@ -22,14 +22,8 @@ use super::early_answer::EarlyAnswerIo;
 type Connector =
     MapResponse<HttpConnector, fn(TokioIo<TcpStream>) -> EarlyAnswerIo<TokioIo<TcpStream>>>;
 
-/// Request headers passed on to the upstream (besides `content-type: application/json`): the
-/// W3C trace context too, replaced by the gateway's own span context when spans are exported.
-const FORWARDED: [HeaderName; 4] = [
-    header::ACCEPT,
-    HeaderName::from_static("x-request-id"),
-    HeaderName::from_static("traceparent"),
-    HeaderName::from_static("tracestate"),
-];
+/// Request headers passed on to the upstream (besides `content-type: application/json`).
+const FORWARDED: [HeaderName; 2] = [header::ACCEPT, HeaderName::from_static("x-request-id")];
 
 /// Why a request could not be sent or got no response head.
 #[derive(Debug)]
@@ -74,9 +68,6 @@ impl UpstreamClient {
             if let Some(v) = client_headers.get(&name) {
                 builder = builder.header(name, v);
             }
-        }
-        if let Some(headers) = builder.headers_mut() {
-            gonka_core::telemetry::inject_current(headers);
         }
         let request = builder
             .body(Full::new(body))

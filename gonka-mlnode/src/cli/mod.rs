@@ -189,11 +189,6 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
-    /// OpenTelemetry collector for trace export over OTLP/HTTP (a base URL, e.g.
-    /// http://127.0.0.1:4318). Unset: the standard OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else
-    /// no export.
-    #[arg(long, env = "GONKA_MLNODE_OTLP_ENDPOINT", value_name = "URL")]
-    pub otlp_endpoint: Option<String>,
     /// Subcommand; none runs the agent.
     #[command(subcommand)]
     pub command: Option<Command>,

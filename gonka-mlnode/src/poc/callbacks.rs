@@ -23,8 +23,6 @@ struct Callback {
     target: String,
     body: Bytes,
     epoch: u64,
-    /// The trace context of the work that produced it (empty when spans are not exported).
-    trace: reqwest::header::HeaderMap,
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +72,6 @@ impl CallbackQueue {
                 target,
                 body,
                 epoch,
-                trace: gonka_core::telemetry::trace_headers(),
             });
         }
         self.inner.pump();
@@ -146,7 +143,6 @@ impl Inner {
         let resp = self
             .client
             .post(&callback.target)
-            .headers(callback.trace.clone())
             .timeout(self.settings.callback_timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(callback.body.clone())

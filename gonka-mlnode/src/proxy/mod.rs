@@ -162,9 +162,6 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
     }
     let mut headers = parts.headers;
     strip_hop_by_hop(&mut headers);
-    // The client's traceparent passes through; when spans are exported the proxy's own span
-    // becomes the engine's parent.
-    gonka_core::telemetry::inject_current(&mut headers);
     let sent = state
         .client
         .request(parts.method, &url)

@@ -126,7 +126,6 @@ impl EngineForwarder {
             None => self.client.get(url),
         };
         let response = request
-            .headers(gonka_core::telemetry::trace_headers())
             .timeout(CALL_TIMEOUT)
             .send()
             .await
