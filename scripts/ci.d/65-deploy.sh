@@ -7,7 +7,8 @@
 #               for the oldest and newest Kubernetes the chart claims; ServiceMonitor (a CRD whose
 #               schema no reachable registry ships) is skipped by the schema check and covered by
 #               deploy_check.py (selects a rendered Service, scrapes a port it has)
-#   systemd     systemd-analyze verify, any complaint fails
+#   systemd     systemd-analyze verify, any complaint fails; systemd-analyze security --offline
+#               exposure scores under a threshold
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -78,6 +79,14 @@ if [ -n "$log" ]; then
   echo "$log" >&2
   fail "systemd-analyze verify complained"
 fi
+
+# Exposure score of the sandbox (0 = locked down, 10 = none): the gateway and admin units stay at
+# or under 2.0, the ML node unit (GPU devices, JIT) under 4.0.
+for unit in gonka-gateway:20 gonka-admin:20 gonka-mlnode:40; do
+  name="${unit%%:*}"
+  (cd "$out/units" && systemd-analyze security --offline=true --threshold="${unit#*:}" "./$name.service" | tail -1) \
+    || fail "$name.service sandbox exposure above $((${unit#*:} / 10)).$((${unit#*:} % 10))"
+done
 
 [ "$status" = 0 ] && echo "deploy: Dockerfile, compose, Helm chart and systemd units check out"
 exit "$status"
