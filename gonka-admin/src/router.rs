@@ -19,6 +19,7 @@ use crate::AdminOptions;
 /// | `POST /admin/v1/nodes/batch` | batch upsert (201 / 206 / 400) |
 /// | `GET, PUT, DELETE /admin/v1/nodes/:id` | get, upsert, delete |
 /// | `POST /admin/v1/nodes/:id/enable`, `/disable` | admin state |
+/// | `GET /admin/v1/openapi.json` | this API's OpenAPI document ([`crate::openapi()`]) |
 ///
 /// Unknown paths answer 404 and wrong methods 405, both JSON. Every call (unknown paths
 /// included) whose `Host` or `Origin` `options.sites` refuses answers 403 before anything else,
@@ -45,6 +46,7 @@ pub fn router(registry: Arc<dyn NodeRegistry>, options: AdminOptions) -> Router 
         )
         .route("/admin/v1/nodes/{id}/enable", post(admin_state::enable))
         .route("/admin/v1/nodes/{id}/disable", post(admin_state::disable))
+        .route("/admin/v1/openapi.json", get(crate::openapi::document))
         .fallback(fallback::no_route)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

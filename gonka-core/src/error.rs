@@ -4,6 +4,7 @@ use std::fmt;
 
 /// A validation problem tied to the field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The JSON field name (dotted for nested fields, e.g. `models.Qwen/QwQ-32B.args`).
     pub field: String,

@@ -7,20 +7,24 @@ use serde::{Deserialize, Serialize};
 /// Engine arguments for one model served by a node (seed 000: `"models": {"M": {"args": [...]}}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelArgs {
     /// Extra command-line arguments for the engine (e.g. `["--tensor-parallel-size", "4"]`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(nullable, max_items = 512))]
     pub args: Vec<String>,
 }
 
 /// One kind of accelerator installed in a node (upstream `hardware: [{type, count}]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hardware {
     /// Accelerator model, e.g. `"NVIDIA H100 80GB HBM3"`.
     #[serde(rename = "type")]
     pub kind: String,
     /// How many of them.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 4294967295.0))]
     pub count: u32,
 }
 
@@ -30,32 +34,52 @@ pub struct Hardware {
 /// `Deserialize` impl is for trusted data (e.g. rows read back from a database).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeConfig {
     /// Unique identifier chosen by the operator.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 128,
+            pattern = r"^[^/\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+        )
+    )]
     pub id: String,
     /// Static IP, DNS name or container name of the ML node; may carry a scheme
     /// (`http://10.0.0.21`), as in seed 000's PUT example.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 300))]
     pub host: String,
     /// Optional path prefix of the inference API on the node (upstream `inference_segment`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     pub inference_segment: String,
     /// Port of the OpenAI-compatible inference API (ML node port 5000, often mapped to 5050).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
     pub inference_port: u16,
     /// Optional path prefix of the management/PoC API on the node (upstream `poc_segment`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     pub poc_segment: String,
     /// Port of the management and Proof-of-Compute API (ML node port 8080).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 65535))]
     pub poc_port: u16,
     /// Model name → engine arguments. At least one; every name is in the governance list.
     pub models: BTreeMap<String, ModelArgs>,
     /// Maximum number of concurrent inference requests the node accepts (≥ 1).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4294967295.0))]
     pub max_concurrent: u32,
     /// Stable number assigned by the registry on first insert and used as the PoC node id.
     /// Ignored on input.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable, minimum = 0, maximum = 18446744073709551615.0)
+    )]
     pub node_num: u64,
     /// Accelerators installed, when known. Used by hardware-aware scheduling filters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(nullable))]
     pub hardware: Vec<Hardware>,
 }
 

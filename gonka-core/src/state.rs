@@ -8,6 +8,7 @@ use crate::NodeConfig;
 /// What an ML node is doing (upstream `HardwareNodeStatus`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NodeStatus {
     /// Not yet observed.
     #[default]
@@ -41,6 +42,7 @@ impl NodeStatus {
 /// Proof-of-Compute sub-status of an ML node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PocStatus {
     /// No PoC work.
     #[default]
@@ -53,6 +55,7 @@ pub enum PocStatus {
 
 /// Administrative state set through enable/disable (upstream `admin_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminState {
     /// Whether the operator wants the node to take part.
     pub enabled: bool,
@@ -72,6 +75,7 @@ impl Default for AdminState {
 
 /// The runtime half of a [`NodeRecord`]; field names match upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeState {
     /// Where the broker wants the node to be.
     pub intended_status: NodeStatus,
@@ -86,6 +90,7 @@ pub struct NodeState {
     pub failure_reason: String,
     /// When `current_status` last changed.
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub status_timestamp: OffsetDateTime,
     /// Enable/disable state.
     pub admin_state: AdminState,
@@ -112,6 +117,7 @@ impl NodeState {
 /// A registered node: its configuration and its state, serialized as
 /// `{"node": {...}, "state": {...}}` (the element type of `GET /admin/v1/nodes`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeRecord {
     /// The configuration, with `node_num` assigned.
     pub node: NodeConfig,

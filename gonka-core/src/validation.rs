@@ -38,6 +38,7 @@ const KNOWN_FIELDS: [&str; 10] = [
 
 /// One rejected element of a batch: its position, its id (empty when it had none) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchError {
     /// Position of the node in the request array.
     pub index: usize,

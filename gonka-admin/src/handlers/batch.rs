@@ -13,10 +13,11 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::extract::{malformed, JsonBytes};
+use crate::openapi::{BatchBadRequest, ErrorBody};
 use crate::state::AppState;
 
 /// The 206 body: the stored nodes and one error per rejected node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartialBatch {
     /// Stored node configs, in request order.
     pub nodes: Vec<NodeConfig>,
@@ -24,6 +25,20 @@ pub struct PartialBatch {
     pub errors: Vec<BatchError>,
 }
 
+#[utoipa::path(post, path = "/admin/v1/nodes/batch", tag = "nodes", operation_id = "batch_nodes",
+    request_body(content = Vec<NodeConfig>, description = "A non-empty array of nodes", example = json!([{"id": "node1", "host": "10.0.0.21", "inference_port": 5050, "poc_port": 8080, "models": {"Qwen/Qwen3-32B-FP8": {"args": ["--tensor-parallel-size", "4"]}}, "max_concurrent": 500}])),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Every node stored", body = Vec<NodeConfig>),
+        (status = 206, description = "Some nodes stored; `errors` names the rejected ones", body = PartialBatch),
+        (status = 400, description = "Not a non-empty JSON array (`error`), or every node rejected (`errors`)", body = BatchBadRequest),
+        (status = 413, description = "Body larger than the configured limit", body = ErrorBody),
+        (status = 415, description = "Body not sent with `Content-Type: application/json`", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "Foreign `Origin` or unexpected `Host` (cross-site protection)", body = ErrorBody),
+        (status = 503, description = "Registry unavailable, or too many large bodies at once (with `Retry-After`)", body = ErrorBody),
+    ),
+)]
 /// Validates every element, stores the valid ones in one registry call, and answers
 /// 201 + array (all stored), 206 `{"nodes", "errors"}` (some stored) or 400 `{"errors"}` (none).
 /// A body that is not a non-empty array answers 400 `{"error"}`.
