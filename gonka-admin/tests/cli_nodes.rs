@@ -223,6 +223,100 @@ async fn errors_say_what_went_wrong_with_distinct_exit_codes() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_bodies_and_imports_show_the_servers_validation_messages() {
+    let server = server().await;
+    // A node file missing fields: the server (not a local parser) names each problem.
+    let out = nodes(
+        &server,
+        &["add", "--json", "-"],
+        Some(r#"{"id": "n1", "host": "10.0.0.5"}"#),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("inference_port"), "{err}");
+    assert!(
+        err.contains("at least one model must be specified"),
+        "{err}"
+    );
+
+    // Unknown fields are the server's 400 too, naming the field.
+    let out = nodes(
+        &server,
+        &["add", "--json", "-"],
+        Some(
+            r#"{"id": "n1", "host": "10.0.0.5", "inference_port": 5050, "poc_port": 8080,
+                 "models": {"Qwen/Qwen3-32B-FP8": {}}, "max_concurrent": 4, "colour": "red"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("colour"), "{}", stderr(&out));
+
+    // An import with one bad node: the good one is stored, the bad one reported with the
+    // server's reason, exit 1.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        r#"[{"id": "good", "host": "10.0.0.7", "inference_port": 5050, "poc_port": 8080,
+             "models": {"Qwen/Qwen3-32B-FP8": {"args": []}}, "max_concurrent": 2},
+            {"id": "bad", "host": "10.0.0.8", "inference_port": 0, "poc_port": 8080,
+             "models": {"Qwen/Qwen3-32B-FP8": {}}, "max_concurrent": 2}]"#,
+    )
+    .unwrap();
+    let out = nodes(&server, &["import", file.path().to_str().unwrap()], None).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("imported 1 nodes, rejected 1"), "{err}");
+    assert!(
+        err.contains("bad (#1)") && err.contains("inference_port must be between 1 and 65535"),
+        "{err}"
+    );
+    let out = nodes(&server, &["get", "good", "--output", "json"], None).await;
+    assert_eq!(out.status.code(), Some(0));
+
+    // update --json: the path id is used when the body has none; a different one is refused.
+    let out = nodes(
+        &server,
+        &["update", "good", "--json", "-", "--output", "json"],
+        Some(
+            r#"{"host": "10.0.0.9", "inference_port": 5051, "poc_port": 8081,
+                 "models": {"Qwen/Qwen3-32B-FP8": {}}, "max_concurrent": 3}"#,
+        ),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["host"].as_str()),
+        (Some("good"), Some("10.0.0.9"))
+    );
+    let out = nodes(
+        &server,
+        &["update", "good", "--json", "-"],
+        Some(r#"{"id": "other"}"#),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("does not match id in path"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Not an array: a usage error naming the file.
+    std::fs::write(file.path(), r#"{"id": "x"}"#).unwrap();
+    let out = nodes(&server, &["import", file.path().to_str().unwrap()], None).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a JSON array of nodes"),
+        "{}",
+        stderr(&out)
+    );
+    server.stop().await;
+}
+
 #[test]
 fn serve_is_the_default_and_help_mentions_the_operator_commands() {
     let out = Command::new(env!("CARGO_BIN_EXE_gonka-admin"))

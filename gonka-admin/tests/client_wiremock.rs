@@ -102,3 +102,57 @@ async fn token_is_sent_as_a_bearer_header_and_ids_are_escaped() {
     let r = c.enable("a b").await.unwrap();
     assert_eq!(r.node_id, "a b");
 }
+
+#[tokio::test]
+async fn json_methods_send_the_body_as_is_and_decode_the_answers() {
+    let server = MockServer::start().await;
+    let raw = json!({"id": "n1", "host": "h", "extra": [1, 2]});
+    let stored = json!({"id": "n1", "host": "h", "inference_port": 1, "poc_port": 2,
+        "models": {"m": {"args": []}}, "max_concurrent": 1, "node_num": 4});
+    Mock::given(method("POST"))
+        .and(path("/admin/v1/nodes"))
+        .and(header("content-type", "application/json"))
+        .and(wiremock::matchers::body_json(&raw))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&stored))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/admin/v1/nodes/n%2F1"))
+        .and(wiremock::matchers::body_json(json!({"host": "h"})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": "validation failed: node id must not contain '/'",
+            "fields": [{"field": "id", "message": "node id must not contain '/'"}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/admin/v1/nodes/batch"))
+        .and(wiremock::matchers::body_json(
+            json!([{"id": "a"}, {"id": "b"}]),
+        ))
+        .respond_with(ResponseTemplate::new(206).set_body_json(json!({
+            "nodes": [stored.clone()],
+            "errors": [{"index": 1, "id": "b", "error": "validation failed: host is required",
+                "fields": [{"field": "host", "message": "host is required"}]}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = Client::new(server.uri());
+    let node = c.create_json(&raw).await.unwrap();
+    assert_eq!((node.id.as_str(), node.node_num), ("n1", 4));
+    match c.put_json("n/1", &json!({"host": "h"})).await {
+        Err(ClientError::Invalid { message, errors }) => {
+            assert!(message.contains("must not contain"), "{message}");
+            assert_eq!(errors[0].field, "id");
+        }
+        other => panic!("{other:?}"),
+    }
+    match c.batch_json(&json!([{"id": "a"}, {"id": "b"}])).await {
+        Err(ClientError::PartialBatch { nodes, errors }) => {
+            assert_eq!(nodes[0].id, "n1");
+            assert_eq!((errors[0].index, errors[0].id.as_str()), (1, "b"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gonka_admin::{Client, ClientError};
-use gonka_core::{ModelArgs, NodeConfig, NodeRecord};
+use gonka_core::NodeRecord;
 use serde_json::Value;
 
 /// `gonka-admin nodes`: operator commands against a running admin API.
@@ -222,23 +222,14 @@ pub async fn run(cli: &NodesCli) -> Result<String, Failure> {
         NodesCommand::Add(fields) => {
             let base = match &fields.json {
                 Some(path) => read_json(path)?,
-                None => {
-                    let id = fields
-                        .id
-                        .clone()
-                        .ok_or_else(|| usage("add needs --id (or --json FILE)"))?;
-                    let model = fields
-                        .models
-                        .first()
-                        .cloned()
-                        .ok_or_else(|| usage("add needs --model (or --json FILE)"))?;
-                    let mut node = NodeConfig::new(id, model);
-                    node.models.clear();
-                    node
+                None if fields.id.is_none() => {
+                    return Err(usage("add needs --id (or --json FILE)"))
                 }
+                None => serde_json::Map::new(),
             };
+            // Sent as JSON, not as a typed node: the server's validation names every problem.
             let node = apply(base, fields);
-            let stored = client.create(&node).await?;
+            let stored = client.create_json(&Value::Object(node)).await?;
             Ok(if json {
                 pretty(&stored)
             } else {
@@ -248,11 +239,14 @@ pub async fn run(cli: &NodesCli) -> Result<String, Failure> {
         NodesCommand::Update { node: id, fields } => {
             let base = match &fields.json {
                 Some(path) => read_json(path)?,
-                None => client.get(id).await?.node,
+                None => match serde_json::to_value(client.get(id).await?.node) {
+                    Ok(Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                },
             };
-            let mut node = apply(base, fields);
-            node.id.clone_from(id);
-            let stored = client.put(id, &node).await?;
+            // A body without `id` takes the path's; a different one is the server's 400.
+            let node = apply(base, fields);
+            let stored = client.put_json(id, &Value::Object(node)).await?;
             Ok(if json {
                 pretty(&stored)
             } else {
@@ -285,16 +279,21 @@ pub async fn run(cli: &NodesCli) -> Result<String, Failure> {
         }
         NodesCommand::Import { file } => {
             let text = read_input(file)?;
-            let nodes: Vec<NodeConfig> = serde_json::from_str(&text).map_err(|e| {
-                usage(format!(
-                    "{}: not a JSON array of nodes: {e}",
-                    file.display()
-                ))
-            })?;
+            let nodes = match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(nodes)) => nodes,
+                Ok(_) => {
+                    return Err(usage(format!(
+                        "{}: not a JSON array of nodes",
+                        file.display()
+                    )))
+                }
+                Err(e) => return Err(usage(format!("{}: not JSON: {e}", file.display()))),
+            };
             if nodes.is_empty() {
                 return Err(usage(format!("{}: no nodes to import", file.display())));
             }
-            match client.batch(&nodes).await {
+            // Elements go as they are: the server validates each and names what is wrong.
+            match client.batch_json(&Value::Array(nodes)).await {
                 Ok(stored) => Ok(if json {
                     pretty(&stored)
                 } else {
@@ -321,29 +320,33 @@ pub async fn run(cli: &NodesCli) -> Result<String, Failure> {
     }
 }
 
+/// A node as a JSON object: `base` with the fields given as flags.
+type NodeJson = serde_json::Map<String, Value>;
+
 /// `base` with the fields given as flags.
-fn apply(mut node: NodeConfig, fields: &NodeFields) -> NodeConfig {
+fn apply(mut node: NodeJson, fields: &NodeFields) -> NodeJson {
     if let Some(id) = &fields.id {
-        node.id.clone_from(id);
+        node.insert("id".into(), Value::from(id.as_str()));
     }
     if let Some(h) = &fields.host {
-        node.host.clone_from(h);
+        node.insert("host".into(), Value::from(h.as_str()));
     }
     if let Some(p) = fields.inference_port {
-        node.inference_port = p;
+        node.insert("inference_port".into(), Value::from(p));
     }
     if let Some(p) = fields.poc_port {
-        node.poc_port = p;
+        node.insert("poc_port".into(), Value::from(p));
     }
     if !fields.models.is_empty() {
-        node.models = fields
+        let models: serde_json::Map<String, Value> = fields
             .models
             .iter()
-            .map(|m| (m.clone(), ModelArgs::default()))
+            .map(|m| (m.clone(), serde_json::json!({"args": []})))
             .collect();
+        node.insert("models".into(), Value::Object(models));
     }
     if let Some(m) = fields.max_concurrent {
-        node.max_concurrent = m;
+        node.insert("max_concurrent".into(), Value::from(m));
     }
     node
 }
@@ -359,10 +362,13 @@ fn read_input(path: &PathBuf) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))
 }
 
-fn read_json(path: &PathBuf) -> Result<NodeConfig, Failure> {
+fn read_json(path: &PathBuf) -> Result<NodeJson, Failure> {
     let text = read_input(path)?;
-    serde_json::from_str(&text)
-        .map_err(|e| usage(format!("{}: not a node as JSON: {e}", path.display())))
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(node)) => Ok(node),
+        Ok(_) => Err(usage(format!("{}: not a JSON object", path.display()))),
+        Err(e) => Err(usage(format!("{}: not JSON: {e}", path.display()))),
+    }
 }
 
 fn pretty(value: &impl serde::Serialize) -> String {
@@ -449,6 +455,7 @@ fn value_text(v: &impl serde::Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gonka_core::NodeConfig;
 
     #[test]
     fn the_table_aligns_columns_and_says_when_empty() {
@@ -479,14 +486,17 @@ mod tests {
 
     #[test]
     fn flags_override_the_base_node() {
-        let base = NodeConfig::new("n", "a");
+        let base = match serde_json::to_value(NodeConfig::new("n", "a")) {
+            Ok(Value::Object(map)) => map,
+            other => panic!("{other:?}"),
+        };
         let fields = NodeFields {
             host: Some("h".into()),
             models: vec!["b".into(), "c".into()],
             max_concurrent: Some(7),
             ..NodeFields::default()
         };
-        let n = apply(base, &fields);
+        let n: NodeConfig = serde_json::from_value(Value::Object(apply(base, &fields))).unwrap();
         assert_eq!(n.host, "h");
         assert_eq!(n.models.keys().collect::<Vec<_>>(), ["b", "c"]);
         assert_eq!(n.max_concurrent, 7);

@@ -7,6 +7,8 @@ pub use error::ClientError;
 use gonka_core::{NodeConfig, NodeRecord};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::{AdminStateChanged, PartialBatch};
 
@@ -110,6 +112,44 @@ impl Client {
     /// `PartialBatch` (206: some stored), `BatchRejected` (400: none stored), `Invalid` (not a
     /// non-empty array); see [`ClientError`].
     pub async fn batch(&self, nodes: &[NodeConfig]) -> Result<Vec<NodeConfig>, ClientError> {
+        self.batch_body(nodes).await
+    }
+
+    /// `POST /admin/v1/nodes/batch` with `nodes` sent as is (a JSON array of node objects read
+    /// from a file, say): the server validates each element, so its messages name every problem.
+    ///
+    /// # Errors
+    /// As [`batch`](Self::batch).
+    pub async fn batch_json(&self, nodes: &Value) -> Result<Vec<NodeConfig>, ClientError> {
+        self.batch_body(nodes).await
+    }
+
+    /// `POST /admin/v1/nodes` with `node` sent as is (a JSON object, not a typed [`NodeConfig`]):
+    /// the server validates it, so a 400 carries its messages for every field.
+    ///
+    /// # Errors
+    /// `Invalid` on validation failure or endpoint conflict; see [`ClientError`].
+    pub async fn create_json(&self, node: &Value) -> Result<NodeConfig, ClientError> {
+        send(self.request(Method::POST, "/admin/v1/nodes").json(node)).await
+    }
+
+    /// `PUT /admin/v1/nodes/:id` with `node` sent as is (its `id` may be absent: the path id is
+    /// used); the server validates it.
+    ///
+    /// # Errors
+    /// `Invalid` (also when the body id differs from `id`); see [`ClientError`].
+    pub async fn put_json(&self, id: &str, node: &Value) -> Result<NodeConfig, ClientError> {
+        send(
+            self.request(Method::PUT, &Self::node_path(id, ""))
+                .json(node),
+        )
+        .await
+    }
+
+    async fn batch_body<B: Serialize + ?Sized>(
+        &self,
+        nodes: &B,
+    ) -> Result<Vec<NodeConfig>, ClientError> {
         let response = self
             .request(Method::POST, "/admin/v1/nodes/batch")
             .json(nodes)
