@@ -44,7 +44,7 @@ status=0
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${GONKA_FUZZ_MAX_EXAMPLES:-50}" \
-  --max-time "${GONKA_FUZZ_MAX_TIME:-120}" \
+  --max-time "${GONKA_FUZZ_MAX_TIME:-100}" \
   --workers 2 \
   --seed 15 \
   --request-timeout 10 \
