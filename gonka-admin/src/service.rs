@@ -185,7 +185,9 @@ pub async fn run_server(
     };
     let limits = ServeLimits::client_timeouts(config.header_read_timeout, config.body_read_timeout)
         .with_connection_caps(config.max_connections, config.max_connections_per_ip);
+    let token = options.token.clone();
     let app = crate::router(registry.clone(), options).merge(crate::probe_router(registry));
+    let app = crate::with_metrics(app, token.as_deref());
     crate::run_with_limits(app, listener, limits, shutdown).await?;
     Ok(())
 }
