@@ -118,6 +118,10 @@ async fn with_a_token_metrics_need_it() {
     assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
     let r = client.get(&url).bearer_auth("s3cret").send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("gonka_admin_requests_total"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("gonka_admin_requests_total"));
     server.stop().await;
 }

@@ -421,6 +421,8 @@ impl Metrics {
                 })
                 .clone()
         };
+        // Exposed at 0 from the model's first request, so `rate()` sees the first failure.
+        let _ = self.retries_exhausted.get_or_create(&label);
         let handles = map.entry(model.into()).or_insert_with(|| ModelHandles {
             duration: self.duration.get_or_create(&label).clone(),
             ttft: self.ttft.get_or_create(&label).clone(),
