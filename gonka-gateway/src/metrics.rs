@@ -148,7 +148,7 @@ pub struct Metrics {
     registry: Registry,
     /// Requests by model, node and answered status.
     pub requests: Family<RequestLabels, Counter>,
-    /// End-to-end request duration in seconds by model.
+    /// Request duration in seconds by model, from taking a node slot to the last byte.
     pub duration: HistogramFamily<ModelLabel>,
     /// Time from the request's arrival (queue wait included) to the first upstream byte, in
     /// seconds by model; streamed answers only.
@@ -256,7 +256,7 @@ impl Metrics {
         );
         r.register(
             "request_duration_seconds",
-            "End-to-end duration of proxied requests, from arrival to the last byte",
+            "Duration of proxied requests, from taking a node slot to the last byte",
             duration.clone(),
         );
         r.register(
