@@ -66,6 +66,8 @@ pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT, WRITE_TIMEOUT};
 pub use probes::probe_router;
 pub use redact::redact_url;
 pub use router::router;
+#[cfg(feature = "tls")]
+pub use server::run_with_tls;
 pub use server::{log_request, run, run_with_limits};
 pub use service::{run_server, RunError, ServerConfig};
 pub use sqlite::SqliteRegistry;

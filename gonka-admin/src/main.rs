@@ -19,7 +19,21 @@ async fn main() -> ExitCode {
         .unwrap_or_else(|e| e.exit());
     gonka_core::logging::init(args.log_format);
     gonka_core::server::raise_fd_limit();
-    let config = args.server_config();
+    let mut config = args.server_config();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        match gonka_core::server::tls::TlsFiles::load(cert, key) {
+            Ok(tls) => {
+                // Installed before anything listens: a SIGHUP from now on reloads.
+                #[cfg(unix)]
+                tokio::spawn(tls.clone().reload_on_sighup());
+                config.tls = Some(tls);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "gonka-admin cannot start");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     // Refused settings (an empty token, no token beyond loopback) stop before anything listens.
     if let Err(e) = config.check(args.listen) {
         tracing::error!(error = %e, "gonka-admin cannot start");

@@ -48,6 +48,30 @@ pub async fn run_with_limits(
     Ok(())
 }
 
+/// [`run_with_limits`] over HTTPS (feature `tls`): the TLS handshake is bounded by
+/// `limits.header_read_timeout`, and every other limit applies as over plain HTTP. New
+/// connections use `tls`'s current certificate ([`TlsFiles::reload`](gonka_core::server::tls::TlsFiles::reload)
+/// replaces it; open connections keep theirs).
+///
+/// # Errors
+/// An I/O error of the listener.
+#[cfg(feature = "tls")]
+pub async fn run_with_tls(
+    app: Router,
+    listener: TcpListener,
+    limits: ServeLimits,
+    tls: gonka_core::server::tls::TlsFiles,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, cert = %tls.cert_path().display(), "admin API listening (https)");
+    }
+    let app = app.layer(middleware::from_fn(log_request));
+    gonka_core::server::serve_tls(listener, app, limits, tls, shutdown).await?;
+    tracing::info!("admin API stopped");
+    Ok(())
+}
+
 /// Middleware: one `info` line per request with method, path, status and latency (`latency_us`, microseconds).
 pub async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();

@@ -50,6 +50,10 @@ pub struct ServerConfig {
     /// Most connections open at once from one client address; more are answered 503 and closed.
     /// `None`: a quarter of the listener's cap.
     pub max_connections_per_ip: Option<usize>,
+    /// Serve HTTPS with this certificate and key (feature `tls`); `None`: plain HTTP. The
+    /// caller reloads it when it likes (the binary on `SIGHUP`).
+    #[cfg(feature = "tls")]
+    pub tls: Option<gonka_core::server::tls::TlsFiles>,
 }
 
 impl ServerConfig {
@@ -71,6 +75,8 @@ impl ServerConfig {
             allow_unauthenticated: false,
             max_connections: None,
             max_connections_per_ip: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -101,8 +107,8 @@ impl ServerConfig {
 
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerConfig")
-            .field("database", &redact_url(&self.database))
+        let mut f = f.debug_struct("ServerConfig");
+        f.field("database", &redact_url(&self.database))
             .field("governance", &self.governance)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("nodes_file", &self.nodes_file)
@@ -113,8 +119,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("sites", &self.sites)
             .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("max_connections", &self.max_connections)
-            .field("max_connections_per_ip", &self.max_connections_per_ip)
-            .finish()
+            .field("max_connections_per_ip", &self.max_connections_per_ip);
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls.as_ref().map(|t| t.cert_path()));
+        f.finish()
     }
 }
 
@@ -188,6 +196,11 @@ pub async fn run_server(
     let token = options.token.clone();
     let app = crate::router(registry.clone(), options).merge(crate::probe_router(registry));
     let app = crate::with_metrics(app, token.as_deref());
+    #[cfg(feature = "tls")]
+    if let Some(tls) = config.tls {
+        crate::server::run_with_tls(app, listener, limits, tls, shutdown).await?;
+        return Ok(());
+    }
     crate::run_with_limits(app, listener, limits, shutdown).await?;
     Ok(())
 }

@@ -98,6 +98,24 @@ pub struct Args {
     /// Default: a quarter of --max-connections.
     #[arg(long, env = "GONKA_ADMIN_MAX_CONNECTIONS_PER_IP", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections_per_ip: Option<usize>,
+    /// PEM certificate chain (leaf first) to serve HTTPS; needs --tls-key. Re-read on SIGHUP
+    /// (new connections get the new certificate; a file that does not load keeps the old one,
+    /// logged). The TLS handshake must finish within --header-read-timeout.
+    #[arg(
+        long,
+        env = "GONKA_ADMIN_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert.
+    #[arg(
+        long,
+        env = "GONKA_ADMIN_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Args {
