@@ -399,7 +399,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     });
     if let Some(service) = &poc_service {
         metrics.set_poc(service.clone());
-        public = public.merge(crate::poc::participants_router(service.clone()));
+        // Merged routes keep axum's empty 405 unless given the OpenAI-shaped one again.
+        public = public
+            .merge(crate::poc::participants_router(service.clone()))
+            .method_not_allowed_fallback(method_not_allowed);
         background.spawn(crate::poc::driver::run_driver(service.clone()));
     }
     if !config.cors_origins.is_empty() {

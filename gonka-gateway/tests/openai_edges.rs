@@ -264,3 +264,38 @@ async fn invalid_passthrough_routes_refuse_to_start_naming_the_route() {
         assert!(e.to_string().contains(want), "{routes:?}: {e}");
     }
 }
+
+#[tokio::test]
+async fn routes_merged_at_start_also_answer_an_openai_405() {
+    use gonka_gateway::poc::{ArtifactStore, DevnetPhaseClock, PhaseDurations, PocConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open_path(dir.path().join("poc.db"))
+        .await
+        .unwrap();
+    let phases = PhaseDurations::within_epoch(
+        Duration::from_secs(600),
+        Duration::from_secs(300),
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let clock = DevnetPhaseClock::paused(phases, "openai-405");
+    let mut config = test_config();
+    config.poc = Some(PocConfig::new(std::sync::Arc::new(clock), store));
+    let gw = start(config).await;
+    // The PoC participants route is merged into the public router when PoC is on.
+    let resp = client()
+        .post(format!(
+            "http://{}/v1/epochs/current/participants",
+            gw.public_addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET,HEAD");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    gw.shutdown().await;
+}
