@@ -94,6 +94,32 @@ fn no_engine() -> Response {
     response
 }
 
+/// `502 engine_error` for a request the engine did not answer, without the engine's URL: its
+/// loopback address is not the client's business (the caller logs it).
+fn engine_unreachable(e: reqwest::Error) -> Response {
+    openai_error(
+        StatusCode::BAD_GATEWAY,
+        "server_error",
+        "engine_error",
+        &format!(
+            "inference engine did not answer: {}",
+            chain(&e.without_url())
+        ),
+    )
+}
+
+/// `error: cause: cause ...` (the causes say why: refused, reset, timed out).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(axum::http::header::CONNECTION)
@@ -173,13 +199,7 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(%url, error = %e, "engine request failed");
-            return openai_error(
-                StatusCode::BAD_GATEWAY,
-                "server_error",
-                "engine_error",
-                // Without the engine's URL: its loopback address is not the client's business.
-                &format!("inference engine did not answer: {}", e.without_url()),
-            );
+            return engine_unreachable(e);
         }
     };
     let status = upstream_response.status();
@@ -199,6 +219,35 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_engine_that_does_not_answer_is_a_502_without_its_address() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let e = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("127.0.0.1"),
+            "the error names it: {e}"
+        );
+        let response = engine_unreachable(e);
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("engine_error"), "{text}");
+        assert!(text.contains("did not answer"), "{text}");
+        assert!(!text.contains("127.0.0.1"), "{text}");
+        assert!(!text.contains(&port.to_string()), "{text}");
+    }
 
     #[test]
     fn hop_by_hop_and_connection_listed_headers_are_removed() {
