@@ -17,7 +17,14 @@ async fn main() -> ExitCode {
     }
     let args = cli::parse(<cli::Args as clap::CommandFactory>::command(), argv)
         .unwrap_or_else(|e| e.exit());
-    gonka_core::logging::init(args.log_format);
+    // Dropped when main returns: flushes the spans still queued.
+    let _telemetry = match gonka_core::telemetry::init(args.log_format, "gonka-admin", None) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("gonka-admin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     gonka_core::server::raise_fd_limit();
     let mut config = args.server_config();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {

@@ -195,7 +195,9 @@ pub async fn run_server(
         .with_connection_caps(config.max_connections, config.max_connections_per_ip);
     let token = options.token.clone();
     let app = crate::router(registry.clone(), options).merge(crate::probe_router(registry));
-    let app = crate::with_metrics(app, token.as_deref());
+    let app = crate::with_metrics(app, token.as_deref()).layer(axum::middleware::from_fn(
+        gonka_core::trace_context::server_span,
+    ));
     #[cfg(feature = "tls")]
     if let Some(tls) = config.tls {
         crate::server::run_with_tls(app, listener, limits, tls, shutdown).await?;

@@ -83,9 +83,15 @@ pub mod logging;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
+#[cfg(feature = "telemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "telemetry")))]
+pub mod telemetry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+#[cfg(feature = "trace-context")]
+#[cfg_attr(docsrs, doc(cfg(feature = "trace-context")))]
+pub mod trace_context;
 
 pub use backend::{EngineHealth, InferenceBackend, LaunchSpec};
 pub use eligibility::{is_candidate, Ineligible};

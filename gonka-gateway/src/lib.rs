@@ -77,9 +77,6 @@ pub mod request_id;
 pub mod schedule;
 pub mod server;
 mod supervisor;
-#[cfg(feature = "cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
-pub mod telemetry;
 pub mod upstream_config;
 
 pub use builder::{Gateway, GatewayBuilder};

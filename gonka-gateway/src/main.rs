@@ -41,8 +41,13 @@ fn reload_tls_on_sighup(config: &gonka_gateway::GatewayConfig) {
 }
 
 async fn main_inner(args: Args) -> Result<(), String> {
-    gonka_gateway::telemetry::init(args.log_format, args.otlp_endpoint.as_deref())
-        .map_err(|e| e.to_string())?;
+    // Dropped when this returns, after the servers stopped: flushes the spans still queued.
+    let _telemetry = gonka_core::telemetry::init(
+        args.log_format,
+        "gonka-gateway",
+        args.otlp_endpoint.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     gonka_core::server::raise_fd_limit();
     for used in &args.upstream_used {
         tracing::info!(setting = %used, "upstream variable applied");

@@ -520,6 +520,10 @@ fn serve(
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
+        // Every listener: a server span per request, child of the client's `traceparent`.
+        let router = router.layer(axum::middleware::from_fn(
+            gonka_core::trace_context::server_span,
+        ));
         if let Err(e) = crate::http_serve::serve(listener, router, limits, shutdown).await {
             tracing::error!(listener = name, error = %e, "server failed");
         }

@@ -21,7 +21,14 @@ async fn main() -> ExitCode {
             }
         };
     }
-    gonka_core::logging::init(cli.log_format);
+    // Dropped when main returns: flushes the spans still queued.
+    let _telemetry = match gonka_core::telemetry::init(cli.log_format, "gonka-mlnode", None) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("gonka-mlnode: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     gonka_core::server::raise_fd_limit();
     // Before anything listens: an empty token, or the management API exposed without one (when
     // allowed, the agent logs the warning once it runs).

@@ -88,13 +88,17 @@ pub async fn run_agent(
     .with_connection_caps(config.max_connections, config.max_connections_per_ip);
     let mgmt_server = tokio::spawn(serve(
         mgmt,
-        mgmt::router(Arc::clone(&agent)),
+        mgmt::router(Arc::clone(&agent)).layer(axum::middleware::from_fn(
+            gonka_core::trace_context::server_span,
+        )),
         limits,
         stop.clone().cancelled_owned(),
     ));
     let proxy_server = tokio::spawn(serve(
         inference,
-        proxy::router(Arc::clone(&agent)),
+        proxy::router(Arc::clone(&agent)).layer(axum::middleware::from_fn(
+            gonka_core::trace_context::server_span,
+        )),
         limits,
         stop.clone().cancelled_owned(),
     ));

@@ -20,7 +20,9 @@ use gonka_core::GovernanceModels;
     after_help = concat!(
         "Operator commands: `gonka-admin nodes list|get|add|update|enable|disable|delete|import` manage \
 the nodes of a running admin API through its HTTP API (see `gonka-admin nodes --help`).\n\n",
-        gonka_core::log_help!()
+        gonka_core::log_help!(),
+        "\n\n",
+        gonka_core::otel_help!()
     )
 )]
 pub struct Args {

@@ -274,7 +274,9 @@ pub struct Args {
     /// How long in-flight requests may run after SIGTERM.
     #[arg(long, env = "GONKA_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub drain_timeout: Duration,
-    /// OpenTelemetry OTLP/HTTP endpoint for trace export (e.g. http://127.0.0.1:4318).
+    /// OpenTelemetry OTLP/HTTP endpoint (base URL, e.g. http://127.0.0.1:4318; `/v1/traces` is
+    /// appended) for trace export; overrides OTEL_EXPORTER_OTLP_ENDPOINT. Unset with no OTEL_*
+    /// endpoint: no export.
     #[arg(long, env = "GONKA_OTLP_ENDPOINT", global = true)]
     pub otlp_endpoint: Option<String>,
     /// Serve `/metrics` on its own listener at this address (e.g. 0.0.0.0:9300, the port the
@@ -339,6 +341,8 @@ fn non_empty_token(flag: &str, value: Option<&String>) -> Result<Option<String>,
 /// The `--help` text on upstream's settings.
 const UPSTREAM_HELP: &str = concat!(
     gonka_core::log_help!(),
+    "\n\n",
+    gonka_core::otel_help!(),
     "\n\nUpstream settings: the decentralized-api variables DAPI_API__PUBLIC_SERVER_PORT, \
 DAPI_API__ML_SERVER_PORT and DAPI_API__ADMIN_SERVER_PORT (listen on 0.0.0.0:PORT), \
 DAPI_API__POC_CALLBACK_URL, DAPI_API__PUBLIC_URL (any case, `__` = `.`, as upstream reads them) \

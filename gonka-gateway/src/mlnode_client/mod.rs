@@ -8,6 +8,7 @@ mod error;
 
 pub use error::MlNodeError;
 
+use gonka_core::trace_context::SendTraced;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -278,7 +279,7 @@ impl MlNodeClient {
         rb: RequestBuilder,
     ) -> Result<(reqwest::StatusCode, String), MlNodeError> {
         let response = rb
-            .send()
+            .send_traced()
             .await
             .map_err(|e| MlNodeError::transport(method, url.to_owned(), e))?;
         let status = response.status();

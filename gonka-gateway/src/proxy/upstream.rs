@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderName, Request, Response, Uri};
 use bytes::Bytes;
+use gonka_core::trace_context;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -69,11 +70,20 @@ impl UpstreamClient {
                 builder = builder.header(name, v);
             }
         }
-        let request = builder
+        let mut request = builder
             .body(Full::new(body))
             .map_err(|e| SendError::Other(format!("cannot build the upstream request: {e}")))?;
+        // A client span per attempt; its context goes to the node as `traceparent`.
+        let span = trace_context::client_span(request.method(), request.uri());
+        trace_context::inject(&span, request.headers_mut());
+        let sent = tracing::Instrument::instrument(self.inner.request(request), span.clone()).await;
+        match &sent {
+            Ok(response) => trace_context::record_status(&span, response.status().as_u16()),
+            Err(e) if e.is_connect() => trace_context::record_error(&span, "connect"),
+            Err(_) => trace_context::record_error(&span, "transport"),
+        }
         // The node's address stays in the log: answers to clients name the node by id only.
-        self.inner.request(request).await.map_err(|e| {
+        sent.map_err(|e| {
             let detail = crate::error::chain(&e);
             tracing::warn!(url, error = %detail, "upstream request failed");
             if e.is_connect() {

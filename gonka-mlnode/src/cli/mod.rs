@@ -20,7 +20,7 @@ pub use gonka_core::logging::LogFormat;
 /// network node drives (inference up/down, state, GPUs) and proxies OpenAI inference to the
 /// engine it supervises (vLLM, SGLang, llama.cpp, or the built-in simulator).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "gonka-mlnode", version, after_help = gonka_core::logging::LOG_HELP)]
+#[command(name = "gonka-mlnode", version, after_help = concat!(gonka_core::log_help!(), "\n\n", gonka_core::otel_help!()))]
 pub struct Cli {
     /// TOML file of settings (keys are the long flag names, e.g. `engine = "vllm"`): flags and
     /// environment variables win over it, it wins over the defaults.

@@ -5,6 +5,7 @@
 //! oldest is dropped beyond. [`CallbackQueue::clear`] (on `/pow/stop`) abandons every pending
 //! and retrying callback.
 
+use gonka_core::trace_context::SendTraced;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -146,7 +147,7 @@ impl Inner {
             .timeout(self.settings.callback_timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(callback.body.clone())
-            .send()
+            .send_traced()
             .await
             .map_err(|e| e.to_string())?;
         let status = resp.status();

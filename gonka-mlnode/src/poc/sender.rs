@@ -3,6 +3,7 @@
 //! payload, so the receiver's per-nonce dedup keeps counts exact) with doubling pauses, and
 //! dropped after `max_attempts`.
 
+use gonka_core::trace_context::SendTraced;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,7 +104,7 @@ async fn post(
         .post(target)
         .timeout(timeout)
         .json(payload)
-        .send()
+        .send_traced()
         .await?;
     let status = resp.status();
     if status.as_u16() < 400 {

@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gonka_core::trace_context::SendTraced;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -57,7 +58,7 @@ async fn engine_json(
     let response = client
         .post(format!("{base_url}{path}"))
         .json(body)
-        .send()
+        .send_traced()
         .await
         .map_err(|e| failed(e.without_url().to_string()))?;
     let status = response.status();
@@ -75,7 +76,7 @@ async fn engine_json(
 async fn context_size(client: &reqwest::Client, base_url: &str) -> Option<u64> {
     let props: Value = client
         .get(format!("{base_url}/props"))
-        .send()
+        .send_traced()
         .await
         .ok()?
         .json()
@@ -182,7 +183,11 @@ pub(super) async fn models(client: &reqwest::Client, base_url: &str) -> Response
             &format!("inference engine /v1/models failed: {why}"),
         )
     };
-    let response = match client.get(format!("{base_url}/v1/models")).send().await {
+    let response = match client
+        .get(format!("{base_url}/v1/models"))
+        .send_traced()
+        .await
+    {
         Ok(r) => r,
         Err(e) => return failed(e.without_url().to_string()),
     };

@@ -6,6 +6,7 @@
 //! `/health`. On a llama.cpp node `/tokenize`, `/detokenize` and `/v1/models` are answered in
 //! vLLM's words ([`llamacpp_vllm`]), as upstream's network node reads them.
 
+use gonka_core::trace_context::SendTraced;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -193,7 +194,7 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
         .request(parts.method, &url)
         .headers(headers)
         .body(body)
-        .send()
+        .send_traced()
         .await;
     let upstream_response = match sent {
         Ok(r) => r,

@@ -18,6 +18,7 @@
 
 pub(crate) mod wire;
 
+use gonka_core::trace_context::SendTraced;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -127,7 +128,7 @@ impl EngineForwarder {
         };
         let response = request
             .timeout(CALL_TIMEOUT)
-            .send()
+            .send_traced()
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status();

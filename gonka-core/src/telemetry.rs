@@ -1,0 +1,184 @@
+//! The binaries' logging and OpenTelemetry set-up (feature `telemetry`): logs to stderr
+//! ([`crate::logging`]), the W3C trace-context propagator, and, when an OTLP endpoint is set,
+//! spans exported over OTLP/HTTP (protobuf) by a batch span processor.
+//!
+//! Settings are OpenTelemetry's standard environment variables, read by the SDK and the exporter:
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (base URL; `/v1/traces` is appended),
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (full URL), `OTEL_EXPORTER_OTLP_HEADERS`,
+//! `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+//! `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` (default `parentbased_always_on`),
+//! `OTEL_BSP_*` (batch size, queue size, schedule delay) and `OTEL_SDK_DISABLED=true` (no export).
+//! A binary's `--otlp-endpoint` flag, when given, overrides the endpoint variables.
+//!
+//! Export is off unless an endpoint is set. Spans are queued to the batch processor's own thread;
+//! when its queue is full they are dropped, never waited for. Without export the propagator and the
+//! bridge are still installed with a `parentbased_always_off` sampler, so the trace id (and sampled
+//! flag) of an incoming `traceparent` is passed on to the calls a request makes.
+
+use std::fmt;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+use crate::logging::{env_filter, stderr_layer, LogFormat};
+use crate::trace_context::TARGET;
+
+/// The `Tracing:` paragraph of every binary's `--help` (a literal, for `concat!`; also
+/// [`OTEL_HELP`]).
+#[macro_export]
+macro_rules! otel_help {
+    () => {
+        "Tracing: OpenTelemetry spans are exported over OTLP/HTTP (protobuf) only when an endpoint \
+is set: OTEL_EXPORTER_OTLP_ENDPOINT (base URL) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (full URL), \
+with OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER \
+and OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on), OTEL_BSP_* and OTEL_SDK_DISABLED=true. \
+W3C traceparent/tracestate headers of requests are passed on to the calls they cause, also \
+without export."
+    };
+}
+
+/// The `Tracing:` paragraph of every binary's `--help` ([`otel_help!`]).
+pub const OTEL_HELP: &str = otel_help!();
+
+/// Why telemetry could not be set up.
+#[derive(Debug)]
+pub struct TelemetryError(String);
+
+impl fmt::Display for TelemetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot set up OTLP trace export: {}", self.0)
+    }
+}
+
+impl std::error::Error for TelemetryError {}
+
+/// Holds the tracer provider; dropping it (or [`Telemetry::shutdown`]) exports the spans still
+/// queued (a blocking flush bounded by the exporter's timeout) and stops the batch processor. Keep
+/// it until the binary's servers have stopped.
+#[derive(Debug)]
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+    exporting: bool,
+}
+
+impl Telemetry {
+    /// Whether spans are exported (an endpoint is set and `OTEL_SDK_DISABLED` is not `true`).
+    pub fn exporting(&self) -> bool {
+        self.exporting
+    }
+
+    /// Flushes and stops, as dropping does.
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if self.exporting {
+            if let Err(e) = self.provider.shutdown() {
+                tracing::warn!(error = %e, "flushing traces at shutdown failed");
+            }
+        }
+    }
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+/// `OTEL_SERVICE_NAME`, else `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `default`.
+fn service_name(default: &str) -> String {
+    if let Ok(name) = std::env::var("OTEL_SERVICE_NAME") {
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    std::env::var("OTEL_RESOURCE_ATTRIBUTES")
+        .ok()
+        .and_then(|attrs| {
+            attrs.split(',').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k.trim() == "service.name").then(|| v.trim().to_owned())
+            })
+        })
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// Installs the global subscriber (logs to stderr in `format`, filtered by `RUST_LOG`), the W3C
+/// propagator and the OpenTelemetry bridge; exports spans when `otlp_endpoint` (a base URL, as
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`) or the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables give an
+/// endpoint, under the service name `OTEL_SERVICE_NAME` or `default_service`. Needs no tokio
+/// runtime (the batch processor has its own thread). Does not replace a subscriber already
+/// installed (e.g. by a test).
+///
+/// # Errors
+/// [`TelemetryError`] when the exporter cannot be built (e.g. a malformed endpoint).
+pub fn init(
+    format: LogFormat,
+    default_service: &str,
+    otlp_endpoint: Option<&str>,
+) -> Result<Telemetry, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    let endpoint_set = otlp_endpoint.is_some_and(|e| !e.is_empty())
+        || env_set("OTEL_EXPORTER_OTLP_ENDPOINT")
+        || env_set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    let exporting = endpoint_set && !disabled;
+    let provider = if exporting {
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary);
+        if let Some(base) = otlp_endpoint.filter(|e| !e.is_empty()) {
+            exporter = exporter.with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')));
+        }
+        let exporter = exporter
+            .build()
+            .map_err(|e| TelemetryError(e.to_string()))?;
+        let resource = Resource::builder()
+            .with_service_name(service_name(default_service))
+            .build();
+        // The SDK reads OTEL_TRACES_SAMPLER(_ARG) and OTEL_BSP_* itself.
+        SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_batch_exporter(exporter)
+            .build()
+    } else {
+        SdkTracerProvider::builder()
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
+            .build()
+    };
+    let tracer = provider.tracer("gonka");
+    // The HTTP spans always reach the bridge (propagation must not depend on RUST_LOG); other
+    // spans only when exporting and RUST_LOG enables them.
+    let http_spans = filter_fn(|meta| meta.target() == TARGET);
+    let otel_filter = if exporting {
+        FilterExt::boxed(http_spans.or(env_filter()))
+    } else {
+        FilterExt::boxed(http_spans)
+    };
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_filter(otel_filter);
+    let _ = tracing_subscriber::registry()
+        .with(stderr_layer(format))
+        .with(otel)
+        .try_init();
+    if exporting {
+        tracing::info!(
+            service = %service_name(default_service),
+            "exporting traces over OTLP/HTTP"
+        );
+    }
+    Ok(Telemetry {
+        provider,
+        exporting,
+    })
+}
