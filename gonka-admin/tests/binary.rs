@@ -31,6 +31,10 @@ fn help_lists_every_flag_with_its_environment_variable() {
         "--nodes-file",
         "--log-format",
         "RUST_LOG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_SAMPLER",
+        "traceparent",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }

@@ -27,6 +27,10 @@ fn help_lists_the_engine_and_listen_flags() {
         "--token",
         "--state-dir",
         "RUST_LOG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_SAMPLER",
+        "traceparent",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
