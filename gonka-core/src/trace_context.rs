@@ -106,7 +106,7 @@ pub async fn server_span(request: Request, next: Next) -> Response {
         "http.route" = route,
         "url.path" = request.uri().path(),
         "server.address" = address,
-        "server.port" = port,
+        "server.port" = port.map(i64::from),
         "http.response.status_code" = Empty,
         "error.type" = Empty,
     );
@@ -115,9 +115,9 @@ pub async fn server_span(request: Request, next: Next) -> Response {
     let _ = span.set_parent(parent);
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     let status = response.status().as_u16();
-    span.record("http.response.status_code", status);
+    span.record("http.response.status_code", i64::from(status));
     if status >= 500 {
-        span.record("error.type", status);
+        span.record("error.type", status.to_string().as_str());
         span.record("otel.status_code", "ERROR");
     }
     response
@@ -136,7 +136,7 @@ pub fn client_span(method: &Method, uri: &Uri) -> Span {
         otel.status_code = Empty,
         "http.request.method" = method.as_str(),
         "server.address" = uri.host(),
-        "server.port" = uri.port_u16(),
+        "server.port" = uri.port_u16().map(i64::from),
         "url.full" = %uri,
         "http.response.status_code" = Empty,
         "error.type" = Empty,
@@ -147,9 +147,9 @@ pub fn client_span(method: &Method, uri: &Uri) -> Span {
 /// Records a client call's answer on its span: `http.response.status_code`, and for a 4xx or
 /// 5xx also `error.type` and the error status (a client span treats both as errors).
 pub fn record_status(span: &Span, status: u16) {
-    span.record("http.response.status_code", status);
+    span.record("http.response.status_code", i64::from(status));
     if status >= 400 {
-        span.record("error.type", status);
+        span.record("error.type", status.to_string().as_str());
         span.record("otel.status_code", "ERROR");
     }
 }
