@@ -2,11 +2,14 @@
 # Layers point down only: an integrator who embeds the libraries without default features must not
 # pull the ML node agent, GPU loading or the binaries' tooling. For gonka-gateway and gonka-admin
 # with `--no-default-features`, the normal dependency tree must hold none of FORBIDDEN, and the
-# library must compile warning-free.
+# library must compile warning-free. tracing-subscriber may be there only as the span registry
+# tracing-opentelemetry is built on (W3C trace context in the libraries): none of the logging
+# features the binaries use (fmt, env-filter, json, ansi).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-FORBIDDEN=(gonka-mlnode nvml-wrapper clap tracing-subscriber tempfile mimalloc)
+FORBIDDEN=(gonka-mlnode nvml-wrapper clap tempfile mimalloc)
+TOOLING_FEATURES='tracing-subscriber feature "(fmt|env-filter|json|ansi)"'
 status=0
 for crate in gonka-gateway gonka-admin; do
   echo "==> cargo tree -p $crate --no-default-features -e normal"
@@ -19,6 +22,13 @@ for crate in gonka-gateway gonka-admin; do
       status=1
     fi
   done
+  features="$(cargo tree -p "$crate" --no-default-features -e normal,features --locked --prefix none \
+    -i tracing-subscriber 2>/dev/null || true)"
+  if grep -qE "^${TOOLING_FEATURES}" <<<"$features"; then
+    echo "error: $crate without default features enables tracing-subscriber's logging features:" >&2
+    grep -E "^${TOOLING_FEATURES}" <<<"$features" >&2
+    status=1
+  fi
   echo "==> cargo check -p $crate --no-default-features (warnings are errors)"
   # Not RUSTFLAGS=-Dwarnings: that would rebuild every dependency. Cargo replays the cached
   # warnings of workspace crates, so grepping the output is enough.
