@@ -72,11 +72,10 @@ pub async fn readyz(State(checks): State<ReadinessChecks>) -> Response {
 /// `GET /v1/status`: the readiness report with node counts, always `200`.
 pub async fn status(State(checks): State<ReadinessChecks>) -> Json<Value> {
     let report = checks.run().await;
-    let nodes = checks.pool.snapshot().len();
     Json(json!({
         "status": if report.is_ready() { "ready" } else { "not ready" },
         "checks": report.checks,
-        "nodes": nodes,
+        "nodes": checks.pool.node_count(),
         "routable_nodes": checks.pool.routable_nodes(),
         "in_flight": checks.pool.in_flight(),
     }))

@@ -443,6 +443,11 @@ impl NodePool {
             .collect()
     }
 
+    /// How many nodes the pool holds (routable or not).
+    pub fn node_count(&self) -> usize {
+        self.lock().views.len()
+    }
+
     /// How many nodes are routable now ([`NodeView::routable`]): what readiness needs.
     pub fn routable_nodes(&self) -> usize {
         self.lock().views.iter().filter(|v| v.routable()).count()
