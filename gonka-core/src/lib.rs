@@ -104,7 +104,9 @@ pub use registry::{
     apply_status_update, find_endpoint_conflict, BatchItemResult, MemoryRegistry, NodeRegistry,
     RegistryEvent, StatusUpdate, WATCH_CAPACITY,
 };
-pub use scheduler::{NodeView, RequestInfo, Scheduler};
+pub use scheduler::{
+    LoadedModel, MemoryPressure, NodeView, RequestInfo, Scheduler, ScoreBreakdown, SignalScore,
+};
 pub use scheduler_index::{OrderedIndex, SchedulerIndex};
 pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
 pub use validation::{

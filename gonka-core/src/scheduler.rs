@@ -67,6 +67,59 @@ pub struct NodeView {
     pub vram_mb: Option<u64>,
     /// Engine kind, when known.
     pub engine: Option<Arc<str>>,
+    /// Models loaded in the engine's memory now, with their context windows ("hot"); empty when
+    /// the node reports none.
+    pub loaded: Arc<[LoadedModel]>,
+    /// Models whose weights are on the node's disk but not loaded ("warm").
+    pub disk_models: Arc<[Arc<str>]>,
+    /// Total engine (accelerator) memory in MiB, when reported.
+    pub memory_total_mb: Option<u64>,
+    /// Free engine (accelerator) memory in MiB, when reported.
+    pub memory_free_mb: Option<u64>,
+    /// Memory pressure as the node classifies it.
+    pub memory_pressure: MemoryPressure,
+}
+
+/// A model loaded in an engine's memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct LoadedModel {
+    /// Model name as clients send it.
+    pub name: Arc<str>,
+    /// Context window the model was loaded with, in tokens (0 when unknown).
+    pub context_length: u32,
+}
+
+/// How close a node is to running out of memory.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryPressure {
+    /// Room to spare (or not reported).
+    #[default]
+    Normal,
+    /// Little room left; loading another model may not fit.
+    Elevated,
+    /// Out of memory or about to be: the node takes no new requests.
+    Critical,
+}
+
+/// One signal's contribution to a node's score (see [`Scheduler::explain`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SignalScore {
+    /// Signal name, e.g. `"thermal"` or `"queue_depth"`.
+    pub signal: &'static str,
+    /// Its signed contribution to the total.
+    pub value: f32,
+}
+
+/// Why a scoring policy ranks a node where it does: its total score and each signal's part.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ScoreBreakdown {
+    /// The score the policy ranks by (higher is better).
+    pub total: f32,
+    /// Each signal's contribution; they add up to `total`.
+    pub signals: Vec<SignalScore>,
 }
 
 impl NodeView {
@@ -110,6 +163,14 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
     /// the table's owner then calls `pick`). Each call returns a new, empty index that the
     /// caller fills with `update` for every node.
     fn index(&self) -> Option<Box<dyn crate::SchedulerIndex>> {
+        None
+    }
+
+    /// The score breakdown of `node` for `request` under this policy, for request traces; `None`
+    /// (the default) for policies that do not score. Pure and cheap enough to call once per
+    /// routed request for the chosen node.
+    fn explain(&self, request: &RequestInfo, node: &NodeView) -> Option<ScoreBreakdown> {
+        let _ = (request, node);
         None
     }
 }

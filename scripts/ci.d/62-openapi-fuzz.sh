@@ -45,7 +45,7 @@ status=0
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${GONKA_FUZZ_MAX_EXAMPLES:-50}" \
   --max-time "${GONKA_FUZZ_MAX_TIME:-100}" \
-  --workers 2 \
+  --workers 1 \
   --seed 15 \
   --request-timeout 10 \
   --suppress-health-check too_slow \

@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use crate::{NodeStatus, NodeView, RequestInfo, Scheduler};
+use crate::{LoadedModel, MemoryPressure, NodeStatus, NodeView, RequestInfo, Scheduler};
 
 /// Random tables and requests each generated check runs over.
 pub const CASES: usize = 512;
@@ -358,22 +358,57 @@ impl Gen {
         let max_concurrent = self.below(5) as u32;
         let latency = self.below(10_000) as f32;
         let error_rate = self.below(101) as f32 / 100.0;
+        let id = format!("n{}", self.below(6));
+        let in_flight = self.below(max_concurrent as usize + 2) as u32;
+        let status = statuses[self.below(statuses.len())];
+        let healthy = self.below(4) != 0;
+        let admitted = self.below(4) != 0;
+        let queue_depth = self.below(20) as u32;
+        let gpu_type = gpus[self.below(3)].map(Arc::from);
+        let vram_mb = [None, Some(24_000), Some(81_559)][self.below(3)];
+        let engine = engines[self.below(3)].map(Arc::from);
+        // Memory and model residency: hot (loaded, with or without a known context), warm (on
+        // disk) or neither, under every pressure class.
+        let mut loaded = Vec::new();
+        for m in &models {
+            if self.below(2) == 0 {
+                loaded.push(LoadedModel {
+                    name: m.clone(),
+                    context_length: [0, 2048, 32_768][self.below(3)],
+                });
+            }
+        }
+        let disk_models: Vec<Arc<str>> = (0..self.below(3))
+            .map(|_| Arc::from(format!("m{}", self.below(3))))
+            .collect();
+        let memory_total_mb = [None, Some(24_000), Some(81_559)][self.below(3)];
+        let memory_free_mb = memory_total_mb.map(|t| t * self.below(101) as u64 / 100);
+        let memory_pressure = [
+            MemoryPressure::Normal,
+            MemoryPressure::Elevated,
+            MemoryPressure::Critical,
+        ][self.below(3)];
         NodeView {
-            id: format!("n{}", self.below(6)).into(),
+            id: id.into(),
             models: models.into(),
-            in_flight: self.below(max_concurrent as usize + 2) as u32,
+            in_flight,
             max_concurrent,
-            status: statuses[self.below(statuses.len())],
-            healthy: self.below(4) != 0,
-            admitted: self.below(4) != 0,
-            queue_depth: self.below(20) as u32,
+            status,
+            healthy,
+            admitted,
+            queue_depth,
             latency_p50_ms: latency / 2.0,
             latency_p95_ms: latency,
             error_rate,
             availability: 1.0 - error_rate,
-            gpu_type: gpus[self.below(3)].map(Arc::from),
-            vram_mb: [None, Some(24_000), Some(81_559)][self.below(3)],
-            engine: engines[self.below(3)].map(Arc::from),
+            gpu_type,
+            vram_mb,
+            engine,
+            loaded: loaded.into(),
+            disk_models: disk_models.into(),
+            memory_total_mb,
+            memory_free_mb,
+            memory_pressure,
         }
     }
 

@@ -14,7 +14,7 @@ use gonka_core::Scheduler;
 pub use least_busy::{LeastBusy, LoadKey};
 pub use power_of_two::PowerOfTwo;
 pub use round_robin::RoundRobin;
-pub use scored::{ScoreKey, ScoreWeights, Scored};
+pub use scored::{ScoreKey, ScoreWeights, Scored, SIGNALS as SCORED_SIGNALS};
 
 /// The names of the built-in policies, in `--help` order: `least-busy` ([`LeastBusy`], the
 /// default), `round-robin` ([`RoundRobin`]), `power-of-two` ([`PowerOfTwo`]) and `scored`

@@ -1,6 +1,8 @@
 //! `scored`: seed 003's weighted scoring over the signals a network node observes.
 
-use gonka_core::{NodeView, OrderedIndex, RequestInfo, Scheduler, SchedulerIndex};
+use gonka_core::{
+    NodeView, OrderedIndex, RequestInfo, Scheduler, SchedulerIndex, ScoreBreakdown, SignalScore,
+};
 
 /// Weights of the scoring signals (seed 003, restricted to what applies to Gonka ML nodes: the
 /// model is loaded by eligibility; queue depth, estimated wait from latency percentiles, error rate
@@ -72,6 +74,12 @@ impl Scored {
 
 /// The score of `node` under `w` (higher is better).
 fn score(w: &ScoreWeights, node: &NodeView) -> f32 {
+    let [availability, load, queue, wait, errors] = signals(w, node);
+    availability + load + queue + wait + errors
+}
+
+/// Each signal's signed part of the score, in [`SIGNALS`] order.
+fn signals(w: &ScoreWeights, node: &NodeView) -> [f32; 5] {
     let load = node.load() as f32;
     let queue = node.queue_depth as f32;
     let latency_s = if node.latency_p95_ms > 0.0 {
@@ -80,12 +88,17 @@ fn score(w: &ScoreWeights, node: &NodeView) -> f32 {
         node.latency_p50_ms
     } / 1000.0;
     let wait = latency_s * (load + queue / node.max_concurrent.max(1) as f32);
-    w.availability * node.availability.clamp(0.0, 1.0)
-        - w.load * load
-        - w.queue_depth * queue
-        - w.wait_per_second * wait
-        - w.error_rate * node.error_rate.clamp(0.0, 1.0)
+    [
+        w.availability * node.availability.clamp(0.0, 1.0),
+        -w.load * load,
+        -w.queue_depth * queue,
+        -w.wait_per_second * wait,
+        -w.error_rate * node.error_rate.clamp(0.0, 1.0),
+    ]
 }
+
+/// Signal names of [`Scored`]'s breakdown, in the order [`Scheduler::explain`] lists them.
+pub const SIGNALS: [&str; 5] = ["availability", "load", "queue_depth", "wait", "error_rate"];
 
 impl Scheduler for Scored {
     fn name(&self) -> &'static str {
@@ -104,6 +117,18 @@ impl Scheduler for Scored {
             }
         }
         best.map(|(i, _)| i)
+    }
+
+    fn explain(&self, _request: &RequestInfo, node: &NodeView) -> Option<ScoreBreakdown> {
+        let parts = signals(&self.weights, node);
+        Some(ScoreBreakdown {
+            total: parts.iter().sum(),
+            signals: SIGNALS
+                .iter()
+                .zip(parts)
+                .map(|(&signal, value)| SignalScore { signal, value })
+                .collect(),
+        })
     }
 
     fn index(&self) -> Option<Box<dyn SchedulerIndex>> {

@@ -131,6 +131,39 @@ fn scored_prefers_fast_reliable_available_nodes() {
 }
 
 #[test]
+fn scored_explains_its_score_signal_by_signal() {
+    let s = Scored::default();
+    let view = NodeView {
+        latency_p50_ms: 300.0,
+        latency_p95_ms: 900.0,
+        queue_depth: 3,
+        error_rate: 0.25,
+        availability: 0.5,
+        ..node("n", 2, 4)
+    };
+    let breakdown = s.explain(&req(), &view).expect("scored explains");
+    assert_eq!(breakdown.total, s.score(&view));
+    let names: Vec<_> = breakdown.signals.iter().map(|p| p.signal).collect();
+    assert_eq!(names, SCORED_SIGNALS);
+    let sum: f32 = breakdown.signals.iter().map(|p| p.value).sum();
+    assert_eq!(sum, breakdown.total);
+    let part = |name: &str| {
+        breakdown
+            .signals
+            .iter()
+            .find(|p| p.signal == name)
+            .unwrap()
+            .value
+    };
+    assert_eq!(part("availability"), 5.0);
+    assert_eq!(part("load"), -15.0);
+    assert_eq!(part("queue_depth"), -9.0);
+    assert_eq!(part("error_rate"), -10.0);
+    assert!(part("wait") < 0.0);
+    assert_eq!(LeastBusy.explain(&req(), &view), None);
+}
+
+#[test]
 fn scored_is_exact_in_large_fleets() {
     // 200 busy nodes; the best one (least loaded) is at 150.
     let mut nodes: Vec<NodeView> = (0..200).map(|i| node(&format!("n{i}"), 3, 4)).collect();
@@ -348,6 +381,7 @@ fn arb_view() -> impl Strategy<Value = NodeView> {
                     gpu_type: gpus[gpu as usize].map(Arc::from),
                     vram_mb: gpu.checked_sub(1).map(|g| u64::from(g) * 40_000),
                     engine: None,
+                    ..NodeView::default()
                 }
             },
         )
