@@ -69,6 +69,7 @@ mod state;
 mod verifier;
 
 pub mod cross_site;
+pub mod deploy;
 pub mod exposure;
 pub mod mlnode_api;
 pub mod poc;

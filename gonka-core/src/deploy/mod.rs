@@ -1,0 +1,16 @@
+//! Deployments: task groups of tasks placed on GPUs, their state machines, ids, specs and the
+//! memory and engine rules placement uses. Pure logic; the servers store and act on it.
+
+pub mod engine;
+pub mod ids;
+pub mod spec;
+pub mod status;
+pub mod vram;
+
+pub use engine::{choose_engine, engine_preference, GpuVendor};
+pub use spec::{Parallelism, Qos, RouteSpec, Shape, TaskGroupSpec};
+pub use status::{advance_group, group_status_of, GroupStatus, IllegalTransition, TaskStatus};
+pub use vram::{estimate_mib, Dtype, VramInput};
+
+#[cfg(test)]
+mod tests;
