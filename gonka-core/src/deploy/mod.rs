@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod ids;
+pub mod placement;
 pub mod spec;
 pub mod status;
 pub mod vram;
