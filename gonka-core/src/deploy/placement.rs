@@ -199,8 +199,8 @@ fn fit_on(gpu: &GpuSlot, req: &TaskRequest, may_preempt: bool) -> Option<Vec<Arc
     let fits = |residents: &[&Resident]| {
         residents.len() < max_models
             && residents.iter().map(|r| r.memory_mb).sum::<u64>() + req.memory_mb <= capacity
-            && !(req.qos == Qos::Gold && !residents.is_empty())
-            && !residents.iter().any(|r| r.qos == Qos::Gold)
+            && (req.qos != Qos::Gold || residents.is_empty())
+            && residents.iter().all(|r| r.qos != Qos::Gold)
     };
     if fits(&awake) {
         return Some(Vec::new());
@@ -211,7 +211,7 @@ fn fit_on(gpu: &GpuSlot, req: &TaskRequest, may_preempt: bool) -> Option<Vec<Arc
     // Evict strictly lower-priority residents, lowest first, until it fits.
     let outranks = |r: &Resident| (r.qos, r.priority) > (req.qos, req.priority);
     let mut victims: Vec<&Resident> = awake.iter().copied().filter(|r| outranks(r)).collect();
-    victims.sort_by(|a, b| (b.qos, b.priority).cmp(&(a.qos, a.priority)));
+    victims.sort_by_key(|r| std::cmp::Reverse((r.qos, r.priority)));
     let mut left: Vec<&Resident> = awake.clone();
     let mut evicted = Vec::new();
     for v in victims {
@@ -363,7 +363,7 @@ fn score(
     req: &TaskRequest,
     plugin: Plugin,
 ) -> i64 {
-    let local = node.disk_models.iter().any(|m| *m == req.model);
+    let local = node.disk_models.contains(&req.model);
     let evictions: i64 = chosen.iter().map(|(_, e)| e.len() as i64).sum();
     let used: i64 = chosen.iter().map(|(g, _)| g.used_mb() as i64).sum();
     let free_gpus = node.gpus.iter().filter(|g| g.residents.is_empty()).count() as i64;
