@@ -1,14 +1,19 @@
 //! Deployments: task groups of tasks placed on GPUs, their state machines, ids, specs and the
 //! memory and engine rules placement uses. Pure logic; the servers store and act on it.
 
+pub mod autoscale;
 pub mod engine;
 pub mod ids;
 pub mod placement;
+pub mod routes;
 pub mod spec;
 pub mod status;
 pub mod vram;
 
+pub use autoscale::{concurrency_share, decide, ScaleDecision, ScaleInput};
 pub use engine::{choose_engine, engine_preference, GpuVendor};
+pub use placement::{place, NoFit, Placement, PlacementNode, Plugin};
+pub use routes::{pick_route, ModelRoute, RouteTable};
 pub use spec::{Parallelism, Qos, RouteSpec, Shape, TaskGroupSpec};
 pub use status::{advance_group, group_status_of, GroupStatus, IllegalTransition, TaskStatus};
 pub use vram::{estimate_mib, Dtype, VramInput};
