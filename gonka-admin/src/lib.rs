@@ -1,7 +1,8 @@
 //! # gonka-admin
 //!
 //! The admin API of the network node (seed 000): an axum `Router` to serve or embed, the durable
-//! SQLite registry, a typed client, and the `gonka-admin` binary.
+//! SQLite and PostgreSQL registries and request trace stores, a typed client, and the
+//! `gonka-admin` binary.
 //!
 //! # Examples
 //!
@@ -59,9 +60,10 @@ pub use handlers::admin_state::AdminStateChanged;
 pub use handlers::batch::PartialBatch;
 pub use import::{import_nodes, import_nodes_file, ImportError, ImportReport};
 pub use metrics::{with_metrics, AdminMetrics};
-pub use open::{open_registry, OpenError};
+pub use open::{open_registry, open_trace_store, OpenError};
 pub use openapi::{openapi, openapi_for};
 pub use options::{AdminOptions, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, SMALL_BODY};
+pub use postgres::traces::PostgresTraceStore;
 pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT, WRITE_TIMEOUT};
 pub use probes::probe_router;
 pub use redact::redact_url;
@@ -70,5 +72,6 @@ pub use router::router;
 pub use server::run_with_tls;
 pub use server::{log_request, run, run_with_limits};
 pub use service::{run_server, RunError, ServerConfig};
+pub use sqlite::traces::SqliteTraceStore;
 pub use sqlite::SqliteRegistry;
 pub use state::AppState;

@@ -1,8 +1,8 @@
-//! [`open_registry`]: pick the registry backend from a database URL.
+//! [`open_registry`] and [`open_trace_store`]: pick the backend from a database URL.
 
 use std::sync::Arc;
 
-use gonka_core::{MemoryRegistry, NodeRegistry};
+use gonka_core::{MemoryRegistry, MemoryTraceStore, NodeRegistry, TraceStore};
 
 use crate::{PostgresRegistry, SqliteRegistry};
 
@@ -53,6 +53,28 @@ pub async fn open_registry(url: &str) -> Result<Arc<dyn NodeRegistry>, OpenError
         "sqlite" => Ok(Arc::new(SqliteRegistry::connect(url).await?)),
         "memory" => Ok(Arc::new(MemoryRegistry::new())),
         "postgres" | "postgresql" => Ok(Arc::new(PostgresRegistry::connect(url).await?)),
+        _ => Err(OpenError::InvalidUrl {
+            url: crate::redact_url(url),
+            reason: "expected a URL starting with sqlite:, postgres: or memory:".into(),
+        }),
+    }
+}
+
+/// Opens the request trace store on the database named by `url`, as [`open_registry`] opens the
+/// registry (the same URL gives the same database: the table `request_traces` lives next to the
+/// registry's):
+/// - `sqlite:...` → [`crate::SqliteTraceStore`] (`sqlite::memory:`: a private in-memory one);
+/// - `memory:` → [`gonka_core::MemoryTraceStore`] (bounded, nothing persisted);
+/// - `postgres://...` / `postgresql://...` → [`crate::PostgresTraceStore`].
+///
+/// # Errors
+/// See [`OpenError`].
+pub async fn open_trace_store(url: &str) -> Result<Arc<dyn TraceStore>, OpenError> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(Arc::new(crate::SqliteTraceStore::connect(url).await?)),
+        "memory" => Ok(Arc::new(MemoryTraceStore::new())),
+        "postgres" | "postgresql" => Ok(Arc::new(crate::PostgresTraceStore::connect(url).await?)),
         _ => Err(OpenError::InvalidUrl {
             url: crate::redact_url(url),
             reason: "expected a URL starting with sqlite:, postgres: or memory:".into(),

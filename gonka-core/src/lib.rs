@@ -7,7 +7,7 @@
 //! - validation as pure functions that report *every* problem with the field it concerns
 //!   ([`validate`], [`GovernanceModels`]);
 //! - one semantic error enum ([`Error`]) with no HTTP in it;
-//! - the traits the rest of the system is built on: [`NodeRegistry`], [`Scheduler`],
+//! - the traits the rest of the system is built on: [`NodeRegistry`], [`TraceStore`], [`Scheduler`],
 //!   [`InferenceBackend`], [`PoCVerifier`] and [`PocEpochSource`] (the epoch, its PoC phase and
 //!   each PoC stage's parameters; [`EpochSource`] is its epoch-only part);
 //! - the wire types of the ML node management API ([`mlnode_api`]), shared by the agent and
@@ -73,6 +73,7 @@ pub mod deploy;
 pub mod exposure;
 pub mod mlnode_api;
 pub mod poc;
+pub mod traces;
 pub mod validation;
 
 #[cfg(feature = "cli")]
@@ -110,6 +111,7 @@ pub use scheduler::{
 };
 pub use scheduler_index::{OrderedIndex, SchedulerIndex};
 pub use state::{AdminState, NodeRecord, NodeState, NodeStatus, PocStatus};
+pub use traces::{MemoryTraceStore, Trace, TraceStore};
 pub use validation::{
     normalize_host, stale_host_keys, validate, validate_batch, validate_config, BatchError,
     BatchValidator,

@@ -10,7 +10,7 @@
 //! Suites: [`registry_suite`] ([`NodeRegistry`]; it starts by deleting every node),
 //! [`scheduler_suite`] ([`crate::Scheduler`]), [`backend_suite`] ([`crate::InferenceBackend`]),
 //! [`verifier_suite`] ([`crate::PoCVerifier`]) and [`epoch_source_suite`]
-//! ([`crate::PocEpochSource`]), each also available check by check. A suite panics with a message naming the broken rule.
+//! ([`crate::PocEpochSource`]), [`trace_store_suite`] ([`crate::TraceStore`]), each also available check by check. A suite panics with a message naming the broken rule.
 //! [`read_until_closed`] checks that a server behind [`crate::server`]'s read timeouts cuts a
 //! stalled client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,6 +19,7 @@ mod backend;
 mod epoch;
 pub mod scheduler;
 mod stalled;
+pub mod traces;
 mod verifier;
 
 pub use epoch::{
@@ -28,6 +29,7 @@ pub use epoch::{
 };
 pub use scheduler::scheduler_suite;
 pub use stalled::read_until_closed;
+pub use traces::trace_store_suite;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -18,6 +18,7 @@ mod notice;
 #[path = "../sqlite/plan.rs"]
 mod plan;
 mod rows;
+pub(crate) mod traces;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -96,6 +97,41 @@ fn check_parameters(url: &str) -> std::result::Result<(), OpenError> {
     Ok(())
 }
 
+/// A pool of at most `max_connections` on the database at `url`, with the embedded migrations
+/// applied (the registry's and the request traces' tables). A first direct connection checks
+/// that the server answers, so its error names the cause.
+pub(crate) async fn open_pool(
+    url: &str,
+    max_connections: u32,
+) -> std::result::Result<PgPool, OpenError> {
+    check_parameters(url)?;
+    let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
+        url: redact(url),
+        reason: scrub(url, &e.to_string()),
+    })?;
+    // One direct connection first: its error names the cause (refused, authentication,
+    // unknown database) where a pool would only report a timeout.
+    let probe = tokio::time::timeout(
+        DEFAULT_ACQUIRE_TIMEOUT,
+        PgConnection::connect_with(&options),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from the PostgreSQL server within {DEFAULT_ACQUIRE_TIMEOUT:?}"),
+        )))
+    })
+    .map_err(OpenError::Database)?;
+    let _ = probe.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options);
+    MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
+    Ok(pool)
+}
+
 /// State shared by the registry and its listener task.
 #[derive(Debug)]
 struct Shared {
@@ -162,31 +198,7 @@ impl PostgresRegistry {
     }
 
     async fn connect_url(url: &str) -> std::result::Result<Self, OpenError> {
-        check_parameters(url)?;
-        let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
-            url: redact(url),
-            reason: scrub(url, &e.to_string()),
-        })?;
-        // One direct connection first: its error names the cause (refused, authentication,
-        // unknown database) where a pool would only report a timeout.
-        let probe = tokio::time::timeout(
-            DEFAULT_ACQUIRE_TIMEOUT,
-            PgConnection::connect_with(&options),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer from the PostgreSQL server within {DEFAULT_ACQUIRE_TIMEOUT:?}"),
-            )))
-        })
-        .map_err(OpenError::Database)?;
-        let _ = probe.close().await;
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT)
-            .connect_lazy_with(options);
-        MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
+        let pool = open_pool(url, MAX_CONNECTIONS).await?;
         let rekeyed = rows::rekey_hosts(&pool)
             .await
             .map_err(OpenError::Registry)?;

@@ -10,6 +10,7 @@
 mod cache;
 mod plan;
 mod rows;
+pub(crate) mod traces;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -116,41 +117,7 @@ impl SqliteRegistry {
         in_memory: bool,
         temp_dir: Option<TempDirGuard>,
     ) -> std::result::Result<Self, OpenError> {
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        // An in-memory database lives in one connection: keep exactly that one forever.
-        let pool = if in_memory {
-            SqlitePoolOptions::new()
-                .min_connections(1)
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            SqlitePoolOptions::new().max_connections(4)
-        };
-        // Another process creating the same file at this moment can make the first connection's
-        // set-up (switching a new file to WAL) fail with SQLITE_BUSY at once, without waiting for
-        // the busy timeout: retry, within that timeout, until the file is ready.
-        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
-        let mut pause = Duration::from_millis(10);
-        let pool = loop {
-            let opened = match pool.clone().connect_with(options.clone()).await {
-                Ok(pool) => migrate(&pool).await.map(|()| pool),
-                Err(e) => Err(OpenError::Database(e)),
-            };
-            match opened {
-                Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "database busy while opening; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(250));
-                }
-                other => break other?,
-            }
-        };
+        let pool = open_pool(options, in_memory, 4).await?;
         let rekeyed = rows::rekey_hosts(&pool)
             .await
             .map_err(OpenError::Registry)?;
@@ -198,6 +165,52 @@ impl SqliteRegistry {
             }
         }
         Ok(results)
+    }
+}
+
+/// A pool on the database of `options` with the embedded migrations applied (the registry's and
+/// the request traces' tables): WAL, `synchronous=FULL`, the busy timeout, foreign keys. An
+/// in-memory database is kept in exactly one connection forever; a file gets up to
+/// `max_connections`.
+pub(crate) async fn open_pool(
+    options: SqliteConnectOptions,
+    in_memory: bool,
+    max_connections: u32,
+) -> std::result::Result<SqlitePool, OpenError> {
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    // An in-memory database lives in one connection: keep exactly that one forever.
+    let pool = if in_memory {
+        SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(max_connections)
+    };
+    // Another process creating the same file at this moment can make the first connection's
+    // set-up (switching a new file to WAL) fail with SQLITE_BUSY at once, without waiting for
+    // the busy timeout: retry, within that timeout, until the file is ready.
+    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let opened = match pool.clone().connect_with(options.clone()).await {
+            Ok(pool) => migrate(&pool).await.map(|()| pool),
+            Err(e) => Err(OpenError::Database(e)),
+        };
+        match opened {
+            Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "database busy while opening; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            other => return other,
+        }
     }
 }
 
