@@ -9,19 +9,23 @@
 //!
 //! Suites: [`registry_suite`] ([`NodeRegistry`]; it starts by deleting every node),
 //! [`scheduler_suite`] ([`crate::Scheduler`]), [`backend_suite`] ([`crate::InferenceBackend`]),
-//! [`verifier_suite`] ([`crate::PoCVerifier`]) and [`epoch_source_suite`]
-//! ([`crate::PocEpochSource`]), [`trace_store_suite`] ([`crate::TraceStore`]), each also available check by check. A suite panics with a message naming the broken rule.
+//! [`verifier_suite`] ([`crate::PoCVerifier`]), [`deployment_suite`]
+//! ([`crate::deploy::store::DeploymentStore`]), [`epoch_source_suite`]
+//! ([`crate::PocEpochSource`]) and [`trace_store_suite`] ([`crate::TraceStore`]), each also
+//! available check by check. A suite panics with a message naming the broken rule.
 //! [`read_until_closed`] checks that a server behind [`crate::server`]'s read timeouts cuts a
 //! stalled client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backend;
+pub mod deployment;
 mod epoch;
 pub mod scheduler;
 mod stalled;
 pub mod traces;
 mod verifier;
 
+pub use deployment::deployment_suite;
 pub use epoch::{
     epoch_source_block_hash_is_chain_hex, epoch_source_epochs_have_distinct_hashes,
     epoch_source_never_goes_back, epoch_source_stage_params_match_the_stage, epoch_source_suite,
