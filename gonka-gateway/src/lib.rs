@@ -70,6 +70,7 @@ pub mod health;
 pub mod http_serve;
 pub mod metrics;
 pub mod mlnode_client;
+pub mod ollama;
 pub mod poc;
 pub mod pool;
 pub mod proxy;

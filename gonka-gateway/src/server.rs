@@ -145,8 +145,9 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// The public OpenAI API: `/v1/chat/completions`, `/v1/completions`, `/v1/models` (behind the
 /// optional API keys), the probes `/livez`, `/readyz`, `/health` (liveness) and `/v1/status`
-/// (readiness report), and `/metrics` (behind the API keys too when they are set); every answer
-/// carries an `x-request-id` (the client's, or a new one).
+/// (readiness report), `/metrics` (behind the API keys too when they are set), and Ollama's
+/// native API ([`crate::ollama`]: `/api/*` behind the API keys, `/`); every answer carries an
+/// `x-request-id` (the client's, or a new one).
 pub fn public_router(state: AppState, api_keys: ApiKeys) -> Router {
     public_router_with(state, api_keys, &[])
 }
@@ -164,7 +165,7 @@ const BUILT_IN_ROUTES: [&str; 8] = [
 ];
 
 /// Checks operator-given passthrough routes: each starts with `/`, holds no route pattern
-/// (`{`, `}`, `*`), is not a built-in route and is given once.
+/// (`{`, `}`, `*`), is not a built-in route (`/api/...` is Ollama's API) and is given once.
 ///
 /// # Errors
 /// The first problem, naming the route.
@@ -181,7 +182,10 @@ pub fn check_passthrough_routes(routes: &[String]) -> Result<(), String> {
                 "passthrough route {r:?} may not contain {{, }}, *, ?, # or spaces"
             ));
         }
-        if BUILT_IN_ROUTES.contains(&r.as_str()) || r.starts_with("/v1/models/") {
+        if BUILT_IN_ROUTES.contains(&r.as_str())
+            || r.starts_with("/v1/models/")
+            || r.starts_with("/api/")
+        {
             return Err(format!("passthrough route {r:?} is a built-in route"));
         }
         if !seen.insert(r.as_str()) {
@@ -230,9 +234,13 @@ pub fn public_router_full(
         .route("/v1/completions", post(completions::completions))
         .route("/v1/models", get(models::list_models))
         .route("/v1/models/{*id}", get(models::retrieve_model))
-        .layer(middleware::from_fn_with_state(api_keys, require_api_key));
+        .layer(middleware::from_fn_with_state(
+            api_keys.clone(),
+            require_api_key,
+        ));
     Router::new()
         .merge(api)
+        .merge(crate::ollama::router(api_keys))
         .route("/livez", get(health::health))
         .route("/readyz", get(health::readyz))
         .route("/health", get(health::health))
