@@ -298,3 +298,28 @@ async fn embed_on_an_engine_without_embeddings_is_a_clear_501() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_gateways_body_limit_applies_as_on_v1() {
+    let mut config = test_config();
+    config.body_limit = 4 * 1024 * 1024;
+    let options = FakeOptions {
+        body_limit: Some(8 * 1024 * 1024),
+        ..FakeOptions::serving(MODEL)
+    };
+    let (gw, node) = gateway_with_node(options, config).await;
+    // Over axum's default 2 MiB, under the gateway's limit: routed (an image-sized prompt).
+    let big = "word ".repeat(600_000);
+    let body =
+        json!({"model": MODEL, "stream": false, "messages": [{"role": "user", "content": big}]});
+    let resp = post(&gw, "/api/chat", &body.to_string()).await;
+    assert_eq!(resp.status(), 200);
+    // Over the gateway's limit: 413 in Ollama's shape, not routed.
+    let arrived = node.state.arrived();
+    let huge = json!({"model": MODEL, "prompt": "word ".repeat(1_000_000)});
+    let (status, text) = ollama_error(post(&gw, "/api/generate", &huge.to_string()).await).await;
+    assert_eq!(status, 413);
+    assert!(text.contains("4194304"), "{text}");
+    assert_eq!(node.state.arrived(), arrived);
+    gw.shutdown().await;
+}

@@ -4,6 +4,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use crate::error::GatewayError;
 use crate::server::AppState;
@@ -15,22 +16,26 @@ pub(crate) async fn forward(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let bytes = match to_bytes(body, state.body_limit).await {
-        Ok(b) => b,
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                return GatewayError::PayloadTooLarge {
-                    limit: state.body_limit,
-                }
-                .into_response();
-            }
-            return GatewayError::BadRequest(format!("cannot read request body: {e}"))
-                .into_response();
+    match read_body(body, state.body_limit).await {
+        Ok(bytes) => state.proxy.forward(path, &headers, bytes).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The request body, up to `limit` bytes.
+///
+/// # Errors
+/// `PayloadTooLarge` over the limit, `BadRequest` when the body cannot be read.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            GatewayError::PayloadTooLarge { limit }
+        } else {
+            GatewayError::BadRequest(format!("cannot read request body: {e}"))
         }
-    };
-    state.proxy.forward(path, &headers, bytes).await
+    })
 }
 
 /// Chat completions, streaming or not.

@@ -2,7 +2,7 @@
 //! their images and tool calls, tools, options), answered in Ollama's shape by
 //! [`super::relay`].
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -14,8 +14,12 @@ use super::request::{common, content_with_images, Shape, Translated};
 use crate::server::AppState;
 
 /// `POST /api/chat`, streamed as NDJSON lines unless `"stream": false`.
-pub async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = tokio::time::Instant::now();
+    let body = match super::relay::read_body(&state, body).await {
+        Ok(b) => b,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
     match fields::object(&body).and_then(|map| translate(&map)) {
         Ok(t) => super::relay::relay(&state, headers, t, started).await,
         Err(e) => axum::response::IntoResponse::into_response(e),

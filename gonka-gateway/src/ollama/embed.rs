@@ -2,7 +2,7 @@
 //! `/v1/embeddings` route of a node serving the model. A node whose engine has no such route
 //! answers 404 or 405; that becomes a 501 saying no node of the model offers embeddings.
 
-use axum::body::{to_bytes, Bytes};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,17 +27,13 @@ enum Route {
 }
 
 /// `POST /api/embed`.
-pub async fn embed(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    run(&state, headers, &body, Route::Embed).await
+pub async fn embed(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    run(&state, headers, body, Route::Embed).await
 }
 
 /// `POST /api/embeddings` (Ollama's older route).
-pub async fn embeddings(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    run(&state, headers, &body, Route::Embeddings).await
+pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    run(&state, headers, body, Route::Embeddings).await
 }
 
 /// The OpenAI embeddings request for an Ollama one: `(model, body)`.
@@ -91,9 +87,13 @@ fn translate(
     Ok((model, body))
 }
 
-async fn run(state: &AppState, mut headers: HeaderMap, body: &[u8], route: Route) -> Response {
+async fn run(state: &AppState, mut headers: HeaderMap, body: Body, route: Route) -> Response {
     let started = Instant::now();
-    let (model, mut openai) = match fields::object(body).and_then(|m| translate(&m, route)) {
+    let body = match super::relay::read_body(state, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let (model, mut openai) = match fields::object(&body).and_then(|m| translate(&m, route)) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
     };

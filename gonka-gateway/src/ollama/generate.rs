@@ -3,7 +3,7 @@
 //! does); a `raw` prompt or one with a `suffix` (fill-in-the-middle) as a plain completion
 //! (`/v1/completions`). Answered in Ollama's shape by [`super::relay`].
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -15,8 +15,12 @@ use super::request::{common, content_with_images, Shape, Translated};
 use crate::server::AppState;
 
 /// `POST /api/generate`, streamed as NDJSON lines unless `"stream": false`.
-pub async fn generate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn generate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = tokio::time::Instant::now();
+    let body = match super::relay::read_body(&state, body).await {
+        Ok(b) => b,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
     match fields::object(&body).and_then(|map| translate(&map)) {
         Ok(t) => super::relay::relay(&state, headers, t, started).await,
         Err(e) => axum::response::IntoResponse::into_response(e),

@@ -36,6 +36,16 @@ pub fn resolve_model(pool: &NodePool, model: &str) -> String {
     }
 }
 
+/// The request body, up to the gateway's body limit (as `/v1` reads it).
+///
+/// # Errors
+/// 413 over the limit, 400 when the body cannot be read.
+pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, OllamaError> {
+    crate::handlers::completions::read_body(body, state.body_limit)
+        .await
+        .map_err(OllamaError::from)
+}
+
 /// Sends `t` through the proxy and answers in Ollama's shape; `started` is when the request
 /// arrived (Ollama's `total_duration` counts from there).
 pub async fn relay(
