@@ -72,6 +72,7 @@ pub use router::router;
 pub use server::run_with_tls;
 pub use server::{log_request, run, run_with_limits};
 pub use service::{run_server, RunError, ServerConfig};
+pub use sqlite::deploy::SqliteDeploymentStore;
 pub use sqlite::traces::SqliteTraceStore;
 pub use sqlite::SqliteRegistry;
 pub use state::AppState;

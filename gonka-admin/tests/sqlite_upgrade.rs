@@ -65,7 +65,7 @@ async fn database_file_from_release_1_opens_with_every_node_and_its_numbering() 
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
     conn.execute("UPDATE nodes SET state = json_set(state, '$.failure_reason', 'by release 1') WHERE id = 'node1'")
         .await
         .unwrap();

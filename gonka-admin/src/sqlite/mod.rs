@@ -8,6 +8,7 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../postgres/cache.rs"]
 mod cache;
+pub(crate) mod deploy;
 mod plan;
 mod rows;
 pub(crate) mod traces;
