@@ -53,8 +53,10 @@ mod service;
 mod sqlite;
 mod state;
 
+pub use auth::require_token;
 pub use budget::BODY_BUDGET_WAIT;
 pub use client::{Client, ClientError};
+pub use cross_site::refuse_cross_site;
 pub use error::ApiError;
 pub use handlers::admin_state::AdminStateChanged;
 pub use handlers::batch::PartialBatch;

@@ -353,6 +353,7 @@ impl Devnet {
         );
         if let Some(admin) = self.gateway.admin_addr {
             s.push_str(&format!("  admin API:   http://{admin}/admin/v1/nodes\n"));
+            s.push_str(&format!("  dashboard:   http://{admin}/dashboard\n"));
         }
         if let Some(poc) = self.gateway.poc_addr {
             s.push_str(&format!("  PoC:         http://{poc}\n"));

@@ -60,6 +60,7 @@ mod builder;
 pub mod config;
 pub mod cors;
 pub mod cross_site;
+pub mod dashboard;
 #[cfg(feature = "devnet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub mod devnet;

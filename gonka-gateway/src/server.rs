@@ -449,7 +449,18 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 &mut servers,
                 "admin",
                 l,
-                crate::admin::admin_router(&config).merge(probe_router(readiness)),
+                crate::admin::admin_router(&config)
+                    .merge(probe_router(readiness.clone()))
+                    .merge(crate::dashboard::router(
+                        crate::dashboard::DashboardState {
+                            readiness,
+                            poc: crate::dashboard::poc::PocView {
+                                epoch: config.epoch.clone(),
+                                service: poc_service.clone(),
+                            },
+                        },
+                        &config,
+                    )),
                 limits,
                 stopped.clone(),
             );

@@ -1,0 +1,62 @@
+// Models: a model × node matrix saying where each model is hot (in engine memory), warm (on the
+// node's disk) or cold (registered only), and per-node-and-model performance.
+
+import { api } from '../api.js';
+import { fleet } from '../fleet.js';
+import { empty, h, mount, ms, num, pill, table } from '../dom.js';
+
+/** `hot` / `warm` / `cold` / null (the node does not have the model at all). */
+function thermal(model, node, hot, warm) {
+  if (hot.has(node.id)) return 'hot';
+  if (warm.has(node.id)) return 'warm';
+  if ((node.loaded || []).some((l) => l.name === model)) return 'hot';
+  if ((node.disk_models || []).includes(model)) return 'warm';
+  if ((node.models || []).includes(model)) return 'cold';
+  return null;
+}
+
+function contextOf(model, node) {
+  const loaded = (node.loaded || []).find((l) => l.name === model);
+  return loaded && loaded.context_length ? ` · ctx ${loaded.context_length}` : '';
+}
+
+/** Redraws the tab from the gateway's current data. */
+export async function refresh() {
+  const [f, perf] = await Promise.all([fleet(), api('/dashboard/api/performance')]);
+  const nodes = f.nodes || [];
+  const models = (f.models || []).slice();
+  const known = new Set(models.map((m) => m.name));
+  for (const n of nodes) {
+    for (const name of [...(n.models || []), ...(n.loaded || []).map((l) => l.name), ...(n.disk_models || [])]) {
+      if (!known.has(name)) {
+        known.add(name);
+        models.push({ name, hot: [], warm: [] });
+      }
+    }
+  }
+  mount(document.getElementById('models-matrix'), models.length === 0
+    ? empty('No models: no node is registered.')
+    : table([
+      { label: 'Model', value: (m) => h('strong', {}, m.name) },
+      { label: 'Hot on', class: 'num', value: (m) => String((m.hot || []).length) },
+      ...nodes.map((node) => ({
+        label: node.id,
+        value: (m) => {
+          const t = thermal(m.name, node, new Set(m.hot || []), new Set(m.warm || []));
+          return t ? pill(`${t}${t === 'hot' ? contextOf(m.name, node) : ''}`, t) : h('span', { class: 'muted' }, '·');
+        },
+      })),
+    ], models, { rowAttrs: (m) => ({ 'data-model': m.name }) }));
+  const rows = (perf && perf.rows) || [];
+  mount(document.getElementById('models-performance'), perf === null
+    ? empty('Performance data (/dashboard/api/performance) is not served by this gateway.')
+    : rows.length === 0
+      ? empty('No completed requests yet.')
+      : table([
+        { label: 'Node', value: (r) => r.node_id },
+        { label: 'Model', value: (r) => r.model },
+        { label: 'Requests', class: 'num', value: (r) => num(r.count) },
+        { label: 'Mean latency', class: 'num', value: (r) => ms(r.mean_latency_ms) },
+        { label: 'Tokens/s', class: 'num', value: (r) => num(r.tokens_per_second) },
+      ], rows));
+}
