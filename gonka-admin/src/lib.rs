@@ -65,6 +65,7 @@ pub use metrics::{with_metrics, AdminMetrics};
 pub use open::{open_registry, open_trace_store, OpenError};
 pub use openapi::{openapi, openapi_for};
 pub use options::{AdminOptions, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, SMALL_BODY};
+pub use postgres::deploy::PostgresDeploymentStore;
 pub use postgres::traces::PostgresTraceStore;
 pub use postgres::{PostgresRegistry, DEFAULT_ACQUIRE_TIMEOUT, WRITE_TIMEOUT};
 pub use probes::probe_router;

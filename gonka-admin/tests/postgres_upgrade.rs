@@ -69,7 +69,7 @@ async fn upgrade_from_release_1_keeps_every_node_and_its_numbering() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
     let stamped: i64 =
         sqlx::query_scalar("SELECT count(*) FROM nodes WHERE updated_at IS NOT NULL")
             .fetch_one(&mut conn)

@@ -10,6 +10,7 @@
 //! planning, shared so both backends decide conflicts and numbers alike).
 
 mod cache;
+pub(crate) mod deploy;
 mod listener;
 mod notice;
 // The SQLite registry's upsert planning, shared word for word (conflict messages, numbering) and

@@ -1,0 +1,38 @@
+-- Release 5: deployments (task groups, their tasks, model routes, endpoints and the audit log).
+-- Each record is stored whole as JSON text in `body`; the columns beside it are what lookups and
+-- constraints need. Endpoint API keys are stored only as their SHA-256.
+CREATE TABLE deploy_groups (
+    id     TEXT PRIMARY KEY,
+    name   TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    CONSTRAINT deploy_groups_name_key UNIQUE (name)
+);
+
+CREATE TABLE deploy_tasks (
+    id       TEXT PRIMARY KEY,
+    group_id TEXT NOT NULL REFERENCES deploy_groups (id) ON DELETE CASCADE,
+    node_id  TEXT,
+    status   TEXT NOT NULL,
+    body     TEXT NOT NULL
+);
+CREATE INDEX deploy_tasks_by_group ON deploy_tasks (group_id);
+
+CREATE TABLE deploy_routes (
+    id       TEXT PRIMARY KEY,
+    group_id TEXT NOT NULL REFERENCES deploy_groups (id) ON DELETE CASCADE,
+    body     TEXT NOT NULL
+);
+
+CREATE TABLE deploy_endpoints (
+    id             TEXT PRIMARY KEY,
+    group_id       TEXT NOT NULL REFERENCES deploy_groups (id) ON DELETE CASCADE,
+    api_key_sha256 TEXT NOT NULL UNIQUE,
+    body           TEXT NOT NULL
+);
+
+CREATE TABLE deploy_audit (
+    seq   BIGSERIAL PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    body  TEXT NOT NULL
+);
