@@ -95,7 +95,13 @@ def send_requests():
             }
             r = client.post("/v1/chat/completions", json=body)
             assert r.status_code == 200, (r.status_code, r.text)
-    print("sent 12 chat completions")
+        # Ollama's native API goes through the same routing (and traces).
+        for i in range(2):
+            body = {"model": MODEL, "stream": False,
+                    "messages": [{"role": "user", "content": f"ollama dashboard test {i}"}]}
+            r = client.post("/api/chat", json=body)
+            assert r.status_code == 200, (r.status_code, r.text)
+    print("sent 12 OpenAI chat completions and 2 Ollama chats")
 
 
 def browser():

@@ -87,3 +87,19 @@ export async function api(path, { method = 'GET', body } = {}) {
 export function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
+
+/**
+ * GET `path` for a part of the page that another module of the gateway serves: `{data}`, or
+ * `{data: null, note}` when this gateway does not serve it (404) or has it switched off (503,
+ * e.g. `--traces off`); `what` names the part in the note.
+ */
+export async function optional(path, what) {
+  try {
+    const data = await api(path);
+    if (data !== null) return { data, note: null };
+    return { data: null, note: `${what} (${path.split('?')[0]}) is not served by this gateway.` };
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 503) return { data: null, note: `${what}: ${e.message}` };
+    throw e;
+  }
+}

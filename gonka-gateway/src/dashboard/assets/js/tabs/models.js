@@ -1,7 +1,7 @@
 // Models: a model × node matrix saying where each model is hot (in engine memory), warm (on the
 // node's disk) or cold (registered only), and per-node-and-model performance.
 
-import { api } from '../api.js';
+import { optional } from '../api.js';
 import { fleet } from '../fleet.js';
 import { empty, h, mount, ms, num, pill, table } from '../dom.js';
 
@@ -22,7 +22,7 @@ function contextOf(model, node) {
 
 /** Redraws the tab from the gateway's current data. */
 export async function refresh() {
-  const [f, perf] = await Promise.all([fleet(), api('/dashboard/api/performance')]);
+  const [f, { data: perf, note }] = await Promise.all([fleet(), optional('/dashboard/api/performance', 'Performance data')]);
   const nodes = f.nodes || [];
   const models = (f.models || []).slice();
   const known = new Set(models.map((m) => m.name));
@@ -49,7 +49,7 @@ export async function refresh() {
     ], models, { rowAttrs: (m) => ({ 'data-model': m.name }) }));
   const rows = (perf && perf.rows) || [];
   mount(document.getElementById('models-performance'), perf === null
-    ? empty('Performance data (/dashboard/api/performance) is not served by this gateway.')
+    ? empty(note)
     : rows.length === 0
       ? empty('No completed requests yet.')
       : table([

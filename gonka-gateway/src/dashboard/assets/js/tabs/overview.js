@@ -1,7 +1,7 @@
 // Fleet overview: summary cards, one row per node (status, health, GPUs, memory, in-flight,
 // models), and the health recommendations.
 
-import { api } from '../api.js';
+import { optional } from '../api.js';
 import { fleet } from '../fleet.js';
 import { ago, card, empty, h, mb, mount, num, pill, table } from '../dom.js';
 
@@ -33,7 +33,7 @@ const SEVERITY = { critical: 'bad', warning: 'warn', info: 'muted' };
 
 /** Redraws the tab from the gateway's current data. */
 export async function refresh() {
-  const [f, healthData] = await Promise.all([fleet(), api('/dashboard/api/health')]);
+  const [f, { data: healthData, note }] = await Promise.all([fleet(), optional('/dashboard/api/health', 'Health analysis')]);
   const healthById = new Map(((healthData && healthData.nodes) || []).map((n) => [n.node_id, n]));
   const nodes = f.nodes || [];
   const gpus = nodes.filter((n) => n.gpu_type).length;
@@ -65,7 +65,7 @@ export async function refresh() {
     ]);
   const recs = (healthData && healthData.recommendations) || [];
   mount(document.getElementById('overview-recommendations'), healthData === null
-    ? empty('Health analysis (/dashboard/api/health) is not served by this gateway.')
+    ? empty(note)
     : recs.length === 0
       ? empty('No recommendations: the fleet looks fine.')
       : h('ul', { class: 'recs' }, recs.map((r) => h('li', {},

@@ -1,7 +1,7 @@
 // Traces: recent routing decisions, filterable by model, node and status; a click on a row opens
 // its score breakdown (each signal's contribution) and the decision's details.
 
-import { api } from '../api.js';
+import { optional } from '../api.js';
 import { empty, h, mount, ms, num, pill, table, time } from '../dom.js';
 
 const expanded = new Set();
@@ -70,7 +70,7 @@ export function init({ refresh: again }) {
 
 /** Redraws the tab from the gateway's current data. */
 export async function refresh() {
-  const data = await api(`/dashboard/api/traces?${query()}`);
+  const { data, note } = await optional(`/dashboard/api/traces?${query()}`, 'Request traces');
   const traces = (data && data.traces) || [];
   fillList('trace-models', traces.map((t) => t.model));
   fillList('trace-nodes', traces.map((t) => t.node_id));
@@ -80,7 +80,7 @@ export async function refresh() {
     requestRefresh();
   };
   mount(document.getElementById('traces-table'), data === null
-    ? empty('Request traces (/dashboard/api/traces) are not served by this gateway.')
+    ? empty(note)
     : traces.length === 0
       ? empty('No traces match: send a request through the gateway, or loosen the filters.')
       : table([

@@ -1,7 +1,7 @@
 // Trends: requests/s, TTFT, latency percentiles and tokens/s over time, drawn with uPlot
 // (vendored under assets/vendor/uplot).
 
-import { api } from '../api.js';
+import { optional } from '../api.js';
 import { empty, h, mount } from '../dom.js';
 
 const CHARTS = [
@@ -92,14 +92,12 @@ export function init({ refresh: again }) {
 export async function refresh() {
   const minutes = Number(document.getElementById('trend-filters').elements.minutes.value) || 60;
   const secs = bucketSeconds(minutes);
-  const data = await api(`/dashboard/api/trends?minutes=${minutes}&bucket_seconds=${secs}`);
+  const { data, note } = await optional(`/dashboard/api/trends?minutes=${minutes}&bucket_seconds=${secs}`, 'Trends');
   const container = document.getElementById('trend-charts');
   const buckets = (data && data.buckets) || [];
   if (data === null || buckets.length === 0) {
     plots.clear();
-    mount(container, empty(data === null
-      ? 'Trends (/dashboard/api/trends) are not served by this gateway.'
-      : 'No requests in this window yet.'));
+    mount(container, empty(data === null ? note : 'No requests in this window yet.'));
     return;
   }
   if (plots.size === 0) mount(container);

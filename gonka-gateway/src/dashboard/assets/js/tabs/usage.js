@@ -1,15 +1,15 @@
 // Usage: requests, tokens and errors per API key (its non-secret id) and app tag.
 
-import { api } from '../api.js';
+import { optional } from '../api.js';
 import { empty, h, mount, num, table } from '../dom.js';
 
 /** Redraws the tab from the gateway's current data. */
 export async function refresh() {
-  const data = await api('/dashboard/api/usage');
+  const { data, note } = await optional('/dashboard/api/usage', 'Usage');
   const keys = (data && data.keys) || [];
   const total = (field) => keys.reduce((sum, k) => sum + (k[field] || 0), 0);
   mount(document.getElementById('usage-table'), data === null
-    ? empty('Usage (/dashboard/api/usage) is not served by this gateway.')
+    ? empty(note)
     : keys.length === 0
       ? empty('No requests recorded yet.')
       : table([
