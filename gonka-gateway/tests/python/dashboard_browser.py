@@ -41,6 +41,7 @@ WAIT_S = 30
 OPTIONAL = {
     "fleet": "/fleet/status",
     "health": "/dashboard/api/health",
+    "inventory": "/dashboard/api/model-management",
     "performance": "/dashboard/api/performance",
     "traces": "/dashboard/api/traces",
     "trends": "/dashboard/api/trends",
@@ -230,6 +231,8 @@ def main():
         assert row.count("hot") + row.count("warm") + row.count("cold") >= 3, row
         if "performance" in have:
             c.wait("performance rows", lambda d: MODEL in d.find_element(By.ID, "models-performance").text)
+        if "inventory" in have:
+            c.wait("3 inventory rows", lambda d: len(c.css("#models-inventory tr[data-node]")) == 3)
 
         # Traces: one row per request, filterable, each with its breakdown.
         tab = c.tab("traces")

@@ -5,6 +5,10 @@ import { optional } from '../api.js';
 import { fleet } from '../fleet.js';
 import { empty, h, mount, ms, num, pill, table } from '../dom.js';
 
+function gigabytes(bytes) {
+  return bytes == null ? '—' : `${num(bytes / 1e9)} GB`;
+}
+
 /** `hot` / `warm` / `cold` / null (the node does not have the model at all). */
 function thermal(model, node, hot, warm) {
   if (hot.has(node.id)) return 'hot';
@@ -22,7 +26,11 @@ function contextOf(model, node) {
 
 /** Redraws the tab from the gateway's current data. */
 export async function refresh() {
-  const [f, { data: perf, note }] = await Promise.all([fleet(), optional('/dashboard/api/performance', 'Performance data')]);
+  const [f, { data: perf, note }, inventory] = await Promise.all([
+    fleet(),
+    optional('/dashboard/api/performance', 'Performance data'),
+    optional('/dashboard/api/model-management', 'The model inventory'),
+  ]);
   const nodes = f.nodes || [];
   const models = (f.models || []).slice();
   const known = new Set(models.map((m) => m.name));
@@ -59,4 +67,18 @@ export async function refresh() {
         { label: 'Mean latency', class: 'num', value: (r) => ms(r.mean_latency_ms) },
         { label: 'Tokens/s', class: 'num', value: (r) => num(r.tokens_per_second) },
       ], rows));
+  const inv = (inventory.data && inventory.data.nodes) || [];
+  mount(document.getElementById('models-inventory'), inventory.data === null
+    ? empty(inventory.note)
+    : inv.length === 0
+      ? empty('No nodes to ask.')
+      : table([
+        { label: 'Node', value: (n) => h('strong', {}, n.node_id) },
+        { label: 'Loaded', value: (n) => (n.loaded || []).map((l) => (typeof l === 'string' ? l : l.name)).join(', ') || '—' },
+        {
+          label: 'On disk',
+          value: (n) => (n.disk || []).map((d) => `${d.model} (${gigabytes(d.size_bytes)})`).join(', ') || '—',
+        },
+        { label: 'Agent', value: (n) => (n.error ? pill(n.error, 'warn') : pill('answered', 'ok')) },
+      ], inv, { rowAttrs: (n) => ({ 'data-node': n.node_id }) }));
 }
