@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates (once) the project's Python virtualenv in .venv with the test peers (openai SDK, pytest)
+# Creates (once) the project's Python virtualenv in .venv with the test peers (openai SDK, ollama client, pytest)
 # and prints the path of its python. Safe to call repeatedly; offline-safe once created.
 set -euo pipefail
 cd "$(dirname "$0")/.."
