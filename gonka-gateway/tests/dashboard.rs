@@ -177,3 +177,107 @@ async fn cross_site_requests_are_refused_and_the_public_listener_has_no_dashboar
     assert_eq!(r.status(), 404);
     gw.shutdown().await;
 }
+
+/// `/dashboard/api/poc` on a devnet with PoC epochs: after the first validated epoch it names the
+/// phase, the round's nodes, each node's outcome and weight, and the participants exactly as the
+/// public `/v1/epochs/current/participants` does.
+#[tokio::test]
+async fn poc_status_shows_the_validated_epoch_its_outcomes_and_weights() {
+    use gonka_gateway::devnet::{self, DevnetConfig};
+    use gonka_gateway::poc::{DevnetChain, DevnetPoc, PhaseDurations};
+    use gonka_mlnode::poc::{PocSettings, TinyModelCompute};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let listeners = gonka_gateway::Listeners {
+        public: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        admin: Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+        poc: Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+    };
+    let mut chain = DevnetChain::default();
+    chain.model.seq_len = 8;
+    let mut config = DevnetConfig {
+        ml_nodes: 2,
+        ready_timeout: Duration::from_secs(30),
+        poc: Some(DevnetPoc {
+            phases: PhaseDurations::within_epoch(
+                Duration::from_secs(30),
+                Duration::from_millis(2000),
+                Duration::from_millis(500),
+                Duration::from_millis(2000),
+            )
+            .unwrap(),
+            chain,
+            mlnode: PocSettings {
+                compute: Arc::new(TinyModelCompute::default()),
+                callback_interval: Duration::from_millis(200),
+                ..PocSettings::default()
+            },
+            ..DevnetPoc::default()
+        }),
+        ..DevnetConfig::default()
+    };
+    config.gateway.admin_token = Some(TOKEN.into());
+    config.gateway.health_interval = Duration::from_millis(100);
+    config.gateway.reconcile_interval = Duration::from_millis(500);
+    let net = devnet::start(config, listeners).await.unwrap();
+    let admin = format!("http://{}", net.gateway.admin_addr.unwrap());
+    let public = format!("http://{}", net.gateway.public_addr);
+    let client = client();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let r = client.get(url).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+
+    let mut status = Value::Null;
+    for _ in 0..600 {
+        status = get(format!("{admin}/dashboard/api/poc")).await;
+        if status["validated_epoch"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status["validated_epoch"], 1,
+        "no validated epoch: {status:#}"
+    );
+    assert_eq!(status["enabled"], true);
+    assert!(status["epoch"].as_u64().unwrap() >= 1, "{status:#}");
+    assert!(status["phase"]["phase"].is_string(), "{status:#}");
+    let round: Vec<&str> = status["round"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["node_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(round, ["devnet-0", "devnet-1"], "{status:#}");
+    let outcomes = status["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2, "{status:#}");
+    let mut weight = 0;
+    for o in outcomes {
+        assert_eq!(o["outcome"], "valid", "{o}");
+        assert!(o["count"].as_u64().unwrap() > 0, "{o}");
+        assert_eq!(o["weight"], o["count"], "{o}");
+        weight += o["weight"].as_u64().unwrap();
+    }
+    assert_eq!(status["total_weight"], weight, "{status:#}");
+    // The same participants as the public API publishes.
+    let current: Value = client
+        .get(format!("{public}/v1/epochs/current/participants"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["participants"], current);
+    assert_eq!(
+        current["active_participants"]["participants"][0]["weight"],
+        weight
+    );
+    net.shutdown().await;
+}
