@@ -53,6 +53,10 @@ pub enum ApiError {
     /// Too many large request bodies at once (503 with `Retry-After`); the message says so.
     #[error("{0}")]
     Overloaded(String),
+    /// The call conflicts with the resource's current state (409), e.g. an illegal state-machine
+    /// transition or a name that is taken; the message names both sides.
+    #[error("{0}")]
+    Conflict(String),
     /// Every node of a batch was rejected (400 `{"errors": [...]}`).
     #[error("all nodes failed validation")]
     BatchRejected(Vec<BatchError>),
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::NoRoute { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 

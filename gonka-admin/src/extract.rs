@@ -64,7 +64,7 @@ pub fn malformed(e: &serde_json::Error) -> ApiError {
 }
 
 /// 415 unless `content_type` is JSON (`application/json` or `...+json`, parameters ignored).
-fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), ApiError> {
+pub(crate) fn check_content_type(content_type: Option<&HeaderValue>) -> Result<(), ApiError> {
     let Some(ct) = content_type else {
         return Err(ApiError::UnsupportedMediaType(
             "missing Content-Type: send the JSON body with Content-Type: application/json".into(),
