@@ -105,6 +105,12 @@ pub struct GatewayConfig {
     pub metrics_token: Option<String>,
     /// TLS for the public listener (certificate and key files, reloadable); `None`: plain HTTP.
     pub tls: Option<gonka_core::server::tls::TlsFiles>,
+    /// Where request traces are kept (one per routing decision, docs/traces.md); `None`: not
+    /// recorded. Default: a bounded [`gonka_core::MemoryTraceStore`]; the binary opens the
+    /// store on its registry database (`--traces`).
+    pub traces: Option<Arc<dyn gonka_core::TraceStore>>,
+    /// How traces are written and kept (channel size, batch size, retention).
+    pub trace_settings: crate::traces::TraceSettings,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -148,6 +154,8 @@ impl fmt::Debug for GatewayConfig {
             .field("tls", &self.tls.as_ref().map(|t| t.cert_path().to_owned()))
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_token", &redacted(&self.metrics_token))
+            .field("traces", &self.traces)
+            .field("trace_settings", &self.trace_settings)
             .finish()
     }
 }
@@ -190,6 +198,8 @@ impl GatewayConfig {
             metrics_listen: None,
             metrics_token: None,
             tls: None,
+            traces: Some(Arc::new(gonka_core::MemoryTraceStore::new())),
+            trace_settings: crate::traces::TraceSettings::default(),
         }
     }
 

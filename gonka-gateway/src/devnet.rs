@@ -161,6 +161,13 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
     }
     let mut gateway_config = config.gateway.clone();
     gateway_config.registry = registry.clone();
+    if gateway_config.traces.is_some() {
+        gateway_config.traces = Some(
+            gonka_admin::open_trace_store(&url)
+                .await
+                .map_err(startup("cannot open the trace store"))?,
+        );
+    }
     let mut poc_clock = None;
     if let Some(poc) = &config.poc {
         let (clock, poc_config) = poc

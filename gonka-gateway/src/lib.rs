@@ -79,6 +79,7 @@ pub mod request_id;
 pub mod schedule;
 pub mod server;
 mod supervisor;
+pub mod traces;
 pub mod upstream_config;
 
 pub use builder::{Gateway, GatewayBuilder};

@@ -70,6 +70,14 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let mut config = args.gateway_config(registry.clone())?;
+            if config.traces.is_some() {
+                // Traces live next to the registry, in the same database.
+                config.traces = Some(
+                    gonka_admin::open_trace_store(&args.database)
+                        .await
+                        .map_err(|e| format!("--traces: {e}"))?,
+                );
+            }
             if let Some(path) = &args.node_config {
                 merge_node_config(registry.as_ref(), path, &config.governance).await?;
             }

@@ -163,6 +163,8 @@ pub struct Metrics {
     pub tokens: Family<TokenLabels, Counter>,
     /// Management calls made by the broker.
     pub broker_actions: Family<BrokerLabels, Counter>,
+    /// Request traces dropped because the trace writer's channel was full.
+    pub traces_dropped: Counter,
     breaker_transitions: Family<TransitionLabels, Counter>,
     in_flight: Family<NodeLabel, Gauge>,
     node_healthy: Family<NodeLabel, Gauge>,
@@ -230,6 +232,7 @@ impl Metrics {
         let retries_exhausted = Family::<ModelLabel, Counter>::default();
         let tokens = Family::<TokenLabels, Counter>::default();
         let broker_actions = Family::<BrokerLabels, Counter>::default();
+        let traces_dropped = Counter::default();
         let breaker_transitions = Family::<TransitionLabels, Counter>::default();
         let in_flight = Family::<NodeLabel, Gauge>::default();
         let node_healthy = Family::<NodeLabel, Gauge>::default();
@@ -288,6 +291,11 @@ impl Metrics {
             "broker_actions",
             "Management API calls made by the broker",
             broker_actions.clone(),
+        );
+        r.register(
+            "traces_dropped",
+            "Request traces dropped because the trace writer was behind (its channel was full)",
+            traces_dropped.clone(),
         );
         r.register(
             "breaker_transitions",
@@ -370,6 +378,7 @@ impl Metrics {
             retries_exhausted,
             tokens,
             broker_actions,
+            traces_dropped,
             breaker_transitions,
             in_flight,
             node_healthy,

@@ -279,6 +279,8 @@ pub struct RunningGateway {
     servers: JoinSet<()>,
     background: JoinSet<()>,
     drain_timeout: std::time::Duration,
+    /// The request trace writer: ends once the servers are gone and its channel is drained.
+    trace_writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningGateway {
@@ -315,6 +317,16 @@ impl RunningGateway {
             self.servers.abort_all();
         }
         self.background.abort_all();
+        if let Some(mut writer) = self.trace_writer.take() {
+            // The traces of the drained requests are still queued: let the writer store them.
+            if tokio::time::timeout(TRACE_FLUSH_TIMEOUT, &mut writer)
+                .await
+                .is_err()
+            {
+                tracing::warn!("request traces still queued at shutdown were not stored");
+                writer.abort();
+            }
+        }
         tracing::info!("gateway stopped");
     }
 }
@@ -342,7 +354,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         config.queue_capacity,
         config.breaker_threshold,
     ));
-    let proxy = Arc::new(Proxy::new(
+    let proxy = Proxy::new(
         pool.clone(),
         metrics.clone(),
         ProxySettings {
@@ -352,7 +364,9 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             idle_timeout: config.idle_timeout,
             fallbacks: config.fallbacks.clone(),
         },
-    )?);
+    )?;
+    let (proxy, trace_writer) = with_trace_writer(proxy, &config, &metrics);
+    let proxy = Arc::new(proxy);
     let broker = Broker {
         registry: config.registry.clone(),
         pool: pool.clone(),
@@ -460,6 +474,14 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                             },
                         },
                         &config,
+                    ))
+                    .merge(crate::traces::api::router(
+                        crate::traces::api::TraceApiState {
+                            store: config.traces.clone(),
+                            pool: pool.clone(),
+                            metrics: metrics.clone(),
+                        },
+                        &config,
                     )),
                 limits,
                 stopped.clone(),
@@ -508,7 +530,30 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         servers,
         background,
         drain_timeout: config.drain_timeout,
+        trace_writer,
     })
+}
+
+/// Longest wait at shutdown for the trace writer to store the traces still queued.
+const TRACE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `proxy` recording traces into `config.traces` through a bounded channel, and the writer
+/// task reading it (see [`crate::traces`]); `proxy` unchanged when traces are off.
+fn with_trace_writer(
+    proxy: Proxy,
+    config: &GatewayConfig,
+    metrics: &Arc<Metrics>,
+) -> (Proxy, Option<tokio::task::JoinHandle<()>>) {
+    let Some(store) = config.traces.clone() else {
+        return (proxy, None);
+    };
+    let (recorder, rx) = crate::traces::channel(
+        &config.trace_settings,
+        metrics.clone(),
+        !config.api_keys.is_empty(),
+    );
+    let writer = tokio::spawn(crate::traces::run_writer(store, rx, config.trace_settings));
+    (proxy.with_traces(recorder), Some(writer))
 }
 
 /// `/livez` and `/readyz` for the admin listener (the same checks as the public listener's).

@@ -292,6 +292,20 @@ pub struct Args {
         global = true
     )]
     pub metrics_token: Option<String>,
+    /// Request traces: one row per routing decision (model, node, score breakdown, queue wait,
+    /// TTFT, latency, tokens, status, API key id, X-App-Tag; never prompts or secrets), written
+    /// off the request path into the registry database (--database) and read through
+    /// /dashboard/api/traces, /performance, /usage, /trends, /health on the admin listener
+    /// (docs/traces.md). `off`: nothing recorded.
+    #[arg(long, env = "GONKA_TRACES", value_enum, default_value_t = Switch::On, global = true)]
+    pub traces: Switch,
+    /// Request traces older than this are removed (checked every minute).
+    #[arg(long, env = "GONKA_TRACE_RETENTION", default_value = "7d", value_parser = humantime::parse_duration, global = true)]
+    pub trace_retention: Duration,
+    /// At most this many request traces are kept (the oldest beyond it are removed every
+    /// minute).
+    #[arg(long, env = "GONKA_TRACE_MAX_ROWS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub trace_max_rows: u64,
     /// Log format.
     #[arg(long, env = "GONKA_LOG_FORMAT", value_enum, default_value_t = gonka_core::logging::LogFormat::Text, global = true)]
     pub log_format: gonka_core::logging::LogFormat,
@@ -314,6 +328,15 @@ pub struct Args {
     /// `DAPI_*` variables of upstream-only settings, which this gateway ignores.
     #[arg(skip)]
     pub upstream_ignored: Vec<String>,
+}
+
+/// An on/off setting (`--traces`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// A listener `--allow-unauthenticated` lets serve beyond loopback without a token.
@@ -550,6 +573,13 @@ impl Args {
         for f in &self.fallbacks {
             c.add_fallback(f).map_err(|e| format!("--fallback: {e}"))?;
         }
+        if self.traces == Switch::Off {
+            c.traces = None;
+        }
+        c.trace_settings.retention = gonka_core::traces::Retention {
+            max_age_ms: i64::try_from(self.trace_retention.as_millis()).unwrap_or(i64::MAX),
+            max_rows: self.trace_max_rows,
+        };
         Ok(c)
     }
 }

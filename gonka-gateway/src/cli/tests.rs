@@ -435,3 +435,46 @@ fn private_listener_checks_refuse_empty_tokens_and_exposure() {
     .unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
 }
+
+#[test]
+fn trace_flags_reach_the_gateway_config() {
+    let registry = || Arc::new(gonka_core::MemoryRegistry::new());
+    let defaults = parse(command_with_env_prefix("GW_TR1_"), [BIN])
+        .unwrap()
+        .gateway_config(registry())
+        .unwrap();
+    assert!(defaults.traces.is_some(), "traces are on by default");
+    assert_eq!(
+        defaults.trace_settings.retention,
+        gonka_core::traces::Retention {
+            max_age_ms: 7 * 24 * 3600 * 1000,
+            max_rows: 1_000_000,
+        }
+    );
+    let argv = [
+        BIN,
+        "--traces",
+        "off",
+        "--trace-retention",
+        "2h",
+        "--trace-max-rows",
+        "500",
+    ];
+    let c = parse(command_with_env_prefix("GW_TR2_"), argv)
+        .unwrap()
+        .gateway_config(registry())
+        .unwrap();
+    assert!(c.traces.is_none(), "--traces off");
+    assert_eq!(c.trace_settings.retention.max_age_ms, 2 * 3600 * 1000);
+    assert_eq!(c.trace_settings.retention.max_rows, 500);
+    assert!(parse(
+        command_with_env_prefix("GW_TR3_"),
+        [BIN, "--trace-max-rows", "0"]
+    )
+    .is_err());
+    assert!(parse(
+        command_with_env_prefix("GW_TR4_"),
+        [BIN, "--traces", "maybe"]
+    )
+    .is_err());
+}

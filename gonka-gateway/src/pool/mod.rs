@@ -24,7 +24,7 @@ use gonka_core::{
 
 pub use breaker::{Breaker, FailureKind};
 pub use entry::Observation;
-pub use permit::{Outcome, Permit};
+pub use permit::{Decision, Outcome, Permit};
 pub use stats::NodeStats;
 
 use entry::Entry;
@@ -144,6 +144,8 @@ pub struct NodePool {
     queue_capacity: usize,
     breaker_threshold: u32,
     closed: AtomicBool,
+    /// Whether permits carry a [`Decision`] (for request traces).
+    record_decisions: AtomicBool,
     breaker_opened: AtomicU64,
     breaker_closed: AtomicU64,
 }
@@ -168,6 +170,7 @@ impl NodePool {
             queue_capacity,
             breaker_threshold,
             closed: AtomicBool::new(false),
+            record_decisions: AtomicBool::new(false),
             breaker_opened: AtomicU64::new(0),
             breaker_closed: AtomicU64::new(0),
         }
@@ -350,16 +353,48 @@ impl NodePool {
             }
         }
         let (i, model) = found?;
+        let decision = self.decision(t, i, &chain, &model);
         t.views[i].in_flight += 1;
         t.reindex(i);
         let e = &t.entries[i];
-        Some(Permit::new(
-            self.clone(),
-            t.views[i].id.clone(),
-            e.generation,
-            e.inference_url.clone(),
-            model,
-        ))
+        Some(
+            Permit::new(
+                self.clone(),
+                t.views[i].id.clone(),
+                e.generation,
+                e.inference_url.clone(),
+                model,
+            )
+            .with_decision(decision),
+        )
+    }
+
+    /// From now on, permits carry why their node was chosen ([`Permit::take_decision`]): the
+    /// chosen view and the number of eligible nodes, counted with one pass over the nodes
+    /// under the pick's lock. Off by default; the gateway turns it on when it records traces.
+    pub fn record_decisions(&self, on: bool) {
+        self.record_decisions.store(on, Ordering::Relaxed);
+    }
+
+    /// The [`Decision`] of picking node `i` for the request of `chain` for `model`, when
+    /// decisions are recorded.
+    fn decision(
+        &self,
+        t: &Table,
+        i: usize,
+        chain: &[RequestInfo],
+        model: &str,
+    ) -> Option<Box<Decision>> {
+        if !self.record_decisions.load(Ordering::Relaxed) {
+            return None;
+        }
+        let request = chain.iter().find(|r| r.model == model)?;
+        let candidates = t.views.iter().filter(|v| v.eligible(request)).count();
+        Some(Box::new(Decision {
+            view: t.views[i].clone(),
+            request: request.clone(),
+            candidates: u32::try_from(candidates).unwrap_or(u32::MAX),
+        }))
     }
 
     pub(crate) fn release(self: &Arc<Self>, id: &str, generation: u64, outcome: Outcome) {

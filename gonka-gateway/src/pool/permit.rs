@@ -31,6 +31,20 @@ pub struct Permit {
     model: String,
     started: Instant,
     outcome: Outcome,
+    decision: Option<Box<Decision>>,
+}
+
+/// Why the pool chose a permit's node, kept for request traces when the pool records
+/// decisions ([`NodePool::record_decisions`]).
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The chosen node's view as the scheduler saw it (before this request took its slot).
+    pub view: gonka_core::NodeView,
+    /// The request the node was chosen for (the fallback model's when a fallback served),
+    /// exclusions of earlier tries included.
+    pub request: gonka_core::RequestInfo,
+    /// Nodes eligible for that request at that moment.
+    pub candidates: u32,
 }
 
 impl Permit {
@@ -49,7 +63,19 @@ impl Permit {
             model,
             started: Instant::now(),
             outcome: Outcome::Cancelled,
+            decision: None,
         }
+    }
+
+    /// This permit with `decision` attached.
+    pub(super) fn with_decision(mut self, decision: Option<Box<Decision>>) -> Self {
+        self.decision = decision;
+        self
+    }
+
+    /// Why the node was chosen, once (`None` when the pool does not record decisions).
+    pub fn take_decision(&mut self) -> Option<Box<Decision>> {
+        self.decision.take()
     }
 
     /// Id of the node.

@@ -19,6 +19,7 @@ use super::upstream::SendError;
 use super::{Proxy, TryError};
 use crate::error::GatewayError;
 use crate::pool::{FailureKind, Outcome, Permit};
+use crate::traces::PendingTrace;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -27,6 +28,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(crate) const WHOLE_READ_LIMIT: usize = 1024 * 1024;
 
 impl Proxy {
+    /// One try on `permit`'s node. On success `trace` (when traced) moves into the answer's
+    /// body, which ends it; on failure it stays for the next try.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn try_once(
         &self,
         mut permit: Permit,
@@ -35,6 +39,7 @@ impl Proxy {
         body: Bytes,
         model: &str,
         arrived: tokio::time::Instant,
+        trace: &mut Option<PendingTrace>,
     ) -> Result<Response, TryError> {
         let started = permit.started();
         let url = format!("{}{}", permit.url(), path);
@@ -113,6 +118,9 @@ impl Proxy {
             Ok(None) => None,
             Ok(Some(Ok(chunk))) => Some(chunk),
         };
+        if let Some(t) = trace.as_mut() {
+            t.first_byte();
+        }
         let framing = Framing::of(&parts.headers);
         if framing.is_stream() {
             // Time to first token as the client sees it: from arrival, queue wait included.
@@ -156,6 +164,7 @@ impl Proxy {
         } else {
             forwarding
         };
+        let forwarding = forwarding.tracing(trace.take());
         let mut response = Response::new(Body::new(forwarding));
         *response.status_mut() = status;
         *response.headers_mut() = out_headers;

@@ -24,6 +24,8 @@ use super::framing::{Events, Framing};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::pool::{FailureKind, Outcome, Permit};
+use crate::traces::PendingTrace;
+use gonka_core::traces::TraceStatus;
 
 /// State of one forwarded body.
 pub(crate) struct Forwarding<B: Body> {
@@ -38,6 +40,8 @@ pub(crate) struct Forwarding<B: Body> {
     /// Whether to look for `usage` (a successful answer), and the last one seen.
     count_usage: bool,
     usage: Option<super::usage::Tokens>,
+    /// The request's trace, ended with the body.
+    trace: Option<PendingTrace>,
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
@@ -66,7 +70,15 @@ impl<B: Body<Data = Bytes> + Unpin> Forwarding<B> {
             started,
             count_usage: false,
             usage: None,
+            trace: None,
         }
+    }
+
+    /// Ends `trace` (when traced) with the body: completed, failed or cancelled, with the
+    /// status, latency and usage.
+    pub fn tracing(mut self, trace: Option<PendingTrace>) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// Counts the answer's `usage` tokens when the body ends: `document` (the usage of a
@@ -84,10 +96,19 @@ impl<B: Body> Forwarding<B> {
             permit.finish(outcome);
             self.metrics
                 .count_request(&self.model, permit.node(), status);
-            self.metrics
-                .observe_duration(&self.model, self.started.elapsed().as_secs_f64());
-            if let Some((prompt, completion)) = self.usage.take() {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            self.metrics.observe_duration(&self.model, elapsed);
+            let usage = self.usage.take();
+            if let Some((prompt, completion)) = usage {
                 self.metrics.count_tokens(&self.model, prompt, completion);
+            }
+            if let Some(trace) = self.trace.take() {
+                let traced = match outcome {
+                    Outcome::Success { .. } if status < 400 => TraceStatus::Completed,
+                    Outcome::Cancelled => TraceStatus::Cancelled,
+                    _ => TraceStatus::Failed,
+                };
+                trace.finish(traced, status, Some(elapsed * 1000.0), usage);
             }
         }
     }

@@ -19,6 +19,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use gonka_core::traces::TraceApi;
 use gonka_core::RequestInfo;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -26,6 +27,7 @@ use tracing::Instrument;
 use crate::error::{GatewayError, StartupError};
 use crate::metrics::Metrics;
 use crate::pool::{AcquireError, NodePool};
+use crate::traces::PendingTrace;
 use upstream::UpstreamClient;
 
 /// Settings of the proxy (from [`crate::GatewayConfig`]).
@@ -50,6 +52,8 @@ pub struct Proxy {
     upstream: UpstreamClient,
     metrics: Arc<Metrics>,
     settings: ProxySettings,
+    /// Where request traces go; `None`: not recorded.
+    traces: Option<crate::traces::TraceRecorder>,
 }
 
 /// A failed try: either our own error or an upstream 5xx answer kept to pass on if no other
@@ -83,7 +87,16 @@ impl Proxy {
             upstream: UpstreamClient::new(),
             metrics,
             settings,
+            traces: None,
         })
+    }
+
+    /// This proxy recording one trace per request into `recorder` (see [`crate::traces`]);
+    /// also makes the pool record its decisions ([`NodePool::record_decisions`]).
+    pub fn with_traces(mut self, recorder: crate::traces::TraceRecorder) -> Self {
+        self.pool.record_decisions(true);
+        self.traces = Some(recorder);
+        self
     }
 
     /// The node pool the proxy routes over.
@@ -91,17 +104,37 @@ impl Proxy {
         &self.pool
     }
 
-    /// Forwards one request to `path` (e.g. `/v1/chat/completions`) on a chosen node.
+    /// Forwards one request to `path` (e.g. `/v1/chat/completions`) on a chosen node; its
+    /// trace says it came in on the OpenAI API at `path`.
     pub async fn forward(&self, path: &str, headers: &HeaderMap, body: Bytes) -> Response {
+        self.forward_as(TraceApi::Openai, path, path, headers, body)
+            .await
+    }
+
+    /// [`forward`](Self::forward) for a request that came in on `endpoint` of `api` (e.g. the
+    /// Ollama API's `/api/chat`, translated to an OpenAI body for `path`): routed, retried and
+    /// measured the same way, and traced under `api` and `endpoint`.
+    pub async fn forward_as(
+        &self,
+        api: TraceApi,
+        endpoint: &str,
+        path: &str,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Response {
         let parsed = match request::parse(headers, &body) {
             Ok(p) => p,
             Err(e) => return self.reject("", e),
         };
         let model = parsed.info.model.clone();
+        let mut trace = self
+            .traces
+            .as_ref()
+            .map(|r| r.begin(api, endpoint, headers, &model, parsed.stream));
         let chain = self.chain(parsed.info);
         if !chain.iter().any(|r| self.pool.declares(&r.model)) {
             // Not a label value: client-chosen names would grow the metric families unboundedly.
-            return self.reject("unknown", GatewayError::ModelNotFound(model.clone()));
+            return self.refuse(trace, "unknown", GatewayError::ModelNotFound(model.clone()));
         }
         let queued_at = Instant::now();
         let deadline = queued_at + self.settings.queue_timeout;
@@ -126,16 +159,17 @@ impl Proxy {
                 self.metrics
                     .observe_queue_wait(&model, queued_at.elapsed().as_secs_f64());
             }
-            let permit = match acquired {
+            let mut permit = match acquired {
                 Ok(p) => p,
                 Err(AcquireError::Closed) => {
-                    return self.reject(&model, GatewayError::ShuttingDown)
+                    return self.refuse(trace, &model, GatewayError::ShuttingDown)
                 }
                 Err(AcquireError::QueueFull) => {
-                    return self.reject(&model, GatewayError::QueueFull(model.clone()))
+                    return self.refuse(trace, &model, GatewayError::QueueFull(model.clone()))
                 }
                 Err(AcquireError::Timeout) if last.is_none() => {
-                    return self.reject(
+                    return self.refuse(
+                        trace,
                         &model,
                         GatewayError::NoCapacity {
                             model: model.clone(),
@@ -148,13 +182,16 @@ impl Proxy {
             if attempt > 0 {
                 self.metrics.count_retry(&model);
             }
+            if let Some(t) = trace.as_mut() {
+                t.chose(&mut permit, attempt, self.pool.scheduler().as_ref());
+            }
             let node = permit.node().clone();
             let upstream_body = if permit.model() == model {
                 body.clone()
             } else {
                 match request::with_model(&body, permit.model()) {
                     Ok(b) => b,
-                    Err(e) => return self.reject(&model, e),
+                    Err(e) => return self.refuse(trace, &model, e),
                 }
             };
             let span = tracing::info_span!(
@@ -164,7 +201,15 @@ impl Proxy {
                 attempt = attempt + 1
             );
             match self
-                .try_once(permit, path, headers, upstream_body, &model, queued_at)
+                .try_once(
+                    permit,
+                    path,
+                    headers,
+                    upstream_body,
+                    &model,
+                    queued_at,
+                    &mut trace,
+                )
                 .instrument(span)
                 .await
             {
@@ -186,12 +231,16 @@ impl Proxy {
         }
         match last {
             Some(TryError::Upstream(response)) => {
-                self.metrics
-                    .count_request(&model, "", response.status().as_u16());
+                let status = response.status().as_u16();
+                self.metrics.count_request(&model, "", status);
+                if let Some(t) = trace {
+                    t.refused(status);
+                }
                 response
             }
-            Some(TryError::Gateway(e)) => self.reject(&model, e),
-            None => self.reject(
+            Some(TryError::Gateway(e)) => self.refuse(trace, &model, e),
+            None => self.refuse(
+                trace,
                 &model,
                 GatewayError::NoCapacity {
                     model: model.clone(),
@@ -213,6 +262,14 @@ impl Proxy {
         }
         chain.insert(0, primary);
         chain
+    }
+
+    /// [`reject`](Self::reject), ending `trace` (when traced) with the answer's status.
+    fn refuse(&self, trace: Option<PendingTrace>, model: &str, e: GatewayError) -> Response {
+        if let Some(t) = trace {
+            t.refused(e.parts().0.as_u16());
+        }
+        self.reject(model, e)
     }
 
     fn reject(&self, model: &str, e: GatewayError) -> Response {
