@@ -530,3 +530,35 @@ async fn api_keys_are_traced_by_id_never_in_the_clear_and_the_row_limit_holds() 
     assert_eq!(usage["keys"][0]["api_key"], id[..15], "{usage}");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn ollama_requests_are_traced_as_ollama() {
+    let node = FakeMlNode::start(FakeOptions::serving(MODEL));
+    let config = test_config();
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, node.config("n1", 4)).await;
+    wait_routable(&gw, MODEL, 1).await;
+    let r = client()
+        .post(format!("http://{}/api/chat", gw.public_addr))
+        .header("x-app-tag", "ollama-cli")
+        .json(&json!({"model": MODEL, "stream": false,
+            "messages": [{"role": "user", "content": "hello"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+    let url = admin_url(&gw, "/dashboard/api/traces");
+    let traced = until("the Ollama request's trace", || async {
+        let first = get(&url, None).await.1["traces"][0].clone();
+        (!first.is_null()).then_some(first)
+    })
+    .await;
+    assert_eq!(traced["api"], "ollama", "{traced}");
+    assert_eq!(traced["endpoint"], "/api/chat");
+    assert_eq!(traced["node_id"], "n1");
+    assert_eq!(traced["status"], "completed");
+    assert_eq!(traced["app_tag"], "ollama-cli");
+    gw.shutdown().await;
+}

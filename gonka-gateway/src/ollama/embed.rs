@@ -109,9 +109,19 @@ async fn run(state: &AppState, mut headers: HeaderMap, body: Body, route: Route)
         .into_response();
     };
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    let endpoint = match route {
+        Route::Embed => "/api/embed",
+        Route::Embeddings => "/api/embeddings",
+    };
     let response = state
         .proxy
-        .forward("/v1/embeddings", &headers, Bytes::from(bytes))
+        .forward_as(
+            gonka_core::traces::TraceApi::Ollama,
+            endpoint,
+            "/v1/embeddings",
+            &headers,
+            Bytes::from(bytes),
+        )
         .await;
     let status = response.status();
     if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED {

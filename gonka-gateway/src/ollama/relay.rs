@@ -84,7 +84,20 @@ pub async fn relay(
             .into_response()
         }
     };
-    let response = state.proxy.forward(t.path, &headers, body).await;
+    let endpoint = match t.shape {
+        super::request::Shape::Chat => "/api/chat",
+        super::request::Shape::Generate => "/api/generate",
+    };
+    let response = state
+        .proxy
+        .forward_as(
+            gonka_core::traces::TraceApi::Ollama,
+            endpoint,
+            t.path,
+            &headers,
+            body,
+        )
+        .await;
     translate(response, reply, t.stream).await
 }
 
