@@ -156,3 +156,23 @@ async fn json_methods_send_the_body_as_is_and_decode_the_answers() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn status_409_is_a_conflict_with_the_message() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/tasks/task-1-r0-tg-1-0000/wake"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(
+            json!({"error": "cannot wake task task-1-r0-tg-1-0000: illegal task transition: running → waking"}),
+        ))
+        .mount(&server)
+        .await;
+    let c = Client::new(server.uri());
+    match c
+        .task_action("task-1-r0-tg-1-0000", gonka_admin::client::TaskAction::Wake)
+        .await
+    {
+        Err(ClientError::Conflict { message }) => assert!(message.contains("running → waking")),
+        other => panic!("{other:?}"),
+    }
+}

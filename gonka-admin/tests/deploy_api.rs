@@ -404,3 +404,93 @@ async fn bad_specs_are_refused_field_by_field_and_nothing_is_created() {
     assert!(api.store.groups().await.unwrap().is_empty());
     assert!(api.store.routes().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_typed_client_drives_every_deployment_call() {
+    use gonka_admin::client::{TaskAction, TaskQuery};
+    use gonka_admin::{Client, ClientError};
+    use gonka_core::deploy::spec::ScheduleWindow;
+    use gonka_core::deploy::{GroupStatus, TaskStatus};
+
+    let api = Api::start(Arc::new(MemoryDeploymentStore::new()), Some("t0ken")).await;
+    let client = Client::new(&api.base).with_token("t0ken");
+    let created = client
+        .create_task_group_json(
+            &json!({"name": "svc", "estimated_gpu_memory_mb": 20_000, "max_replicas": 3}),
+        )
+        .await
+        .unwrap();
+    let gid = created.task_group.id.clone();
+    assert!(created.api_key.unwrap().starts_with("sk-"));
+    assert_eq!(created.endpoint.unwrap().task_group_id, gid);
+    assert_eq!(client.task_groups().await.unwrap().len(), 1);
+    let detail = client.task_group(&gid).await.unwrap();
+    assert_eq!(detail.tasks.len(), 1);
+    let scaled = client.scale_task_group(&gid, 2).await.unwrap();
+    assert_eq!(scaled.current_replicas, 2);
+    match client.scale_task_group(&gid, 5).await {
+        Err(ClientError::Invalid { errors, .. }) => assert_eq!(errors[0].field, "replicas"),
+        other => panic!("{other:?}"),
+    }
+    let policy = client
+        .set_scale_policy(&gid, &json!({"auto_scale": true}))
+        .await
+        .unwrap();
+    assert!(policy.spec.auto_scale);
+    let window = ScheduleWindow {
+        start: "08:00".into(),
+        end: "20:00".into(),
+    };
+    let windowed = client
+        .set_schedule_window(&gid, Some(&window))
+        .await
+        .unwrap();
+    assert_eq!(windowed.spec.schedule_window, Some(window));
+    let tasks = client
+        .tasks(&TaskQuery {
+            group: Some(gid.clone()),
+            status: Some(TaskStatus::Pending),
+            ..TaskQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(client.task(&tasks[0].id).await.unwrap(), tasks[0]);
+    match client.task_action(&tasks[0].id, TaskAction::Sleep).await {
+        Err(ClientError::Conflict { message }) => {
+            assert!(message.contains("pending → sleeping"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let route = client
+        .create_model_route(
+            &json!({"model_name": "svc", "task_group_id": gid, "weight": 20, "version": "canary"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.model_route(&route.id).await.unwrap(), route);
+    let moved = client
+        .put_model_route(&route.id, &json!({"model_name": "svc", "task_group_id": gid, "weight": 50, "version": "canary", "status": "inactive"}))
+        .await
+        .unwrap();
+    assert_eq!((moved.spec.weight, moved.active), (50, false));
+    assert_eq!(client.model_routes().await.unwrap().len(), 2);
+    client.delete_model_route(&route.id).await.unwrap();
+    assert!(matches!(
+        client.model_route(&route.id).await,
+        Err(ClientError::NotFound { .. })
+    ));
+    assert!(matches!(
+        client.delete_task_group(&gid).await,
+        Err(ClientError::Conflict { .. })
+    ));
+    for t in client.task_group(&gid).await.unwrap().tasks {
+        client.task_action(&t.id, TaskAction::Stop).await.unwrap();
+    }
+    assert_eq!(
+        client.task_group(&gid).await.unwrap().task_group.status,
+        GroupStatus::Completed
+    );
+    client.delete_task_group(&gid).await.unwrap();
+    assert!(client.task_groups().await.unwrap().is_empty());
+}

@@ -42,6 +42,13 @@ pub enum ClientError {
         /// The server's message.
         message: String,
     },
+    /// 409: the call conflicts with the resource's state (an illegal state-machine move, a name
+    /// that is taken); the message names both sides.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// The server's message.
+        message: String,
+    },
     /// 413: the body is over the server's limit.
     #[error("payload too large: {message}")]
     PayloadTooLarge {
@@ -116,6 +123,7 @@ impl ClientError {
             },
             401 => ClientError::Unauthorized { message },
             404 => ClientError::NotFound { message },
+            409 => ClientError::Conflict { message },
             413 => ClientError::PayloadTooLarge { message },
             503 => ClientError::Unavailable { message },
             code => ClientError::Http {

@@ -1,7 +1,9 @@
 //! [`Client`]: a typed client of the admin API, one method per call.
 
+mod deploy;
 mod error;
 
+pub use deploy::{CreatedTaskGroup, EndpointView, TaskAction, TaskGroupDetail, TaskQuery};
 pub use error::ClientError;
 
 use gonka_core::{NodeConfig, NodeRecord};
