@@ -33,6 +33,7 @@ ADMIN = os.environ["GONKA_ADMIN_URL"]
 TOKEN = os.environ["GONKA_ADMIN_TOKEN"]
 API_KEY = os.environ["GONKA_API_KEY"]
 MODEL = os.environ.get("GONKA_MODEL", "Qwen/Qwen3-32B-FP8")
+POLICY = os.environ.get("GONKA_POLICY", "")
 APP_TAG = "dashboard-test"
 WAIT_S = 30
 
@@ -83,11 +84,12 @@ def wait_for_validated_epoch(timeout=90):
     raise AssertionError(f"no validated PoC epoch within {timeout} s: {poc}")
 
 
-def send_requests():
-    """Chat completions through the public API (plain and streamed, tagged), all must succeed."""
+def send_requests(n=12, ollama=2):
+    """`n` chat completions (plain and streamed) and `ollama` Ollama chats through the public API,
+    tagged with the app tag; each must succeed."""
     headers = {"Authorization": f"Bearer {API_KEY}", "X-App-Tag": APP_TAG}
     with httpx.Client(base_url=PUBLIC, headers=headers, timeout=30) as client:
-        for i in range(12):
+        for i in range(n):
             body = {
                 "model": MODEL,
                 "stream": i % 3 == 0,
@@ -97,12 +99,12 @@ def send_requests():
             r = client.post("/v1/chat/completions", json=body)
             assert r.status_code == 200, (r.status_code, r.text)
         # Ollama's native API goes through the same routing (and traces).
-        for i in range(2):
+        for i in range(ollama):
             body = {"model": MODEL, "stream": False,
                     "messages": [{"role": "user", "content": f"ollama dashboard test {i}"}]}
             r = client.post("/api/chat", json=body)
             assert r.status_code == 200, (r.status_code, r.text)
-    print("sent 12 OpenAI chat completions and 2 Ollama chats")
+    print(f"sent {n} OpenAI chat completions and {ollama} Ollama chats")
 
 
 def browser():
@@ -237,23 +239,33 @@ def main():
         # Traces: one row per request, filterable, each with its breakdown.
         tab = c.tab("traces")
         if "traces" in have:
-            c.wait("12 trace rows", lambda d: len(c.css("#traces-table tr[data-request-id]")) >= 12)
-            c.click("a trace row", "#traces-table tr[data-request-id]")
+            rows = "#traces-table tr[data-request-id]"
+            c.wait("12 trace rows", lambda d: len(c.css(rows)) >= 12)
+            # Live: a new request shows up without a reload.
+            before = len(c.css(rows))
+            send_requests(1, 0)
+            c.wait("the new request's trace, live", lambda d: len(c.css(rows)) > before)
+            c.click("a trace row", rows)
             c.wait("the breakdown of a trace", lambda d: len(c.css("#traces-table tr.detail")) == 1)
             detail = c.text("#traces-table tr.detail")
             assert "Score breakdown" in detail and "request id" in detail, detail
             signals = c.css("#traces-table tr.detail tr[data-signal]")
             print(f"trace breakdown shows {len(signals)} signals")
+            if POLICY == "model-aware":
+                assert len(signals) == 7, detail
             status = driver.find_element(By.CSS_SELECTOR, '#trace-filters select[name="status"]')
             status.find_element(By.CSS_SELECTOR, 'option[value="failed"]').click()
             c.wait("no failed traces", lambda d: "No traces match" in d.find_element(By.ID, "traces-table").text)
             status.find_element(By.CSS_SELECTOR, 'option[value="completed"]').click()
-            c.wait("completed traces back", lambda d: len(c.css("#traces-table tr[data-request-id]")) >= 12)
+            c.wait("completed traces back", lambda d: len(c.css(rows)) >= 12)
+            node_id = c.text(f"{rows} td:nth-child(3)")
             node = driver.find_element(By.CSS_SELECTOR, '#trace-filters input[name="node_id"]')
-            node.send_keys("devnet-0\n")
+            node.send_keys(node_id)
             driver.execute_script("document.getElementById('trace-filters').dispatchEvent(new Event('change'))")
-            c.wait("only devnet-0 traces", lambda d: all(
-                "devnet-0" in r.text for r in c.css("#traces-table tr[data-request-id]")))
+            only = """const cells = [...document.querySelectorAll(arguments[0])].map((td) => td.innerText);
+                      return cells.length > 0 && cells.every((c) => c === arguments[1]);"""
+            c.wait(f"only {node_id}'s traces",
+                   lambda d: d.execute_script(only, f"{rows} td:nth-child(3)", node_id))
         else:
             c.wait("the traces empty state", lambda d: "not served" in tab.text)
 
