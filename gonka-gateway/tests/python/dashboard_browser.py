@@ -333,7 +333,8 @@ def main():
             # A trace with its score breakdown where the gateway records traces.
             if "traces" in have:
                 c.tab("traces")
-                c.click("a trace row", "#traces-table tr[data-request-id]")
+                if not c.css("#traces-table tr.detail"):
+                    c.click("a trace row", "#traces-table tr[data-request-id]")
                 c.wait("a breakdown", lambda d: len(c.css("#traces-table tr.detail")) == 1)
             else:
                 c.tab("poc")
