@@ -44,7 +44,7 @@ export async function refresh() {
     card('healthy', `${healthy}/${nodes.length}`, healthy === nodes.length ? 'ok' : 'warn'),
     card('in flight', num(f.in_flight)),
     card('queued', num(f.queued_requests)),
-    card('nodes with GPU info', String(gpus)));
+    card('nodes with a GPU', String(gpus)));
   mount(document.getElementById('overview-nodes'), nodes.length === 0
     ? empty('No nodes registered yet: add one in the Nodes tab, or start ML node agents with --gateway-url.')
     : [

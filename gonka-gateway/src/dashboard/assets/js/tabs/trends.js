@@ -69,7 +69,10 @@ function draw(buckets, secs) {
     const plot = new window.uPlot({
       width: width(box),
       height: 200,
-      series: [{}, ...chart.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: true }))],
+      // Points too: a bucket alone between empty ones (a fresh gateway) still shows.
+      series: [{}, ...chart.series.map((s) => ({
+        label: s.label, stroke: s.stroke, width: 2, spanGaps: true, points: { show: true, size: 4 },
+      }))],
       axes: [{}, { size: 60 }],
       scales: { x: { time: true } },
     }, data, box);
