@@ -111,6 +111,9 @@ pub struct GatewayConfig {
     pub traces: Option<Arc<dyn gonka_core::TraceStore>>,
     /// How traces are written and kept (channel size, batch size, retention).
     pub trace_settings: crate::traces::TraceSettings,
+    /// Fleet features: heartbeat expiry, zombie reaper, auto-pull, VRAM fallback, mDNS
+    /// (see [`crate::fleet`]).
+    pub fleet: crate::fleet::FleetSettings,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -152,6 +155,7 @@ impl fmt::Debug for GatewayConfig {
             .field("passthrough_routes", &self.passthrough_routes)
             .field("cors_origins", &self.cors_origins)
             .field("tls", &self.tls.as_ref().map(|t| t.cert_path().to_owned()))
+            .field("fleet", &self.fleet)
             .field("metrics_listen", &self.metrics_listen)
             .field("metrics_token", &redacted(&self.metrics_token))
             .field("traces", &self.traces)
@@ -200,6 +204,7 @@ impl GatewayConfig {
             tls: None,
             traces: Some(Arc::new(gonka_core::MemoryTraceStore::new())),
             trace_settings: crate::traces::TraceSettings::default(),
+            fleet: crate::fleet::FleetSettings::default(),
         }
     }
 

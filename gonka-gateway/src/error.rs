@@ -106,6 +106,17 @@ pub enum GatewayError {
     /// The gateway is shutting down.
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// No node has the model; auto-pull (`--auto-pull`) is downloading it onto `node` (`503`
+    /// with `Retry-After`).
+    #[error("no node has the model `{model}` yet: it is being pulled onto node {node}; retry in {retry_after_s} s")]
+    ModelPulling {
+        /// Requested model.
+        model: String,
+        /// The node it is being pulled onto.
+        node: String,
+        /// Seconds to wait before retrying (`Retry-After`).
+        retry_after_s: u32,
+    },
 }
 
 impl GatewayError {
@@ -140,6 +151,7 @@ impl GatewayError {
                 (StatusCode::GATEWAY_TIMEOUT, SERVER, "upstream_timeout")
             }
             Self::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, SERVER, "shutting_down"),
+            Self::ModelPulling { .. } => (StatusCode::SERVICE_UNAVAILABLE, SERVER, "model_pulling"),
         }
     }
 
@@ -182,6 +194,7 @@ impl GatewayError {
             Self::QueueFull(_) => Some(1),
             Self::NoCapacity { .. } => Some(2),
             Self::ShuttingDown => Some(5),
+            Self::ModelPulling { retry_after_s, .. } => Some(*retry_after_s),
             _ => None,
         }
     }

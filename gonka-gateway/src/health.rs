@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gonka_core::mlnode_api::StateReport;
+
 use crate::mlnode_client::MlNodeClient;
 use crate::pool::{NodePool, Observation};
 
@@ -36,14 +38,10 @@ pub async fn check_once(
                 node.gpu_devices().await.ok()
             };
             Observation {
-                passed: true,
-                status: state.node_status(),
-                loaded_model: state.model().map(str::to_owned),
                 gpu_type: probe.as_ref().and_then(|g| g.gpu_type().map(str::to_owned)),
                 vram_mb: probe.as_ref().and_then(|g| g.min_total_memory_mb()),
-                engine: state.engine_kind().map(str::to_owned),
-                queue_depth: state.queue_depth,
                 hardware_probed: probe.is_some(),
+                ..observation_of(&state)
             }
         }
         Ok(_) => {
@@ -62,6 +60,24 @@ pub async fn check_once(
     let passed = observation.passed;
     pool.observe(id, generation, observation);
     passed
+}
+
+/// What a node's state report says, as the pool takes it: from a health check's
+/// `GET /api/v1/state` and from an agent's heartbeat alike. Passed unless the report says the
+/// engine does not answer ready (`inference_healthy: false`); hardware facts are not in a state
+/// report (`hardware_probed: false` keeps what the pool knew).
+pub fn observation_of(state: &StateReport) -> Observation {
+    if state.inference_healthy == Some(false) {
+        return Observation::default();
+    }
+    Observation {
+        passed: true,
+        status: state.node_status(),
+        loaded_model: state.model().map(str::to_owned),
+        engine: state.engine_kind().map(str::to_owned),
+        queue_depth: state.queue_depth,
+        ..Observation::default()
+    }
 }
 
 /// Health checks in progress at once across the fleet, at most. Registering a batch of thousands

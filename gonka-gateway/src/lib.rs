@@ -66,6 +66,7 @@ pub mod dashboard;
 pub mod devnet;
 pub mod epoch_clock;
 pub mod error;
+pub mod fleet;
 mod handlers;
 pub mod health;
 pub mod http_serve;

@@ -354,6 +354,13 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         config.queue_capacity,
         config.breaker_threshold,
     ));
+    let fleet = crate::fleet::Fleet::new(
+        pool.clone(),
+        MlNodeClient::default().with_token(config.mlnode_token.clone().unwrap_or_default()),
+        config.registry.clone(),
+        config.governance.clone(),
+        config.fleet.clone(),
+    );
     let proxy = Proxy::new(
         pool.clone(),
         metrics.clone(),
@@ -364,7 +371,8 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             idle_timeout: config.idle_timeout,
             fallbacks: config.fallbacks.clone(),
         },
-    )?;
+    )?
+    .with_fleet(fleet.clone());
     let (proxy, trace_writer) = with_trace_writer(proxy, &config, &metrics);
     let proxy = Arc::new(proxy);
     let broker = Broker {
@@ -388,6 +396,11 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     );
     let mut background = JoinSet::new();
     background.spawn(supervisor.run());
+    background.spawn(
+        fleet
+            .clone()
+            .upkeep(config.fleet.reap_after.unwrap_or(config.request_timeout)),
+    );
 
     let readiness = health::ReadinessChecks {
         registry: config.registry.clone(),
@@ -465,6 +478,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 l,
                 crate::admin::admin_router(&config)
                     .merge(probe_router(readiness.clone()))
+                    .merge(crate::admin::protect(
+                        crate::fleet::router(fleet.clone()),
+                        &config,
+                    ))
                     .merge(crate::dashboard::router(
                         crate::dashboard::DashboardState {
                             readiness,

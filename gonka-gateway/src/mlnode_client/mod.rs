@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gonka_core::mlnode_api::{
-    paths, DiskSpace, DriverInfo, EngineLogs, GpuReport, ModelsList, StateReport, StatusReply,
-    UpRequest, UpStatusReport,
+    paths, DeleteReply, DiskSpace, DownloadStarted, DriverInfo, EngineLogs, GpuReport, HfModel,
+    HfModelStatusReply, ModelsList, StateReport, StatusReply, UpRequest, UpStatusReport,
 };
 use gonka_core::poc::wire::{GenerateRequest, InitGenerateRequest, PowStatus};
 use reqwest::{Method, RequestBuilder};
@@ -207,6 +207,34 @@ impl MlNodeClient {
     /// See [`MlNodeError`].
     pub async fn models(&self) -> Result<ModelsList, MlNodeError> {
         self.get(paths::MODELS_LIST).await
+    }
+
+    /// `POST /api/v1/models/download`: start downloading `model` into the node's model cache
+    /// (answered at once, `202`; the download runs on the node).
+    ///
+    /// # Errors
+    /// `Status` 409/429 when the node refuses (another download of it, too many at once), 4xx
+    /// for a bad model name; see [`MlNodeError`].
+    pub async fn models_download(&self, model: &HfModel) -> Result<DownloadStarted, MlNodeError> {
+        self.post(paths::MODELS_DOWNLOAD, model).await
+    }
+
+    /// `POST /api/v1/models/status`: where `model` stands in the node's cache.
+    ///
+    /// # Errors
+    /// See [`MlNodeError`].
+    pub async fn models_status(&self, model: &HfModel) -> Result<HfModelStatusReply, MlNodeError> {
+        self.post(paths::MODELS_STATUS, model).await
+    }
+
+    /// `DELETE /api/v1/models`: remove `model` from the node's cache (or cancel its download).
+    ///
+    /// # Errors
+    /// `Status` 404 when the node does not have it; see [`MlNodeError`].
+    pub async fn models_delete(&self, model: &HfModel) -> Result<DeleteReply, MlNodeError> {
+        let (url, rb) = self.request(Method::DELETE, paths::MODELS);
+        let (status, text) = self.send("DELETE", &url, rb.json(model)).await?;
+        finish("DELETE", url, status, &text)
     }
 
     /// `GET /api/v1/models/space`.

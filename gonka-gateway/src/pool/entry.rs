@@ -30,9 +30,40 @@ pub struct Observation {
     pub hardware_probed: bool,
 }
 
+/// How the gateway learned of a node and keeps hearing from it (`/fleet/status`'s `source`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeSource {
+    /// Registered through the admin API or a registry file; watched by health checks only.
+    #[default]
+    Registry,
+    /// Its agent heartbeats (`gonka-mlnode --gateway-url`).
+    Heartbeat,
+    /// Its agent found the gateway by mDNS (`gonka-mlnode --discover`) and heartbeats.
+    Mdns,
+}
+
+/// The last heartbeat of a node's agent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Heartbeat {
+    /// Wall-clock time it arrived, Unix milliseconds.
+    pub at_ms: u64,
+    /// When the node leaves the routable set unless another heartbeat (or a passed health
+    /// check) arrives first.
+    pub expires: tokio::time::Instant,
+    /// The expiry took the node out of routing already (done once per missed run).
+    pub expired: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub generation: u64,
+    /// Last heartbeat of the node's agent, when it sends them.
+    pub heartbeat: Option<Heartbeat>,
+    /// How the node is known (see [`NodeSource`]).
+    pub source: NodeSource,
+    /// In-flight slots by serial → when each was taken (the zombie reaper returns old ones).
+    pub slots: std::collections::HashMap<u64, tokio::time::Instant>,
     pub record: NodeRecord,
     pub inference_url: Arc<str>,
     pub configured_models: Arc<[Arc<str>]>,
@@ -45,6 +76,9 @@ impl Entry {
     pub fn new(generation: u64, record: NodeRecord) -> Self {
         let mut e = Self {
             generation,
+            heartbeat: None,
+            source: NodeSource::Registry,
+            slots: std::collections::HashMap::new(),
             inference_url: Arc::from(""),
             configured_models: Arc::from(Vec::new()),
             record,

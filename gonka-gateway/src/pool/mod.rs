@@ -8,6 +8,7 @@
 
 mod breaker;
 mod entry;
+mod liveness;
 mod permit;
 mod queue;
 mod stats;
@@ -23,7 +24,8 @@ use gonka_core::{
 };
 
 pub use breaker::{Breaker, FailureKind};
-pub use entry::Observation;
+pub use entry::{NodeSource, Observation};
+pub use liveness::FleetNode;
 pub use permit::{Decision, Outcome, Permit};
 pub use stats::NodeStats;
 
@@ -129,7 +131,7 @@ pub struct NodeSnapshot {
     pub view: NodeView,
     /// Whether the circuit breaker is open.
     pub breaker_open: bool,
-    /// Whether the last health check passed.
+    /// Whether the last health check (or heartbeat) passed.
     pub health_passed: bool,
 }
 
@@ -148,6 +150,8 @@ pub struct NodePool {
     record_decisions: AtomicBool,
     breaker_opened: AtomicU64,
     breaker_closed: AtomicU64,
+    next_slot: AtomicU64,
+    reaped: AtomicU64,
 }
 
 impl NodePool {
@@ -173,6 +177,8 @@ impl NodePool {
             record_decisions: AtomicBool::new(false),
             breaker_opened: AtomicU64::new(0),
             breaker_closed: AtomicU64::new(0),
+            next_slot: AtomicU64::new(0),
+            reaped: AtomicU64::new(0),
         }
     }
 
@@ -356,12 +362,15 @@ impl NodePool {
         let decision = self.decision(t, i, &chain, &model);
         t.views[i].in_flight += 1;
         t.reindex(i);
-        let e = &t.entries[i];
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+        let e = &mut t.entries[i];
+        e.slots.insert(slot, tokio::time::Instant::now());
         Some(
             Permit::new(
                 self.clone(),
                 t.views[i].id.clone(),
                 e.generation,
+                slot,
                 e.inference_url.clone(),
                 model,
             )
@@ -397,11 +406,19 @@ impl NodePool {
         }))
     }
 
-    pub(crate) fn release(self: &Arc<Self>, id: &str, generation: u64, outcome: Outcome) {
+    pub(crate) fn release(
+        self: &Arc<Self>,
+        id: &str,
+        generation: u64,
+        slot: u64,
+        outcome: Outcome,
+    ) {
         let mut guard = self.lock();
         let t = &mut *guard;
         if let Some(i) = t.position(id, generation) {
             let e = &mut t.entries[i];
+            // A slot the zombie reaper returned already is not counted down twice.
+            let held = e.slots.remove(&slot).is_some();
             match outcome {
                 Outcome::Success { latency_ms } => {
                     e.breaker.on_success();
@@ -417,7 +434,9 @@ impl NodePool {
                 Outcome::Cancelled => {}
             }
             let v = &mut t.views[i];
-            v.in_flight = v.in_flight.saturating_sub(1);
+            if held {
+                v.in_flight = v.in_flight.saturating_sub(1);
+            }
             v.healthy = e.observed.passed && !e.breaker.is_open();
             v.latency_p50_ms = e.stats.p50_ms;
             v.latency_p95_ms = e.stats.p95_ms;

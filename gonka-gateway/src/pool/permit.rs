@@ -27,6 +27,7 @@ pub struct Permit {
     pool: Arc<NodePool>,
     node: Arc<str>,
     generation: u64,
+    slot: u64,
     url: Arc<str>,
     model: String,
     started: Instant,
@@ -52,6 +53,7 @@ impl Permit {
         pool: Arc<NodePool>,
         node: Arc<str>,
         generation: u64,
+        slot: u64,
         url: Arc<str>,
         model: String,
     ) -> Self {
@@ -59,6 +61,7 @@ impl Permit {
             pool,
             node,
             generation,
+            slot,
             url,
             model,
             started: Instant::now(),
@@ -113,6 +116,7 @@ impl Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.pool.release(&self.node, self.generation, self.outcome);
+        self.pool
+            .release(&self.node, self.generation, self.slot, self.outcome);
     }
 }

@@ -54,7 +54,12 @@ pub struct Proxy {
     settings: ProxySettings,
     /// Where request traces go; `None`: not recorded.
     traces: Option<crate::traces::TraceRecorder>,
+    fleet: Option<Arc<crate::fleet::Fleet>>,
 }
+
+/// Response header naming the model that served a request instead of the one asked for, when
+/// VRAM fallback (`--vram-fallback`) routed it to a loaded model of the same family.
+pub const VRAM_FALLBACK_HEADER: &str = "x-gonka-vram-fallback";
 
 /// A failed try: either our own error or an upstream 5xx answer kept to pass on if no other
 /// node succeeds. `Upstream` answers and `Gateway` errors are retried, except timeouts (the
@@ -88,7 +93,14 @@ impl Proxy {
             metrics,
             settings,
             traces: None,
+            fleet: None,
         })
+    }
+
+    /// The proxy with the fleet's opt-in routing aids (auto-pull, VRAM fallback).
+    pub fn with_fleet(mut self, fleet: Arc<crate::fleet::Fleet>) -> Self {
+        self.fleet = Some(fleet);
+        self
     }
 
     /// This proxy recording one trace per request into `recorder` (see [`crate::traces`]);
@@ -131,8 +143,24 @@ impl Proxy {
             .traces
             .as_ref()
             .map(|r| r.begin(api, endpoint, headers, &model, parsed.stream));
-        let chain = self.chain(parsed.info);
+        let vram_fallback = self
+            .fleet
+            .as_ref()
+            .and_then(|fleet| fleet.vram_fallback(&model));
+        let mut chain = self.chain(parsed.info);
+        if let Some(loaded) = &vram_fallback {
+            chain.insert(
+                0,
+                RequestInfo {
+                    model: loaded.clone(),
+                    ..chain[0].clone()
+                },
+            );
+        }
         if !chain.iter().any(|r| self.pool.declares(&r.model)) {
+            if let Some(pulling) = self.fleet.as_ref().and_then(|f| f.auto_pull(&model)) {
+                return self.refuse(trace, &model, pulling);
+            }
             // Not a label value: client-chosen names would grow the metric families unboundedly.
             return self.refuse(trace, "unknown", GatewayError::ModelNotFound(model.clone()));
         }
@@ -186,6 +214,10 @@ impl Proxy {
                 t.chose(&mut permit, attempt, self.pool.scheduler().as_ref());
             }
             let node = permit.node().clone();
+            let served_by_fallback = vram_fallback
+                .as_deref()
+                .filter(|m| *m == permit.model())
+                .map(str::to_owned);
             let upstream_body = if permit.model() == model {
                 body.clone()
             } else {
@@ -213,7 +245,14 @@ impl Proxy {
                 .instrument(span)
                 .await
             {
-                Ok(response) => return response,
+                Ok(mut response) => {
+                    if let Some(loaded) =
+                        served_by_fallback.and_then(|m| axum::http::HeaderValue::try_from(m).ok())
+                    {
+                        response.headers_mut().insert(VRAM_FALLBACK_HEADER, loaded);
+                    }
+                    return response;
+                }
                 Err(e) => {
                     tracing::warn!(node = %node, attempt = attempt + 1, "try failed");
                     let retryable = e.retryable();
