@@ -70,6 +70,9 @@ pub struct MlNodeConfig {
     pub max_body_bytes: usize,
     /// Proof-of-Compute backend and callback timing.
     pub poc: crate::poc::PocSettings,
+    /// Join a gateway by itself (register, then heartbeat; `--gateway-url`); `None`: the
+    /// gateway's operator registers the node.
+    pub join: Option<crate::join::JoinSettings>,
 }
 
 impl Default for MlNodeConfig {
@@ -101,6 +104,7 @@ impl Default for MlNodeConfig {
             max_connections_per_ip: None,
             max_body_bytes: 32 * 1024 * 1024,
             poc: crate::poc::PocSettings::default(),
+            join: None,
         }
     }
 }

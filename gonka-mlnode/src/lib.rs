@@ -63,6 +63,7 @@ pub mod engine;
 pub mod gguf;
 pub mod gpu;
 mod http_client;
+pub mod join;
 pub mod metrics;
 pub mod mgmt;
 pub mod models;

@@ -27,6 +27,9 @@ pub enum RunError {
     /// The state directory cannot be created or locked (another agent uses it).
     #[error("{0}")]
     StateDir(String),
+    /// Joining the gateway (`--gateway-url`) is misconfigured.
+    #[error("cannot join the gateway: {0}")]
+    Join(String),
 }
 
 /// Runs the ML node agent: the management API on `mgmt`, the inference proxy on `inference`,
@@ -103,6 +106,28 @@ pub async fn run_agent(
         stop.clone().cancelled_owned(),
     ));
 
+    let joining = match config.join.clone() {
+        Some(settings) => {
+            let joiner = crate::join::Joiner::new(
+                settings,
+                mgmt_addr,
+                inference_addr,
+                config.model.as_deref(),
+                config.token.clone(),
+            )
+            .await;
+            match joiner {
+                Ok(j) => Some(tokio::spawn(j.run(stop.child_token()))),
+                Err(e) => {
+                    stop.cancel();
+                    let _ = mgmt_server.await;
+                    let _ = proxy_server.await;
+                    return Err(RunError::Join(e.to_string()));
+                }
+            }
+        }
+        None => None,
+    };
     let mut start_error = None;
     if let Some(model) = config.model.clone() {
         let request = UpRequest {
@@ -119,6 +144,10 @@ pub async fn run_agent(
     }
     tracing::info!("ML node agent shutting down");
     stop.cancel();
+    if let Some(joining) = joining {
+        // Heartbeats stop first (and the node is deregistered when so configured).
+        let _ = joining.await;
+    }
     let mgmt_result = mgmt_server.await;
     let proxy_result = proxy_server.await;
     let engines = agent.down().await;

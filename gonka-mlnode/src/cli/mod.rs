@@ -181,6 +181,39 @@ pub struct Cli {
     /// Simulator: tokens sent before a cut-off answer stops.
     #[arg(long, env = "GONKA_MLNODE_SIM_CRASH_AFTER_TOKENS", default_value_t = 4)]
     pub sim_crash_after_tokens: u32,
+    /// Join this gateway by itself: register through its admin API (base URL of the admin
+    /// listener, e.g. http://10.0.0.1:9200), then send a heartbeat with the node's state every
+    /// --heartbeat-interval. The gateway takes the node out of routing when heartbeats stop.
+    #[arg(long, env = "GONKA_MLNODE_GATEWAY_URL", value_name = "URL")]
+    pub gateway_url: Option<String>,
+    /// The gateway's admin token (its --admin-token), sent with registration and heartbeats.
+    #[arg(long, env = "GONKA_MLNODE_GATEWAY_TOKEN", hide_env_values = true)]
+    pub gateway_token: Option<String>,
+    /// Id this node registers under with --gateway-url (default: <hostname>-<management port>).
+    #[arg(long, env = "GONKA_MLNODE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Host or IP the gateway reaches this agent at (default: the --mgmt-listen IP when it is
+    /// a specific one, else this machine's address on the route to the gateway).
+    #[arg(long, env = "GONKA_MLNODE_ADVERTISE_HOST")]
+    pub advertise_host: Option<String>,
+    /// Model registered for this node with --gateway-url (repeatable; in the environment,
+    /// comma-separated; default: --model).
+    #[arg(
+        long = "register-model",
+        env = "GONKA_MLNODE_REGISTER_MODELS",
+        value_delimiter = ','
+    )]
+    pub register_models: Vec<String>,
+    /// max_concurrent registered for this node with --gateway-url.
+    #[arg(long, env = "GONKA_MLNODE_MAX_CONCURRENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent: u32,
+    /// Time between two heartbeats to the gateway (it allows 3 to be missed by default).
+    #[arg(long, env = "GONKA_MLNODE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+    /// Delete this node from the gateway's registry at shutdown (default: it stays registered,
+    /// out of routing, and is routed to again when the agent comes back).
+    #[arg(long, env = "GONKA_MLNODE_DEREGISTER_ON_EXIT")]
+    pub deregister_on_exit: bool,
     /// Log format.
     #[arg(
         long,
@@ -317,6 +350,24 @@ impl Cli {
         )
     }
 
+    /// The joining these flags describe (`--gateway-url` and its companions), if any.
+    pub fn join_settings(&self) -> Option<gonka_mlnode::join::JoinSettings> {
+        let url = self
+            .gateway_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())?;
+        Some(gonka_mlnode::join::JoinSettings {
+            token: self.gateway_token.clone().filter(|t| !t.is_empty()),
+            node_id: self.node_id.clone(),
+            advertise_host: self.advertise_host.clone(),
+            models: self.register_models.clone(),
+            max_concurrent: self.max_concurrent,
+            interval: self.heartbeat_interval.max(Duration::from_millis(10)),
+            deregister: self.deregister_on_exit,
+            ..gonka_mlnode::join::JoinSettings::new(url.trim())
+        })
+    }
+
     /// The agent configuration these flags describe.
     pub fn to_config(&self) -> MlNodeConfig {
         MlNodeConfig {
@@ -363,6 +414,7 @@ impl Cli {
             drain_timeout: self.drain_timeout,
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
+            join: self.join_settings(),
             ..MlNodeConfig::default()
         }
     }
