@@ -271,6 +271,26 @@ pub struct Args {
     /// A disabled node keeps serving until the epoch it was disabled in is over.
     #[arg(long, env = "GONKA_EPOCH_LENGTH", value_parser = humantime::parse_duration, global = true)]
     pub epoch_length: Option<Duration>,
+    /// Heartbeats an ML node agent (`gonka-mlnode --gateway-url`) may miss before its node
+    /// leaves the routable set (until its next heartbeat or passed health check).
+    #[arg(long, env = "GONKA_HEARTBEAT_MISSES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub heartbeat_misses: u32,
+    /// Zombie reaper: an in-flight slot held longer than this is returned (the request goes on
+    /// but no longer counts against its node's max_concurrent). Default: --request-timeout.
+    #[arg(long, env = "GONKA_REAP_AFTER", value_parser = humantime::parse_duration, global = true)]
+    pub reap_after: Option<Duration>,
+    /// A request for a model no node has (one in the governance list) starts pulling it onto
+    /// the node with the most free memory, and is answered 503 with Retry-After meanwhile.
+    #[arg(long, env = "GONKA_AUTO_PULL", global = true)]
+    pub auto_pull: bool,
+    /// Retry-After of the 503 answered while --auto-pull pulls a model.
+    #[arg(long, env = "GONKA_PULL_RETRY_AFTER", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub pull_retry_after: Duration,
+    /// When no node has the requested model loaded, route to a node with a loaded model of the
+    /// same family (the name before its size tag: Qwen2.5-7B-Instruct ~ Qwen2.5-14B-Instruct)
+    /// instead of loading it cold; the answer names it in `x-gonka-vram-fallback`.
+    #[arg(long, env = "GONKA_VRAM_FALLBACK", global = true)]
+    pub vram_fallback: bool,
     /// How long in-flight requests may run after SIGTERM.
     #[arg(long, env = "GONKA_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub drain_timeout: Duration,
@@ -546,6 +566,14 @@ impl Args {
             );
         }
         c.drain_timeout = self.drain_timeout;
+        c.fleet = gonka_gateway::fleet::FleetSettings {
+            heartbeat_misses: self.heartbeat_misses,
+            reap_after: self.reap_after,
+            auto_pull: self.auto_pull,
+            pull_retry_after: self.pull_retry_after,
+            vram_fallback: self.vram_fallback,
+            ..c.fleet.clone()
+        };
         c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;
         c.mlnode_token = non_empty_token("--mlnode-token", self.mlnode_token.as_ref())?;
         c.metrics_token = non_empty_token("--metrics-token", self.metrics_token.as_ref())?;
