@@ -81,8 +81,10 @@ async fn an_agent_with_a_gateway_url_joins_by_itself_and_leaves_when_its_heartbe
     assert_eq!(gw.pool.node_count(), 0, "nothing registered by hand");
     let stop = joining_agent(&gw, "self-joined").await;
 
-    eventually("the agent's node is routable", || async {
-        routable(&gw, "self-joined")
+    // Its first health check (at registration) may make it routable before its first
+    // heartbeat lands: wait for both.
+    eventually("the agent's node is routable and heartbeating", || async {
+        routable(&gw, "self-joined") && fleet_status(&gw).await["nodes"][0]["source"] == "heartbeat"
     })
     .await;
     let status = fleet_status(&gw).await;
