@@ -225,12 +225,19 @@ def main():
         text = tab.text
         for node in ("devnet-0", "devnet-1", "devnet-2"):
             assert node in text, text
+        if "fleet" in have:
+            # Live topology: in-flight of max_concurrent and the engine of every node.
+            c.wait("live fleet columns", lambda d: c.text("#overview-nodes").count("/16") == 3
+                   and c.text("#overview-nodes").count("simulator") == 3)
 
         # Models: the devnet model on every node.
         tab = c.tab("models")
         c.wait("the model row", lambda d: len(c.css(f'#models-matrix tr[data-model="{MODEL}"]')) == 1)
         row = c.text(f'#models-matrix tr[data-model="{MODEL}"]')
         assert row.count("hot") + row.count("warm") + row.count("cold") >= 3, row
+        if "fleet" in have:
+            # The simulator reports its model loaded: hot on every node.
+            c.wait("hot on 3 nodes", lambda d: c.text(f'#models-matrix tr[data-model="{MODEL}"]').count("hot") == 3)
         if "performance" in have:
             c.wait("performance rows", lambda d: MODEL in d.find_element(By.ID, "models-performance").text)
         if "inventory" in have:
