@@ -1,7 +1,7 @@
 // Models: a model × node matrix saying where each model is hot (in engine memory), warm (on the
 // node's disk) or cold (registered only), and per-node-and-model performance.
 
-import { optional } from '../api.js';
+import { api, optional } from '../api.js';
 import { fleet } from '../fleet.js';
 import { empty, h, mount, ms, num, pill, table } from '../dom.js';
 
@@ -22,6 +22,43 @@ function thermal(model, node, hot, warm) {
 function contextOf(model, node) {
   const loaded = (node.loaded || []).find((l) => l.name === model);
   return loaded && loaded.context_length ? ` · ctx ${loaded.context_length}` : '';
+}
+
+let requestRefresh = () => {};
+
+/** Pull or delete (the submit button pressed) the form's model on its node. */
+async function modelAction(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const action = event.submitter ? event.submitter.value : 'pull';
+  const out = document.getElementById('model-action-result');
+  const body = { model: form.elements.model.value.trim(), node_id: form.elements.node_id.value };
+  for (const b of form.querySelectorAll('button')) b.disabled = true;
+  try {
+    const answer = await api(`/dashboard/api/${action}`, { method: 'POST', body });
+    out.textContent = `${action} ${body.model} on ${body.node_id}: ${(answer && answer.status) || 'done'}`;
+    out.className = 'form-result ok';
+  } catch (e) {
+    out.textContent = e.message;
+    out.className = 'form-result bad';
+  } finally {
+    for (const b of form.querySelectorAll('button')) b.disabled = false;
+    requestRefresh();
+  }
+}
+
+/** Hooks the pull/delete form up. */
+export function init({ refresh: again }) {
+  requestRefresh = again;
+  document.getElementById('model-action').addEventListener('submit', modelAction);
+}
+
+function fillOptions(select, values) {
+  const key = values.join('\n');
+  if (select.dataset.values === key) return;
+  const chosen = select.value;
+  select.dataset.values = key;
+  mount(select, values.map((v) => h('option', { value: v, selected: v === chosen }, v)));
 }
 
 /** Redraws the tab from the gateway's current data. */
@@ -68,6 +105,9 @@ export async function refresh() {
         { label: 'Tokens/s', class: 'num', value: (r) => num(r.tokens_per_second) },
       ], rows));
   const inv = (inventory.data && inventory.data.nodes) || [];
+  document.getElementById('model-action').classList.toggle('hidden', inventory.data === null);
+  fillOptions(document.getElementById('inventory-nodes'), nodes.map((n) => n.id));
+  fillOptions(document.getElementById('inventory-models'), models.map((m) => m.name));
   mount(document.getElementById('models-inventory'), inventory.data === null
     ? empty(inventory.note)
     : inv.length === 0
