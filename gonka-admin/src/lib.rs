@@ -64,7 +64,7 @@ pub use handlers::admin_state::AdminStateChanged;
 pub use handlers::batch::PartialBatch;
 pub use import::{import_nodes, import_nodes_file, ImportError, ImportReport};
 pub use metrics::{with_metrics, AdminMetrics};
-pub use open::{open_registry, open_trace_store, OpenError};
+pub use open::{open_deployment_store, open_registry, open_trace_store, OpenError};
 pub use openapi::{openapi, openapi_for};
 pub use options::{AdminOptions, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, SMALL_BODY};
 pub use postgres::deploy::PostgresDeploymentStore;

@@ -82,6 +82,29 @@ pub async fn open_trace_store(url: &str) -> Result<Arc<dyn TraceStore>, OpenErro
     }
 }
 
+/// The [`DeploymentStore`](gonka_core::deploy::DeploymentStore) on the database at `url`, as
+/// [`open_registry`] takes it: SQLite (`sqlite:`), PostgreSQL (`postgres:`/`postgresql:`) or in
+/// memory (`memory:`). Deployments share the registry's database.
+///
+/// # Errors
+/// [`OpenError`] when the URL is not one of those or the database cannot be opened.
+pub async fn open_deployment_store(
+    url: &str,
+) -> Result<Arc<dyn gonka_core::deploy::DeploymentStore>, OpenError> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Ok(Arc::new(crate::SqliteDeploymentStore::connect(url).await?)),
+        "memory" => Ok(Arc::new(gonka_core::deploy::MemoryDeploymentStore::new())),
+        "postgres" | "postgresql" => Ok(Arc::new(
+            crate::PostgresDeploymentStore::connect(url).await?,
+        )),
+        _ => Err(OpenError::InvalidUrl {
+            url: crate::redact_url(url),
+            reason: "expected a URL starting with sqlite:, postgres: or memory:".into(),
+        }),
+    }
+}
+
 /// `e` with every secret of `url` removed from its message: a database server or parser that
 /// echoes part of a malformed URL (a password read as a database name, say) leaks nothing. An
 /// error whose message had to change keeps its variant, its cause reduced to the cleaned text.

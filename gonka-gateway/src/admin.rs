@@ -1,22 +1,86 @@
 //! The admin API served on the gateway's admin listener: the same router as `gonka-admin`, over
-//! the gateway's registry and epoch source.
+//! the gateway's registry and epoch source, and the deployments API over its deployment store.
 
 use std::sync::Arc;
 
 use axum::{middleware, Router};
+use gonka_core::deploy::placement::{GpuSlot, PlacementNode};
+use gonka_core::deploy::GpuVendor;
 
 use crate::GatewayConfig;
 
-/// `gonka_admin::router` configured from the gateway configuration.
-pub fn admin_router(config: &GatewayConfig) -> Router {
-    let options = gonka_admin::AdminOptions {
+/// The admin API's options (token, allowed sites, governance, epoch) from the gateway
+/// configuration.
+pub fn admin_options(config: &GatewayConfig) -> gonka_admin::AdminOptions {
+    gonka_admin::AdminOptions {
         governance: config.governance.clone(),
         token: config.admin_token.clone(),
         epoch: config.epoch.clone(),
         sites: config.admin_sites.clone(),
         ..gonka_admin::AdminOptions::default()
-    };
-    gonka_admin::router(config.registry.clone(), options)
+    }
+}
+
+/// `gonka_admin::router` configured from the gateway configuration.
+pub fn admin_router(config: &GatewayConfig) -> Router {
+    gonka_admin::router(config.registry.clone(), admin_options(config))
+}
+
+/// The deployments API (`/api/v1`) over `config.deployments`, with the admin API's protection
+/// and the pool's GPUs for creation's fit check; an empty router when deployments are off.
+pub fn deploy_router(config: &GatewayConfig, pool: Arc<crate::pool::NodePool>) -> Router {
+    match &config.deployments {
+        Some(store) => gonka_admin::deploy_router(
+            store.clone(),
+            Some(Arc::new(PoolGpus(pool))),
+            &admin_options(config),
+        ),
+        None => Router::new(),
+    }
+}
+
+/// The pool's nodes as placement sees them: one GPU slot per device a node declares
+/// (`hardware`), typed and sized by what its health checks observed.
+#[derive(Debug)]
+struct PoolGpus(Arc<crate::pool::NodePool>);
+
+impl gonka_admin::FleetGpus for PoolGpus {
+    fn nodes(&self) -> Vec<PlacementNode> {
+        self.0
+            .snapshot()
+            .into_iter()
+            .filter_map(|s| {
+                let v = s.view;
+                let (name, total_mb) = (v.gpu_type.clone()?, v.vram_mb?);
+                let count = self
+                    .0
+                    .record(&v.id)
+                    .and_then(|(r, _)| r.node.hardware.first().map(|h| h.count))
+                    .unwrap_or(1)
+                    .max(1);
+                let vendor = GpuVendor::from_gpu_name(&name).unwrap_or(GpuVendor::Nvidia);
+                Some(PlacementNode {
+                    id: v.id.clone(),
+                    healthy: v.healthy,
+                    gpus: (0..count)
+                        .map(|i| GpuSlot {
+                            gpu_id: i.to_string(),
+                            name: name.to_string(),
+                            vendor,
+                            total_mb,
+                            cuda_capability: None,
+                            temperature_c: None,
+                            residents: Vec::new(),
+                        })
+                        .collect(),
+                    engines: v.engine.iter().map(|e| e.to_string()).collect(),
+                    disk_models: v.disk_models.iter().map(|m| m.to_string()).collect(),
+                    cpu_percent: 0.0,
+                    memory_percent: 0.0,
+                })
+            })
+            .collect()
+    }
 }
 
 /// `routes` behind the admin API's protection, as `gonka_admin::router` applies it: the admin

@@ -114,6 +114,11 @@ pub struct GatewayConfig {
     /// Fleet features: heartbeat expiry, zombie reaper, auto-pull, VRAM fallback, mDNS
     /// (see [`crate::fleet`]).
     pub fleet: crate::fleet::FleetSettings,
+    /// Where deployments (task groups, tasks, model routes; `/api/v1` on the admin listener,
+    /// docs/deployments.md) live; `None`: the deployments API is not served. Default: a
+    /// [`gonka_core::deploy::MemoryDeploymentStore`]; the binary opens the store on its registry
+    /// database.
+    pub deployments: Option<Arc<dyn gonka_core::deploy::DeploymentStore>>,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -160,6 +165,7 @@ impl fmt::Debug for GatewayConfig {
             .field("metrics_token", &redacted(&self.metrics_token))
             .field("traces", &self.traces)
             .field("trace_settings", &self.trace_settings)
+            .field("deployments", &self.deployments)
             .finish()
     }
 }
@@ -205,6 +211,7 @@ impl GatewayConfig {
             traces: Some(Arc::new(gonka_core::MemoryTraceStore::new())),
             trace_settings: crate::traces::TraceSettings::default(),
             fleet: crate::fleet::FleetSettings::default(),
+            deployments: Some(Arc::new(gonka_core::deploy::MemoryDeploymentStore::new())),
         }
     }
 

@@ -168,6 +168,13 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
                 .map_err(startup("cannot open the trace store"))?,
         );
     }
+    if gateway_config.deployments.is_some() {
+        gateway_config.deployments = Some(
+            gonka_admin::open_deployment_store(&url)
+                .await
+                .map_err(startup("cannot open the deployment store"))?,
+        );
+    }
     let mut poc_clock = None;
     if let Some(poc) = &config.poc {
         let (clock, poc_config) = poc

@@ -78,6 +78,12 @@ async fn main_inner(args: Args) -> Result<(), String> {
                         .map_err(|e| format!("--traces: {e}"))?,
                 );
             }
+            // Deployments too.
+            config.deployments = Some(
+                gonka_admin::open_deployment_store(&args.database)
+                    .await
+                    .map_err(|e| format!("deployments: {e}"))?,
+            );
             if let Some(path) = &args.node_config {
                 merge_node_config(registry.as_ref(), path, &config.governance).await?;
             }

@@ -477,6 +477,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 "admin",
                 l,
                 crate::admin::admin_router(&config)
+                    .merge(crate::admin::deploy_router(&config, pool.clone()))
                     .merge(probe_router(readiness.clone()))
                     .merge(crate::admin::protect(
                         crate::fleet::router(fleet.clone()),
