@@ -7,6 +7,7 @@
 //! the same short lock, so `max_concurrent` is never exceeded and no pick races another.
 
 mod breaker;
+mod candidates;
 mod entry;
 mod liveness;
 mod permit;
@@ -42,6 +43,8 @@ struct Table {
     /// The scheduler's incremental index over `views`, when its policy has one: kept in step
     /// with every change of a view so a pick costs O(log n) instead of a scan.
     sched_index: Option<Box<dyn SchedulerIndex>>,
+    /// Per model, the routable nodes serving it (the candidate count of request traces).
+    routable: candidates::RoutableCounts,
     /// The holding queue, best first: higher priority, then arrival order. Served eagerly (see
     /// `queue.rs`): whenever a slot frees or a node changes, under this same lock.
     waiters: BTreeMap<(Reverse<i32>, u64), Waiter>,
@@ -66,6 +69,7 @@ impl Table {
         if let Some(index) = self.sched_index.as_mut() {
             index.update(i, &self.views[i]);
         }
+        self.routable.update(i, &self.views[i]);
     }
 
     /// The scheduler's pick for `request`: through its index when it has one.
@@ -248,6 +252,7 @@ impl NodePool {
         if let Some(index) = t.sched_index.as_mut() {
             index.swap_remove(i, len);
         }
+        t.routable.swap_remove(i);
         if i < t.entries.len() {
             let moved = t.entries[i].record.node.id.clone();
             t.index.insert(moved, i);
@@ -379,8 +384,9 @@ impl NodePool {
     }
 
     /// From now on, permits carry why their node was chosen ([`Permit::take_decision`]): the
-    /// chosen view and the number of eligible nodes, counted with one pass over the nodes
-    /// under the pick's lock. Off by default; the gateway turns it on when it records traces.
+    /// chosen view and the number of routable nodes serving the model (kept per model as views
+    /// change: a lookup, not a scan). Off by default; the gateway turns it on when it records
+    /// traces.
     pub fn record_decisions(&self, on: bool) {
         self.record_decisions.store(on, Ordering::Relaxed);
     }
@@ -398,11 +404,10 @@ impl NodePool {
             return None;
         }
         let request = chain.iter().find(|r| r.model == model)?;
-        let candidates = t.views.iter().filter(|v| v.eligible(request)).count();
         Some(Box::new(Decision {
             view: t.views[i].clone(),
             request: request.clone(),
-            candidates: u32::try_from(candidates).unwrap_or(u32::MAX),
+            candidates: t.routable.get(model),
         }))
     }
 

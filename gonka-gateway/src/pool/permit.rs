@@ -44,7 +44,8 @@ pub struct Decision {
     /// The request the node was chosen for (the fallback model's when a fallback served),
     /// exclusions of earlier tries included.
     pub request: gonka_core::RequestInfo,
-    /// Nodes eligible for that request at that moment.
+    /// Routable nodes serving the request's model at that moment (the nodes the policy
+    /// ranked; capacity, exclusions and routing hints aside).
     pub candidates: u32,
 }
 

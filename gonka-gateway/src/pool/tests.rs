@@ -642,3 +642,36 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn recorded_decisions_carry_the_view_and_the_routable_candidates() {
+    let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
+    pool.record_decisions(true);
+    add(&pool, "a", 2);
+    add(&pool, "b", 2);
+    let gc = add(&pool, "c", 2);
+    pool.observe("c", gc, Observation::default());
+    let count_by_scan = |pool: &Arc<NodePool>| {
+        pool.snapshot()
+            .iter()
+            .filter(|s| s.view.routable() && s.view.serves(M))
+            .count() as u32
+    };
+    let mut p = pool.try_acquire(&chain(), &[]).unwrap();
+    let d = p.take_decision().expect("a decision");
+    assert_eq!(d.candidates, 2, "c failed its health check");
+    assert_eq!(d.candidates, count_by_scan(&pool));
+    assert_eq!(d.view.in_flight, 0, "the view before the slot was taken");
+    assert_eq!(d.request.model, M);
+    assert!(p.take_decision().is_none(), "taken once");
+    // Removal and a node back: the count follows.
+    pool.observe("c", gc, healthy());
+    assert!(pool.remove("a"));
+    let mut q = pool.try_acquire(&chain(), &[]).unwrap();
+    assert_eq!(q.take_decision().unwrap().candidates, 2);
+    assert_eq!(count_by_scan(&pool), 2);
+    pool.record_decisions(false);
+    let mut r = pool.try_acquire(&chain(), &[]).unwrap();
+    assert!(r.take_decision().is_none(), "not recorded when off");
+    drop((p, q, r));
+}
