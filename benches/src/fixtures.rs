@@ -3,15 +3,30 @@
 
 use std::sync::Arc;
 
-use gonka_core::{NodeConfig, NodeStatus, NodeView, RequestInfo};
+use gonka_core::{LoadedModel, NodeConfig, NodeStatus, NodeView, RequestInfo};
 
 use crate::MODEL;
 
 /// A fleet of `n` busy scheduler views serving [`MODEL`]: loads vary deterministically between
 /// 1/16 and 15/16 (no node is idle), every 10th node is unhealthy and every 7th is full, so a
-/// policy must skip ineligible nodes and cannot stop early at an idle one.
+/// policy must skip ineligible nodes and cannot stop early at an idle one. Residency varies too
+/// (for the model-aware policy): three of four nodes have the model loaded, with a 8,192 or
+/// 32,768-token context, the others have it on disk; free memory varies between 0 and 79 GB
+/// of 80.
 pub fn views(n: usize) -> Vec<NodeView> {
     let models: Arc<[Arc<str>]> = vec![Arc::<str>::from(MODEL)].into();
+    let loaded = |context_length| -> Arc<[LoadedModel]> {
+        vec![LoadedModel {
+            name: Arc::from(MODEL),
+            context_length,
+        }]
+        .into()
+    };
+    let (short, long, none) = (
+        loaded(8_192),
+        loaded(32_768),
+        Arc::<[LoadedModel]>::from(vec![]),
+    );
     (0..n)
         .map(|i| {
             let max_concurrent = 16;
@@ -32,8 +47,17 @@ pub fn views(n: usize) -> Vec<NodeView> {
                 queue_depth: u32::try_from(i % 5).unwrap_or(0),
                 latency_p50_ms: 20.0 + (i % 13) as f32,
                 latency_p95_ms: 60.0 + (i % 17) as f32,
+                latency_p75_ms: 40.0 + (i % 15) as f32,
                 error_rate: (i % 11) as f32 / 100.0,
                 availability: 1.0 - (i % 3) as f32 / 100.0,
+                loaded: match i % 4 {
+                    0 => Arc::clone(&none),
+                    1 => Arc::clone(&short),
+                    _ => Arc::clone(&long),
+                },
+                disk_models: Arc::clone(&models),
+                memory_total_mb: Some(81_920),
+                memory_free_mb: Some(1_000 * (1 + (i as u64 * 13) % 79)),
                 ..NodeView::default()
             }
         })
@@ -41,8 +65,12 @@ pub fn views(n: usize) -> Vec<NodeView> {
 }
 
 /// The request the scheduler benches route.
+/// It estimates 10,000 prompt tokens, more than the 8,192-token context some nodes have loaded.
 pub fn request() -> RequestInfo {
-    RequestInfo::for_model(MODEL)
+    RequestInfo {
+        prompt_tokens: 10_000,
+        ..RequestInfo::for_model(MODEL)
+    }
 }
 
 /// The naive baseline a policy is compared with: copy every view, keep the eligible ones, and

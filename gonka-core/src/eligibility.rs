@@ -8,13 +8,15 @@
 //! 1. admitted for the current epoch (enabled, or disabled in an epoch that is not over yet);
 //! 2. healthy (health checks pass and the circuit breaker is closed);
 //! 3. in `INFERENCE`;
-//! 4. not explicitly excluded by the request (a node already tried for it);
-//! 5. serving the requested model;
-//! 6. passing the hardware hints the request sets: GPU type (case-insensitive substring), minimum
+//! 4. not out of memory: its memory pressure is not [`MemoryPressure::Critical`] and it does
+//!    not report 0 MiB of engine memory free (nodes that report no memory pass);
+//! 5. not explicitly excluded by the request (a node already tried for it);
+//! 6. serving the requested model;
+//! 7. passing the hardware hints the request sets: GPU type (case-insensitive substring), minimum
 //!    VRAM, engine (case-insensitive); a hint on a property the node does not report excludes it;
-//! 7. with a free slot (`in_flight < max_concurrent`).
+//! 8. with a free slot (`in_flight < max_concurrent`).
 
-use crate::{AdminState, NodeStatus, NodeView, RequestInfo};
+use crate::{AdminState, MemoryPressure, NodeStatus, NodeView, RequestInfo};
 
 /// Why a node cannot take a request: the first rule of the module docs that fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +28,8 @@ pub enum Ineligible {
     Unhealthy,
     /// Not in `INFERENCE` (PoC, stopped, unknown).
     NotInference,
+    /// Out of memory: critical memory pressure, or no engine memory free.
+    OutOfMemory,
     /// The request excludes this node (already tried).
     Excluded,
     /// The node does not serve the requested model.
@@ -57,10 +61,19 @@ impl RequestInfo {
 }
 
 impl NodeView {
-    /// Whether the node takes requests at all, request and capacity aside: admitted, healthy and
-    /// in `INFERENCE` (rules 1–3).
+    /// Whether the node takes requests at all, request and capacity aside: admitted, healthy, in
+    /// `INFERENCE` and not out of memory (rules 1–4).
     pub fn routable(&self) -> bool {
-        self.admitted && self.healthy && self.status == NodeStatus::Inference
+        self.admitted
+            && self.healthy
+            && self.status == NodeStatus::Inference
+            && !self.out_of_memory()
+    }
+
+    /// Whether the node is out of memory (rule 4): its pressure is
+    /// [`MemoryPressure::Critical`], or it reports 0 MiB of engine memory free.
+    pub fn out_of_memory(&self) -> bool {
+        self.memory_pressure == MemoryPressure::Critical || self.memory_free_mb == Some(0)
     }
 
     /// The whole rule (see the module docs): `Ok` when the node can take `request` now, else the
@@ -77,6 +90,9 @@ impl NodeView {
         }
         if self.status != NodeStatus::Inference {
             return Err(Ineligible::NotInference);
+        }
+        if self.out_of_memory() {
+            return Err(Ineligible::OutOfMemory);
         }
         if request.excludes(&self.id) {
             return Err(Ineligible::Excluded);

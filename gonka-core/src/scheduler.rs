@@ -57,6 +57,8 @@ pub struct NodeView {
     pub latency_p50_ms: f32,
     /// Observed 95th percentile latency in milliseconds (0 when unknown).
     pub latency_p95_ms: f32,
+    /// Observed 75th percentile latency in milliseconds (0 when unknown).
+    pub latency_p75_ms: f32,
     /// Recent error rate in [0, 1].
     pub error_rate: f32,
     /// Recent availability in [0, 1] (share of passed health checks).
@@ -104,6 +106,35 @@ pub enum MemoryPressure {
     Critical,
 }
 
+impl MemoryPressure {
+    /// The class of a memory with `free_mb` of `total_mb` free: `Critical` below 1 % free and
+    /// under 512 MiB (engines that reserve their memory up front, such as vLLM at its default
+    /// `--gpu-memory-utilization 0.9`, stay out of it), `Elevated` below 10 % free, else
+    /// `Normal` (also when `total_mb` is 0, i.e. unknown).
+    pub fn classify(total_mb: u64, free_mb: u64) -> Self {
+        if total_mb == 0 {
+            return Self::Normal;
+        }
+        let free = free_mb.min(total_mb);
+        if free * 100 < total_mb && free < 512 {
+            Self::Critical
+        } else if free * 10 < total_mb {
+            Self::Elevated
+        } else {
+            Self::Normal
+        }
+    }
+
+    /// The lower-case name (`normal`, `elevated`, `critical`), as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Elevated => "elevated",
+            Self::Critical => "critical",
+        }
+    }
+}
+
 /// One signal's contribution to a node's score (see [`Scheduler::explain`]).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct SignalScore {
@@ -144,7 +175,7 @@ impl NodeView {
 }
 
 /// Picks the node for a request. Implementations are the routing policies (least-busy,
-/// round-robin, power-of-two, scored).
+/// round-robin, power-of-two, scored, model-aware).
 ///
 /// Contract: `pick` is synchronous, does no I/O, and returns the index of a node in `nodes` for
 /// which [`NodeView::eligible`] holds (the one eligibility rule, exclusions in

@@ -71,6 +71,8 @@ pub struct GatewayConfig {
     pub api_keys: HashSet<String>,
     /// Model → models tried in order when it has no eligible node.
     pub fallbacks: HashMap<String, Vec<String>>,
+    /// What happens to a request's `num_ctx` (default strip; see [`crate::context`]).
+    pub context_protection: crate::context::ContextProtection,
     /// How long in-flight requests may run after shutdown starts (default 30 s).
     pub drain_timeout: Duration,
     /// Bearer token of the admin API, if any.
@@ -150,6 +152,7 @@ impl fmt::Debug for GatewayConfig {
                 &format_args!("<{} redacted>", self.api_keys.len()),
             )
             .field("fallbacks", &self.fallbacks)
+            .field("context_protection", &self.context_protection)
             .field("drain_timeout", &self.drain_timeout)
             .field("admin_token", &redacted(&self.admin_token))
             .field("admin_sites", &self.admin_sites)
@@ -196,6 +199,7 @@ impl GatewayConfig {
             body_limit: 16 * 1024 * 1024,
             api_keys: HashSet::new(),
             fallbacks: HashMap::new(),
+            context_protection: crate::context::ContextProtection::default(),
             drain_timeout: Duration::from_secs(30),
             admin_token: None,
             admin_sites: SitePolicy::default(),

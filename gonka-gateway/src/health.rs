@@ -70,14 +70,9 @@ pub fn observation_of(state: &StateReport) -> Observation {
     if state.inference_healthy == Some(false) {
         return Observation::default();
     }
-    Observation {
-        passed: true,
-        status: state.node_status(),
-        loaded_model: state.model().map(str::to_owned),
-        engine: state.engine_kind().map(str::to_owned),
-        queue_depth: state.queue_depth,
-        ..Observation::default()
-    }
+    // Status, loaded model, engine, queue depth, and what model-aware routing reads: resident
+    // and disk models, memory and pressure.
+    Observation::from_state(state)
 }
 
 /// Health checks in progress at once across the fleet, at most. Registering a batch of thousands

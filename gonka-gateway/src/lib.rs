@@ -58,6 +58,7 @@ pub mod auth;
 pub mod broker;
 mod builder;
 pub mod config;
+pub mod context;
 pub mod cors;
 pub mod cross_site;
 pub mod dashboard;

@@ -370,6 +370,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             request_timeout: config.request_timeout,
             idle_timeout: config.idle_timeout,
             fallbacks: config.fallbacks.clone(),
+            context_protection: config.context_protection,
         },
     )?
     .with_fleet(fleet.clone());

@@ -54,11 +54,79 @@ fn eligible_needs_every_condition() {
             },
             Ineligible::NotInference,
         ),
+        (
+            NodeView {
+                memory_pressure: MemoryPressure::Critical,
+                memory_free_mb: Some(100),
+                ..view()
+            },
+            Ineligible::OutOfMemory,
+        ),
+        (
+            NodeView {
+                memory_total_mb: Some(24_000),
+                memory_free_mb: Some(0),
+                ..view()
+            },
+            Ineligible::OutOfMemory,
+        ),
     ];
     for (v, why) in cases {
         assert!(!v.eligible(&req));
         assert_eq!(v.check(&req), Err(why));
     }
+}
+
+#[test]
+fn elevated_pressure_and_unreported_memory_stay_eligible() {
+    let req = RequestInfo::for_model("m");
+    let elevated = NodeView {
+        memory_pressure: MemoryPressure::Elevated,
+        memory_total_mb: Some(24_000),
+        memory_free_mb: Some(1_000),
+        ..view()
+    };
+    assert!(elevated.eligible(&req) && elevated.routable());
+    assert!(view().eligible(&req), "no memory reported: eligible");
+    let critical = NodeView {
+        memory_pressure: MemoryPressure::Critical,
+        ..view()
+    };
+    assert!(!critical.routable() && !is_candidate(&critical));
+    assert!(
+        !critical.could_take(&req),
+        "critical: not worth waiting for"
+    );
+}
+
+#[test]
+fn pressure_classes_follow_the_share_of_free_memory() {
+    assert_eq!(
+        MemoryPressure::classify(81_920, 40_000),
+        MemoryPressure::Normal
+    );
+    // vLLM's default reservation (90 %) leaves ~10 %: elevated at most, never critical.
+    assert_eq!(
+        MemoryPressure::classify(81_920, 8_000),
+        MemoryPressure::Elevated
+    );
+    assert_eq!(
+        MemoryPressure::classify(81_920, 700),
+        MemoryPressure::Elevated
+    );
+    assert_eq!(
+        MemoryPressure::classify(81_920, 300),
+        MemoryPressure::Critical
+    );
+    assert_eq!(
+        MemoryPressure::classify(24_000, 0),
+        MemoryPressure::Critical
+    );
+    assert_eq!(MemoryPressure::classify(0, 0), MemoryPressure::Normal);
+    assert_eq!(
+        MemoryPressure::classify(1_000, 5_000),
+        MemoryPressure::Normal
+    );
 }
 
 #[test]
@@ -141,10 +209,13 @@ fn a_disabled_node_is_admitted_until_its_epoch_is_over() {
 fn arb_view() -> impl Strategy<Value = NodeView> {
     (
         (0u32..4, 0u32..4, any::<bool>(), any::<bool>(), 0usize..3),
-        (0u32..3, 0usize..3, 0u32..3, 0usize..3, 0u32..3),
+        (0u32..3, 0usize..3, 0u32..3, 0usize..3, 0u32..3, 0usize..4),
     )
         .prop_map(
-            |((in_flight, max, healthy, admitted, status), (model, gpu, vram, engine, id))| {
+            |(
+                (in_flight, max, healthy, admitted, status),
+                (model, gpu, vram, engine, id, memory),
+            )| {
                 let statuses = [NodeStatus::Inference, NodeStatus::Poc, NodeStatus::Stopped];
                 NodeView {
                     id: format!("n{id}").into(),
@@ -157,6 +228,13 @@ fn arb_view() -> impl Strategy<Value = NodeView> {
                     gpu_type: [None, Some("NVIDIA H100"), Some("NVIDIA A10")][gpu].map(Arc::from),
                     vram_mb: vram.checked_sub(1).map(|g| u64::from(g + 1) * 24_000),
                     engine: [None, Some("vllm"), Some("sglang")][engine].map(Arc::from),
+                    memory_free_mb: [None, Some(0), Some(8_000), Some(100)][memory],
+                    memory_pressure: [
+                        MemoryPressure::Normal,
+                        MemoryPressure::Normal,
+                        MemoryPressure::Elevated,
+                        MemoryPressure::Critical,
+                    ][memory],
                     ..NodeView::default()
                 }
             },
@@ -197,7 +275,10 @@ proptest! {
         }
         prop_assert_eq!(v.routable(), !matches!(
             verdict,
-            Err(Ineligible::NotAdmitted | Ineligible::Unhealthy | Ineligible::NotInference)
+            Err(Ineligible::NotAdmitted
+                | Ineligible::Unhealthy
+                | Ineligible::NotInference
+                | Ineligible::OutOfMemory)
         ));
     }
 

@@ -33,7 +33,9 @@ pub use models::{
     DeleteReply, DownloadProgress, DownloadStarted, HfModel, HfModelStatus, HfModelStatusReply,
     ModelListItem,
 };
-pub use state::{map_state, ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport};
+pub use state::{
+    map_state, MemoryReport, ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport,
+};
 
 use serde::{Deserialize, Serialize};
 

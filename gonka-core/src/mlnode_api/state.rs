@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::NodeStatus;
+use crate::{LoadedModel, MemoryPressure, NodeStatus};
 
 /// Progress of the last `inference/up` (upstream names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +85,29 @@ pub struct ReplicaReport {
     pub last_error: Option<String>,
 }
 
+/// Engine (accelerator) memory of a node, as its agent reports it in [`StateReport::memory`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryReport {
+    /// Total engine memory in MiB (all devices together).
+    pub total_mb: u64,
+    /// Free engine memory in MiB.
+    pub free_mb: u64,
+    /// The agent's pressure class (`normal`, `elevated`, `critical`); `normal` when absent.
+    #[serde(default)]
+    pub pressure: MemoryPressure,
+}
+
+impl MemoryReport {
+    /// A report of `total_mb` with `free_mb` free, classified by [`MemoryPressure::classify`].
+    pub fn new(total_mb: u64, free_mb: u64) -> Self {
+        Self {
+            total_mb,
+            free_mb,
+            pressure: MemoryPressure::classify(total_mb, free_mb),
+        }
+    }
+}
+
 /// A string field that upstream may send as `null`: read as empty.
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
@@ -138,6 +161,18 @@ pub struct StateReport {
     /// Engine instances.
     #[serde(default)]
     pub replicas: Vec<ReplicaReport>,
+    /// Extension: the models in engine memory now, with the context window each was loaded
+    /// with (0: unknown). `None` (omitted) when the node does not report it; `Some` and empty
+    /// when nothing is in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_models: Option<Vec<LoadedModel>>,
+    /// Extension: models whose weights are on the node's disk (its model cache); omitted when
+    /// empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disk_models: Vec<String>,
+    /// Extension: engine memory total, free and pressure; omitted when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryReport>,
 }
 
 impl StateReport {
@@ -158,6 +193,23 @@ impl StateReport {
             queue_depth: None,
             up_status: None,
             replicas: Vec::new(),
+            loaded_models: None,
+            disk_models: Vec::new(),
+            memory: None,
+        }
+    }
+
+    /// The models in engine memory: [`loaded_models`](Self::loaded_models) when reported, else
+    /// the [`model`](Self::model) of a serving node with an unknown context (a node that
+    /// reports only `loaded_model`, as upstream's does), else none.
+    pub fn resident_models(&self) -> Vec<LoadedModel> {
+        match (&self.loaded_models, self.model()) {
+            (Some(models), _) => models.clone(),
+            (None, Some(model)) if self.serving() => vec![LoadedModel {
+                name: model.into(),
+                context_length: 0,
+            }],
+            _ => Vec::new(),
         }
     }
 

@@ -51,6 +51,12 @@ fn a_full_state_round_trips_and_omits_an_unreported_queue_depth() {
     });
     let json = serde_json::to_value(&s).unwrap();
     assert!(json.get("queue_depth").is_none());
+    for extension in ["loaded_models", "disk_models", "memory"] {
+        assert!(
+            json.get(extension).is_none(),
+            "{extension} omitted when unset"
+        );
+    }
     assert_eq!(json["up_status"], "completed");
     assert_eq!(json["replicas"][0]["health"], "ready");
     assert_eq!(json["last_error"], serde_json::Value::Null);
@@ -145,4 +151,48 @@ fn model_types_use_upstreams_names_and_task_ids() {
     let health: HealthReport = serde_json::from_str(r#"{"status": "healthy"}"#).unwrap();
     assert_eq!(health.status, "healthy");
     assert!(!health.managers.inference.running);
+}
+
+#[test]
+fn residency_and_memory_extensions_round_trip_and_default_when_absent() {
+    let mut s = StateReport::new("INFERENCE");
+    s.inference_healthy = Some(true);
+    s.loaded_model = Some("m".into());
+    s.loaded_models = Some(vec![crate::LoadedModel {
+        name: "m".into(),
+        context_length: 8192,
+    }]);
+    s.disk_models = vec!["m".into(), "other".into()];
+    s.memory = Some(MemoryReport::new(24_000, 100));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        json["loaded_models"],
+        serde_json::json!([{"name": "m", "context_length": 8192}])
+    );
+    assert_eq!(json["disk_models"], serde_json::json!(["m", "other"]));
+    assert_eq!(
+        json["memory"],
+        serde_json::json!({"total_mb": 24000, "free_mb": 100, "pressure": "critical"})
+    );
+    let back: StateReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back, s);
+    assert_eq!(back.resident_models()[0].context_length, 8192);
+
+    // Upstream's body: no extension; the loaded model of a serving node reads as resident.
+    let upstream: StateReport = serde_json::from_str(
+        r#"{"state": "INFERENCE", "inference_healthy": true, "loaded_model": "m"}"#,
+    )
+    .unwrap();
+    assert_eq!(upstream.memory, None);
+    assert!(upstream.disk_models.is_empty());
+    let resident = upstream.resident_models();
+    assert_eq!((&*resident[0].name, resident[0].context_length), ("m", 0));
+    // Reported and empty: nothing in memory, whatever `loaded_model` says.
+    let cold: StateReport = serde_json::from_str(
+        r#"{"state": "INFERENCE", "loaded_model": "m", "loaded_models": [],
+            "memory": {"total_mb": 10, "free_mb": 5}}"#,
+    )
+    .unwrap();
+    assert!(cold.resident_models().is_empty());
+    assert_eq!(cold.memory.unwrap().pressure, crate::MemoryPressure::Normal);
 }

@@ -399,6 +399,7 @@ impl Gen {
             queue_depth,
             latency_p50_ms: latency / 2.0,
             latency_p95_ms: latency,
+            latency_p75_ms: latency * 0.75,
             error_rate,
             availability: 1.0 - error_rate,
             gpu_type,

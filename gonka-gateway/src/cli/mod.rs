@@ -73,7 +73,9 @@ pub struct Args {
         default_value = "sqlite://gonka.db"
     )]
     pub database: String,
-    /// Routing policy: least-busy, round-robin, power-of-two or scored.
+    /// Routing policy: least-busy, round-robin, power-of-two, scored or model-aware (seed 003's
+    /// seven signals: where the model is loaded, memory, queue, wait, role, availability,
+    /// context; see docs/scheduling.md).
     #[arg(
         long,
         env = "GONKA_POLICY",
@@ -82,6 +84,23 @@ pub struct Args {
         global = true
     )]
     pub policy: Arc<dyn Scheduler>,
+    /// Weights of the model-aware policy replacing seed 003's defaults, as `name=value,...`:
+    /// thermal_hot (50), thermal_warm (30), thermal_cold (10), memory_fit (20), queue_depth (30),
+    /// wait (25), role_affinity (15), availability (10), context_fit (15), wait_full_s (30),
+    /// large_model_gb (30). Only with `--policy model-aware`.
+    #[arg(long, env = "GONKA_SCORE_WEIGHTS", global = true)]
+    pub score_weights: Option<gonka_gateway::schedule::ModelAwareWeights>,
+    /// What happens to a request's `num_ctx` (Ollama `options.num_ctx`, or `num_ctx` in an
+    /// OpenAI body): strip (removed when the chosen node's loaded context holds it; a larger one
+    /// prefers nodes whose loaded context does), warn (routed the same, never removed; a
+    /// warning when it exceeds the loaded context) or passthrough (untouched).
+    #[arg(
+        long,
+        env = "GONKA_CONTEXT_PROTECTION",
+        default_value = "strip",
+        global = true
+    )]
+    pub context_protection: gonka_gateway::context::ContextProtection,
     /// How long a request waits for a free node before 503.
     #[arg(long, env = "GONKA_QUEUE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub queue_timeout: Duration,
@@ -527,7 +546,19 @@ impl Args {
             )),
             None => Arc::new(ManualEpoch::new(self.epoch)),
         };
-        c.scheduler = self.policy.clone();
+        c.scheduler = match &self.score_weights {
+            None => self.policy.clone(),
+            Some(weights) if self.policy.name() == "model-aware" => {
+                Arc::new(gonka_gateway::schedule::ModelAware::new(*weights))
+            }
+            Some(_) => {
+                return Err(format!(
+                    "--score-weights sets the weights of --policy model-aware, not of {}",
+                    self.policy.name()
+                ))
+            }
+        };
+        c.context_protection = self.context_protection;
         c.queue_timeout = self.queue_timeout;
         c.queue_capacity = self.queue_capacity;
         c.max_tries = self.max_tries.max(1);

@@ -478,3 +478,71 @@ fn trace_flags_reach_the_gateway_config() {
     )
     .is_err());
 }
+
+#[test]
+fn model_aware_weights_and_context_protection_reach_the_gateway_config() {
+    let registry = || Arc::new(gonka_core::MemoryRegistry::new());
+    let a = Args::try_parse_from([
+        "gonka-gateway",
+        "--policy",
+        "model-aware",
+        "--score-weights",
+        "thermal_hot=70,context_fit=0",
+        "--context-protection",
+        "warn",
+    ])
+    .unwrap();
+    let c = a.gateway_config(registry()).unwrap();
+    assert_eq!(c.scheduler.name(), "model-aware");
+    assert_eq!(
+        c.context_protection,
+        gonka_gateway::context::ContextProtection::Warn
+    );
+    // The weights are the configured ones: a hot node's thermal signal is 70.
+    let view = gonka_core::NodeView {
+        loaded: vec![gonka_core::LoadedModel {
+            name: "m".into(),
+            context_length: 0,
+        }]
+        .into(),
+        ..gonka_core::NodeView::default()
+    };
+    let why = c
+        .scheduler
+        .explain(&gonka_core::RequestInfo::for_model("m"), &view)
+        .unwrap();
+    assert_eq!(why.signals[0].signal, "thermal");
+    assert_eq!(why.signals[0].value, 70.0);
+
+    let defaults = Args::try_parse_from(["gonka-gateway"]).unwrap();
+    assert_eq!(
+        defaults
+            .gateway_config(registry())
+            .unwrap()
+            .context_protection,
+        gonka_gateway::context::ContextProtection::Strip
+    );
+    let misplaced = Args::try_parse_from(["gonka-gateway", "--score-weights", "wait=1"]).unwrap();
+    assert!(misplaced
+        .gateway_config(registry())
+        .unwrap_err()
+        .contains("model-aware"));
+    for bad in [
+        ["--score-weights", "heat=1"],
+        ["--context-protection", "drop"],
+    ] {
+        let e = Args::try_parse_from(["gonka-gateway", bad[0], bad[1]]).unwrap_err();
+        assert!(e.to_string().contains(bad[0]), "{e}");
+    }
+}
+
+#[test]
+fn help_lists_every_policy() {
+    let help = Args::command().render_long_help().to_string();
+    for policy in gonka_gateway::schedule::POLICIES {
+        assert!(help.contains(policy), "--help does not list {policy}");
+    }
+    for flag in ["--score-weights", "--context-protection"] {
+        assert!(help.contains(flag), "--help does not list {flag}");
+    }
+}

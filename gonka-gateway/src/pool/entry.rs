@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use gonka_core::{NodeRecord, NodeStatus, NodeView};
+use gonka_core::mlnode_api::StateReport;
+use gonka_core::{LoadedModel, MemoryPressure, NodeRecord, NodeStatus, NodeView};
 
 use super::breaker::Breaker;
 use super::stats::NodeStats;
@@ -28,6 +29,44 @@ pub struct Observation {
     /// `gpu_type` / `vram_mb` come from a completed `/api/v1/gpu/devices` call (which may list no
     /// device); when false the pool keeps what it learned before.
     pub hardware_probed: bool,
+    /// Models in the engine's memory with their context windows
+    /// ([`StateReport::resident_models`]).
+    pub loaded: Arc<[LoadedModel]>,
+    /// Models on the node's disk, when reported.
+    pub disk_models: Arc<[Arc<str>]>,
+    /// Total engine memory in MiB, when reported.
+    pub memory_total_mb: Option<u64>,
+    /// Free engine memory in MiB, when reported.
+    pub memory_free_mb: Option<u64>,
+    /// The node's memory pressure class (`Normal` when not reported).
+    pub memory_pressure: MemoryPressure,
+}
+
+impl Observation {
+    /// What a passed check (or a heartbeat) that answered `state` tells about the node: status,
+    /// loaded model, engine, queue depth, resident and disk models, memory. Hardware is not
+    /// part of the state (`hardware_probed` is false: the pool keeps what it knew).
+    pub fn from_state(state: &StateReport) -> Self {
+        Self {
+            passed: true,
+            status: state.node_status(),
+            loaded_model: state.model().map(str::to_owned),
+            gpu_type: None,
+            vram_mb: None,
+            engine: state.engine_kind().map(str::to_owned),
+            queue_depth: state.queue_depth,
+            hardware_probed: false,
+            loaded: state.resident_models().into(),
+            disk_models: state
+                .disk_models
+                .iter()
+                .map(|m| Arc::<str>::from(m.as_str()))
+                .collect(),
+            memory_total_mb: state.memory.map(|m| m.total_mb),
+            memory_free_mb: state.memory.map(|m| m.free_mb),
+            memory_pressure: state.memory.map(|m| m.pressure).unwrap_or_default(),
+        }
+    }
 }
 
 /// How the gateway learned of a node and keeps hearing from it (`/fleet/status`'s `source`).
@@ -142,6 +181,7 @@ impl Entry {
         view.admitted = self.admitted(epoch);
         view.queue_depth = self.observed.queue_depth.unwrap_or(0);
         view.latency_p50_ms = self.stats.p50_ms;
+        view.latency_p75_ms = self.stats.p75_ms;
         view.latency_p95_ms = self.stats.p95_ms;
         view.error_rate = self.stats.error_rate;
         view.availability = self.stats.availability;
@@ -154,5 +194,14 @@ impl Entry {
             .map(Arc::from);
         view.vram_mb = self.observed.vram_mb;
         view.engine = self.observed.engine.as_deref().map(Arc::from);
+        if !Arc::ptr_eq(&view.loaded, &self.observed.loaded) {
+            view.loaded = Arc::clone(&self.observed.loaded);
+        }
+        if !Arc::ptr_eq(&view.disk_models, &self.observed.disk_models) {
+            view.disk_models = Arc::clone(&self.observed.disk_models);
+        }
+        view.memory_total_mb = self.observed.memory_total_mb;
+        view.memory_free_mb = self.observed.memory_free_mb;
+        view.memory_pressure = self.observed.memory_pressure;
     }
 }

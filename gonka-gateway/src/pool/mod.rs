@@ -367,6 +367,11 @@ impl NodePool {
         let decision = self.decision(t, i, &chain, &model);
         t.views[i].in_flight += 1;
         t.reindex(i);
+        let loaded_context = t.views[i]
+            .loaded
+            .iter()
+            .find(|l| *l.name == *model)
+            .map_or(0, |l| l.context_length);
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
         let e = &mut t.entries[i];
         e.slots.insert(slot, tokio::time::Instant::now());
@@ -379,7 +384,8 @@ impl NodePool {
                 e.inference_url.clone(),
                 model,
             )
-            .with_decision(decision),
+            .with_decision(decision)
+            .with_loaded_context(loaded_context),
         )
     }
 
@@ -444,6 +450,7 @@ impl NodePool {
             }
             v.healthy = e.observed.passed && !e.breaker.is_open();
             v.latency_p50_ms = e.stats.p50_ms;
+            v.latency_p75_ms = e.stats.p75_ms;
             v.latency_p95_ms = e.stats.p95_ms;
             v.error_rate = e.stats.error_rate;
             t.reindex(i);

@@ -33,6 +33,7 @@ pub struct Permit {
     started: Instant,
     outcome: Outcome,
     decision: Option<Box<Decision>>,
+    loaded_context: u32,
 }
 
 /// Why the pool chose a permit's node, kept for request traces when the pool records
@@ -68,6 +69,7 @@ impl Permit {
             started: Instant::now(),
             outcome: Outcome::Cancelled,
             decision: None,
+            loaded_context: 0,
         }
     }
 
@@ -80,6 +82,18 @@ impl Permit {
     /// Why the node was chosen, once (`None` when the pool does not record decisions).
     pub fn take_decision(&mut self) -> Option<Box<Decision>> {
         self.decision.take()
+    }
+
+    /// The permit, noting that the node has its model loaded with a `tokens` context window.
+    pub(super) fn with_loaded_context(mut self, tokens: u32) -> Self {
+        self.loaded_context = tokens;
+        self
+    }
+
+    /// The context window the node had the permit's model loaded with when the slot was taken,
+    /// in tokens; `None` when the model was not loaded there or its context is unknown.
+    pub fn loaded_context(&self) -> Option<u32> {
+        (self.loaded_context > 0).then_some(self.loaded_context)
     }
 
     /// Id of the node.

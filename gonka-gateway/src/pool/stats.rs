@@ -14,6 +14,8 @@ pub struct NodeStats {
     since_refresh: u32,
     /// Median of the window in ms (0 when empty).
     pub p50_ms: f32,
+    /// 75th percentile of the window in ms (0 when empty).
+    pub p75_ms: f32,
     /// 95th percentile of the window in ms (0 when empty).
     pub p95_ms: f32,
     /// EWMA of request failures in [0, 1].
@@ -30,6 +32,7 @@ impl Default for NodeStats {
             next: 0,
             since_refresh: 0,
             p50_ms: 0.0,
+            p75_ms: 0.0,
             p95_ms: 0.0,
             error_rate: 0.0,
             availability: 1.0,
@@ -57,6 +60,7 @@ impl NodeStats {
         let window = &mut sorted[..self.len];
         window.sort_unstable_by(f32::total_cmp);
         self.p50_ms = window[(self.len - 1) / 2];
+        self.p75_ms = window[((self.len - 1) * 3) / 4];
         self.p95_ms = window[((self.len - 1) * 95) / 100];
     }
 
@@ -85,6 +89,7 @@ mod tests {
         // Refreshed at every sample up to 63, then every 8th: 71, 79, ..., 103. The window then
         // holds the last 64 samples, 40..=103.
         assert_eq!(s.p50_ms, 71.0);
+        assert_eq!(s.p75_ms, 87.0);
         assert_eq!(s.p95_ms, 99.0);
     }
 

@@ -43,6 +43,8 @@ pub struct ProxySettings {
     pub idle_timeout: Duration,
     /// Model → fallback models, in order.
     pub fallbacks: HashMap<String, Vec<String>>,
+    /// What happens to a request's `num_ctx` ([`crate::context`]).
+    pub context_protection: crate::context::ContextProtection,
 }
 
 /// Forwards OpenAI requests to ML nodes. One per gateway; cheap to share.
@@ -138,7 +140,17 @@ impl Proxy {
             Ok(p) => p,
             Err(e) => return self.reject("", e),
         };
-        let model = parsed.info.model.clone();
+        let num_ctx = match request::num_ctx(&body) {
+            Ok(n) => n,
+            Err(e) => return self.reject("", e),
+        };
+        let mut info = parsed.info;
+        info.prompt_tokens = crate::context::routing_tokens(
+            info.prompt_tokens,
+            num_ctx,
+            self.settings.context_protection,
+        );
+        let model = info.model.clone();
         let mut trace = self
             .traces
             .as_ref()
@@ -147,7 +159,7 @@ impl Proxy {
             .fleet
             .as_ref()
             .and_then(|fleet| fleet.vram_fallback(&model));
-        let mut chain = self.chain(parsed.info);
+        let mut chain = self.chain(info);
         if let Some(loaded) = &vram_fallback {
             chain.insert(
                 0,
@@ -225,6 +237,17 @@ impl Proxy {
                     Ok(b) => b,
                     Err(e) => return self.refuse(trace, &model, e),
                 }
+            };
+            let upstream_body = match num_ctx {
+                None => upstream_body,
+                Some(_) => match request::protect_context(
+                    upstream_body,
+                    self.settings.context_protection,
+                    permit.loaded_context(),
+                ) {
+                    Ok(b) => b,
+                    Err(e) => return self.refuse(trace, &model, e),
+                },
             };
             let span = tracing::info_span!(
                 "upstream",

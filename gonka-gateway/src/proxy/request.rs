@@ -94,6 +94,56 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedRequest, Gateway
     })
 }
 
+/// The `num_ctx` the body asks for (`num_ctx` or `options.num_ctx`), `None` when it sets none.
+/// Bodies that do not mention `num_ctx` are not parsed again.
+///
+/// # Errors
+/// `BadRequest` naming the field when the value is absurd ([`crate::context::BadNumCtx`]).
+pub fn num_ctx(body: &Bytes) -> Result<Option<u32>, GatewayError> {
+    if !body.windows(7).any(|w| w == b"num_ctx") {
+        return Ok(None);
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::BadRequest(format!("request body is not valid JSON: {e}")))?;
+    crate::context::requested_num_ctx(&value).map_err(|e| GatewayError::BadRequest(e.to_string()))
+}
+
+/// The body for a node whose loaded context is `loaded_context` tokens, after context
+/// protection ([`crate::context::protect`]): `num_ctx` stripped when the node's context holds it
+/// (mode `strip`), else unchanged. A `num_ctx` above the loaded context is logged as a warning.
+///
+/// # Errors
+/// `BadRequest` when the body is not JSON or its `num_ctx` is absurd.
+pub fn protect_context(
+    body: Bytes,
+    mode: crate::context::ContextProtection,
+    loaded_context: Option<u32>,
+) -> Result<Bytes, GatewayError> {
+    use crate::context::{protect, Protection};
+    let mut value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| GatewayError::BadRequest(format!("request body is not valid JSON: {e}")))?;
+    match protect(&mut value, mode, loaded_context)
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?
+    {
+        Protection::Stripped { num_ctx } => {
+            tracing::debug!(num_ctx, "num_ctx within the loaded context: stripped");
+            serde_json::to_vec(&value).map(Bytes::from).map_err(|e| {
+                GatewayError::BadRequest(format!("cannot re-encode request body: {e}"))
+            })
+        }
+        Protection::ReloadRisk { num_ctx, loaded } => {
+            tracing::warn!(
+                num_ctx,
+                loaded_context = loaded,
+                %mode,
+                "num_ctx exceeds the node's loaded context: the engine may reload the model"
+            );
+            Ok(body)
+        }
+        Protection::Absent | Protection::Kept { .. } => Ok(body),
+    }
+}
+
 /// The body with `model` replaced (used when a fallback model serves the request).
 ///
 /// # Errors

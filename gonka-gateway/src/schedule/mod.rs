@@ -3,6 +3,8 @@
 //! `Arc<dyn Scheduler>`, built-in or its own, to [`crate::Gateway::builder`].
 
 mod least_busy;
+mod model_aware;
+mod model_aware_weights;
 mod power_of_two;
 mod round_robin;
 mod scored;
@@ -12,18 +14,30 @@ use std::sync::Arc;
 use gonka_core::Scheduler;
 
 pub use least_busy::{LeastBusy, LoadKey};
+pub use model_aware::{
+    estimated_model_mb, ModelAware, ModelAwareIndex, ModelFacts, SIGNALS as MODEL_AWARE_SIGNALS,
+};
+pub use model_aware_weights::{BadWeight, ModelAwareWeights, WEIGHT_NAMES};
 pub use power_of_two::PowerOfTwo;
 pub use round_robin::RoundRobin;
 pub use scored::{ScoreKey, ScoreWeights, Scored, SIGNALS as SCORED_SIGNALS};
 
 /// The names of the built-in policies, in `--help` order: `least-busy` ([`LeastBusy`], the
-/// default), `round-robin` ([`RoundRobin`]), `power-of-two` ([`PowerOfTwo`]) and `scored`
-/// ([`Scored`]).
-pub const POLICIES: [&str; 4] = ["least-busy", "round-robin", "power-of-two", "scored"];
+/// default), `round-robin` ([`RoundRobin`]), `power-of-two` ([`PowerOfTwo`]), `scored`
+/// ([`Scored`]) and `model-aware` ([`ModelAware`]).
+pub const POLICIES: [&str; 5] = [
+    "least-busy",
+    "round-robin",
+    "power-of-two",
+    "scored",
+    "model-aware",
+];
 
 /// A policy name that is none of [`POLICIES`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown policy {name:?}; expected one of least-busy, round-robin, power-of-two, scored")]
+#[error(
+    "unknown policy {name:?}; expected one of least-busy, round-robin, power-of-two, scored, model-aware"
+)]
 pub struct UnknownPolicy {
     /// The name asked for.
     pub name: String,
@@ -41,6 +55,7 @@ pub fn scheduler_by_name(name: &str) -> Result<Arc<dyn Scheduler>, UnknownPolicy
         "round-robin" => Arc::new(RoundRobin::default()),
         "power-of-two" => Arc::new(PowerOfTwo::default()),
         "scored" => Arc::new(Scored::default()),
+        "model-aware" => Arc::new(ModelAware::default()),
         _ => {
             return Err(UnknownPolicy {
                 name: name.to_owned(),

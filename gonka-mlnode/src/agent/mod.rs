@@ -10,6 +10,7 @@
 mod engines;
 mod report;
 mod request;
+pub mod residency;
 mod status;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +39,8 @@ struct Replica {
 struct Loaded {
     model: String,
     dtype: String,
+    /// Context window the engine was launched with, in tokens (0: unknown).
+    context_length: u32,
 }
 
 #[derive(Debug)]
@@ -52,6 +55,9 @@ struct Inner {
     running_since: Option<Instant>,
     generation: u64,
     last_error: Option<String>,
+    /// When the last request was proxied to an engine (or the engines became ready): the
+    /// simulator's keep-alive counts from it.
+    last_used: Option<Instant>,
 }
 
 /// An upstream chosen by [`Agent::pick`]: the engine's base URL and a guard that counts the
@@ -131,6 +137,7 @@ impl Agent {
                 running_since: None,
                 generation: 0,
                 last_error: None,
+                last_used: None,
             }),
             started: Instant::now(),
             changes: watch::channel(0).0,
@@ -229,6 +236,7 @@ impl Agent {
             inner.loaded = Some(Loaded {
                 model: req.model.clone(),
                 dtype: req.dtype.clone(),
+                context_length: residency::loaded_context(&self.config, &req.additional_args),
             });
             inner.last_model = Some(req.model.clone());
             inner.replicas = replicas.clone();
@@ -284,6 +292,7 @@ impl Agent {
                 None => {
                     inner.up = UpPhase::Completed;
                     inner.running_since = Some(Instant::now());
+                    inner.last_used = inner.running_since;
                     Vec::new()
                 }
                 Some(reason) => {
@@ -352,7 +361,7 @@ impl Agent {
     /// flight (ties in turn), counted from now until the returned guard drops. `None` when no
     /// engine is ready.
     pub fn pick(&self) -> Option<Upstream> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let count = inner.replicas.len();
         // Ties go to the replica after the last pick, so equal load spreads round-robin.
         let start = self.rotation.fetch_add(1, Ordering::Relaxed) % count.max(1);
@@ -361,10 +370,12 @@ impl Agent {
             .filter_map(|r| r.backend.base_url().map(|url| (r, url)))
             .min_by_key(|(r, _)| r.in_flight.load(Ordering::SeqCst))?;
         replica.in_flight.fetch_add(1, Ordering::SeqCst);
-        Some(Upstream {
+        let upstream = Upstream {
             base_url,
             guard: InFlight(Arc::clone(&replica.in_flight)),
-        })
+        };
+        inner.last_used = Some(Instant::now());
+        Some(upstream)
     }
 
     /// Whether some engine is ready to serve.

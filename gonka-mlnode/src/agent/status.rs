@@ -6,7 +6,7 @@ use gonka_core::EngineHealth;
 
 use gonka_core::mlnode_api::{EngineLogs, ReplicaLogs};
 
-use super::{Agent, ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport};
+use super::{residency, Agent, ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport};
 
 impl Agent {
     /// `GET /api/v1/inference/up/status`.
@@ -56,7 +56,7 @@ impl Agent {
 
     /// `GET /api/v1/state`.
     pub async fn state(&self) -> StateReport {
-        let (loaded, phase, running_since, last_error, replicas) = {
+        let (loaded, phase, running_since, last_error, replicas, last_used) = {
             let i = self.lock();
             (
                 i.loaded.clone(),
@@ -64,8 +64,13 @@ impl Agent {
                 i.running_since,
                 i.last_error.clone(),
                 i.replicas.clone(),
+                i.last_used,
             )
         };
+        let config = self.config.clone();
+        let facts = tokio::task::spawn_blocking(move || residency::host_facts(&config))
+            .await
+            .unwrap_or_default();
         let mut reports = Vec::with_capacity(replicas.len());
         for (index, r) in replicas.iter().enumerate() {
             let health = r.backend.health().await;
@@ -97,6 +102,22 @@ impl Agent {
         } else {
             phase
         };
+        let keep_alive = match self.config.engine {
+            crate::engine::EngineKind::Simulator => self.config.simulator.keep_alive,
+            _ => None,
+        };
+        let serving = inference && reports.iter().any(|r| r.health == ReplicaHealth::Ready);
+        // In engine memory: the model of ready engines (the simulator's only while its
+        // keep-alive has not run out since the last request).
+        let loaded_models = loaded
+            .as_ref()
+            .filter(|_| serving && residency::still_resident(keep_alive, last_used))
+            .map(|l| gonka_core::LoadedModel {
+                name: l.model.as_str().into(),
+                context_length: l.context_length,
+            })
+            .into_iter()
+            .collect();
         StateReport {
             // As upstream: PoC v2 runs inside the serving engine, so a serving node stays
             // INFERENCE during PoC (`poc_status` says GENERATING); POW only for PoC on a node
@@ -141,6 +162,9 @@ impl Agent {
             queue_depth: None,
             up_status: Some(phase),
             replicas: reports,
+            loaded_models: Some(loaded_models),
+            disk_models: facts.disk_models,
+            memory: facts.memory,
         }
     }
 

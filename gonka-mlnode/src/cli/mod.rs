@@ -169,6 +169,23 @@ pub struct Cli {
     /// `inference/up` waits.
     #[arg(long, env = "GONKA_MLNODE_SIM_LOAD_TIME", default_value = "0s", value_parser = humantime::parse_duration)]
     pub sim_load_time: Duration,
+    /// Simulator: context window of the served model in tokens, reported in `/api/v1/state`,
+    /// `/v1/models` and `/tokenize` (an up's `--max-model-len N` argument wins).
+    #[arg(long, env = "GONKA_MLNODE_SIM_MAX_MODEL_LEN", default_value_t = 32768)]
+    pub sim_max_model_len: u32,
+    /// Simulator: engine memory in MiB that `/api/v1/state` reports (unset: none reported).
+    #[arg(long, env = "GONKA_MLNODE_SIM_MEMORY_TOTAL_MB")]
+    pub sim_memory_total_mb: Option<u64>,
+    /// Simulator: free engine memory in MiB that `/api/v1/state` reports (unset: all of
+    /// `--sim-memory-total-mb`); below 10 % free the pressure is elevated, below 1 % and
+    /// 512 MiB critical (the gateway then routes nothing to the node).
+    #[arg(long, env = "GONKA_MLNODE_SIM_MEMORY_FREE_MB")]
+    pub sim_memory_free_mb: Option<u64>,
+    /// Simulator: how long the model stays in engine memory without a request (like Ollama's
+    /// keep_alive, e.g. `5m`); after that `/api/v1/state` reports it on disk, not loaded, until
+    /// the next request. Unset: loaded while the engine runs.
+    #[arg(long, env = "GONKA_MLNODE_SIM_KEEP_ALIVE", value_parser = humantime::parse_duration)]
+    pub sim_keep_alive: Option<Duration>,
     /// Simulator: probability of a 500 answer.
     #[arg(long, env = "GONKA_MLNODE_SIM_ERROR_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub sim_error_rate: f64,
@@ -392,7 +409,10 @@ impl Cli {
                     crash_after_tokens: self.sim_crash_after_tokens,
                 },
                 load_time: self.sim_load_time,
-                ..SimulatorConfig::default()
+                max_model_len: self.sim_max_model_len,
+                memory_total_mb: self.sim_memory_total_mb,
+                memory_free_mb: self.sim_memory_free_mb,
+                keep_alive: self.sim_keep_alive,
             },
             replicas: usize::from(self.replicas),
             engine_port_base: self.engine_port_base,

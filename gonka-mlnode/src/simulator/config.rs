@@ -41,6 +41,16 @@ pub struct SimulatorConfig {
     /// Context length reported as `max_model_len` by `/v1/models` and `/tokenize` (an up's
     /// `--max-model-len N` argument sets it for that engine). 32768 by default.
     pub max_model_len: u32,
+    /// Simulated engine memory in MiB reported in `/api/v1/state` (`None`: none reported).
+    pub memory_total_mb: Option<u64>,
+    /// Simulated free engine memory in MiB (`None`: all of
+    /// [`memory_total_mb`](Self::memory_total_mb)); its share of the total sets the reported
+    /// pressure class.
+    pub memory_free_mb: Option<u64>,
+    /// How long the model stays in the simulated engine's memory without a request (Ollama's
+    /// `keep_alive`); after that `/api/v1/state` reports it on disk, not loaded, until the next
+    /// request. `None`: it stays loaded while the engine runs (as vLLM's does).
+    pub keep_alive: Option<Duration>,
 }
 
 impl Default for SimulatorConfig {
@@ -55,6 +65,9 @@ impl Default for SimulatorConfig {
             faults: FaultConfig::default(),
             load_time: Duration::ZERO,
             max_model_len: 32768,
+            memory_total_mb: None,
+            memory_free_mb: None,
+            keep_alive: None,
         }
     }
 }
