@@ -8,9 +8,9 @@ use serde_json::{json, Map, Value};
 use super::error::OllamaError;
 use super::fields::{self, wrong};
 
-/// Largest `options.num_ctx` accepted: 2^24 tokens, far beyond any model's context window. A
-/// larger one is a client error, not a routing question.
-pub const MAX_NUM_CTX: i64 = 1 << 24;
+/// Largest `options.num_ctx` accepted: [`crate::context::MAX_NUM_CTX`] (10 M tokens), far
+/// beyond any model's context window. A larger one is a client error, not a routing question.
+pub const MAX_NUM_CTX: i64 = crate::context::MAX_NUM_CTX as i64;
 
 /// What the mapping kept for routing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct Routing {
 /// | `temperature`, `top_p`, `seed`, `presence_penalty`, `frequency_penalty`, `stop` | same name |
 /// | `num_predict` > 0 | `max_tokens` (-1 and -2, no limit, send none) |
 /// | `top_k` (0 = off), `min_p`, `repeat_penalty` | `top_k`, `min_p`, `repetition_penalty` (vLLM, SGLang, llama.cpp) |
-/// | `num_ctx` | kept in [`Routing::num_ctx`], not sent |
+/// | `num_ctx` | kept in [`Routing::num_ctx`]; the relay hands it to the proxy's context protection |
 ///
 /// # Errors
 /// 400 naming the option when it has the wrong type or is out of range.

@@ -68,6 +68,10 @@ pub async fn relay(
         return one_answer(t.stream, &reply.load());
     }
     t.body.insert("model".into(), Value::String(routed));
+    if let Some(num_ctx) = t.routing.num_ctx {
+        // The proxy's context protection routes by it and strips it (crate::context).
+        t.body.insert("num_ctx".into(), Value::from(num_ctx));
+    }
     let accept = if t.stream {
         "text/event-stream"
     } else {

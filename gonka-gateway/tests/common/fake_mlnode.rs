@@ -46,6 +46,11 @@ pub struct FakeState {
     pub arrived: AtomicUsize,
     /// When set, the next answers die part way like a killed node (see [`Cut`]).
     pub cut: Mutex<Option<Cut>>,
+    /// The body of the last completion request received.
+    pub last_body: Mutex<Option<Value>>,
+    /// Context window reported with the loaded model in `loaded_models` (`None`: the field is
+    /// not sent, as upstream's node does not).
+    pub context_length: Option<u32>,
 }
 
 /// How an answer dies part way: the node's connection is aborted (no terminating chunk, as when
@@ -106,6 +111,8 @@ pub struct FakeOptions {
     /// Largest request body the inference API reads (axum's `DefaultBodyLimit`: a larger body
     /// is answered 413 without being read); `None`: axum's default.
     pub body_limit: Option<usize>,
+    /// Reported as the loaded model's context window (`loaded_models`); `None`: not reported.
+    pub context_length: Option<u32>,
 }
 
 impl FakeOptions {
@@ -120,6 +127,7 @@ impl FakeOptions {
             token: None,
             close_connections: false,
             body_limit: None,
+            context_length: None,
         }
     }
 }
@@ -160,6 +168,8 @@ impl FakeMlNode {
             token_delay: options.token_delay,
             arrived: AtomicUsize::new(0),
             cut: Mutex::new(None),
+            last_body: Mutex::new(None),
+            context_length: options.context_length,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -289,7 +299,11 @@ fn bind_retrying(addr: SocketAddr) -> std::net::TcpListener {
 async fn get_state(State(s): State<Arc<FakeState>>) -> Json<Value> {
     let state = *s.state.lock().unwrap();
     let loaded = (state == "INFERENCE").then(|| s.model.clone());
-    Json(json!({"state": state, "loaded_model": loaded, "version": "fake"}))
+    let mut body = json!({"state": state, "loaded_model": loaded, "version": "fake"});
+    if let (Some(context), Some(model)) = (s.context_length, &loaded) {
+        body["loaded_models"] = json!([{"name": model, "context_length": context}]);
+    }
+    Json(body)
 }
 
 async fn inference_up(State(s): State<Arc<FakeState>>, Json(body): Json<Value>) -> Response {
@@ -331,6 +345,7 @@ async fn complete(State(s): State<Arc<FakeState>>, body: Bytes) -> Response {
         return (StatusCode::INTERNAL_SERVER_ERROR, "injected failure").into_response();
     }
     let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+    *s.last_body.lock().unwrap() = Some(req.clone());
     let model = req["model"].as_str().unwrap_or_default().to_owned();
     let now = s.active.fetch_add(1, Ordering::SeqCst) + 1;
     s.max_active.fetch_max(now, Ordering::SeqCst);
