@@ -51,3 +51,14 @@ async fn replicas_on_one_database_share_traces_with_the_registry() {
     b.close().await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn postgres_trace_store_throughput_is_printed() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = PostgresTraceStore::connect(&db.url).await.unwrap();
+    gonka_core::testing::trace_store_throughput(&store, "PostgreSQL", 20_000, 512).await;
+    store.close().await;
+    db.drop_db().await;
+}

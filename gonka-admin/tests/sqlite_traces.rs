@@ -77,3 +77,12 @@ async fn open_trace_store_selects_by_scheme() {
     );
     assert!(!e.to_string().contains("pw"), "password leaked: {e}");
 }
+
+#[tokio::test]
+async fn sqlite_trace_store_throughput_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteTraceStore::open_path(dir.path().join("traces.db"))
+        .await
+        .unwrap();
+    gonka_core::testing::trace_store_throughput(&store, "SQLite", 20_000, 512).await;
+}

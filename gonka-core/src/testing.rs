@@ -33,7 +33,7 @@ pub use epoch::{
 };
 pub use scheduler::scheduler_suite;
 pub use stalled::read_until_closed;
-pub use traces::trace_store_suite;
+pub use traces::{trace_store_suite, trace_store_throughput};
 
 use std::collections::HashSet;
 use std::sync::Arc;

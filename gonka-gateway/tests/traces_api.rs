@@ -562,3 +562,30 @@ async fn ollama_requests_are_traced_as_ollama() {
     assert_eq!(traced["app_tag"], "ollama-cli");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn traces_still_queued_at_shutdown_are_stored() {
+    let node = FakeMlNode::start(FakeOptions::serving(MODEL));
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gonka.db").display());
+    let mut config = test_config();
+    config.traces = Some(gonka_admin::open_trace_store(&url).await.unwrap());
+    let registry = config.registry.clone();
+    let gw = start(config).await;
+    register(&registry, node.config("n1", 4)).await;
+    wait_routable(&gw, MODEL, 1).await;
+    for stream in [false, true] {
+        let r = client()
+            .post(format!("http://{}/v1/chat/completions", gw.public_addr))
+            .json(&chat_body(MODEL, stream))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    // No wait for the writer: shutdown drains the channel into the file.
+    gw.shutdown().await;
+    let reopened = gonka_admin::open_trace_store(&url).await.unwrap();
+    assert_eq!(reopened.count().await.unwrap(), 2);
+}

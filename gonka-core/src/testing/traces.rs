@@ -382,3 +382,48 @@ async fn concurrent_appends_all_land(s: &Arc<dyn TraceStore>) {
     );
     clear(s).await;
 }
+
+/// Appends `total` traces in batches of `batch` (as the gateway's writer does), then reads the
+/// 100 newest and the aggregates once; prints the times (not asserted: they vary by machine)
+/// and checks that everything was stored. For the backends' tests to report their figures.
+pub async fn trace_store_throughput<S: TraceStore>(
+    store: &S,
+    name: &str,
+    total: usize,
+    batch: usize,
+) {
+    let start = std::time::Instant::now();
+    let mut written = 0usize;
+    while written < total {
+        let n = batch.min(total - written);
+        let chunk = (written..written + n)
+            .map(|i| {
+                trace(
+                    &format!("t{i}"),
+                    1_000_000 + i as i64,
+                    "m",
+                    &format!("n{}", i % 16),
+                )
+            })
+            .collect();
+        store.append(chunk).await.unwrap();
+        written += n;
+    }
+    let append = start.elapsed();
+    let start = std::time::Instant::now();
+    let newest = store.query(&all(100)).await.unwrap();
+    let query = start.elapsed();
+    let start = std::time::Instant::now();
+    let rows = store.performance(0).await.unwrap();
+    let usage = store.usage(0).await.unwrap();
+    let aggregates = start.elapsed();
+    assert_eq!(store.count().await.unwrap(), total as u64);
+    assert_eq!(newest.len(), 100.min(total));
+    assert_eq!(rows.len(), 16.min(total));
+    assert_eq!(usage.len(), 1);
+    println!(
+        "{name}: {total} traces appended in batches of {batch} in {append:?} ({:.0} traces/s); \
+         100 newest read in {query:?}; performance + usage over all in {aggregates:?}",
+        total as f64 / append.as_secs_f64()
+    );
+}

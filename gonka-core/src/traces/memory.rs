@@ -213,6 +213,13 @@ mod tests {
         crate::testing::trace_store_suite(MemoryTraceStore::new()).await;
     }
 
+    #[cfg(feature = "testing")]
+    #[tokio::test]
+    async fn memory_trace_store_throughput_is_printed() {
+        let store = MemoryTraceStore::new();
+        crate::testing::trace_store_throughput(&store, "memory", 20_000, 512).await;
+    }
+
     #[tokio::test]
     async fn appending_beyond_the_capacity_drops_the_oldest() {
         let store = MemoryTraceStore::with_capacity(3);
