@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The web dashboard (/dashboard on the admin listener) in a real browser: Debian's chromium driven
 # by Selenium through Debian's chromium-driver (scripts/browser-tools.sh, cached), against a devnet
-# of the real binary with an admin token, an API key and PoC epochs. Requests go through the public
+# of the real binary with an admin token, an API key, the model-aware policy and PoC epochs. Requests go through the public
 # API so that traces exist; then gonka-gateway/tests/python/dashboard_browser.py checks that every
 # tab renders real data with no console error, and that nodes added, disabled, enabled and deleted
 # from the page show so through the admin API. Every wait is bounded.
@@ -37,7 +37,7 @@ echo "$key" >"$work/keys"
 GONKA_ADMIN_TOKEN="$token" "$bin" devnet \
   --public-listen "127.0.0.1:$public" --admin-listen "127.0.0.1:$admin" \
   --poc-listen "127.0.0.1:$poc" --api-keys-file "$work/keys" \
-  --data-dir "$work/devnet" \
+  --data-dir "$work/devnet" --policy model-aware \
   --poc --epoch-length 60s --poc-generate 5s --poc-wind-down 1s --poc-validate 4s \
   --poc-seq-len 16 \
   >"$work/devnet.log" 2>&1 &
@@ -53,7 +53,7 @@ grep -q "gonka devnet ready" "$work/devnet.log" || { tail -50 "$work/devnet.log"
 
 status=0
 GONKA_PUBLIC_URL="http://127.0.0.1:$public" GONKA_ADMIN_URL="http://127.0.0.1:$admin" \
-  GONKA_ADMIN_TOKEN="$token" GONKA_API_KEY="$key" \
+  GONKA_ADMIN_TOKEN="$token" GONKA_API_KEY="$key" GONKA_POLICY=model-aware \
   timeout 240 "$PYTHON" gonka-gateway/tests/python/dashboard_browser.py || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- devnet log (last 60 lines)" >&2

@@ -64,7 +64,8 @@ const numberFormat = new Intl.NumberFormat('en', { maximumFractionDigits: 1 });
 /** A number for a table: `—` when null/undefined, else rounded to one decimal. */
 export function num(value, unit = '') {
   if (value === null || value === undefined || Number.isNaN(value)) return '—';
-  return `${numberFormat.format(value)}${unit}`;
+  // Rounded first, then `+ 0`: a signal that subtracted (almost) nothing shows 0, not -0.
+  return `${numberFormat.format(Math.round(value * 10) / 10 + 0)}${unit}`;
 }
 
 /** Milliseconds as `850 ms` or `2.3 s`; `—` when unknown. */
