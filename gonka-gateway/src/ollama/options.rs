@@ -8,9 +8,9 @@ use serde_json::{json, Map, Value};
 use super::error::OllamaError;
 use super::fields::{self, wrong};
 
-/// Largest `options.num_ctx` accepted: [`crate::context::MAX_NUM_CTX`] (10 M tokens), far
+/// Largest `options.num_ctx` accepted ([`crate::context::MAX_NUM_CTX`], 10 M tokens), far
 /// beyond any model's context window. A larger one is a client error, not a routing question.
-pub const MAX_NUM_CTX: i64 = crate::context::MAX_NUM_CTX as i64;
+pub const MAX_NUM_CTX: u64 = crate::context::MAX_NUM_CTX;
 
 /// What the mapping kept for routing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,17 +104,10 @@ pub fn apply(
             out.insert("stop".into(), json!(stop));
         }
     }
-    let num_ctx = match int("num_ctx")? {
-        None => None,
-        Some(n) if (1..=MAX_NUM_CTX).contains(&n) => u32::try_from(n).ok(),
-        Some(n) => {
-            return Err(out_of_range(
-                "num_ctx",
-                &format!("a context window between 1 and {MAX_NUM_CTX} tokens"),
-                &n,
-            ))
-        }
-    };
+    // The context protection's own check (one rule for /v1 and /api): a whole number of
+    // tokens in 1..=MAX_NUM_CTX.
+    let num_ctx = crate::context::requested_num_ctx(&json!({ "options": o }))
+        .map_err(|e| OllamaError::bad_request(e.to_string()))?;
     Ok(Routing { num_ctx })
 }
 
@@ -329,7 +322,7 @@ mod tests {
             match apply(Some(&Value::Object(options)), &mut out) {
                 Ok(routing) => {
                     if let Some(n) = routing.num_ctx {
-                        prop_assert!(n >= 1 && i64::from(n) <= MAX_NUM_CTX);
+                        prop_assert!(n >= 1 && u64::from(n) <= MAX_NUM_CTX);
                     }
                     if let Some(m) = out.get("max_tokens") {
                         prop_assert!(m.as_i64().is_some_and(|m| m > 0));
@@ -338,7 +331,7 @@ mod tests {
                 }
                 Err(e) => {
                     prop_assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
-                    prop_assert!(e.message.starts_with("invalid options"), "{}", e.message);
+                    prop_assert!(e.message.starts_with("invalid options") || e.message.starts_with("`options.num_ctx`"), "{}", e.message);
                 }
             }
         }
