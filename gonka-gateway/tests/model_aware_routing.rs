@@ -175,6 +175,41 @@ async fn model_aware_routes_to_the_node_whose_agent_reports_the_model_hot() {
     );
     assert_eq!(served_by(&gw, "a-warm").await, 0);
 
+    // Each decision's trace carries the chosen node's breakdown (docs/traces.md).
+    let traces_url = format!(
+        "http://{}/dashboard/api/traces?limit=10",
+        gw.admin_addr.unwrap()
+    );
+    let mut traces = Vec::new();
+    for _ in 0..500 {
+        let body: Value = client()
+            .get(&traces_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        traces = body["traces"].as_array().unwrap().clone();
+        if traces.len() == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(traces.len(), 6, "one trace per request");
+    for t in &traces {
+        assert_eq!(t["node_id"], "b-hot", "{t}");
+        assert_eq!(t["candidates"], 2, "{t}");
+        assert_eq!(t["scores_breakdown"]["thermal"], 50.0, "{t}");
+        let sum: f64 = t["scores_breakdown"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((sum - t["score"].as_f64().unwrap()).abs() < 1e-3, "{t}");
+    }
+
     // Why: the breakdown of each node for this request.
     let policy = gw.pool.scheduler();
     let request = gonka_core::RequestInfo::for_model(MODEL);
