@@ -473,6 +473,18 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     let admin_addr = match listeners.admin {
         Some(l) => {
             let addr = local_addr(&l)?;
+            if let Some(mdns) = &config.fleet.mdns {
+                match crate::fleet::mdns::advertise(addr, mdns) {
+                    // Held by a background task: withdrawn when the gateway stops.
+                    Ok(advertiser) => {
+                        background.spawn(async move {
+                            let _advertiser = advertiser;
+                            std::future::pending::<()>().await;
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "mDNS advertisement failed"),
+                }
+            }
             serve(
                 &mut servers,
                 "admin",

@@ -41,6 +41,8 @@ pub struct JoinSettings {
     pub interval: Duration,
     /// Delete the node from the registry at shutdown (default: keep it registered).
     pub deregister: bool,
+    /// Find the gateway by mDNS when `gateway_url` is empty (`--discover`).
+    pub discover: Option<crate::discover::DiscoverSettings>,
     /// The gateway was found by mDNS (reported to the gateway as the node's source).
     pub discovered: bool,
 }
@@ -57,8 +59,92 @@ impl JoinSettings {
             max_concurrent: 16,
             interval: DEFAULT_HEARTBEAT_INTERVAL,
             deregister: false,
+            discover: None,
             discovered: false,
         }
+    }
+
+    /// Finding the gateway by mDNS with `discover` (no URL given).
+    pub fn discover(discover: crate::discover::DiscoverSettings) -> Self {
+        Self {
+            discover: Some(discover),
+            ..Self::new("")
+        }
+    }
+
+    /// Checks what can be checked before joining: a model to register, and a usable URL when
+    /// one is given (`gateway_url` may be empty only with `discover`).
+    ///
+    /// # Errors
+    /// [`JoinError`] naming the problem.
+    pub fn check(&self, start_model: Option<&str>) -> Result<(), JoinError> {
+        if self.models.iter().all(|m| m.trim().is_empty()) && start_model.is_none() {
+            return Err(JoinError::NoModel);
+        }
+        if self.gateway_url.is_empty() && self.discover.is_some() {
+            return Ok(());
+        }
+        gateway_authority(&self.gateway_url)
+            .map(drop)
+            .ok_or_else(|| JoinError::BadUrl(self.gateway_url.clone()))
+    }
+}
+
+/// `host:port` of an `http(s)://host:port[/...]` URL.
+fn gateway_authority(url: &str) -> Option<&str> {
+    url.trim_end_matches('/')
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .filter(|a| !a.is_empty())
+}
+
+/// Joins as `settings` say until `stop` is cancelled: first finds the gateway by mDNS when no
+/// URL is given (looking again until one answers), then registers and heartbeats
+/// ([`Joiner::run`]). Check the settings with [`JoinSettings::check`] first; a failure here
+/// is logged.
+pub async fn run(
+    mut settings: JoinSettings,
+    mgmt: SocketAddr,
+    inference: SocketAddr,
+    start_model: Option<String>,
+    agent_token: Option<String>,
+    stop: CancellationToken,
+) {
+    if settings.gateway_url.is_empty() {
+        let Some(discover) = settings.discover.clone() else {
+            tracing::error!("joining a gateway needs --gateway-url or --discover");
+            return;
+        };
+        tracing::info!(
+            service = crate::discover::GATEWAY_SERVICE_TYPE,
+            "looking for a gateway by mDNS"
+        );
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                found = crate::discover::find_gateway(&discover) => match found {
+                    Ok(url) => {
+                        tracing::info!(gateway = %url, "found a gateway by mDNS");
+                        settings.gateway_url = url;
+                        settings.discovered = true;
+                        break;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "no gateway found by mDNS yet; looking again"),
+                },
+            }
+        }
+    }
+    match Joiner::new(
+        settings,
+        mgmt,
+        inference,
+        start_model.as_deref(),
+        agent_token,
+    )
+    .await
+    {
+        Ok(joiner) => joiner.run(stop).await,
+        Err(e) => tracing::error!(error = %e, "cannot join the gateway"),
     }
 }
 
@@ -100,11 +186,7 @@ impl Joiner {
         agent_token: Option<String>,
     ) -> Result<Self, JoinError> {
         let base = settings.gateway_url.trim_end_matches('/').to_owned();
-        let Some(authority) = base
-            .strip_prefix("http://")
-            .or_else(|| base.strip_prefix("https://"))
-            .filter(|a| !a.is_empty())
-        else {
+        let Some(authority) = gateway_authority(&base) else {
             return Err(JoinError::BadUrl(settings.gateway_url.clone()));
         };
         let mut models: Vec<String> = settings

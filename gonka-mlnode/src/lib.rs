@@ -59,6 +59,7 @@
 
 pub mod agent;
 mod config;
+pub mod discover;
 pub mod engine;
 pub mod gguf;
 pub mod gpu;

@@ -108,23 +108,20 @@ pub async fn run_agent(
 
     let joining = match config.join.clone() {
         Some(settings) => {
-            let joiner = crate::join::Joiner::new(
+            if let Err(e) = settings.check(config.model.as_deref()) {
+                stop.cancel();
+                let _ = mgmt_server.await;
+                let _ = proxy_server.await;
+                return Err(RunError::Join(e.to_string()));
+            }
+            Some(tokio::spawn(crate::join::run(
                 settings,
                 mgmt_addr,
                 inference_addr,
-                config.model.as_deref(),
+                config.model.clone(),
                 config.token.clone(),
-            )
-            .await;
-            match joiner {
-                Ok(j) => Some(tokio::spawn(j.run(stop.child_token()))),
-                Err(e) => {
-                    stop.cancel();
-                    let _ = mgmt_server.await;
-                    let _ = proxy_server.await;
-                    return Err(RunError::Join(e.to_string()));
-                }
-            }
+                stop.child_token(),
+            )))
         }
         None => None,
     };

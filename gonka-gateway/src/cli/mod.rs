@@ -310,6 +310,11 @@ pub struct Args {
     /// instead of loading it cold; the answer names it in `x-gonka-vram-fallback`.
     #[arg(long, env = "GONKA_VRAM_FALLBACK", global = true)]
     pub vram_fallback: bool,
+    /// Advertise the admin API by mDNS on the local network (_gonka-gateway._tcp.local., the
+    /// admin listener's address and port) so agents started with `gonka-mlnode --discover`
+    /// find the gateway and join it.
+    #[arg(long, env = "GONKA_MDNS", global = true)]
+    pub mdns: bool,
     /// How long in-flight requests may run after SIGTERM.
     #[arg(long, env = "GONKA_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub drain_timeout: Duration,
@@ -603,7 +608,9 @@ impl Args {
             auto_pull: self.auto_pull,
             pull_retry_after: self.pull_retry_after,
             vram_fallback: self.vram_fallback,
-            ..c.fleet.clone()
+            mdns: self
+                .mdns
+                .then(gonka_gateway::fleet::mdns::MdnsSettings::default),
         };
         c.admin_token = non_empty_token("--admin-token", self.admin_token.as_ref())?;
         c.mlnode_token = non_empty_token("--mlnode-token", self.mlnode_token.as_ref())?;

@@ -8,6 +8,7 @@
 
 pub mod family;
 mod heartbeat;
+pub mod mdns;
 mod models;
 mod pull;
 mod status;
@@ -52,8 +53,8 @@ pub struct FleetSettings {
     /// `x-gonka-vram-fallback` response header (default off).
     pub vram_fallback: bool,
     /// Advertise the gateway's admin API by mDNS so agents started with `--discover` find it
-    /// (needs the `mdns` feature; default off).
-    pub mdns_advertise: bool,
+    /// (`--mdns`; default `None`: off).
+    pub mdns: Option<mdns::MdnsSettings>,
 }
 
 impl Default for FleetSettings {
@@ -64,7 +65,7 @@ impl Default for FleetSettings {
             auto_pull: false,
             pull_retry_after: Duration::from_secs(30),
             vram_fallback: false,
-            mdns_advertise: false,
+            mdns: None,
         }
     }
 }

@@ -227,6 +227,11 @@ pub struct Cli {
     /// Time between two heartbeats to the gateway (it allows 3 to be missed by default).
     #[arg(long, env = "GONKA_MLNODE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Duration,
+    /// Find the gateway by mDNS on the local network (a gateway started with --mdns advertises
+    /// its admin API as _gonka-gateway._tcp.local.) and join it as with --gateway-url, which
+    /// wins when both are set.
+    #[arg(long, env = "GONKA_MLNODE_DISCOVER")]
+    pub discover: bool,
     /// Delete this node from the gateway's registry at shutdown (default: it stays registered,
     /// out of routing, and is routed to again when the agent comes back).
     #[arg(long, env = "GONKA_MLNODE_DEREGISTER_ON_EXIT")]
@@ -369,11 +374,15 @@ impl Cli {
 
     /// The joining these flags describe (`--gateway-url` and its companions), if any.
     pub fn join_settings(&self) -> Option<gonka_mlnode::join::JoinSettings> {
-        let url = self
-            .gateway_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())?;
+        let url = match self.gateway_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => url,
+            None if self.discover => "",
+            None => return None,
+        };
         Some(gonka_mlnode::join::JoinSettings {
+            discover: self
+                .discover
+                .then(gonka_mlnode::discover::DiscoverSettings::default),
             token: self.gateway_token.clone().filter(|t| !t.is_empty()),
             node_id: self.node_id.clone(),
             advertise_host: self.advertise_host.clone(),
