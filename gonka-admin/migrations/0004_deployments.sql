@@ -35,3 +35,10 @@ CREATE TABLE deploy_audit (
     at_ms INTEGER NOT NULL,
     body  TEXT NOT NULL
 );
+
+-- Leases: one gateway replica at a time runs the placement loop.
+CREATE TABLE deploy_leases (
+    name       TEXT PRIMARY KEY NOT NULL,
+    holder     TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);

@@ -36,3 +36,10 @@ CREATE TABLE deploy_audit (
     at_ms BIGINT NOT NULL,
     body  TEXT NOT NULL
 );
+
+-- Leases: one gateway replica at a time runs the placement loop.
+CREATE TABLE deploy_leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);

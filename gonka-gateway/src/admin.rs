@@ -40,9 +40,10 @@ pub fn deploy_router(config: &GatewayConfig, pool: Arc<crate::pool::NodePool>) -
 }
 
 /// The pool's nodes as placement sees them: one GPU slot per device a node declares
-/// (`hardware`), typed and sized by what its health checks observed.
-#[derive(Debug)]
-struct PoolGpus(Arc<crate::pool::NodePool>);
+/// (`hardware`), typed and sized by what its health checks observed; nodes whose GPUs are not
+/// known yet are left out.
+#[derive(Debug, Clone)]
+pub struct PoolGpus(pub Arc<crate::pool::NodePool>);
 
 impl gonka_admin::FleetGpus for PoolGpus {
     fn nodes(&self) -> Vec<PlacementNode> {

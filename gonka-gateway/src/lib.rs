@@ -74,6 +74,7 @@ pub mod http_serve;
 pub mod metrics;
 pub mod mlnode_client;
 pub mod ollama;
+pub mod placer;
 pub mod poc;
 pub mod pool;
 pub mod proxy;

@@ -410,6 +410,21 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         registry_timeout: gonka_core::server::probe::REGISTRY_CHECK_TIMEOUT,
     };
     let (stop, stopped) = watch::channel(false);
+    if let Some(store) = config.deployments.clone() {
+        let placer = crate::placer::Placer {
+            store,
+            fleet: Arc::new(crate::admin::PoolGpus(pool.clone())),
+            plugin: gonka_core::deploy::Plugin::default(),
+            thresholds: gonka_core::deploy::placement::Thresholds::default(),
+            interval: std::time::Duration::from_secs(1),
+            holder: format!(
+                "gateway-{}-{}",
+                std::process::id(),
+                public_addr_hint(&listeners)
+            ),
+        };
+        background.spawn(placer.run(stopped.clone()));
+    }
     let mut servers = JoinSet::new();
     let public_addr = local_addr(&listeners.public)?;
     let state = AppState {
@@ -585,6 +600,15 @@ fn with_trace_writer(
     );
     let writer = tokio::spawn(crate::traces::run_writer(store, rx, config.trace_settings));
     (proxy.with_traces(recorder), Some(writer))
+}
+
+/// A name for this replica in leases: its public listener's address, unique on a host.
+fn public_addr_hint(listeners: &Listeners) -> String {
+    listeners
+        .public
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default()
 }
 
 /// `/livez` and `/readyz` for the admin listener (the same checks as the public listener's).

@@ -5,9 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use gonka_core::deploy::spec::{validate_window, ScalePolicy, ScheduleWindow};
-use gonka_core::deploy::{
-    advance_group, AuditEntry, TaskFilter, TaskGroup, TaskGroupSpec, TaskMove, TaskStatus,
-};
+use gonka_core::deploy::{AuditEntry, TaskFilter, TaskGroup, TaskGroupSpec, TaskMove, TaskStatus};
 use gonka_core::{Error, FieldError};
 use serde_json::{json, Value};
 
@@ -113,33 +111,9 @@ async fn save(s: &DeployState, group: TaskGroup, expected: TaskGroup) -> Result<
 
 /// Re-derives the group's status from its tasks (legal moves only) and stores it.
 pub(crate) async fn refresh_status(s: &DeployState, id: &str) -> Result<TaskGroup, ApiError> {
-    for _ in 0..5 {
-        let group = s.store.group(id).await.map_err(store_error)?;
-        let tasks = s
-            .store
-            .tasks(&TaskFilter {
-                group_id: Some(id.to_owned()),
-                ..TaskFilter::default()
-            })
-            .await
-            .map_err(store_error)?;
-        let statuses: Vec<TaskStatus> = tasks.iter().map(|t| t.status).collect();
-        let next = advance_group(group.status, &statuses);
-        if next == group.status {
-            return Ok(group);
-        }
-        let mut updated = group.clone();
-        updated.status = next;
-        updated.updated_at_ms = now_ms();
-        if s.store
-            .update_group(updated.clone(), group.status)
-            .await
-            .map_err(store_error)?
-        {
-            return Ok(updated);
-        }
-    }
-    s.store.group(id).await.map_err(store_error)
+    gonka_core::deploy::store::refresh_group(s.store.as_ref(), id, now_ms())
+        .await
+        .map_err(store_error)
 }
 
 #[derive(serde::Deserialize)]

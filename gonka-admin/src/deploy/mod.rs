@@ -20,7 +20,7 @@ use gonka_core::Error;
 use crate::error::ApiError;
 use crate::AdminOptions;
 
-pub use create::{build, memory_per_gpu, Created};
+pub use create::{build, memory_per_gpu, task_request, Created};
 
 /// What placement knows of the fleet's GPUs now (the gateway builds it from its node pool).
 /// Creation uses it to refuse a group that fits on no GPU even when every GPU is empty.

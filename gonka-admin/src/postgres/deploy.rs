@@ -408,4 +408,33 @@ impl DeploymentStore for PostgresDeploymentStore {
             .map(|r| parse(&r.try_get::<String, _>(0).map_err(unavailable)?))
             .collect()
     }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<bool> {
+        // One statement: the upsert locks the lease row, and its WHERE lets the update through
+        // only for the holder itself or after expiry; a row comes back only when we hold it.
+        let row = sqlx::query(
+            "INSERT INTO deploy_leases (name, holder, expires_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms \
+             WHERE deploy_leases.holder = excluded.holder OR deploy_leases.expires_ms <= $4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(i64::try_from(now_ms.saturating_add(ttl_ms)).unwrap_or(i64::MAX))
+        .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await;
+        match row {
+            Ok(row) => Ok(row.is_some()),
+            // Two first takers inserting at once: the loser sees the winner's row.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }

@@ -392,4 +392,50 @@ impl DeploymentStore for SqliteDeploymentStore {
             .map(|r| parse(&r.try_get::<String, _>(0).map_err(unavailable)?))
             .collect()
     }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query("SELECT holder, expires_ms FROM deploy_leases WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let free = match row {
+            None => true,
+            Some(r) => {
+                let current: String = r.try_get(0).map_err(unavailable)?;
+                let expires: i64 = r.try_get(1).map_err(unavailable)?;
+                current == holder || expires <= now
+            }
+        };
+        if !free {
+            return Ok(false);
+        }
+        let result = sqlx::query("INSERT INTO deploy_leases (name, holder, expires_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms")
+            .bind(name)
+            .bind(holder)
+            .bind(i64::try_from(now_ms.saturating_add(ttl_ms)).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await;
+        match result {
+            Ok(_) => {}
+            // Another replica inserted the first row of this lease at the same moment.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => {
+                return Ok(false)
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(true),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }

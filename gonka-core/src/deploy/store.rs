@@ -154,6 +154,52 @@ pub trait DeploymentStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// The newest `limit` audit entries, newest first.
     async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    /// Takes or renews lease `name` for `holder` until `now_ms + ttl_ms`, when it is free,
+    /// expired, or already `holder`'s; returns whether `holder` holds it now. Atomic: of two
+    /// holders asking at once, one gets it. Gateway replicas use it so one at a time places tasks
+    /// (no GPU is booked twice).
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<bool>;
+}
+
+/// Re-derives group `id`'s status from its tasks ([`crate::deploy::advance_group`]: legal moves
+/// only) and stores it with a compare-and-set, retrying a few times when another writer moved
+/// the group meanwhile. Returns the group as stored.
+///
+/// # Errors
+/// `NotFound`; the store's errors.
+pub async fn refresh_group<S: DeploymentStore + ?Sized>(
+    store: &S,
+    id: &str,
+    now_ms: u64,
+) -> Result<crate::deploy::TaskGroup> {
+    for _ in 0..5 {
+        let group = store.group(id).await?;
+        let tasks = store
+            .tasks(&TaskFilter {
+                group_id: Some(id.to_owned()),
+                ..TaskFilter::default()
+            })
+            .await?;
+        let statuses: Vec<TaskStatus> = tasks.iter().map(|t| t.status).collect();
+        let next = crate::deploy::advance_group(group.status, &statuses);
+        if next == group.status {
+            return Ok(group);
+        }
+        let mut updated = group.clone();
+        updated.status = next;
+        updated.updated_at_ms = now_ms;
+        if store.update_group(updated.clone(), group.status).await? {
+            return Ok(updated);
+        }
+    }
+    store.group(id).await
 }
 
 fn conflict(field: &str, message: String) -> Error {
@@ -215,6 +261,7 @@ pub fn apply_move(task: &mut Task, m: &TaskMove) -> Result<bool> {
 
 #[derive(Debug, Default)]
 struct Tables {
+    leases: BTreeMap<String, (String, u64)>,
     groups: BTreeMap<String, TaskGroup>,
     tasks: BTreeMap<String, Task>,
     routes: BTreeMap<String, ModelRoute>,
@@ -411,6 +458,27 @@ impl DeploymentStore for MemoryDeploymentStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<bool> {
+        let mut t = self.lock();
+        let free = t
+            .leases
+            .get(name)
+            .is_none_or(|(h, expires)| h == holder || *expires <= now_ms);
+        if free {
+            t.leases.insert(
+                name.to_owned(),
+                (holder.to_owned(), now_ms.saturating_add(ttl_ms)),
+            );
+        }
+        Ok(free)
     }
 }
 

@@ -109,6 +109,50 @@ pub async fn deployment_suite<S: DeploymentStore>(store: S) {
     moves_are_compare_and_set(store.clone()).await;
     groups_update_and_delete_by_the_state_machine(&*store).await;
     routes_endpoints_and_audit(&*store).await;
+    leases_have_one_holder(store.clone()).await;
+}
+
+/// A lease has one holder until it expires; of many concurrent takers, one wins.
+pub async fn leases_have_one_holder<S: DeploymentStore>(store: Arc<S>) {
+    assert!(store
+        .acquire_lease("placer", "a", 1_000, 500)
+        .await
+        .expect("take"));
+    assert!(!store
+        .acquire_lease("placer", "b", 1_200, 500)
+        .await
+        .expect("held"));
+    assert!(store
+        .acquire_lease("placer", "a", 1_300, 500)
+        .await
+        .expect("renew"));
+    assert!(!store
+        .acquire_lease("placer", "b", 1_700, 500)
+        .await
+        .expect("renewed"));
+    assert!(store
+        .acquire_lease("placer", "b", 1_800, 500)
+        .await
+        .expect("expired"));
+    assert!(store
+        .acquire_lease("other", "a", 1_800, 500)
+        .await
+        .expect("another lease"));
+    let mut racers = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .acquire_lease("race", &format!("r{i}"), 10_000, 60_000)
+                .await
+                .expect("race")
+        }));
+    }
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.expect("join"));
+    }
+    assert_eq!(won, 1, "exactly one holder");
 }
 
 /// A group is stored with everything it owns; a creation that conflicts stores nothing.
