@@ -108,6 +108,16 @@ impl Placer {
     /// The store's errors (the pass stops; the next tick starts over).
     pub async fn tick(&self) -> gonka_core::Result<TickReport> {
         let mut report = TickReport::default();
+        // Reads first: an idle fleet (nothing pending) writes nothing, not even the lease.
+        let all = self.store.tasks(&TaskFilter::default()).await?;
+        let mut pending: Vec<Task> = all
+            .iter()
+            .filter(|t| t.status == TaskStatus::Pending)
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            return Ok(report);
+        }
         // The lease outlives a few missed ticks, then passes to another replica.
         let ttl = u64::try_from(self.interval.as_millis().saturating_mul(5)).unwrap_or(u64::MAX);
         if !self
@@ -118,15 +128,12 @@ impl Placer {
             report.lease_held_elsewhere = true;
             return Ok(report);
         }
+        // Re-read under the lease: another replica may have placed tasks since.
         let all = self.store.tasks(&TaskFilter::default()).await?;
-        let mut pending: Vec<Task> = all
-            .iter()
-            .filter(|t| t.status == TaskStatus::Pending)
-            .cloned()
-            .collect();
-        if pending.is_empty() {
-            return Ok(report);
-        }
+        pending.retain(|p| {
+            all.iter()
+                .any(|t| t.id == p.id && t.status == TaskStatus::Pending)
+        });
         let groups: HashMap<String, TaskGroup> = self
             .store
             .groups()
