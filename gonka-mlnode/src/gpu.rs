@@ -52,6 +52,7 @@ pub fn detect() -> GpuReport {
                             .ok(),
                         is_available: true,
                         error_message: None,
+                        vendor: Some("nvidia".to_owned()),
                     },
                     Err(e) => unavailable(index, name, e.to_string()),
                 }
@@ -73,6 +74,7 @@ fn unavailable(index: u32, name: String, error: String) -> GpuDevice {
         temperature_c: None,
         is_available: false,
         error_message: Some(error),
+        vendor: Some("nvidia".to_owned()),
     }
 }
 
@@ -109,6 +111,7 @@ mod tests {
                 temperature_c: Some(31),
                 is_available: true,
                 error_message: None,
+                vendor: None,
             },
             unavailable(1, "GPU 1".into(), "Unknown Error".into()),
         ]);
@@ -122,7 +125,8 @@ mod tests {
                      "temperature_c": 31, "is_available": true, "error_message": null},
                     {"index": 1, "name": "GPU 1", "total_memory_mb": 0, "free_memory_mb": 0,
                      "used_memory_mb": 0, "utilization_percent": null, "temperature_c": null,
-                     "is_available": false, "error_message": "Unknown Error"}
+                     "is_available": false, "error_message": "Unknown Error",
+                     "vendor": "nvidia"}
                 ],
                 "count": 2
             })

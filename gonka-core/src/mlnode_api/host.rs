@@ -25,6 +25,10 @@ pub struct GpuDevice {
     pub is_available: bool,
     /// Why the device could not be (fully) queried.
     pub error_message: Option<String>,
+    /// The vendor (`nvidia`, `amd`, `hygon`, `ascend`, `musa`, `biren`), when the node knows it;
+    /// absent from upstream's ML node, whose devices are NVIDIA's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
 }
 
 /// `GET /api/v1/gpu/devices`: `{"devices": [...], "count": n}`.

@@ -25,6 +25,7 @@ mod host;
 mod inference;
 mod models;
 mod state;
+mod tasks;
 
 pub use health::{GpuHealth, HealthReport, ManagerHealth, ManagersHealth, Readiness};
 pub use host::{DiskSpace, DriverInfo, GpuDevice, GpuReport, ModelsList};
@@ -36,6 +37,8 @@ pub use models::{
 pub use state::{
     map_state, MemoryReport, ReplicaHealth, ReplicaReport, StateReport, UpPhase, UpStatusReport,
 };
+
+pub use tasks::{SleepMode, TaskInstance, TaskLaunch, TaskList, TaskState};
 
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +95,16 @@ pub mod paths {
     pub const POW_STATUS: &str = "/api/v1/inference/pow/status";
     /// `POST`: stop PoC generation.
     pub const POW_STOP: &str = "/api/v1/inference/pow/stop";
+    /// `GET`: [`TaskList`](super::TaskList), the engine instances of deployment tasks.
+    pub const TASKS: &str = "/api/v1/tasks";
+    /// `PUT` [`TaskLaunch`](super::TaskLaunch): start (idempotent) an instance, 202
+    /// [`TaskInstance`](super::TaskInstance); `GET`: the instance (404 when unknown); `DELETE`:
+    /// stop it and forget it (200, also for an unknown id).
+    pub const TASK: &str = "/api/v1/tasks/{task_id}";
+    /// `POST`: put the instance to sleep (202 [`TaskInstance`](super::TaskInstance)).
+    pub const TASK_SLEEP: &str = "/api/v1/tasks/{task_id}/sleep";
+    /// `POST`: wake the instance (202 [`TaskInstance`](super::TaskInstance)).
+    pub const TASK_WAKE: &str = "/api/v1/tasks/{task_id}/wake";
 }
 
 /// `{"status": "..."}`: the answer of `inference/up` (`starting`, or `OK` once up) and of
