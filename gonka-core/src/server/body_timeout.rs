@@ -22,9 +22,29 @@ use super::openai_error;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A request body that fails after `timeout` without a frame and then raises `timed_out`.
+///
+/// It keeps the wrapped body's size hint (what remains of the `Content-Length`): `TimeoutBody`
+/// reports none, and a handler that budgets memory by the hint would otherwise size every small
+/// request as large as its limit.
 struct FlaggedTimeoutBody {
     inner: Pin<Box<TimeoutBody<Body>>>,
     timed_out: Arc<AtomicBool>,
+    /// The wrapped body's size hint before any frame was read.
+    hint: http_body::SizeHint,
+    /// Data bytes read so far.
+    read: u64,
+}
+
+impl FlaggedTimeoutBody {
+    fn new(timeout: Duration, body: Body, timed_out: Arc<AtomicBool>) -> Self {
+        let hint = body.size_hint();
+        Self {
+            inner: Box::pin(TimeoutBody::new(timeout, body)),
+            timed_out,
+            hint,
+            read: 0,
+        }
+    }
 }
 
 impl HttpBody for FlaggedTimeoutBody {
@@ -36,10 +56,16 @@ impl HttpBody for FlaggedTimeoutBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
         let polled = self.inner.as_mut().poll_frame(cx);
-        if let Poll::Ready(Some(Err(e))) = &polled {
-            if e.is::<TimeoutError>() {
+        match &polled {
+            Poll::Ready(Some(Err(e))) if e.is::<TimeoutError>() => {
                 self.timed_out.store(true, Ordering::Release);
             }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.read = self.read.saturating_add(data.len() as u64);
+                }
+            }
+            _ => {}
         }
         polled
     }
@@ -49,7 +75,12 @@ impl HttpBody for FlaggedTimeoutBody {
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(self.hint.lower().saturating_sub(self.read));
+        if let Some(upper) = self.hint.upper() {
+            hint.set_upper(upper.saturating_sub(self.read));
+        }
+        hint
     }
 }
 
@@ -62,12 +93,7 @@ pub(crate) async fn request_body_timeout(
 ) -> Response {
     let timed_out = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&timed_out);
-    let request = request.map(|body| {
-        Body::new(FlaggedTimeoutBody {
-            inner: Box::pin(TimeoutBody::new(timeout, body)),
-            timed_out: flag,
-        })
-    });
+    let request = request.map(|body| Body::new(FlaggedTimeoutBody::new(timeout, body, flag)));
     let response = next.run(request).await;
     if !timed_out.load(Ordering::Acquire) {
         return response;
@@ -85,4 +111,37 @@ pub(crate) async fn request_body_timeout(
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrap(body: Body) -> FlaggedTimeoutBody {
+        FlaggedTimeoutBody::new(
+            Duration::from_secs(5),
+            body,
+            Arc::new(AtomicBool::new(false)),
+        )
+    }
+
+    #[tokio::test]
+    async fn keeps_the_size_hint_of_the_wrapped_body_minus_what_was_read() {
+        let mut body = wrap(Body::from("hello world"));
+        assert_eq!(body.size_hint().exact(), Some(11));
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("a frame")
+            .expect("no error");
+        assert_eq!(frame.data_ref().map(|d| d.len()), Some(11));
+        assert_eq!(body.size_hint().exact(), Some(0));
+    }
+
+    #[test]
+    fn a_body_of_unknown_length_has_no_upper_bound() {
+        let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]);
+        let body = wrap(Body::from_stream(stream));
+        assert_eq!(body.size_hint().upper(), None);
+        assert_eq!(body.size_hint().lower(), 0);
+    }
 }
