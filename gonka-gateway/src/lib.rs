@@ -77,6 +77,7 @@ pub mod ollama;
 pub mod placer;
 pub mod poc;
 pub mod pool;
+pub mod presence;
 pub mod proxy;
 pub mod request_id;
 pub mod schedule;

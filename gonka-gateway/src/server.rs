@@ -411,17 +411,29 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     };
     let (stop, stopped) = watch::channel(false);
     if let Some(store) = config.deployments.clone() {
+        // Unique per process, also across hosts and containers that share a pid and address.
+        let replica_id = format!(
+            "gateway-{}-{}-{:08x}",
+            public_addr_hint(&listeners),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let presence = crate::presence::Presence {
+            store: store.clone(),
+            pool: pool.clone(),
+            id: replica_id.clone(),
+            interval: std::time::Duration::from_secs(1),
+        };
+        // The first beat is at once (the loop's first tick): a replica joining a busy fleet
+        // takes its share within moments of starting.
+        background.spawn(presence.run(stopped.clone()));
         let placer = crate::placer::Placer {
             store,
             fleet: Arc::new(crate::admin::PoolGpus(pool.clone())),
             plugin: gonka_core::deploy::Plugin::default(),
             thresholds: gonka_core::deploy::placement::Thresholds::default(),
             interval: std::time::Duration::from_secs(1),
-            holder: format!(
-                "gateway-{}-{}",
-                std::process::id(),
-                public_addr_hint(&listeners)
-            ),
+            holder: replica_id,
         };
         background.spawn(placer.run(stopped.clone()));
     }

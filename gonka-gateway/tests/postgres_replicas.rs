@@ -4,6 +4,9 @@
 //! in-memory view; once it is back, writes through A reach B again.
 //!
 //! The same holds for two `gonka-gateway` processes started with `--database postgres://...`.
+//! Those announce themselves in the database and split each node's `max_concurrent` between
+//! them: under load through both, a node never has more requests than its limit, and while a
+//! third replica joins, no more than its limit plus one replica's share.
 //!
 //! Needs `GONKA_TEST_POSTGRES_URL` (see `scripts/postgres.sh`) and `psql` to create the test's own
 //! database; without the URL the test prints `skipped: ...` and returns.
@@ -322,6 +325,175 @@ async fn two_gateway_processes_share_a_postgres_registry() {
         .await
         .unwrap();
     assert_eq!(listed[0]["node"]["id"], "n1", "{listed}");
+
+    a.terminate().await;
+    b.terminate().await;
+    drop(db);
+}
+
+async fn live_replicas(gw: &GatewayProcess) -> u64 {
+    let status: serde_json::Value = client()
+        .get(format!("{}/v1/status", gw.public))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    status["replica"]["live_replicas"].as_u64().unwrap_or(0)
+}
+
+/// Waits (at most 30 s) until every replica counts `n` live replicas.
+async fn wait_replicas(replicas: &[&GatewayProcess], n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for gw in replicas {
+        while live_replicas(gw).await != n {
+            assert!(Instant::now() < deadline, "replicas never counted {n}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `count` streamed chats spread over `replicas` (`concurrency` at once); every one must succeed.
+async fn load(replicas: Vec<String>, count: usize, concurrency: usize) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let (next, replicas) = (Arc::clone(&next), replicas.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= count {
+                    return;
+                }
+                let base = &replicas[(i + w) % replicas.len()];
+                let resp = client()
+                    .post(format!("{base}/v1/chat/completions"))
+                    .json(&chat_body(MODEL, true))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                let body = resp.text().await.unwrap();
+                assert_eq!(status, 200, "request {i} through {base}: {body}");
+                assert!(body.contains("[DONE]"), "request {i}: {body}");
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_split_a_nodes_max_concurrent_between_them() {
+    let Some(db) = TestDb::create() else {
+        return;
+    };
+    const MAX: usize = 4;
+    let flags = [
+        "--health-interval",
+        "100ms",
+        "--queue-timeout",
+        "60s",
+        "--queue-capacity",
+        "1000",
+    ];
+    let a = GatewayProcess::spawn(&db.url, &flags).await;
+    let b = GatewayProcess::spawn(&db.url, &flags).await;
+    let mut options = FakeOptions::serving(MODEL);
+    options.tokens = 4;
+    options.token_delay = Duration::from_millis(25);
+    let node = FakeMlNode::start(options);
+    let resp = client()
+        .post(format!("{}/admin/v1/nodes", a.admin))
+        .json(&node.config("n1", MAX as u32))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    wait_replicas(&[&a, &b], 2).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for gw in [&a, &b] {
+        loop {
+            let status: serde_json::Value = client()
+                .get(format!("{}/v1/status", gw.public))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if status["routable_nodes"] == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node never routable: {status}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // Steady state: 32 streams at once through both replicas, 160 in all.
+    node.state.max_active.store(0, Ordering::SeqCst);
+    load(vec![a.public.clone(), b.public.clone()], 160, 32).await;
+    let peak = node.state.max_active.load(Ordering::SeqCst);
+    println!("two replicas, 32 concurrent streams: the node saw at most {peak} at once (max_concurrent {MAX})");
+    assert!(
+        peak <= MAX,
+        "the node had {peak} streams open, over its max_concurrent {MAX}"
+    );
+    assert!(peak >= 2, "the load never overlapped: {peak}");
+
+    // A change: a third replica joins while the load runs. Until every replica has re-split
+    // (one beat), the node may carry at most one replica's share (2 of 4) beyond its limit.
+    node.state.max_active.store(0, Ordering::SeqCst);
+    let running = tokio::spawn(load(vec![a.public.clone(), b.public.clone()], 200, 32));
+    let c = GatewayProcess::spawn(&db.url, &flags).await;
+    wait_replicas(&[&a, &b, &c], 3).await;
+    running.await.unwrap();
+    let peak = node.state.max_active.load(Ordering::SeqCst);
+    println!("while a third replica joined: at most {peak} at once");
+    assert!(
+        peak <= MAX + MAX / 2,
+        "the node had {peak} streams open during the change"
+    );
+
+    // Settled on three: shares 2 + 1 + 1.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: serde_json::Value = client()
+            .get(format!("{}/v1/status", c.public))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["routable_nodes"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node never routable through C: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.state.max_active.store(0, Ordering::SeqCst);
+    load(
+        vec![a.public.clone(), b.public.clone(), c.public.clone()],
+        150,
+        30,
+    )
+    .await;
+    let peak = node.state.max_active.load(Ordering::SeqCst);
+    println!("three replicas: at most {peak} at once");
+    assert!(
+        peak <= MAX,
+        "the node had {peak} streams open with three replicas"
+    );
+
+    // One leaves: the other two take its share back after its lease runs out.
+    c.terminate().await;
+    wait_replicas(&[&a, &b], 2).await;
 
     a.terminate().await;
     b.terminate().await;

@@ -437,4 +437,17 @@ impl DeploymentStore for PostgresDeploymentStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+
+    async fn live_leases(&self, prefix: &str, now_ms: u64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM deploy_leases WHERE substr(name, 1, $1) = $2 AND expires_ms > $3 ORDER BY name")
+            .bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+            .bind(prefix)
+            .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(unavailable))
+            .collect()
+    }
 }

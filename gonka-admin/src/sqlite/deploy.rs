@@ -1,7 +1,5 @@
 //! [`SqliteDeploymentStore`]: deployments in the registry's SQLite database file.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use gonka_core::deploy::store::{apply_move, check_group_move};
 use gonka_core::deploy::{
@@ -33,15 +31,9 @@ impl SqliteDeploymentStore {
     /// # Errors
     /// As [`crate::SqliteRegistry::connect`].
     pub async fn connect(url: &str) -> std::result::Result<Self, OpenError> {
-        let options = SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
-            url: crate::redact_url(url),
-            reason: crate::redact::scrub(url, &e.to_string()),
-        })?;
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = super::open_pool(options, in_memory, 4)
-            .await
-            .map_err(|e| crate::open::without_secrets(url, e))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: super::open_url_pool(url, 4).await?,
+        })
     }
 
     /// Opens (creating if missing) the database file at `path`.
@@ -437,5 +429,18 @@ impl DeploymentStore for SqliteDeploymentStore {
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn live_leases(&self, prefix: &str, now_ms: u64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM deploy_leases WHERE substr(name, 1, ?) = ? AND expires_ms > ? ORDER BY name")
+            .bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+            .bind(prefix)
+            .bind(i64::try_from(now_ms).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(unavailable))
+            .collect()
     }
 }

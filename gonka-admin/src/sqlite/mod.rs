@@ -173,6 +173,23 @@ impl SqliteRegistry {
 /// the request traces' tables): WAL, `synchronous=FULL`, the busy timeout, foreign keys. An
 /// in-memory database is kept in exactly one connection forever; a file gets up to
 /// `max_connections`.
+/// [`open_pool`] for a database URL as [`SqliteRegistry::connect`] takes it (`sqlite::memory:`
+/// or `mode=memory`: a private in-memory database); errors never carry the URL's secrets. The
+/// deployment and trace stores open their pools through it.
+pub(crate) async fn open_url_pool(
+    url: &str,
+    max_connections: u32,
+) -> std::result::Result<SqlitePool, OpenError> {
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
+        url: crate::redact_url(url),
+        reason: crate::redact::scrub(url, &e.to_string()),
+    })?;
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    open_pool(options, in_memory, max_connections)
+        .await
+        .map_err(|e| crate::open::without_secrets(url, e))
+}
+
 pub(crate) async fn open_pool(
     options: SqliteConnectOptions,
     in_memory: bool,

@@ -1,7 +1,5 @@
 //! [`SqliteTraceStore`]: request traces in the registry's SQLite database file.
 
-use std::str::FromStr;
-
 use async_trait::async_trait;
 use gonka_core::traces::{
     decode_breakdown, encode_breakdown, PerformanceRow, Retention, Trace, TraceApi, TraceQuery,
@@ -42,15 +40,9 @@ impl SqliteTraceStore {
     /// # Errors
     /// As [`crate::SqliteRegistry::connect`].
     pub async fn connect(url: &str) -> std::result::Result<Self, OpenError> {
-        let options = SqliteConnectOptions::from_str(url).map_err(|e| OpenError::InvalidUrl {
-            url: crate::redact_url(url),
-            reason: crate::redact::scrub(url, &e.to_string()),
-        })?;
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = super::open_pool(options, in_memory, 2)
-            .await
-            .map_err(|e| crate::open::without_secrets(url, e))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool: super::open_url_pool(url, 2).await?,
+        })
     }
 
     /// Opens (creating if missing) the database file at `path`.

@@ -166,6 +166,11 @@ pub trait DeploymentStore: Send + Sync + std::fmt::Debug + 'static {
         now_ms: u64,
         ttl_ms: u64,
     ) -> Result<bool>;
+
+    /// The names of the leases starting with `prefix` that have not expired at `now_ms`, sorted.
+    /// Gateway replicas announce themselves with a lease each (`replica/{id}`) and read who else
+    /// is alive here.
+    async fn live_leases(&self, prefix: &str, now_ms: u64) -> Result<Vec<String>>;
 }
 
 /// Re-derives group `id`'s status from its tasks ([`crate::deploy::advance_group`]: legal moves
@@ -479,6 +484,18 @@ impl DeploymentStore for MemoryDeploymentStore {
             );
         }
         Ok(free)
+    }
+
+    async fn live_leases(&self, prefix: &str, now_ms: u64) -> Result<Vec<String>> {
+        let t = self.lock();
+        let mut live: Vec<String> = t
+            .leases
+            .iter()
+            .filter(|(name, (_, expires))| name.starts_with(prefix) && *expires > now_ms)
+            .map(|(name, _)| name.clone())
+            .collect();
+        live.sort();
+        Ok(live)
     }
 }
 

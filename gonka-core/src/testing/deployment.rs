@@ -110,6 +110,45 @@ pub async fn deployment_suite<S: DeploymentStore>(store: S) {
     groups_update_and_delete_by_the_state_machine(&*store).await;
     routes_endpoints_and_audit(&*store).await;
     leases_have_one_holder(store.clone()).await;
+    live_leases_by_prefix(&*store).await;
+}
+
+/// Live leases are listed by prefix, sorted, without the expired ones.
+pub async fn live_leases_by_prefix<S: DeploymentStore + ?Sized>(store: &S) {
+    for (name, ttl) in [
+        ("replica/b", 1_000),
+        ("replica/a", 1_000),
+        ("replica/c", 10),
+    ] {
+        assert!(store
+            .acquire_lease(name, name, 50_000, ttl)
+            .await
+            .expect("announce"));
+    }
+    assert!(store
+        .acquire_lease("replicas-not", "x", 50_000, 1_000)
+        .await
+        .expect("other"));
+    assert_eq!(
+        store.live_leases("replica/", 50_500).await.expect("list"),
+        vec!["replica/a".to_owned(), "replica/b".to_owned()]
+    );
+    assert!(store
+        .live_leases("replica/", 60_000)
+        .await
+        .expect("list")
+        .is_empty());
+    // A prefix with LIKE's wildcards matches literally.
+    assert!(store
+        .live_leases("replica_", 50_500)
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store
+        .live_leases("%", 50_500)
+        .await
+        .expect("list")
+        .is_empty());
 }
 
 /// A lease has one holder until it expires; of many concurrent takers, one wins.

@@ -69,14 +69,20 @@ pub async fn readyz(State(checks): State<ReadinessChecks>) -> Response {
     checks.run().await.into_response()
 }
 
-/// `GET /v1/status`: the readiness report with node counts, always `200`.
+/// `GET /v1/status`: the readiness report with node counts and this replica's place among the
+/// live gateway replicas (whose share of each node's `max_concurrent` it enforces), always `200`.
 pub async fn status(State(checks): State<ReadinessChecks>) -> Json<Value> {
     let report = checks.run().await;
+    let share = checks.pool.replica_share();
     Json(json!({
         "status": if report.is_ready() { "ready" } else { "not ready" },
         "checks": report.checks,
         "nodes": checks.pool.node_count(),
         "routable_nodes": checks.pool.routable_nodes(),
         "in_flight": checks.pool.in_flight(),
+        "replica": {
+            "rank": share.rank,
+            "live_replicas": share.replicas,
+        },
     }))
 }

@@ -152,8 +152,9 @@ impl Entry {
         self.record.state.admin_state.admits(epoch)
     }
 
-    /// Writes the scheduler's view of this node into `view`, keeping `in_flight`.
-    pub fn fill_view(&self, view: &mut NodeView, epoch: u64) {
+    /// Writes the scheduler's view of this node into `view`, keeping `in_flight`; its
+    /// `max_concurrent` is this replica's `share` of the node's.
+    pub fn fill_view(&self, view: &mut NodeView, epoch: u64, share: super::ReplicaShare) {
         let node = &self.record.node;
         if view.id.as_ref() != node.id {
             view.id = Arc::from(node.id.as_str());
@@ -171,7 +172,7 @@ impl Entry {
             Some(_) => Arc::from(Vec::new()),
             None => self.configured_models.clone(),
         };
-        view.max_concurrent = node.max_concurrent;
+        view.max_concurrent = share.of(node.max_concurrent);
         view.status = if self.record.state.intended_status == NodeStatus::Inference {
             self.observed.status
         } else {

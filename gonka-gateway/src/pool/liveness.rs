@@ -107,7 +107,7 @@ impl NodePool {
                 continue;
             }
             e.observed.passed = false;
-            e.fill_view(&mut t.views[i], epoch);
+            e.fill_view(&mut t.views[i], epoch, t.share);
             t.reindex(i);
             expired.push(t.entries[i].record.node.id.clone());
         }

@@ -12,6 +12,7 @@ mod entry;
 mod liveness;
 mod permit;
 mod queue;
+mod share;
 mod stats;
 
 use std::borrow::Cow;
@@ -28,6 +29,7 @@ pub use breaker::{Breaker, FailureKind};
 pub use entry::{NodeSource, Observation};
 pub use liveness::FleetNode;
 pub use permit::{Decision, Outcome, Permit};
+pub use share::ReplicaShare;
 pub use stats::NodeStats;
 
 use entry::Entry;
@@ -48,6 +50,8 @@ struct Table {
     /// The holding queue, best first: higher priority, then arrival order. Served eagerly (see
     /// `queue.rs`): whenever a slot frees or a node changes, under this same lock.
     waiters: BTreeMap<(Reverse<i32>, u64), Waiter>,
+    /// This replica's part of every node's `max_concurrent` ([`NodePool::set_replica_share`]).
+    share: ReplicaShare,
 }
 
 impl Table {
@@ -206,7 +210,7 @@ impl NodePool {
                 t.count_models(i, false);
                 let needs_reconcile = t.entries[i].set_record(record);
                 t.count_models(i, true);
-                t.entries[i].fill_view(&mut t.views[i], epoch);
+                t.entries[i].fill_view(&mut t.views[i], epoch, t.share);
                 t.reindex(i);
                 Applied {
                     is_new: false,
@@ -218,7 +222,7 @@ impl NodePool {
                 let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
                 let entry = Entry::new(generation, record);
                 let mut view = NodeView::default();
-                entry.fill_view(&mut view, epoch);
+                entry.fill_view(&mut view, epoch, t.share);
                 t.index
                     .insert(entry.record.node.id.clone(), t.entries.len());
                 t.entries.push(entry);
@@ -301,7 +305,7 @@ impl NodePool {
         }
         e.observed = observation;
         let was_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
-        e.fill_view(&mut t.views[i], epoch);
+        e.fill_view(&mut t.views[i], epoch, t.share);
         t.reindex(i);
         let now_eligible_shape = t.views[i].healthy && t.views[i].status == NodeStatus::Inference;
         let orphans = self.serve_waiters(t);
