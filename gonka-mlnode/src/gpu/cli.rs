@@ -1,10 +1,11 @@
 //! The vendors' command-line tools: found on a `PATH`, run with a timeout, their output parsed.
 
-use std::ffi::OsStr;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{ascend, musa, rocm, GpuDevice};
@@ -56,11 +57,35 @@ const TOOLS: [Tool; 4] = [
     },
 ];
 
-/// The devices of the first tool in `path` whose output lists any; empty when none does.
+/// How long an answer of the tools is reused for the same `PATH`: `/health` and
+/// `/api/v1/gpu/devices` are polled, and some tools (Python `rocm-smi`, `hy-smi`) take a second.
+pub(super) const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The last answer per `PATH`: when, which devices. Entries older than [`CACHE_TTL`] are dropped
+/// at each insertion, so it holds only the `PATH`s asked about in the last few seconds.
+static CACHE: Mutex<BTreeMap<OsString, (Instant, Vec<GpuDevice>)>> = Mutex::new(BTreeMap::new());
+
+/// The devices of the first tool in `path` whose output lists any; empty when none does. An
+/// answer for the same `path` younger than [`CACHE_TTL`] is reused; concurrent callers wait for
+/// one run of the tools.
 pub(super) fn detect(path: Option<&OsStr>, timeout: Duration) -> Vec<GpuDevice> {
     let Some(path) = path else {
         return Vec::new();
     };
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, devices)) = cache.get(path) {
+        if at.elapsed() < CACHE_TTL {
+            return devices.clone();
+        }
+    }
+    let devices = run_tools(path, timeout);
+    cache.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+    cache.insert(path.to_owned(), (Instant::now(), devices.clone()));
+    devices
+}
+
+/// [`detect`] without the cache.
+fn run_tools(path: &OsStr, timeout: Duration) -> Vec<GpuDevice> {
     for tool in &TOOLS {
         let Some(exe) = find(tool.program, path) else {
             continue;
@@ -185,6 +210,27 @@ mod tests {
         assert_eq!(find("npu-smi", &path), None);
         let exe = script(dir.path(), "mthreads-gmi", "true");
         assert_eq!(find("mthreads-gmi", &path), Some(exe));
+    }
+
+    #[test]
+    fn an_answer_is_reused_for_the_same_path_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        script(
+            dir.path(),
+            "mthreads-gmi",
+            &format!(
+                "echo run >> '{}'\necho '0    MTT S80        |00000000:04:00.0    |0%    2MiB(16384MiB)'",
+                runs.display()
+            ),
+        );
+        let path = std::env::join_paths([dir.path()]).unwrap();
+        assert_eq!(detect(Some(&path), Duration::from_secs(5)).len(), 1);
+        assert_eq!(detect(Some(&path), Duration::from_secs(5)).len(), 1);
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1);
+        let other = std::env::join_paths([dir.path(), Path::new("/nonexistent")]).unwrap();
+        assert_eq!(detect(Some(&other), Duration::from_secs(5)).len(), 1);
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! `hy-smi` (Hygon DCU), `rocm-smi` (AMD), `npu-smi info` (Huawei Ascend), `mthreads-gmi`
 //! (Moore Threads). Each tool runs on the calling (blocking) thread with a timeout
 //! ([`CLI_TIMEOUT`]); the first one whose output lists a device gives the report, with
-//! `vendor` set. A host with none of them reports an empty list, never an error.
+//! `vendor` set; their answer is reused for 5 s. A host with none of them reports an empty
+//! list, never an error.
 //!
 //! [`SimulatedGpus`] replaces detection with N identical devices (`--sim-gpus`), so that
 //! placement can be tried without GPUs; [`report`] chooses between the two.
