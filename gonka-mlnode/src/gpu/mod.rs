@@ -1,12 +1,12 @@
 //! The host's GPUs, as `GET /api/v1/gpu/devices` and `/health` report them.
 //!
 //! Detection order ([`detect`]): NVIDIA through NVML (loaded at run time, `libnvidia-ml.so`);
-//! when NVML lists no device, each vendor's command-line tool found on `PATH`, in this order:
-//! `hy-smi` (Hygon DCU), `rocm-smi` (AMD), `npu-smi info` (Huawei Ascend), `mthreads-gmi`
-//! (Moore Threads). Each tool runs on the calling (blocking) thread with a timeout
-//! ([`CLI_TIMEOUT`]); the first one whose output lists a device gives the report, with
-//! `vendor` set; their answer is reused for 5 s. A host with none of them reports an empty
-//! list, never an error.
+//! when NVML lists no device, each vendor's command-line tool found on `PATH` or in
+//! [`VENDOR_TOOL_DIRS`], in this order: `hy-smi` (Hygon DCU), `rocm-smi` (AMD), `npu-smi info`
+//! (Huawei Ascend), `mthreads-gmi` (Moore Threads). Each tool runs on the calling (blocking)
+//! thread with a timeout ([`CLI_TIMEOUT`]); the first one whose output lists a device gives the
+//! report, with `vendor` set, and its answer is reused for 5 s. A host with none of them
+//! reports an empty list, never an error.
 //!
 //! [`SimulatedGpus`] replaces detection with N identical devices (`--sim-gpus`), so that
 //! placement can be tried without GPUs; [`report`] chooses between the two.
@@ -33,10 +33,32 @@ const MIB: u64 = 1024 * 1024;
 /// How long one vendor tool may run before it is killed and counted as reporting nothing.
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The host's GPUs: NVML's, else those of the first vendor tool on this process's `PATH` that
-/// lists any, else none. Blocking (NVML calls, child processes): run it on a blocking thread.
+/// Where the vendors install their tools, searched after `PATH` (a service's `PATH` often
+/// lacks them): ROCm, Hygon's hyhal, Ascend's driver (`npu-smi` in `/usr/local/sbin`).
+pub const VENDOR_TOOL_DIRS: [&str; 4] = [
+    "/opt/rocm/bin",
+    "/opt/hyhal/bin",
+    "/usr/local/hyhal/bin",
+    "/usr/local/sbin",
+];
+
+/// The host's GPUs: NVML's, else those of the first vendor tool on this process's `PATH` (then
+/// [`VENDOR_TOOL_DIRS`]) that lists any, else none. Blocking (NVML calls, child processes): run
+/// it on a blocking thread.
 pub fn detect() -> GpuReport {
-    detect_on_path(std::env::var_os("PATH").as_deref(), CLI_TIMEOUT)
+    detect_on_path(search_path().as_deref(), CLI_TIMEOUT)
+}
+
+/// This process's `PATH` followed by [`VENDOR_TOOL_DIRS`] (`PATH` alone when they cannot be
+/// joined to it).
+fn search_path() -> Option<std::ffi::OsString> {
+    let path = std::env::var_os("PATH");
+    let mut dirs: Vec<std::path::PathBuf> = path
+        .as_deref()
+        .map(|p| std::env::split_paths(p).collect())
+        .unwrap_or_default();
+    dirs.extend(VENDOR_TOOL_DIRS.iter().map(std::path::PathBuf::from));
+    std::env::join_paths(dirs).ok().or(path)
 }
 
 /// [`detect`] with the vendor tools looked up in `path` (a `PATH`-style list; `None`: no
@@ -78,6 +100,15 @@ mod tests {
     fn detection_never_fails_and_count_matches_devices() {
         let report = detect();
         assert_eq!(report.count, report.devices.len());
+    }
+
+    #[test]
+    fn vendor_directories_are_searched_after_the_path() {
+        let dirs: Vec<_> = std::env::split_paths(&search_path().unwrap_or_default()).collect();
+        let path: Vec<_> =
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect();
+        assert!(dirs.starts_with(&path));
+        assert!(dirs.ends_with(&VENDOR_TOOL_DIRS.map(std::path::PathBuf::from)));
     }
 
     #[test]
