@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::{middleware, Router};
 use gonka_core::deploy::placement::{GpuSlot, PlacementNode};
-use gonka_core::deploy::GpuVendor;
+use gonka_core::deploy::{engine_preference, GpuVendor};
 
 use crate::GatewayConfig;
 
@@ -39,9 +39,11 @@ pub fn deploy_router(config: &GatewayConfig, pool: Arc<crate::pool::NodePool>) -
     }
 }
 
-/// The pool's nodes as placement sees them: one GPU slot per device a node declares
-/// (`hardware`), typed and sized by what its health checks observed; nodes whose GPUs are not
-/// known yet are left out.
+/// The pool's nodes as placement sees them: one GPU slot per device, typed and sized by what
+/// its health checks observed (`/api/v1/gpu/devices`); nodes whose GPUs are not known yet are
+/// left out. Count and vendor come from that report when it gives them (the available devices,
+/// their `vendor`), else from the registry's `hardware` and the GPU name. A node running the
+/// simulator engine offers every engine of its vendor (the simulator stands in for them).
 #[derive(Debug, Clone)]
 pub struct PoolGpus(pub Arc<crate::pool::NodePool>);
 
@@ -53,13 +55,19 @@ impl gonka_admin::FleetGpus for PoolGpus {
             .filter_map(|s| {
                 let v = s.view;
                 let (name, total_mb) = (v.gpu_type.clone()?, v.vram_mb?);
-                let count = self
-                    .0
-                    .record(&v.id)
-                    .and_then(|(r, _)| r.node.hardware.first().map(|h| h.count))
+                let (reported_vendor, reported_count) = self.0.gpu_facts(&v.id);
+                let count = reported_count
+                    .or_else(|| {
+                        self.0
+                            .record(&v.id)
+                            .and_then(|(r, _)| r.node.hardware.first().map(|h| h.count))
+                    })
                     .unwrap_or(1)
                     .max(1);
-                let vendor = GpuVendor::from_gpu_name(&name).unwrap_or(GpuVendor::Nvidia);
+                let vendor = reported_vendor
+                    .and_then(|v| v.parse::<GpuVendor>().ok())
+                    .or_else(|| GpuVendor::from_gpu_name(&name))
+                    .unwrap_or(GpuVendor::Nvidia);
                 Some(PlacementNode {
                     id: v.id.clone(),
                     healthy: v.healthy,
@@ -74,7 +82,14 @@ impl gonka_admin::FleetGpus for PoolGpus {
                             residents: Vec::new(),
                         })
                         .collect(),
-                    engines: v.engine.iter().map(|e| e.to_string()).collect(),
+                    engines: match v.engine.as_deref() {
+                        // The simulator stands in for every engine of the node's vendor.
+                        Some("simulator") => engine_preference(vendor, None)
+                            .iter()
+                            .map(|e| (*e).to_owned())
+                            .collect(),
+                        engine => engine.iter().map(|e| e.to_string()).collect(),
+                    },
                     disk_models: v.disk_models.iter().map(|m| m.to_string()).collect(),
                     cpu_percent: 0.0,
                     memory_percent: 0.0,

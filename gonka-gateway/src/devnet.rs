@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use gonka_core::{NodeConfig, NodeStatus};
 use gonka_mlnode::engine::EngineKind;
+use gonka_mlnode::gpu::SimulatedGpus;
 use gonka_mlnode::simulator::SimulatorConfig;
 use gonka_mlnode::MlNodeConfig;
 use tokio::net::TcpListener;
@@ -28,6 +29,9 @@ pub use engine::{DevnetEngine, LlamacppEngine};
 
 /// The model devnet serves by default.
 pub const DEFAULT_MODEL: &str = "Qwen/Qwen3-32B-FP8";
+
+/// Simulated GPUs per devnet ML node by default.
+pub const DEFAULT_SIM_GPUS: u32 = 2;
 
 /// Configuration of a devnet.
 #[derive(Debug, Clone)]
@@ -48,6 +52,10 @@ pub struct DevnetConfig {
     pub ready_timeout: Duration,
     /// The engine of every ML node (default: the simulator).
     pub engine: DevnetEngine,
+    /// Simulated GPUs of every ML node (default: 2 × NVIDIA A100-SXM4-80GB, 80 GB each), reported
+    /// by its `/api/v1/gpu/devices` so that deployments are placed on the devnet out of the box;
+    /// `None`: the nodes report the host's GPUs.
+    pub sim_gpus: Option<SimulatedGpus>,
     /// Proof-of-Compute epochs (default: off). With it, the epoch clock starts once every node
     /// is ready, and each epoch switches the enabled nodes to PoC for its generate phase.
     pub poc: Option<crate::poc::DevnetPoc>,
@@ -74,6 +82,10 @@ impl Default for DevnetConfig {
             gateway,
             ready_timeout: Duration::from_secs(60),
             engine: DevnetEngine::Simulator,
+            sim_gpus: Some(SimulatedGpus {
+                count: DEFAULT_SIM_GPUS,
+                ..SimulatedGpus::default()
+            }),
             poc: None,
         }
     }
@@ -119,6 +131,8 @@ pub struct Devnet {
     pub data_dir: PathBuf,
     /// The engine the nodes run.
     pub engine: EngineKind,
+    /// The simulated GPUs of every node, if any.
+    pub sim_gpus: Option<SimulatedGpus>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -233,6 +247,7 @@ pub async fn start(config: DevnetConfig, listeners: Listeners) -> Result<Devnet,
         } else {
             EngineKind::Simulator
         },
+        sim_gpus: config.sim_gpus.clone().filter(|g| g.count > 0),
         _temp: temp,
     };
     let deadline = tokio::time::Instant::now() + config.ready_timeout;
@@ -280,6 +295,7 @@ async fn start_node(
             ..config.simulator.clone()
         },
         drain_timeout: Duration::from_secs(1),
+        sim_gpus: config.sim_gpus.clone().filter(|g| g.count > 0),
         poc: config
             .poc
             .as_ref()
@@ -365,6 +381,12 @@ impl Devnet {
             self.nodes.len(),
             self.model,
         );
+        if let Some(g) = &self.sim_gpus {
+            s.push_str(&format!(
+                "  GPUs:        {} × {} ({}, {} MiB) simulated per node\n",
+                g.count, g.name, g.vendor, g.memory_mb
+            ));
+        }
         if let Some(admin) = self.gateway.admin_addr {
             s.push_str(&format!("  admin API:   http://{admin}/admin/v1/nodes\n"));
             s.push_str(&format!("  dashboard:   http://{admin}/dashboard\n"));

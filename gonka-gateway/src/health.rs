@@ -40,6 +40,14 @@ pub async fn check_once(
             Observation {
                 gpu_type: probe.as_ref().and_then(|g| g.gpu_type().map(str::to_owned)),
                 vram_mb: probe.as_ref().and_then(|g| g.min_total_memory_mb()),
+                gpu_vendor: probe
+                    .as_ref()
+                    .and_then(|g| g.devices.iter().find_map(|d| d.vendor.clone())),
+                gpu_count: probe
+                    .as_ref()
+                    .map(|g| g.devices.iter().filter(|d| d.is_available).count())
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|&n| n > 0),
                 hardware_probed: probe.is_some(),
                 ..observation_of(&state)
             }

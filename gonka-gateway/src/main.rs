@@ -106,6 +106,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
             max_concurrent,
             data_dir,
             engine,
+            gpus,
         }) => {
             // Devnet's quicker health and reconcile intervals are laid in by `cli::parse`.
             let defaults = devnet::DevnetConfig::default();
@@ -117,6 +118,7 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 data_dir,
                 gateway,
                 engine: engine.to_engine()?,
+                sim_gpus: gpus.to_sim(),
                 poc: args.poc.devnet(args.epoch_length)?,
                 ..defaults
             };

@@ -73,6 +73,9 @@ pub struct MlNodeConfig {
     /// Join a gateway by itself (register, then heartbeat; `--gateway-url`); `None`: the
     /// gateway's operator registers the node.
     pub join: Option<crate::join::JoinSettings>,
+    /// Simulated GPUs reported by `/api/v1/gpu/devices` and `/health` instead of the host's
+    /// (`--sim-gpus`); `None` (or a count of 0): the host's GPUs are detected.
+    pub sim_gpus: Option<crate::gpu::SimulatedGpus>,
 }
 
 impl Default for MlNodeConfig {
@@ -105,6 +108,7 @@ impl Default for MlNodeConfig {
             max_body_bytes: 32 * 1024 * 1024,
             poc: crate::poc::PocSettings::default(),
             join: None,
+            sim_gpus: None,
         }
     }
 }

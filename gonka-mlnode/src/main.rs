@@ -37,6 +37,15 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut config = cli.to_config();
+    if let Some(sim) = &config.sim_gpus {
+        tracing::warn!(
+            count = sim.count,
+            name = %sim.name,
+            vendor = %sim.vendor,
+            memory_mb = sim.memory_mb,
+            "SIMULATED GPUs: /api/v1/gpu/devices and /health report these devices, not the host's (--sim-gpus)"
+        );
+    }
     match cli.poc_settings() {
         Ok(poc) => config.poc = poc,
         Err(e) => {

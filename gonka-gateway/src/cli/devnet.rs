@@ -31,6 +31,9 @@ pub enum Command {
         /// Engine of the ML nodes.
         #[command(flatten)]
         engine: DevnetEngineArgs,
+        /// Simulated GPUs of the ML nodes.
+        #[command(flatten)]
+        gpus: DevnetGpuArgs,
     },
 }
 
@@ -94,6 +97,40 @@ impl DevnetEngineArgs {
                 ))
             }
         }
+    }
+}
+
+/// The simulated GPUs of devnet's ML nodes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevnetGpuArgs {
+    /// Simulated GPUs per ML node, reported by its /api/v1/gpu/devices for deployments'
+    /// placement (0: the nodes report the host's GPUs).
+    #[arg(long, env = "GONKA_DEVNET_SIM_GPUS", default_value_t = gonka_gateway::devnet::DEFAULT_SIM_GPUS, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub sim_gpus: u32,
+    /// Name of every simulated GPU.
+    #[arg(long, env = "GONKA_DEVNET_SIM_GPU_NAME", default_value = gonka_mlnode::gpu::DEFAULT_SIM_GPU_NAME)]
+    pub sim_gpu_name: String,
+    /// Vendor of the simulated GPUs: nvidia, amd, hygon, ascend, musa or biren.
+    #[arg(long, env = "GONKA_DEVNET_SIM_GPU_VENDOR", default_value = "nvidia", value_parser = parse_vendor)]
+    pub sim_gpu_vendor: gonka_core::deploy::GpuVendor,
+    /// Memory of each simulated GPU in MiB.
+    #[arg(long, env = "GONKA_DEVNET_SIM_GPU_MEMORY_MB", default_value_t = gonka_mlnode::gpu::DEFAULT_SIM_GPU_MEMORY_MB, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sim_gpu_memory_mb: u64,
+}
+
+fn parse_vendor(s: &str) -> Result<gonka_core::deploy::GpuVendor, String> {
+    s.parse()
+}
+
+impl DevnetGpuArgs {
+    /// The simulated GPUs these flags describe (`None` with `--sim-gpus 0`).
+    pub fn to_sim(&self) -> Option<gonka_mlnode::gpu::SimulatedGpus> {
+        (self.sim_gpus > 0).then(|| gonka_mlnode::gpu::SimulatedGpus {
+            count: self.sim_gpus,
+            name: self.sim_gpu_name.clone(),
+            vendor: self.sim_gpu_vendor,
+            memory_mb: self.sim_gpu_memory_mb,
+        })
     }
 }
 

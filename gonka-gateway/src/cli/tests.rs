@@ -546,3 +546,47 @@ fn help_lists_every_policy() {
         assert!(help.contains(flag), "--help does not list {flag}");
     }
 }
+
+#[test]
+fn devnet_nodes_get_two_simulated_a100s_unless_the_flags_say_otherwise() {
+    let a = Args::try_parse_from(["gonka-gateway", "devnet"]).unwrap();
+    let Some(Command::Devnet { gpus, .. }) = a.command else {
+        panic!("devnet expected")
+    };
+    let sim = gpus.to_sim().unwrap();
+    assert_eq!(
+        (sim.count, sim.name.as_str(), sim.vendor, sim.memory_mb),
+        (
+            2,
+            "NVIDIA A100-SXM4-80GB",
+            gonka_core::deploy::GpuVendor::Nvidia,
+            81_920
+        )
+    );
+    let a = Args::try_parse_from([
+        "gonka-gateway",
+        "devnet",
+        "--sim-gpus",
+        "8",
+        "--sim-gpu-vendor",
+        "musa",
+        "--sim-gpu-name",
+        "MTT S5000",
+        "--sim-gpu-memory-mb",
+        "81920",
+    ])
+    .unwrap();
+    let Some(Command::Devnet { gpus, .. }) = a.command else {
+        panic!("devnet expected")
+    };
+    let sim = gpus.to_sim().unwrap();
+    assert_eq!(
+        (sim.count, sim.vendor),
+        (8, gonka_core::deploy::GpuVendor::Musa)
+    );
+    let a = Args::try_parse_from(["gonka-gateway", "devnet", "--sim-gpus", "0"]).unwrap();
+    let Some(Command::Devnet { gpus, .. }) = a.command else {
+        panic!("devnet expected")
+    };
+    assert_eq!(gpus.to_sim(), None);
+}

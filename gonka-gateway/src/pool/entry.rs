@@ -22,6 +22,11 @@ pub struct Observation {
     pub gpu_type: Option<String>,
     /// Smallest total GPU memory among the node's devices in MiB, when known.
     pub vram_mb: Option<u64>,
+    /// GPU vendor (`nvidia`, `amd`, ...) the node's `/api/v1/gpu/devices` reports, when it
+    /// says.
+    pub gpu_vendor: Option<String>,
+    /// Available devices in the node's `/api/v1/gpu/devices`, when it lists any.
+    pub gpu_count: Option<u32>,
     /// Engine kind reported by the node, when known.
     pub engine: Option<String>,
     /// Requests waiting in the engine, when reported.
@@ -53,6 +58,8 @@ impl Observation {
             loaded_model: state.model().map(str::to_owned),
             gpu_type: None,
             vram_mb: None,
+            gpu_vendor: None,
+            gpu_count: None,
             engine: state.engine_kind().map(str::to_owned),
             queue_depth: state.queue_depth,
             hardware_probed: false,

@@ -301,6 +301,8 @@ impl NodePool {
         if !observation.hardware_probed {
             observation.gpu_type = e.observed.gpu_type.take();
             observation.vram_mb = e.observed.vram_mb;
+            observation.gpu_vendor = e.observed.gpu_vendor.take();
+            observation.gpu_count = e.observed.gpu_count;
             observation.hardware_probed = e.observed.hardware_probed;
         }
         e.observed = observation;
@@ -332,6 +334,16 @@ impl NodePool {
         t.index
             .get(id)
             .is_some_and(|&i| t.entries[i].observed.hardware_probed)
+    }
+
+    /// The GPU vendor and device count node `id`'s last `/api/v1/gpu/devices` reported
+    /// (`(None, None)` when unknown or for an unknown node).
+    pub fn gpu_facts(&self, id: &str) -> (Option<String>, Option<u32>) {
+        let t = self.lock();
+        t.index.get(id).map_or((None, None), |&i| {
+            let observed = &t.entries[i].observed;
+            (observed.gpu_vendor.clone(), observed.gpu_count)
+        })
     }
 
     /// Tries to take a slot for the first request of `chain` that has an eligible node

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use gonka_core::cli::{Layered, ParseError};
+use gonka_core::deploy::GpuVendor;
 use gonka_mlnode::engine::{BackoffConfig, EngineKind};
 use gonka_mlnode::simulator::{FaultConfig, SimulatorConfig};
 use gonka_mlnode::MlNodeConfig;
@@ -198,6 +199,21 @@ pub struct Cli {
     /// Simulator: tokens sent before a cut-off answer stops.
     #[arg(long, env = "GONKA_MLNODE_SIM_CRASH_AFTER_TOKENS", default_value_t = 4)]
     pub sim_crash_after_tokens: u32,
+    /// Simulated GPUs: report this many identical devices from `/api/v1/gpu/devices` and
+    /// `/health` instead of detecting the host's (0: detect). For trying placement,
+    /// co-scheduling and preemption without GPUs; allowed with any engine (nothing is run on
+    /// them) and logged as simulated at start.
+    #[arg(long, env = "GONKA_MLNODE_SIM_GPUS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1024))]
+    pub sim_gpus: u32,
+    /// Simulated GPUs: the name every device reports.
+    #[arg(long, env = "GONKA_MLNODE_SIM_GPU_NAME", default_value = gonka_mlnode::gpu::DEFAULT_SIM_GPU_NAME)]
+    pub sim_gpu_name: String,
+    /// Simulated GPUs: their vendor, one of nvidia, amd, hygon, ascend, musa, biren.
+    #[arg(long, env = "GONKA_MLNODE_SIM_GPU_VENDOR", default_value = "nvidia", value_parser = parse_vendor)]
+    pub sim_gpu_vendor: GpuVendor,
+    /// Simulated GPUs: the memory of each device in MiB.
+    #[arg(long, env = "GONKA_MLNODE_SIM_GPU_MEMORY_MB", default_value_t = gonka_mlnode::gpu::DEFAULT_SIM_GPU_MEMORY_MB, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sim_gpu_memory_mb: u64,
     /// Join this gateway by itself: register through its admin API (base URL of the admin
     /// listener, e.g. http://10.0.0.1:9200), then send a heartbeat with the node's state every
     /// --heartbeat-interval. The gateway takes the node out of routing when heartbeats stop.
@@ -293,6 +309,10 @@ impl Command {
 }
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
+    s.parse()
+}
+
+fn parse_vendor(s: &str) -> Result<GpuVendor, String> {
     s.parse()
 }
 
@@ -394,6 +414,16 @@ impl Cli {
         })
     }
 
+    /// The simulated GPUs these flags describe (`--sim-gpus N` with N > 0), if any.
+    pub fn simulated_gpus(&self) -> Option<gonka_mlnode::gpu::SimulatedGpus> {
+        (self.sim_gpus > 0).then(|| gonka_mlnode::gpu::SimulatedGpus {
+            count: self.sim_gpus,
+            name: self.sim_gpu_name.clone(),
+            vendor: self.sim_gpu_vendor,
+            memory_mb: self.sim_gpu_memory_mb,
+        })
+    }
+
     /// The agent configuration these flags describe.
     pub fn to_config(&self) -> MlNodeConfig {
         MlNodeConfig {
@@ -444,6 +474,7 @@ impl Cli {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             join: self.join_settings(),
+            sim_gpus: self.simulated_gpus(),
             ..MlNodeConfig::default()
         }
     }

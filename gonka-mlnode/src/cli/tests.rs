@@ -230,3 +230,43 @@ fn state_dir_defaults_to_the_log_dir_and_is_off_without_either() {
         Some(PathBuf::from("/var/lib/m/engine-1.pid"))
     );
 }
+
+#[test]
+fn simulated_gpus_are_off_by_default_and_set_by_the_flags() {
+    let cli = Cli::try_parse_from(["gonka-mlnode"]).unwrap();
+    assert_eq!(cli.to_config().sim_gpus, None);
+    let cli = Cli::try_parse_from([
+        "gonka-mlnode",
+        "--engine",
+        "vllm",
+        "--sim-gpus",
+        "4",
+        "--sim-gpu-vendor",
+        "AMD",
+        "--sim-gpu-name",
+        "AMD Instinct MI300X",
+        "--sim-gpu-memory-mb",
+        "196608",
+    ])
+    .unwrap();
+    let sim = cli.to_config().sim_gpus.unwrap();
+    assert_eq!(sim.count, 4);
+    assert_eq!(sim.vendor, GpuVendor::Amd);
+    assert_eq!(sim.name, "AMD Instinct MI300X");
+    assert_eq!(sim.memory_mb, 196_608);
+    // Defaults of the companions: an 80 GB NVIDIA A100.
+    let sim = Cli::try_parse_from(["gonka-mlnode", "--sim-gpus", "2"])
+        .unwrap()
+        .to_config()
+        .sim_gpus
+        .unwrap();
+    assert_eq!(
+        (sim.name.as_str(), sim.vendor, sim.memory_mb),
+        ("NVIDIA A100-SXM4-80GB", GpuVendor::Nvidia, 81_920)
+    );
+    let err = Cli::try_parse_from(["gonka-mlnode", "--sim-gpu-vendor", "intel"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--sim-gpu-vendor"), "{err}");
+    assert!(Cli::try_parse_from(["gonka-mlnode", "--sim-gpu-memory-mb", "0"]).is_err());
+}

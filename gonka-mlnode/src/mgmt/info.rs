@@ -21,7 +21,8 @@ use crate::gpu::{self, DriverInfo, GpuReport};
 /// `/api/v1/state` says whether it serves.
 pub(crate) async fn health(State(agent): State<Arc<Agent>>) -> Response {
     let state = agent.state().await;
-    let gpus = tokio::task::spawn_blocking(gpu::detect)
+    let simulated = agent.config().sim_gpus.clone();
+    let gpus = tokio::task::spawn_blocking(move || gpu::report(simulated.as_ref()))
         .await
         .unwrap_or_default();
     let report = health_report(&state, gpus);
@@ -155,9 +156,12 @@ pub(crate) async fn state(State(agent): State<Arc<Agent>>) -> Json<StateReport> 
     Json(agent.state().await)
 }
 
-/// `GET /api/v1/gpu/devices`.
-pub(crate) async fn gpu_devices() -> Result<Json<GpuReport>, ApiError> {
-    tokio::task::spawn_blocking(gpu::detect)
+/// `GET /api/v1/gpu/devices`: the simulated GPUs when the node has some, else the host's.
+pub(crate) async fn gpu_devices(
+    State(agent): State<Arc<Agent>>,
+) -> Result<Json<GpuReport>, ApiError> {
+    let simulated = agent.config().sim_gpus.clone();
+    tokio::task::spawn_blocking(move || gpu::report(simulated.as_ref()))
         .await
         .map(Json)
         .map_err(|e| internal(format!("GPU detection failed: {e}")))

@@ -1,39 +1,37 @@
-//! GPU detection through NVML, loaded at run time (`libnvidia-ml.so`): a machine without an
-//! NVIDIA driver answers an empty device list, never an error.
+//! NVIDIA GPUs through NVML, loaded at run time (`libnvidia-ml.so`): a machine without an NVIDIA
+//! driver answers no device, never an error.
 
 use std::sync::OnceLock;
 
 use nvml_wrapper::Nvml;
 
-pub use gonka_core::mlnode_api::{DriverInfo, GpuDevice, GpuReport};
+use super::{DriverInfo, GpuDevice, MIB};
 
 fn nvml() -> Option<&'static Nvml> {
     static NVML: OnceLock<Option<Nvml>> = OnceLock::new();
     NVML.get_or_init(|| match Nvml::init() {
         Ok(n) => Some(n),
         Err(e) => {
-            tracing::info!(error = %e, "NVML not available: reporting no GPUs");
+            tracing::info!(error = %e, "NVML not available: no NVIDIA GPUs");
             None
         }
     })
     .as_ref()
 }
 
-const MIB: u64 = 1024 * 1024;
-
-/// Queries every GPU. Blocking (NVML calls): run it on a blocking thread.
-pub fn detect() -> GpuReport {
+/// Every NVIDIA GPU NVML sees (none without NVML). Blocking.
+pub(super) fn devices() -> Vec<GpuDevice> {
     let Some(nvml) = nvml() else {
-        return GpuReport::new(Vec::new());
+        return Vec::new();
     };
     let count = match nvml.device_count() {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "NVML device count failed");
-            return GpuReport::new(Vec::new());
+            return Vec::new();
         }
     };
-    let devices = (0..count)
+    (0..count)
         .map(|index| match nvml.device_by_index(index) {
             Ok(device) => {
                 let name = device.name().unwrap_or_else(|_| format!("GPU {index}"));
@@ -59,11 +57,11 @@ pub fn detect() -> GpuReport {
             }
             Err(e) => unavailable(index, format!("GPU {index}"), e.to_string()),
         })
-        .collect();
-    GpuReport::new(devices)
+        .collect()
 }
 
-fn unavailable(index: u32, name: String, error: String) -> GpuDevice {
+/// A device NVML lists but cannot query.
+pub(super) fn unavailable(index: u32, name: String, error: String) -> GpuDevice {
     GpuDevice {
         index,
         name,
@@ -78,8 +76,8 @@ fn unavailable(index: u32, name: String, error: String) -> GpuDevice {
     }
 }
 
-/// Driver and CUDA versions. Blocking.
-pub fn driver() -> DriverInfo {
+/// Driver and CUDA versions (all `None`, `nvml_available: false` without NVML). Blocking.
+pub(super) fn driver() -> DriverInfo {
     let Some(nvml) = nvml() else {
         return DriverInfo::default();
     };
@@ -96,7 +94,9 @@ pub fn driver() -> DriverInfo {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::gpu::GpuReport;
 
     #[test]
     fn report_serializes_with_upstream_field_names() {
@@ -131,11 +131,5 @@ mod tests {
                 "count": 2
             })
         );
-    }
-
-    #[test]
-    fn detection_never_fails_and_count_matches_devices() {
-        let report = detect();
-        assert_eq!(report.count, report.devices.len());
     }
 }
