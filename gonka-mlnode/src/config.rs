@@ -73,6 +73,10 @@ pub struct MlNodeConfig {
     /// Join a gateway by itself (register, then heartbeat; `--gateway-url`); `None`: the
     /// gateway's operator registers the node.
     pub join: Option<crate::join::JoinSettings>,
+    /// The GPU vendor whose visible-devices variable binds task instances to their GPUs
+    /// (`nvidia`, `amd`, `hygon`, `ascend`, `musa`; see [`crate::tasks::launch`]); `None`: the
+    /// vendor of the detected GPUs, else `nvidia`.
+    pub task_gpu_vendor: Option<String>,
 }
 
 impl Default for MlNodeConfig {
@@ -105,6 +109,7 @@ impl Default for MlNodeConfig {
             max_body_bytes: 32 * 1024 * 1024,
             poc: crate::poc::PocSettings::default(),
             join: None,
+            task_gpu_vendor: None,
         }
     }
 }
