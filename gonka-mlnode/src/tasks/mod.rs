@@ -6,7 +6,7 @@
 //!   `running`, or `failed` with the engine's reason); the same launch again answers the
 //!   instance as it is; a different launch of a live task id is a conflict naming the fields
 //!   that differ (a `failed` instance is replaced). Bad input is refused naming the field,
-//!   before anything starts: see [`launch::check`]; a port another instance or the single-model
+//!   before anything starts; a port another instance or the single-model
 //!   engines use is refused too.
 //! - `sleep` / `wake` (POST): `running` → `sleeping`, `sleeping` → `waking` → `running`; a
 //!   sleeping instance sleeps again and an awake one wakes again without effect; any other state
