@@ -190,3 +190,37 @@ async fn an_sglang_instance_sleeps_by_stopping_and_a_request_starts_it_again() {
     node.stop().await.unwrap();
     assert!(!answers(port).await, "shutdown stops the instance");
 }
+
+#[tokio::test]
+async fn a_request_for_an_instance_whose_engine_gave_up_is_a_503_naming_the_model() {
+    let mut config = fake_engine_config(EngineKind::Vllm);
+    config.backoff.max_failures = 2;
+    let node = Node::start(config).await;
+    let port = free_port();
+    let launch = json!({
+        "model": "chat-crash", "model_path": "org/w", "engine": "vllm", "port": port,
+        "args": ["--fake-crash-after", "0.1"],
+    });
+    assert_eq!(put(&node, "t-c", &launch).await.0, 202);
+    let t = wait_task(&node, "t-c", "failed").await;
+    assert!(t["error"].as_str().unwrap().contains("giving up"), "{t}");
+    let r = node
+        .client
+        .post(format!("{}/v1/chat/completions", node.inference))
+        .json(&json!({"model": "chat-crash", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("chat-crash"), "{message}");
+    // A failed instance is replaced by a new launch, even a different one.
+    let relaunch =
+        json!({"model": "chat-crash", "model_path": "org/w", "engine": "vllm", "port": port});
+    assert_eq!(put(&node, "t-c", &relaunch).await.0, 202);
+    wait_task(&node, "t-c", "running").await;
+    assert_eq!(chat(&node, "chat-crash").await, 200);
+    node.stop().await.unwrap();
+}

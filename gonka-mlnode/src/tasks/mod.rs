@@ -358,7 +358,11 @@ impl TaskManager {
                     ),
                 }));
             }
-            let states: Vec<TaskState> = candidates.iter().map(|i| i.state()).collect();
+            // As reported: a running instance whose engine gave up is failed.
+            let mut states = Vec::with_capacity(candidates.len());
+            for i in &candidates {
+                states.push(i.report().await.state);
+            }
             if states
                 .iter()
                 .all(|s| matches!(s, TaskState::Failed | TaskState::Stopping))
