@@ -6,8 +6,9 @@
 //! `/health`. On a node with deployment task instances, a request whose JSON body names the
 //! `model` of an instance goes to the running instance of that model with the fewest requests
 //! in flight; a sleeping one is woken and the request waits (at most the start-up timeout, then
-//! 503 `model_unavailable` with `Retry-After`); other models go to the single-model engines. On a llama.cpp node `/tokenize`, `/detokenize` and `/v1/models` are answered in
-//! vLLM's words ([`llamacpp_vllm`]), as upstream's network node reads them.
+//! 503 `model_unavailable` with `Retry-After`); other models go to the single-model engines.
+//! On a llama.cpp node `/tokenize`, `/detokenize` and `/v1/models` are answered in vLLM's words
+//! ([`llamacpp_vllm`]), as upstream's network node reads them.
 
 use gonka_core::trace_context::SendTraced;
 use std::sync::Arc;

@@ -10,9 +10,9 @@
 //!   engines use is refused too.
 //! - `sleep` / `wake` (POST): `running` → `sleeping`, `sleeping` → `waking` → `running`; a
 //!   sleeping instance sleeps again and an awake one wakes again without effect; any other state
-//!   is a conflict naming both. vLLM and the simulator sleep in the engine ([`SleepMode::EngineSleep`]:
-//!   `POST /sleep?level=1`, `POST /wake_up`), the others stop their process and start it again
-//!   ([`SleepMode::Restart`]). Each finished wake is timed into the wake histogram.
+//!   is a conflict naming both. vLLM and the simulator sleep in the engine
+//!   ([`SleepMode::EngineSleep`]: `POST /sleep?level=1`, `POST /wake_up`), the others stop their
+//!   process and start it again ([`SleepMode::Restart`]). Each finished wake is timed into the wake histogram.
 //! - `stop` (DELETE): the instance is forgotten at once and its engine stopped before the call
 //!   returns, so its port no longer answers.
 //! - [`TaskManager::route`]: the inference proxy's pick for a request's `model`.
