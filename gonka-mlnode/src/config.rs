@@ -76,6 +76,10 @@ pub struct MlNodeConfig {
     /// Simulated GPUs reported by `/api/v1/gpu/devices` and `/health` instead of the host's
     /// (`--sim-gpus`); `None` (or a count of 0): the host's GPUs are detected.
     pub sim_gpus: Option<crate::gpu::SimulatedGpus>,
+    /// The GPU vendor whose visible-devices variable binds task instances to their GPUs
+    /// (`nvidia`, `amd`, `hygon`, `ascend`, `musa`; see [`crate::tasks::launch`]); `None`: the
+    /// vendor of the detected GPUs, else `nvidia`.
+    pub task_gpu_vendor: Option<String>,
 }
 
 impl Default for MlNodeConfig {
@@ -109,6 +113,7 @@ impl Default for MlNodeConfig {
             poc: crate::poc::PocSettings::default(),
             join: None,
             sim_gpus: None,
+            task_gpu_vendor: None,
         }
     }
 }

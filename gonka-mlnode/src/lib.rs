@@ -73,6 +73,7 @@ pub mod poc;
 pub mod proxy;
 mod run;
 pub mod simulator;
+pub mod tasks;
 pub mod version_prefix;
 
 pub use config::MlNodeConfig;

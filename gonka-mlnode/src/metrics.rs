@@ -68,6 +68,11 @@ fn duration_histogram() -> Histogram {
 /// The engine states `gonka_mlnode_engine_state` reports, one of them 1 at a time.
 pub const ENGINE_STATES: [&str; 4] = ["stopped", "loading", "serving", "failed"];
 
+/// The task instance states `gonka_mlnode_task_instances` counts.
+pub const TASK_STATES: [&str; 6] = [
+    "starting", "running", "sleeping", "waking", "stopping", "failed",
+];
+
 /// The engine state of `state` (one of [`ENGINE_STATES`]).
 pub fn engine_state(state: &StateReport) -> &'static str {
     if state.inference_healthy == Some(true) {
@@ -95,6 +100,8 @@ pub struct MlNodeMetrics {
     poc_artifacts: Family<StageLabel, Gauge>,
     poc_block_height: Gauge,
     poc_queued_nonces: Gauge,
+    task_instances: Family<StateLabel, Gauge>,
+    task_wake: Histogram,
     /// Restarts seen at the last scrape (the replicas' own counters; they restart at 0 when an
     /// `up` replaces the replicas).
     restarts_seen: Mutex<u64>,
@@ -133,6 +140,19 @@ impl MlNodeMetrics {
         let poc_artifacts = Family::<StageLabel, Gauge>::default();
         let poc_block_height = Gauge::default();
         let poc_queued_nonces = Gauge::default();
+        let task_instances = Family::<StateLabel, Gauge>::default();
+        // 50 ms .. ~27 min: a simulator wakes at once, a vLLM instance restarted may take long.
+        let task_wake = Histogram::new(exponential_buckets(0.05, 2.0, 16));
+        r.register(
+            "task_instances",
+            "Deployment task instances by state (starting, running, sleeping, waking, stopping, failed)",
+            task_instances.clone(),
+        );
+        r.register(
+            "task_wake_seconds",
+            "Time from a wake of a sleeping task instance to its running again",
+            task_wake.clone(),
+        );
         r.register(
             "requests",
             "Requests answered, by listener, route and status",
@@ -195,6 +215,8 @@ impl MlNodeMetrics {
             poc_artifacts,
             poc_block_height,
             poc_queued_nonces,
+            task_instances,
+            task_wake,
             restarts_seen: Mutex::new(0),
         }
     }
@@ -213,6 +235,11 @@ impl MlNodeMetrics {
                 listener: listener.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Times one finished wake of a task instance (`gonka_mlnode_task_wake_seconds`).
+    pub fn observe_task_wake(&self, seconds: f64) {
+        self.task_wake.observe(seconds);
     }
 
     /// Our metrics in the Prometheus text format (0.0.4, so an engine's text can follow), with
@@ -241,6 +268,16 @@ impl MlNodeMetrics {
                 .filter(|r| r.health == ReplicaHealth::Ready)
                 .count() as u64,
         ));
+        for s in TASK_STATES {
+            let n = state
+                .tasks
+                .iter()
+                .filter(|t| crate::tasks::state_name(t.state) == s)
+                .count();
+            self.task_instances
+                .get_or_create(&StateLabel { state: s.into() })
+                .set(gauge(n as u64));
+        }
         self.poc_generating
             .set(i64::from(pow.status == "GENERATING"));
         for (stage, v) in [

@@ -34,12 +34,12 @@ pub enum RunError {
 
 /// Runs the ML node agent: the management API on `mgmt`, the inference proxy on `inference`,
 /// until `shutdown` resolves; then stops serving (open connections get
-/// [`MlNodeConfig::drain_timeout`]) and stops every engine (SIGTERM, SIGKILL after the grace
-/// period), so no child process outlives the call. With [`MlNodeConfig::model`] set, that model
-/// is brought up at start (in the background, like an `inference/up`). With
-/// [`MlNodeConfig::state_dir`] set, the directory is locked for the agent's lifetime and engines
-/// a killed predecessor left running are stopped first (SIGTERM to their process group, SIGKILL
-/// after the grace period).
+/// [`MlNodeConfig::drain_timeout`]) and stops every engine, task instances included (SIGTERM,
+/// SIGKILL after the grace period), so no child process outlives the call. With
+/// [`MlNodeConfig::model`] set, that model is brought up at start (in the background, like an
+/// `inference/up`). With [`MlNodeConfig::state_dir`] set, the directory is locked for the agent's
+/// lifetime and engines a killed predecessor left running are stopped first (SIGTERM to their
+/// process group, SIGKILL after the grace period).
 ///
 /// # Errors
 /// [`RunError::StateDir`] when the state directory cannot be created or another agent holds it,
@@ -148,6 +148,7 @@ pub async fn run_agent(
     let mgmt_result = mgmt_server.await;
     let proxy_result = proxy_server.await;
     let engines = agent.down().await;
+    agent.tasks().stop_all().await;
     tracing::info!("ML node agent stopped");
     if let Some(e) = start_error {
         return Err(RunError::StartModel(e));

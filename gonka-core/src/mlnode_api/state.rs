@@ -173,6 +173,10 @@ pub struct StateReport {
     /// Extension: engine memory total, free and pressure; omitted when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryReport>,
+    /// Extension: the engine instances of deployment tasks (`/api/v1/tasks`), by task id;
+    /// omitted when there are none, so a node without tasks answers upstream's shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<crate::mlnode_api::TaskInstance>,
 }
 
 impl StateReport {
@@ -196,6 +200,7 @@ impl StateReport {
             loaded_models: None,
             disk_models: Vec::new(),
             memory: None,
+            tasks: Vec::new(),
         }
     }
 

@@ -196,3 +196,25 @@ fn residency_and_memory_extensions_round_trip_and_default_when_absent() {
     assert!(cold.resident_models().is_empty());
     assert_eq!(cold.memory.unwrap().pressure, crate::MemoryPressure::Normal);
 }
+
+#[test]
+fn task_instances_in_the_state_are_omitted_when_none_and_round_trip() {
+    let mut state = StateReport::new("STOPPED");
+    let v = serde_json::to_value(&state).unwrap();
+    assert!(
+        v.get("tasks").is_none(),
+        "upstream's shape without tasks: {v}"
+    );
+    let launch = TaskLaunch {
+        model: "m".into(),
+        engine: "simulator".into(),
+        port: 8100,
+        ..TaskLaunch::default()
+    };
+    state.tasks.push(TaskInstance::starting("t-1", &launch, 7));
+    let v = serde_json::to_value(&state).unwrap();
+    assert_eq!(v["tasks"][0]["task_id"], "t-1");
+    assert_eq!(v["tasks"][0]["state"], "starting");
+    let back: StateReport = serde_json::from_value(v).unwrap();
+    assert_eq!(back, state);
+}

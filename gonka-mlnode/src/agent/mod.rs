@@ -13,7 +13,7 @@ mod request;
 pub mod residency;
 mod status;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,17 +66,40 @@ struct Inner {
 pub struct Upstream {
     /// Engine base URL, e.g. `http://127.0.0.1:5001`.
     pub base_url: String,
+    /// The engine behind it (the proxy answers vLLM's words for llama.cpp).
+    pub engine: EngineKind,
     /// Counts the request while alive.
     pub guard: InFlight,
 }
 
-/// Decrements a replica's in-flight count when dropped.
+/// Decrements a replica's (or task instance's) in-flight count when dropped, and stamps the
+/// instance's last request time (Unix ms) when it has one.
 #[derive(Debug)]
-pub struct InFlight(Arc<AtomicUsize>);
+pub struct InFlight {
+    count: Arc<AtomicUsize>,
+    last_request_ms: Option<Arc<AtomicU64>>,
+}
+
+impl InFlight {
+    /// Counts one request in `count` until dropped; `last_request_ms` gets the time it ended.
+    pub(crate) fn counting(
+        count: Arc<AtomicUsize>,
+        last_request_ms: Option<Arc<AtomicU64>>,
+    ) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self {
+            count,
+            last_request_ms,
+        }
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        if let Some(last) = &self.last_request_ms {
+            last.store(crate::tasks::now_ms(), Ordering::SeqCst);
+        }
     }
 }
 
@@ -92,6 +115,7 @@ pub struct Agent {
     poc: crate::poc::PocRunner,
     poc_engines: crate::poc::EngineForwarder,
     metrics: Arc<crate::metrics::MlNodeMetrics>,
+    tasks: crate::tasks::TaskManager,
 }
 
 impl std::fmt::Debug for Agent {
@@ -122,6 +146,8 @@ impl Agent {
     /// An agent whose replicas come from `factory` (custom engines).
     pub fn with_factory(config: Arc<MlNodeConfig>, factory: BackendFactory) -> Arc<Self> {
         let poc = crate::poc::PocRunner::new(config.poc.clone());
+        let metrics = Arc::new(crate::metrics::MlNodeMetrics::new());
+        let tasks = crate::tasks::TaskManager::new(Arc::clone(&config), Arc::clone(&metrics));
         Arc::new(Self {
             config,
             factory,
@@ -144,7 +170,8 @@ impl Agent {
             rotation: AtomicUsize::new(0),
             poc,
             poc_engines: crate::poc::EngineForwarder::new(),
-            metrics: Arc::new(crate::metrics::MlNodeMetrics::new()),
+            metrics,
+            tasks,
         })
     }
 
@@ -156,6 +183,37 @@ impl Agent {
     /// The node's Prometheus metrics.
     pub fn metrics(&self) -> &Arc<crate::metrics::MlNodeMetrics> {
         &self.metrics
+    }
+
+    /// The deployment task instances (`/api/v1/tasks`).
+    pub fn tasks(&self) -> &crate::tasks::TaskManager {
+        &self.tasks
+    }
+
+    /// `PUT /api/v1/tasks/{task_id}`: [`crate::tasks::TaskManager::launch`], refusing the
+    /// ports of the single-model engines (`--engine-port-base` range and the ports the
+    /// replicas run on now).
+    ///
+    /// # Errors
+    /// As [`crate::tasks::TaskManager::launch`].
+    pub async fn launch_task(
+        &self,
+        task_id: &str,
+        launch: gonka_core::mlnode_api::TaskLaunch,
+    ) -> Result<gonka_core::mlnode_api::TaskInstance, AgentError> {
+        let mut reserved: Vec<u16> = self
+            .lock()
+            .replicas
+            .iter()
+            .filter_map(|r| r.backend.base_url())
+            .filter_map(|url| url.rsplit(':').next().and_then(|p| p.parse().ok()))
+            .collect();
+        if self.config.engine != EngineKind::Simulator && self.config.engine_port_base != 0 {
+            let base = self.config.engine_port_base;
+            let count = u16::try_from(self.config.replicas.max(1)).unwrap_or(u16::MAX);
+            reserved.extend((0..count).map(|i| base.saturating_add(i)));
+        }
+        self.tasks.launch(task_id, launch, &reserved).await
     }
 
     /// The forwarder of PoC calls to the engines (PoC on a vLLM engine's served model).
@@ -369,10 +427,10 @@ impl Agent {
             .filter_map(|k| inner.replicas.get((start + k) % count))
             .filter_map(|r| r.backend.base_url().map(|url| (r, url)))
             .min_by_key(|(r, _)| r.in_flight.load(Ordering::SeqCst))?;
-        replica.in_flight.fetch_add(1, Ordering::SeqCst);
         let upstream = Upstream {
             base_url,
-            guard: InFlight(Arc::clone(&replica.in_flight)),
+            engine: self.config.engine,
+            guard: InFlight::counting(Arc::clone(&replica.in_flight), None),
         };
         inner.last_used = Some(Instant::now());
         Some(upstream)

@@ -32,6 +32,9 @@ pub enum AgentError {
     /// An engine could not be stopped.
     #[error("{0}")]
     Engine(String),
+    /// No such thing (a task instance).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// Checks an up request before anything is touched: model name, dtype, and that the engine

@@ -165,6 +165,7 @@ impl Agent {
             loaded_models: Some(loaded_models),
             disk_models: facts.disk_models,
             memory: facts.memory,
+            tasks: self.tasks.list().await.tasks,
         }
     }
 

@@ -260,6 +260,12 @@ pub struct Cli {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+    /// GPU vendor whose visible-devices variable binds deployment task instances to their GPUs:
+    /// nvidia (CUDA_VISIBLE_DEVICES), amd or hygon (HIP_VISIBLE_DEVICES), ascend
+    /// (ASCEND_RT_VISIBLE_DEVICES), musa (MUSA_VISIBLE_DEVICES). Default: the detected GPUs'
+    /// vendor, else nvidia.
+    #[arg(long, env = "GONKA_MLNODE_TASK_GPU_VENDOR")]
+    pub task_gpu_vendor: Option<String>,
     /// Subcommand; none runs the agent.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -475,6 +481,7 @@ impl Cli {
             max_connections_per_ip: self.max_connections_per_ip,
             join: self.join_settings(),
             sim_gpus: self.simulated_gpus(),
+            task_gpu_vendor: self.task_gpu_vendor.clone(),
             ..MlNodeConfig::default()
         }
     }

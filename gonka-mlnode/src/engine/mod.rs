@@ -116,6 +116,9 @@ pub struct ProcessOptions {
     /// Where the running engine's pid file is kept (`None`: none), so that an agent started
     /// after this one was killed finds and stops the engine; removed when the engine stops.
     pub pid_file: Option<PathBuf>,
+    /// Environment variables set on the engine process besides the agent's own (e.g.
+    /// `CUDA_VISIBLE_DEVICES` of a task instance); empty for the single-model engines.
+    pub env: Vec<(String, String)>,
 }
 
 impl ProcessOptions {
@@ -134,6 +137,7 @@ impl ProcessOptions {
             health_interval: Duration::from_secs(10),
             unhealthy_after: 3,
             pid_file: None,
+            env: Vec::new(),
         }
     }
 

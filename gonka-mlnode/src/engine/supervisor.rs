@@ -114,6 +114,12 @@ impl Supervisor {
         command
             .args(&self.command.args)
             .env("PYTHONUNBUFFERED", "1")
+            .envs(
+                self.options
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

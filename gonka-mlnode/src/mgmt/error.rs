@@ -32,6 +32,7 @@ impl From<AgentError> for ApiError {
         let status = match e {
             AgentError::Invalid(_) => StatusCode::BAD_REQUEST,
             AgentError::Conflict(_) => StatusCode::CONFLICT,
+            AgentError::NotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self {

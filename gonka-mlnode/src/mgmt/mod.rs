@@ -1,6 +1,7 @@
 //! The management API (default `0.0.0.0:8080`), compatible with Gonka's ML node API: health
 //! probes, `/api/v1/state`, inference up/down/stop, engine logs, GPU devices, local models and
-//! their download from the Hugging Face hub.
+//! their download from the Hugging Face hub; and the engine instances of deployment tasks
+//! (`/api/v1/tasks`, see [`crate::tasks`]).
 //!
 //! With a token configured, every `/api/*` call needs `Authorization: Bearer <token>` (401
 //! otherwise); the health probes stay open. A request carrying an `Origin` header (a web page;
@@ -11,6 +12,7 @@
 mod error;
 mod inference;
 mod info;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -39,6 +41,13 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route(paths::INFERENCE_LOGS, get(inference::logs))
         .route(paths::GPU_DEVICES, get(info::gpu_devices))
         .route(paths::GPU_DRIVER, get(info::gpu_driver))
+        .route(paths::TASKS, get(tasks::list))
+        .route(
+            paths::TASK,
+            get(tasks::get_one).put(tasks::put).delete(tasks::delete),
+        )
+        .route(paths::TASK_SLEEP, post(tasks::sleep))
+        .route(paths::TASK_WAKE, post(tasks::wake))
         .merge(crate::models::routes(models_state(agent.config())))
         .merge(crate::poc::routes())
         .route_layer(middleware::from_fn_with_state(token, require_token));

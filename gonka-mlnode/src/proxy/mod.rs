@@ -3,8 +3,12 @@
 //! without buffering. A client that goes away drops the upstream request (the engine sees the
 //! connection close and frees its slot). No ready engine → `503` in the OpenAI error shape.
 //! `GET /health` answers 200 when an engine is ready, 503 otherwise, like an engine's own
-//! `/health`. On a llama.cpp node `/tokenize`, `/detokenize` and `/v1/models` are answered in
-//! vLLM's words ([`llamacpp_vllm`]), as upstream's network node reads them.
+//! `/health`. On a node with deployment task instances, a request whose JSON body names the
+//! `model` of an instance goes to the running instance of that model with the fewest requests
+//! in flight; a sleeping one is woken and the request waits (at most the start-up timeout, then
+//! 503 `model_unavailable` with `Retry-After`); other models go to the single-model engines.
+//! On a llama.cpp node `/tokenize`, `/detokenize` and `/v1/models` are answered in vLLM's words
+//! ([`llamacpp_vllm`]), as upstream's network node reads them.
 
 use gonka_core::trace_context::SendTraced;
 use std::sync::Arc;
@@ -121,6 +125,47 @@ fn chain(error: &dyn std::error::Error) -> String {
     out
 }
 
+/// The `model` of a JSON request body, if any.
+#[derive(serde::Deserialize)]
+struct ModelOnly {
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// The upstream of a request on a node with task instances: the instance serving the body's
+/// `model` (woken and waited for, at most the start-up timeout), else a single-model engine.
+async fn pick_for(state: &ProxyState, body: &[u8]) -> Result<crate::agent::Upstream, Response> {
+    let model = serde_json::from_slice::<ModelOnly>(body)
+        .ok()
+        .and_then(|m| m.model);
+    if let Some(model) = model {
+        let wait = state.agent.config().startup_timeout;
+        match state.agent.tasks().route(&model, wait).await {
+            Some(Ok(upstream)) => return Ok(upstream),
+            Some(Err(e)) => return Err(model_unavailable(&e)),
+            None => {}
+        }
+    }
+    state.agent.pick().ok_or_else(no_engine)
+}
+
+/// 503 with `Retry-After` naming the model whose instances cannot serve now.
+fn model_unavailable(e: &crate::tasks::Unavailable) -> Response {
+    let mut response = openai_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable_error",
+        "model_unavailable",
+        &format!(
+            "model {} is not available on this ML node now: {}",
+            e.model, e.reason
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, 5.into());
+    response
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(axum::http::header::CONNECTION)
@@ -150,15 +195,20 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
             ),
         );
     }
-    let Some(upstream) = state.agent.pick() else {
-        return no_engine();
+    // Without task instances, as always: no engine → 503 before the body is read.
+    let early = if state.agent.tasks().is_empty() {
+        match state.agent.pick() {
+            Some(upstream) => Some(upstream),
+            None => return no_engine(),
+        }
+    } else {
+        None
     };
     let path_and_query = request
         .uri()
         .path_and_query()
         .map_or(path, |pq| pq.as_str())
         .to_owned();
-    let url = format!("{}{}", upstream.base_url, path_and_query);
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, state.max_body).await {
         Ok(b) => b,
@@ -174,7 +224,15 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
             )
         }
     };
-    if state.agent.config().engine == EngineKind::Llamacpp {
+    let upstream = match early {
+        Some(upstream) => upstream,
+        None => match pick_for(&state, &body).await {
+            Ok(upstream) => upstream,
+            Err(response) => return response,
+        },
+    };
+    let url = format!("{}{}", upstream.base_url, path_and_query);
+    if upstream.engine == EngineKind::Llamacpp {
         let (client, base) = (&state.client, upstream.base_url.as_str());
         match (&parts.method, parts.uri.path()) {
             (&Method::POST, "/tokenize") => {

@@ -28,6 +28,9 @@ struct EmbeddingsRequest {
 
 /// `POST /v1/embeddings`.
 pub(crate) async fn embeddings(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    if let Some(r) = super::handlers::asleep(&sim) {
+        return r;
+    }
     let request: EmbeddingsRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(format!("invalid embeddings request: {e}")),

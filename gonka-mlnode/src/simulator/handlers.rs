@@ -150,8 +150,40 @@ struct Job {
     prompt_tokens: u32,
 }
 
+/// `POST /sleep` (vLLM's sleep mode; the `level` is accepted and ignored).
+pub(crate) async fn sleep(State(sim): State<Arc<Simulator>>) -> Response {
+    sim.set_sleeping(true);
+    StatusCode::OK.into_response()
+}
+
+/// `POST /wake_up`.
+pub(crate) async fn wake_up(State(sim): State<Arc<Simulator>>) -> Response {
+    sim.set_sleeping(false);
+    StatusCode::OK.into_response()
+}
+
+/// `GET /is_sleeping`: `{"is_sleeping": bool}`, as vLLM.
+pub(crate) async fn is_sleeping(State(sim): State<Arc<Simulator>>) -> Json<serde_json::Value> {
+    Json(json!({"is_sleeping": sim.is_sleeping()}))
+}
+
+/// `503 engine_sleeping` while the simulator sleeps, like a sleeping vLLM that cannot serve.
+pub(crate) fn asleep(sim: &Simulator) -> Option<Response> {
+    sim.is_sleeping().then(|| {
+        openai_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable_error",
+            "engine_sleeping",
+            "the engine is sleeping (POST /wake_up first)",
+        )
+    })
+}
+
 /// `POST /v1/chat/completions`.
 pub(crate) async fn chat(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    if let Some(r) = asleep(&sim) {
+        return r;
+    }
     let req: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(format!("invalid chat completion request: {e}")),
@@ -173,6 +205,9 @@ pub(crate) async fn chat(State(sim): State<Arc<Simulator>>, body: Bytes) -> Resp
 
 /// `POST /v1/completions`.
 pub(crate) async fn completion(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
+    if let Some(r) = asleep(&sim) {
+        return r;
+    }
     let req: CompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(format!("invalid completion request: {e}")),

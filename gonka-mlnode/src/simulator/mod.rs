@@ -4,9 +4,11 @@
 //! Serves `/v1/models`, `/v1/chat/completions` and `/v1/completions` (streaming SSE ending in
 //! `data: [DONE]`, and not), `usage` filled in, `/health`, plus two control endpoints for fault
 //! tests: `GET /sim/stats` (`{"in_flight", "requests_total"}`) and `PUT /sim/faults` (a
-//! [`FaultConfig`] as JSON). Output is deterministic: the text depends only on the seed (the
-//! request's `seed`, else [`SimulatorConfig::seed`]) and the token count. The hot path allocates
-//! one buffer per SSE event and none per token choice.
+//! [`FaultConfig`] as JSON). Like vLLM's sleep mode (started with `--enable-sleep-mode`), it
+//! serves `POST /sleep` (any `level`), `POST /wake_up` and `GET /is_sleeping`; while asleep the
+//! completion and embedding routes answer `503` (`engine_sleeping`). Output is deterministic:
+//! the text depends only on the seed (the request's `seed`, else [`SimulatorConfig::seed`]) and
+//! the token count. The hot path allocates one buffer per SSE event and none per token choice.
 
 mod config;
 mod embeddings;
@@ -17,7 +19,7 @@ mod text;
 mod tokenize;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::routing::{get, post, put};
@@ -35,6 +37,7 @@ pub struct Simulator {
     in_flight: Arc<AtomicUsize>,
     requests: AtomicU64,
     limiter: Option<Arc<Semaphore>>,
+    sleeping: AtomicBool,
 }
 
 impl Simulator {
@@ -48,6 +51,7 @@ impl Simulator {
             in_flight: Arc::new(AtomicUsize::new(0)),
             requests: AtomicU64::new(0),
             limiter,
+            sleeping: AtomicBool::new(false),
         })
     }
 
@@ -80,6 +84,16 @@ impl Simulator {
             .clone()
     }
 
+    /// Whether it is asleep (`POST /sleep` and no `POST /wake_up` since).
+    pub fn is_sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::SeqCst)
+    }
+
+    /// Puts it to sleep (`true`) or wakes it (`false`).
+    pub fn set_sleeping(&self, sleeping: bool) {
+        self.sleeping.store(sleeping, Ordering::SeqCst);
+    }
+
     fn enter(&self) -> InFlightGuard {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlightGuard(Arc::clone(&self.in_flight))
@@ -106,6 +120,9 @@ pub fn router(sim: Arc<Simulator>) -> Router {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/tokenize", post(tokenize::tokenize))
         .route("/sim/stats", get(handlers::stats))
+        .route("/sleep", post(handlers::sleep))
+        .route("/wake_up", post(handlers::wake_up))
+        .route("/is_sleeping", get(handlers::is_sleeping))
         .route("/metrics", get(handlers::metrics))
         .route(
             "/sim/faults",
