@@ -12,6 +12,7 @@ mod entry;
 mod liveness;
 mod permit;
 mod queue;
+mod route_nodes;
 mod stats;
 
 use std::borrow::Cow;
