@@ -3,6 +3,9 @@
 //! Keys are kept only as SHA-256 digests: an entry `sha256:<64 hex digits>` is used as is (so the
 //! keys file need not hold a plaintext key), any other entry is hashed when [`ApiKeys::new`] runs.
 //! A presented key is hashed and compared with every stored digest in constant time.
+//!
+//! With deployments, a deployment endpoint's API key is accepted too
+//! ([`ApiKeys::with_endpoint_keys`]); the proxy then scopes it to its deployment's models.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,13 +19,22 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::GatewayError;
 
-/// SHA-256 digests of the accepted keys; empty means every request is allowed.
+/// SHA-256 digests of the accepted keys; empty means every request is allowed. Optionally
+/// also the deployments' endpoint keys.
 #[derive(Clone, Default)]
-pub struct ApiKeys(Arc<Vec<[u8; 32]>>);
+pub struct ApiKeys(
+    Arc<Vec<[u8; 32]>>,
+    Option<Arc<crate::deploy_routes::DeployRoutes>>,
+);
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ApiKeys(<{} key digests>)", self.0.len())
+        write!(
+            f,
+            "ApiKeys(<{} key digests>, endpoint keys: {})",
+            self.0.len(),
+            self.1.is_some()
+        )
     }
 }
 
@@ -33,10 +45,20 @@ impl ApiKeys {
         let mut digests: Vec<[u8; 32]> = entries.iter().map(|e| entry_digest(e)).collect();
         digests.sort_unstable();
         digests.dedup();
-        Self(Arc::new(digests))
+        Self(Arc::new(digests), None)
     }
 
-    /// Whether no key is configured (the API is open).
+    /// These keys, and also the endpoint keys of the deployments in `routes` (when `Some`):
+    /// an endpoint key is accepted even when it is not one of these keys.
+    pub fn with_endpoint_keys(
+        mut self,
+        routes: Option<Arc<crate::deploy_routes::DeployRoutes>>,
+    ) -> Self {
+        self.1 = routes;
+        self
+    }
+
+    /// Whether no key is configured (the API is open; endpoint keys aside).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -89,6 +111,28 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+impl ApiKeys {
+    /// Whether `key` is a deployment endpoint's key (when endpoint keys are accepted).
+    async fn accepts_endpoint_key(&self, key: &str) -> bool {
+        match &self.1 {
+            Some(routes) => routes.resolve_key(key).await.is_some(),
+            None => false,
+        }
+    }
+}
+
+/// The bearer token of `headers` (`Authorization: Bearer <key>`), trimmed.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 /// Middleware: 401 in OpenAI shape unless the bearer token is one of the keys (when keys are set).
 pub async fn require_api_key(
     State(keys): State<ApiKeys>,
@@ -98,17 +142,10 @@ pub async fn require_api_key(
     if keys.is_empty() {
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+    let presented = bearer(request.headers());
     match presented {
         Some(key) if keys.accepts(key) => next.run(request).await,
+        Some(key) if keys.accepts_endpoint_key(key).await => next.run(request).await,
         Some(_) => GatewayError::Unauthorized("incorrect API key provided".into()).into_response(),
         None => GatewayError::Unauthorized(
             "missing API key: send it as `Authorization: Bearer sk-...`".into(),

@@ -41,6 +41,15 @@ pub enum GatewayError {
     /// No or a wrong API key.
     #[error("{0}")]
     Unauthorized(String),
+    /// The request's API key is a deployment endpoint's key, which may only ask for its own
+    /// deployment's models (`403`).
+    #[error("this API key is scoped to deployment `{deployment}` and cannot be used for model `{model}`; use it for `{deployment}` or use another key")]
+    KeyScope {
+        /// The model asked for.
+        model: String,
+        /// The deployment (task group) the key belongs to.
+        deployment: String,
+    },
     /// No registered node declares the model (nor any fallback).
     #[error("the model `{0}` does not exist or no node serves it")]
     ModelNotFound(String),
@@ -136,6 +145,7 @@ impl GatewayError {
                 "method_not_allowed",
             ),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
+            Self::KeyScope { .. } => (StatusCode::FORBIDDEN, "permission_error", "key_scope"),
             Self::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             Self::NoCapacity { .. } => (StatusCode::SERVICE_UNAVAILABLE, SERVER, "no_capacity"),
             Self::QueueFull(_) => (

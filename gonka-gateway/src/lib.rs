@@ -62,6 +62,7 @@ pub mod context;
 pub mod cors;
 pub mod cross_site;
 pub mod dashboard;
+pub mod deploy_routes;
 #[cfg(feature = "devnet")]
 #[cfg_attr(docsrs, doc(cfg(feature = "devnet")))]
 pub mod devnet;

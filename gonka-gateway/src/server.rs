@@ -272,6 +272,8 @@ pub struct RunningGateway {
     pub admin_addr: Option<SocketAddr>,
     /// Address of the PoC listener, when served.
     pub poc_addr: Option<SocketAddr>,
+    /// The deployment view routing by model route, when deployments are on.
+    pub deploy_routes: Option<Arc<crate::deploy_routes::DeployRoutes>>,
     /// Address of the metrics listener, when `/metrics` has its own
     /// ([`GatewayConfig::metrics_listen`]).
     pub metrics_addr: Option<SocketAddr>,
@@ -361,6 +363,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         config.governance.clone(),
         config.fleet.clone(),
     );
+    let deploy_routes = config
+        .deployments
+        .clone()
+        .map(|store| Arc::new(crate::deploy_routes::DeployRoutes::new(store)));
     let proxy = Proxy::new(
         pool.clone(),
         metrics.clone(),
@@ -373,7 +379,8 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             context_protection: config.context_protection,
         },
     )?
-    .with_fleet(fleet.clone());
+    .with_fleet(fleet.clone())
+    .with_deploy_routes(deploy_routes.clone());
     let (proxy, trace_writer) = with_trace_writer(proxy, &config, &metrics);
     let proxy = Arc::new(proxy);
     let broker = Broker {
@@ -437,6 +444,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         };
         background.spawn(placer.run(stopped.clone()));
     }
+    if let Some(routes) = &deploy_routes {
+        let interval = crate::deploy_routes::REFRESH_INTERVAL;
+        background.spawn(routes.clone().run(interval, stopped.clone()));
+    }
     let mut servers = JoinSet::new();
     let public_addr = local_addr(&listeners.public)?;
     let state = AppState {
@@ -449,7 +460,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     let metrics_state = state.clone();
     let mut public = public_router_full(
         state,
-        ApiKeys::new(&config.api_keys),
+        ApiKeys::new(&config.api_keys).with_endpoint_keys(deploy_routes.clone()),
         &config.passthrough_routes,
         MetricsAccess::public(&config),
     );
@@ -583,6 +594,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         tls: config.tls.is_some(),
         admin_addr,
         poc_addr,
+        deploy_routes,
         metrics_addr,
         stop,
         servers,

@@ -34,6 +34,62 @@ fn active() -> String {
     "active".into()
 }
 
+/// The fields of [`RouteBody`] and whether each is a number (else a string).
+const ROUTE_FIELDS: [(&str, bool); 8] = [
+    ("model_name", false),
+    ("task_group_id", false),
+    ("engine", false),
+    ("priority", true),
+    ("weight", true),
+    ("version", false),
+    ("algorithm", false),
+    ("status", false),
+];
+
+/// Every field of a route body that is unknown or of the wrong type, each named (serde's own
+/// message names neither the field of a wrong type nor all the problems at once).
+fn check_shape(body: &Value) -> Vec<FieldError> {
+    let Some(fields) = body.as_object() else {
+        return vec![FieldError::new("body", "a model route is a JSON object")];
+    };
+    let mut problems = Vec::new();
+    for (name, value) in fields {
+        match ROUTE_FIELDS.iter().find(|(f, _)| f == name) {
+            None => problems.push(FieldError::new(
+                name,
+                format!(
+                    "{name} is not a field of a model route; expected model_name, task_group_id, engine, priority, weight, version, algorithm or status"
+                ),
+            )),
+            Some((_, true)) if !value.is_null() && value.as_u64().is_none_or(|n| n > u64::from(u32::MAX)) => {
+                problems.push(FieldError::new(
+                    name,
+                    format!("{name} must be a whole number from 0 to {}, got {value}", u32::MAX),
+                ))
+            }
+            Some((_, false)) if !value.is_null() && !value.is_string() => problems.push(
+                FieldError::new(name, format!("{name} must be a string, got {value}")),
+            ),
+            _ => {}
+        }
+    }
+    problems
+}
+
+/// The route body of a request, every bad field named at once.
+fn parse_route(headers: &HeaderMap, body: &Bytes) -> Result<RouteBody, ApiError> {
+    let value: Value = parse_body(headers, body)?;
+    let problems = check_shape(&value);
+    if !problems.is_empty() {
+        return Err(ApiError::Core(Error::Invalid(problems)));
+    }
+    serde_json::from_value(value).map_err(|e| match e.to_string() {
+        m if m.contains("model_name") => ApiError::invalid("model_name", m),
+        m if m.contains("task_group_id") => ApiError::invalid("task_group_id", m),
+        m => ApiError::BadRequest(format!("invalid body: {m}")),
+    })
+}
+
 fn to_route(id: String, body: RouteBody) -> Result<ModelRoute, ApiError> {
     let d = RouteSpec::default();
     let spec = RouteSpec {
@@ -94,7 +150,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body: RouteBody = parse_body(&headers, &body)?;
+    let body = parse_route(&headers, &body)?;
     let route = to_route(ids::model_route_id(rand::thread_rng().gen()), body)?;
     s.store
         .put_route(route.clone())
@@ -142,7 +198,7 @@ pub(crate) async fn put(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body: RouteBody = parse_body(&headers, &body)?;
+    let body = parse_route(&headers, &body)?;
     find(&s, &id).await?;
     let route = to_route(id, body)?;
     s.store

@@ -16,7 +16,7 @@ pub use autoscale::{concurrency_share, decide, ScaleDecision, ScaleInput};
 pub use engine::{choose_engine, engine_preference, GpuVendor};
 pub use model::{AuditEntry, Endpoint, RollingUpdateState, Task, TaskGroup, TaskPlacement};
 pub use placement::{place, NoFit, Placement, PlacementNode, Plugin};
-pub use routes::{pick_route, ModelRoute, RouteTable};
+pub use routes::{pick_route, queue_priority, ModelRoute, RouteTable};
 pub use spec::{Parallelism, Qos, RouteSpec, Shape, TaskGroupSpec};
 pub use status::{advance_group, group_status_of, GroupStatus, IllegalTransition, TaskStatus};
 pub use store::{DeploymentStore, GroupCreation, MemoryDeploymentStore, TaskFilter, TaskMove};

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::deploy::spec::RouteSpec;
+use crate::deploy::spec::{Qos, RouteSpec};
 
 /// One route.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,6 +57,26 @@ pub fn pick_route(
         point -= w;
     }
     tier.last().copied()
+}
+
+/// Holding-queue priority distance between two QoS classes.
+pub const QOS_PRIORITY_STEP: i32 = 1 << 20;
+
+/// The holding-queue priority (higher is served first) of a request for a deployment of QoS
+/// class `qos` that asked for priority `requested` (its `x-gonka-priority`, 0 by default): gold
+/// `+QOS_PRIORITY_STEP`, silver 0 (the priority of requests for models that are not
+/// deployments), bronze `-QOS_PRIORITY_STEP`, plus `requested` clamped to less than half a
+/// step. So every waiting gold request is served before any silver one and silver before
+/// bronze, whatever priority the clients ask for; within a class, the asked priority orders the
+/// waiters and equal ones are served first come, first served.
+pub fn queue_priority(qos: Qos, requested: i32) -> i32 {
+    let half = QOS_PRIORITY_STEP / 2 - 1;
+    let base = match qos {
+        Qos::Gold => QOS_PRIORITY_STEP,
+        Qos::Silver => 0,
+        Qos::Bronze => -QOS_PRIORITY_STEP,
+    };
+    base + requested.clamp(-half, half)
 }
 
 /// Routes grouped by model name, for lookups on the request path.
@@ -152,6 +172,21 @@ mod tests {
         routes[1].spec.weight = 0;
         let s = shares(&routes, |_| true, 10_000);
         assert_eq!(s, vec![("v1".to_string(), 1.0)]);
+    }
+
+    #[test]
+    fn qos_classes_order_queue_priorities_whatever_the_client_asks() {
+        let extremes = [i32::MIN, -5, 0, 5, i32::MAX];
+        for a in extremes {
+            for b in extremes {
+                assert!(queue_priority(Qos::Gold, a) > queue_priority(Qos::Silver, b));
+                assert!(queue_priority(Qos::Silver, a) > queue_priority(Qos::Bronze, b));
+            }
+        }
+        assert_eq!(queue_priority(Qos::Silver, 0), 0);
+        assert_eq!(queue_priority(Qos::Silver, 7), 7);
+        assert!(queue_priority(Qos::Gold, 1) > queue_priority(Qos::Gold, 0));
+        assert_eq!(queue_priority(Qos::Bronze, 3), 3 - QOS_PRIORITY_STEP);
     }
 
     #[test]

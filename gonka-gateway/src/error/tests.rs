@@ -35,6 +35,15 @@ fn cases() -> Vec<(GatewayError, StatusCode, &'static str, &'static str)> {
             "invalid_api_key",
         ),
         (
+            GatewayError::KeyScope {
+                model: "m".into(),
+                deployment: "svc".into(),
+            },
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "key_scope",
+        ),
+        (
             GatewayError::ModelNotFound("m".into()),
             StatusCode::NOT_FOUND,
             "invalid_request_error",

@@ -145,14 +145,22 @@ async fn run(state: &AppState, mut headers: HeaderMap, body: Body, route: Route)
     if !status.is_success() {
         return reshape(response).await;
     }
-    let document = match to_bytes(response.into_body(), DOCUMENT_LIMIT).await {
+    let (parts, body) = response.into_parts();
+    let mut answer = answer_of(body, &model, route, started).await;
+    crate::proxy::copy_routing_headers(&parts.headers, answer.headers_mut());
+    answer
+}
+
+/// The embeddings answer from the proxy's successful `body`.
+async fn answer_of(body: Body, model: &str, route: Route, started: Instant) -> Response {
+    let document = match to_bytes(body, DOCUMENT_LIMIT).await {
         Ok(d) => d,
         Err(e) => {
             return OllamaError::bad_answer(format!("cannot read the engine's answer: {e}"))
                 .into_response()
         }
     };
-    match answer(&model, &document, route, started) {
+    match answer(model, &document, route, started) {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
     }

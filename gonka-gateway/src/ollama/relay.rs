@@ -105,11 +105,19 @@ pub async fn relay(
     translate(response, reply, t.stream).await
 }
 
-/// The proxy's `response` in Ollama's shape.
+/// The proxy's `response` in Ollama's shape, still naming where it went
+/// ([`crate::proxy::copy_routing_headers`]).
 async fn translate(response: Response, reply: Reply, stream: bool) -> Response {
     if !response.status().is_success() {
         return reshape(response).await;
     }
+    let routing = response.headers().clone();
+    let mut answer = translate_success(response, reply, stream).await;
+    crate::proxy::copy_routing_headers(&routing, answer.headers_mut());
+    answer
+}
+
+async fn translate_success(response: Response, reply: Reply, stream: bool) -> Response {
     let sse = response
         .headers()
         .get(header::CONTENT_TYPE)

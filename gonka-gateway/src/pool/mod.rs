@@ -12,6 +12,7 @@ mod entry;
 mod liveness;
 mod permit;
 mod queue;
+mod route_nodes;
 mod share;
 mod stats;
 

@@ -9,6 +9,7 @@ mod coalesce;
 mod early_answer;
 mod framing;
 pub mod request;
+mod routed;
 mod upstream;
 mod usage;
 
@@ -28,6 +29,7 @@ use crate::error::{GatewayError, StartupError};
 use crate::metrics::Metrics;
 use crate::pool::{AcquireError, NodePool};
 use crate::traces::PendingTrace;
+pub use routed::{copy_routing_headers, NODE_HEADER, ROUTE_HEADER, ROUTE_VERSION_HEADER};
 use upstream::UpstreamClient;
 
 /// Settings of the proxy (from [`crate::GatewayConfig`]).
@@ -57,6 +59,8 @@ pub struct Proxy {
     /// Where request traces go; `None`: not recorded.
     traces: Option<crate::traces::TraceRecorder>,
     fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Model routes of deployments; `None`: every model is routed by the pool alone.
+    deploy: Option<Arc<crate::deploy_routes::DeployRoutes>>,
 }
 
 /// Response header naming the model that served a request instead of the one asked for, when
@@ -96,6 +100,7 @@ impl Proxy {
             settings,
             traces: None,
             fleet: None,
+            deploy: None,
         })
     }
 
@@ -155,6 +160,17 @@ impl Proxy {
             .traces
             .as_ref()
             .map(|r| r.begin(api, endpoint, headers, &model, parsed.stream));
+        let scope = match self.key_scope(headers, &model).await {
+            Ok(s) => s,
+            Err(e) => {
+                let label = if self.pool.declares(&model) {
+                    model.as_str()
+                } else {
+                    "unknown"
+                };
+                return self.refuse(trace, label, e);
+            }
+        };
         let vram_fallback = self
             .fleet
             .as_ref()
@@ -179,6 +195,9 @@ impl Proxy {
         let queued_at = Instant::now();
         let deadline = queued_at + self.settings.queue_timeout;
         let mut excluded: Vec<Arc<str>> = Vec::new();
+        // One draw per request: its retries keep its side of the weight split.
+        let draw = rand::random::<u32>();
+        let mut last_choice: Option<crate::deploy_routes::RouteChoice> = None;
         let mut last: Option<TryError> = None;
         // Whether the tries ended on a failure that is not retried (then the retries were not
         // exhausted: the failure is the answer).
@@ -186,10 +205,11 @@ impl Proxy {
         for attempt in 0..self.settings.max_tries.max(1) {
             // A retry only waits when some node could take the request (every rule but a free
             // slot, hints included); otherwise the last failure is the answer.
-            if attempt > 0 && !self.pool.could_serve(&chain, &excluded) {
+            let (routed, choice) = self.route(&chain, &model, &excluded, scope.as_deref(), draw);
+            if attempt > 0 && !self.pool.could_serve(&routed, &excluded) {
                 break;
             }
-            let acquired = self.pool.acquire(&chain, &excluded, deadline).await;
+            let acquired = self.pool.acquire(&routed, &excluded, deadline).await;
             if attempt == 0
                 && !matches!(
                     acquired,
@@ -269,6 +289,7 @@ impl Proxy {
                 .await
             {
                 Ok(mut response) => {
+                    routed::stamp(response.headers_mut(), &node, choice.as_ref());
                     if let Some(loaded) =
                         served_by_fallback.and_then(|m| axum::http::HeaderValue::try_from(m).ok())
                     {
@@ -280,6 +301,7 @@ impl Proxy {
                     tracing::warn!(node = %node, attempt = attempt + 1, "try failed");
                     let retryable = e.retryable();
                     excluded.push(node);
+                    last_choice = choice;
                     last = Some(e);
                     if !retryable {
                         final_failure = true;
@@ -292,7 +314,10 @@ impl Proxy {
             self.metrics.count_retries_exhausted(&model);
         }
         match last {
-            Some(TryError::Upstream(response)) => {
+            Some(TryError::Upstream(mut response)) => {
+                if let Some(node) = excluded.last() {
+                    routed::stamp(response.headers_mut(), node, last_choice.as_ref());
+                }
                 let status = response.status().as_u16();
                 self.metrics.count_request(&model, "", status);
                 if let Some(t) = trace {

@@ -1,6 +1,7 @@
 //! Shared helpers of the gateway integration tests.
 #![allow(dead_code)]
 
+pub mod deploy_fleet;
 pub mod fake_mlnode;
 pub mod gateway_process;
 
