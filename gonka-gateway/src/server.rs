@@ -411,19 +411,28 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     };
     let (stop, stopped) = watch::channel(false);
     if let Some(store) = config.deployments.clone() {
+        let holder = format!(
+            "gateway-{}-{}",
+            std::process::id(),
+            public_addr_hint(&listeners)
+        );
+        let driver = crate::task_driver::TaskDriver::new(
+            store.clone(),
+            Arc::new(crate::task_driver::PoolNodes(pool.clone())),
+            MlNodeClient::default().with_token(config.mlnode_token.clone().unwrap_or_default()),
+            holder.clone(),
+            crate::task_driver::DriverSettings::default(),
+        );
         let placer = crate::placer::Placer {
             store,
             fleet: Arc::new(crate::admin::PoolGpus(pool.clone())),
             plugin: gonka_core::deploy::Plugin::default(),
             thresholds: gonka_core::deploy::placement::Thresholds::default(),
             interval: std::time::Duration::from_secs(1),
-            holder: format!(
-                "gateway-{}-{}",
-                std::process::id(),
-                public_addr_hint(&listeners)
-            ),
+            holder,
         };
         background.spawn(placer.run(stopped.clone()));
+        background.spawn(driver.run(stopped.clone()));
     }
     let mut servers = JoinSet::new();
     let public_addr = local_addr(&listeners.public)?;
