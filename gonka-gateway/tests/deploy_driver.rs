@@ -752,3 +752,29 @@ async fn one_replica_drives_at_a_time() {
     assert!(r.lease_held_elsewhere);
     assert_eq!(env.nodes["n0"].launches().len(), 1);
 }
+
+#[tokio::test]
+async fn a_task_its_node_never_starts_is_placed_again_after_the_start_timeout() {
+    let mut env = Env::start(1).await;
+    // The node is gone before the task is placed on it.
+    drop(env.nodes.remove("n0"));
+    let group = env
+        .create(json!({"name": "lost", "estimated_gpu_memory_mb": 10_000}))
+        .await;
+    let r = env.step().await;
+    assert_eq!(r.unreachable.len(), 1, "{r:?}");
+    let task = env.tasks(&group).await.remove(0);
+    assert_eq!(task.status, TaskStatus::Scheduled);
+    env.step().await;
+    assert_eq!(
+        env.store.task(&task.id).await.unwrap().status,
+        TaskStatus::Scheduled,
+        "within the start timeout nothing changes"
+    );
+    env.clock.advance(11 * 60_000);
+    let r = env.step().await;
+    assert_eq!(r.requeued, vec![task.id.clone()]);
+    let back = env.store.task(&task.id).await.unwrap();
+    assert_eq!(back.status, TaskStatus::Pending);
+    assert!(back.error.unwrap().contains("did not start"));
+}

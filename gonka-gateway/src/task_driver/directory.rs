@@ -41,13 +41,9 @@ impl NodeDirectory for PoolNodes {
     }
 
     fn instance_url(&self, node_id: &str, port: u16) -> Option<String> {
-        self.0.record(node_id).map(|(r, _)| {
-            let host = r.node.host.trim_end_matches('/');
-            match host.split_once("://") {
-                Some((scheme, bare)) => format!("{scheme}://{bare}:{port}"),
-                None => format!("http://{host}:{port}"),
-            }
-        })
+        self.0
+            .record(node_id)
+            .map(|(r, _)| instance_base(&r.node.host, port))
     }
 
     fn load(&self, node_id: &str) -> Option<NodeLoad> {
@@ -59,6 +55,15 @@ impl NodeDirectory for PoolNodes {
                 in_flight: s.view.in_flight,
                 queue_depth: s.view.queue_depth,
             })
+    }
+}
+
+/// `http://{host}:{port}` for a node's `host` as registered (which may carry a scheme).
+fn instance_base(host: &str, port: u16) -> String {
+    let host = host.trim_end_matches('/');
+    match host.split_once("://") {
+        Some((scheme, bare)) => format!("{scheme}://{bare}:{port}"),
+        None => format!("http://{host}:{port}"),
     }
 }
 
@@ -101,5 +106,23 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_urls_keep_the_hosts_scheme() {
+        assert_eq!(instance_base("10.0.0.7", 8100), "http://10.0.0.7:8100");
+        assert_eq!(
+            instance_base("https://gpu-3.lan/", 8101),
+            "https://gpu-3.lan:8101"
+        );
+        let clock = ManualClock::new();
+        let t = clock.now_ms();
+        clock.advance(1_500);
+        assert_eq!(clock.now_ms(), t + 1_500);
     }
 }

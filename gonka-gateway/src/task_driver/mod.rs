@@ -38,6 +38,9 @@ use tokio::sync::{watch, Mutex};
 
 use crate::mlnode_client::MlNodeClient;
 
+/// Nodes whose instances are read at once.
+const NODE_READS_AT_ONCE: usize = 32;
+
 /// The name of the lease the driver holds while it drives.
 pub const TASKS_LEASE: &str = "tasks";
 
@@ -48,6 +51,9 @@ pub struct DriverSettings {
     pub interval: Duration,
     /// Automatic retries of a failed task (failed → pending) before it stays failed (3).
     pub max_retries: u32,
+    /// Longest a task may stay scheduled (10 min): then an instance still starting fails it, and
+    /// a node that never got it (unknown, unreachable) gives the placement back (→ pending).
+    pub start_timeout: Duration,
     /// Longest wait for a drained task's requests to finish before it is stopped anyway (30 s).
     pub drain_timeout: Duration,
     /// Longest an update may take before it is rolled back (15 min).
@@ -66,6 +72,7 @@ impl Default for DriverSettings {
         Self {
             interval: Duration::from_secs(1),
             max_retries: 3,
+            start_timeout: Duration::from_secs(10 * 60),
             drain_timeout: Duration::from_secs(30),
             update_timeout: Duration::from_secs(15 * 60),
             health_interval: None,
@@ -96,6 +103,8 @@ pub struct DriverReport {
     pub deleted: Vec<String>,
     /// Failed tasks sent back to pending.
     pub retried: Vec<String>,
+    /// Scheduled tasks whose node never started them, given back to the placer (→ pending).
+    pub requeued: Vec<String>,
     /// Groups scaled, with `+1` or `-1`.
     pub scaled: Vec<(String, i32)>,
     /// Tasks being drained before they stop.
@@ -383,17 +392,28 @@ impl TaskDriver {
         nodes: &BTreeSet<String>,
         report: &mut DriverReport,
     ) -> HashMap<String, Vec<TaskInstance>> {
+        use futures::StreamExt;
+        let clients: Vec<(String, MlNodeClient)> = nodes
+            .iter()
+            .filter_map(|id| self.node(id).map(|c| (id.clone(), c)))
+            .collect();
+        // Concurrently (bounded), so one slow node does not hold the tick past its lease.
+        let answers: Vec<_> = futures::stream::iter(clients)
+            .map(|(id, client)| async move {
+                let answer = client.tasks().await;
+                (id, answer)
+            })
+            .buffer_unordered(NODE_READS_AT_ONCE)
+            .collect()
+            .await;
         let mut out = HashMap::new();
-        for id in nodes {
-            let Some(client) = self.node(id) else {
-                continue;
-            };
-            match client.tasks().await {
+        for (id, answer) in answers {
+            match answer {
                 Ok(list) => {
-                    out.insert(id.clone(), list);
+                    out.insert(id, list);
                 }
                 Err(e) if e.is_not_found() => {}
-                Err(e) => report.unreachable.push((id.clone(), e.to_string())),
+                Err(e) => report.unreachable.push((id, e.to_string())),
             }
         }
         out

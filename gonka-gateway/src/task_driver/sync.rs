@@ -36,6 +36,11 @@ impl TaskDriver {
         else {
             return Ok(false);
         };
+        if task.status == TaskStatus::Scheduled {
+            if let Some(moved) = self.start_timed_out(task, node, view, report).await? {
+                return Ok(moved);
+            }
+        }
         // A node not read this tick: nothing is known, nothing is done.
         let Some(inst) = view.instance(task) else {
             return Ok(false);
@@ -100,6 +105,51 @@ impl TaskDriver {
                 self.to_running(task, Waking, now, report).await
             }
             _ => Ok(false),
+        }
+    }
+
+    /// A task scheduled longer than the start timeout: its starting instance fails it; without
+    /// an instance (the node unknown, unreachable, or never given it) the placement is given
+    /// back. `None` while within the timeout or when the instance runs or failed (followed as
+    /// usual).
+    async fn start_timed_out(
+        &self,
+        task: &Task,
+        node: &str,
+        view: &View,
+        report: &mut DriverReport,
+    ) -> gonka_core::Result<Option<bool>> {
+        let bound = u64::try_from(self.settings.start_timeout.as_millis()).unwrap_or(u64::MAX);
+        if view.now.saturating_sub(task.updated_at_ms) <= bound {
+            return Ok(None);
+        }
+        let minutes = self.settings.start_timeout.as_secs() / 60;
+        match view.instance(task) {
+            Some(Some(i)) if i.state == TaskState::Starting => {
+                let why = format!(
+                    "the engine instance on {node} did not start within {minutes} minute(s)"
+                );
+                Ok(Some(self.fail(task, why, view.now, report).await?))
+            }
+            Some(Some(_)) => Ok(None),
+            Some(None) | None => {
+                let why = format!("ML node {node} did not start the task within {minutes} minute(s); placed again");
+                let moved = self
+                    .move_task(
+                        task,
+                        TaskStatus::Scheduled,
+                        TaskStatus::Pending,
+                        Some(why.clone()),
+                        view.now,
+                    )
+                    .await?;
+                if moved {
+                    tracing::warn!(task = %task.id, node = %node, "{why}");
+                    self.audit("task.requeue", &task.id, why, view.now).await?;
+                    report.requeued.push(task.id.clone());
+                }
+                Ok(Some(moved))
+            }
         }
     }
 
