@@ -103,7 +103,11 @@ impl Env {
     /// `nodes` ML nodes of 4 GPUs each, a placer, a driver (health checks every tick), and the
     /// deployments API over the same store.
     async fn start(nodes: usize) -> Self {
-        let store: Arc<dyn DeploymentStore> = Arc::new(MemoryDeploymentStore::new());
+        Self::start_on(nodes, Arc::new(MemoryDeploymentStore::new())).await
+    }
+
+    /// As [`Env::start`] over `store`.
+    async fn start_on(nodes: usize, store: Arc<dyn DeploymentStore>) -> Self {
         let mut stand_ins = HashMap::new();
         let mut fleet = Vec::new();
         for i in 0..nodes {
@@ -568,7 +572,19 @@ async fn roll(env: &Env, group: &str, serving: usize) -> RollingUpdateState {
 
 #[tokio::test]
 async fn a_rolling_update_replaces_tasks_one_at_a_time() {
-    let env = Env::start(2).await;
+    rolling_update(Env::start(2).await).await;
+}
+
+#[tokio::test]
+async fn a_rolling_update_on_sqlite_keeps_its_record_across_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = gonka_admin::SqliteDeploymentStore::open_path(dir.path().join("deploy.db"))
+        .await
+        .unwrap();
+    rolling_update(Env::start_on(2, Arc::new(store)).await).await;
+}
+
+async fn rolling_update(env: Env) {
     let group = env
         .create(
             json!({"name": "roll", "model_path": "org/v1", "replicas": 2,
