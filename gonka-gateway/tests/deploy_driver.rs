@@ -682,6 +682,24 @@ async fn a_rolling_update_failing_its_health_check_rolls_back() {
         let r = env.step().await;
         assert!(r.launched.is_empty() && r.update_steps.is_empty(), "{r:?}");
     }
+    // A fixed version next: a new generation above the rolled-back one's, then completed.
+    let fixed = UpdateRequest {
+        model_path: Some("org/v2-fixed".into()),
+        ..UpdateRequest::default()
+    };
+    let g = env.admin.update_task_group(&group, &fixed).await.unwrap();
+    assert_eq!(g.generation, 3);
+    assert_eq!(roll(&env, &group, 2).await, RollingUpdateState::Completed);
+    let live: Vec<Task> = env
+        .tasks(&group)
+        .await
+        .into_iter()
+        .filter(|t| t.status.is_live())
+        .collect();
+    assert_eq!(live.len(), 2);
+    assert!(live
+        .iter()
+        .all(|t| t.model_path == "org/v2-fixed" && t.status == TaskStatus::Running));
 }
 
 #[tokio::test]

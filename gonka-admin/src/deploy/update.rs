@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use gonka_core::deploy::{AuditEntry, GroupUpdate, RollingUpdateState, UpdateRequest};
+use gonka_core::deploy::{AuditEntry, GroupUpdate, RollingUpdateState, TaskFilter, UpdateRequest};
 use gonka_core::Error;
 use serde_json::{json, Value};
 
@@ -38,6 +38,21 @@ pub(crate) async fn update(
     let spec = request
         .apply(&group.spec)
         .map_err(|problems| ApiError::Core(Error::Invalid(problems)))?;
+    // The new generation is above every task's, also those of an earlier update rolled back
+    // (their failed tasks must never count as, or be retried as, the new version's).
+    let newest = s
+        .store
+        .tasks(&TaskFilter {
+            group_id: Some(id.clone()),
+            ..TaskFilter::default()
+        })
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(|t| t.generation)
+        .max()
+        .unwrap_or_default()
+        .max(group.generation);
     let now = now_ms();
     let mut updated = group.clone();
     updated.update = Some(GroupUpdate {
@@ -49,7 +64,7 @@ pub(crate) async fn update(
         error: None,
     });
     updated.spec = spec;
-    updated.generation = group.generation.saturating_add(1);
+    updated.generation = newest.saturating_add(1);
     updated.rolling_update_state = RollingUpdateState::Rolling;
     updated.updated_at_ms = now;
     if !s
