@@ -1,5 +1,6 @@
 //! The ML node's task API (`/api/v1/tasks`): the engine instances of deployment tasks, one
-//! method per call ([`gonka_core::mlnode_api::tasks`] is the wire contract).
+//! method per call ([`gonka_core::mlnode_api::TaskLaunch`] and its neighbours are the wire
+//! contract).
 
 use gonka_core::mlnode_api::{paths, TaskInstance, TaskLaunch, TaskList};
 use reqwest::Method;
