@@ -269,9 +269,11 @@ impl TaskDriver {
         let mut report = DriverReport::default();
         let mut memory = self.memory.lock().await;
         let now = self.clock.now_ms();
-        // Reads first: with no task and no instance known, nothing is written, not even the lease.
+        // Reads first: with no live or failed task and no instance known, nothing is written, not
+        // even the lease.
         let tasks = self.store.tasks(&TaskFilter::default()).await?;
-        if tasks.is_empty() && memory.known_nodes.is_empty() {
+        let idle = tasks.iter().all(|t| t.status == TaskStatus::Completed);
+        if idle && memory.known_nodes.is_empty() {
             return Ok(report);
         }
         // The first driving tick sweeps every node, then every `sweep_every` ticks.
