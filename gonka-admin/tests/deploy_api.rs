@@ -494,3 +494,74 @@ async fn the_typed_client_drives_every_deployment_call() {
     client.delete_task_group(&gid).await.unwrap();
     assert!(client.task_groups().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn updates_over_http_are_recorded_once_and_bad_ones_name_the_field() {
+    let store: Arc<dyn DeploymentStore> = Arc::new(MemoryDeploymentStore::new());
+    let api = Api::start(store, Some("t0ken")).await;
+    let (status, created) = api
+        .call(
+            "POST",
+            "/api/v1/task-groups",
+            Some(json!({"name": "upd", "model_path": "org/v1", "estimated_gpu_memory_mb": 1000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let gid = created["task_group"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/task-groups/{gid}/update");
+
+    // Bad input: 400 naming each field; unknown fields and strategies too; nothing changes.
+    let (status, body) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({"engine": "warp", "context_length": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(fields(&body), ["engine", "context_length"]);
+    for bad in [
+        json!({"name": "other"}),
+        json!({"model_path": "org/v2", "strategy": "blue_green"}),
+    ] {
+        let (status, body) = api.call("PUT", &path, Some(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, body) = api.call("PUT", &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(fields(&body), ["body"]);
+    assert_eq!(api.store.group(&gid).await.unwrap().generation, 1);
+
+    // Recorded: 202, generation + 1, rolling, the previous spec kept for a rollback.
+    let (status, body) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({"model_path": "org/v2", "version": "v2", "strategy": "recreate"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let g = &body["task_group"];
+    assert_eq!(g["generation"], 2);
+    assert_eq!(g["rolling_update_state"], "rolling");
+    assert_eq!(g["model_path"], "org/v2");
+    assert_eq!(g["update"]["strategy"], "recreate");
+    assert_eq!(g["update"]["previous"]["model_path"], "org/v1");
+    assert_eq!(
+        api.store.audit_log(1).await.unwrap()[0].action,
+        "task_group.update"
+    );
+    // A second one while it runs: 409; an unknown group: 404.
+    let (status, body) = api
+        .call("PUT", &path, Some(json!({"model_path": "org/v3"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = api
+        .call(
+            "PUT",
+            "/api/v1/task-groups/tg-0-0000/update",
+            Some(json!({"model_path": "org/v3"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -84,6 +84,7 @@ pub mod request_id;
 pub mod schedule;
 pub mod server;
 mod supervisor;
+pub mod task_driver;
 pub mod traces;
 pub mod upstream_config;
 

@@ -434,6 +434,13 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         // The first beat is at once (the loop's first tick): a replica joining a busy fleet
         // takes its share within moments of starting.
         background.spawn(presence.run(stopped.clone()));
+        let driver = crate::task_driver::TaskDriver::new(
+            store.clone(),
+            Arc::new(crate::task_driver::PoolNodes(pool.clone())),
+            MlNodeClient::default().with_token(config.mlnode_token.clone().unwrap_or_default()),
+            replica_id.clone(),
+            crate::task_driver::DriverSettings::default(),
+        );
         let placer = crate::placer::Placer {
             store,
             fleet: Arc::new(crate::admin::PoolGpus(pool.clone())),
@@ -443,6 +450,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             holder: replica_id,
         };
         background.spawn(placer.run(stopped.clone()));
+        background.spawn(driver.run(stopped.clone()));
     }
     if let Some(routes) = &deploy_routes {
         let interval = crate::deploy_routes::REFRESH_INTERVAL;

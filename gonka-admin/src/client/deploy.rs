@@ -1,7 +1,7 @@
 //! Typed client methods of the deployments API (`/api/v1`).
 
 use gonka_core::deploy::spec::ScheduleWindow;
-use gonka_core::deploy::{ModelRoute, Task, TaskGroup, TaskGroupSpec, TaskStatus};
+use gonka_core::deploy::{ModelRoute, Task, TaskGroup, TaskGroupSpec, TaskStatus, UpdateRequest};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -212,6 +212,22 @@ impl Client {
     ) -> Result<TaskGroup, ClientError> {
         let path = format!("/api/v1/task-groups/{}/scale-policy", seg(id));
         let g: OneGroup = send(self.request(Method::PUT, &path).json(change)).await?;
+        Ok(g.task_group)
+    }
+
+    /// `PUT /api/v1/task-groups/{id}/update`: records a new version of the group (the gateway's
+    /// task driver replaces its tasks); the group with `rolling_update_state: rolling`.
+    ///
+    /// # Errors
+    /// `Invalid` naming each bad field (nothing changed); `Conflict` while another update runs
+    /// or for a completed or failed group; `NotFound`.
+    pub async fn update_task_group(
+        &self,
+        id: &str,
+        update: &UpdateRequest,
+    ) -> Result<TaskGroup, ClientError> {
+        let path = format!("/api/v1/task-groups/{}/update", seg(id));
+        let g: OneGroup = send(self.request(Method::PUT, &path).json(update)).await?;
         Ok(g.task_group)
     }
 

@@ -177,6 +177,8 @@ pub fn build(
         generation: 1,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
+        last_scaled_at_ms: None,
+        update: None,
         spec,
     };
     let tasks = new_tasks(

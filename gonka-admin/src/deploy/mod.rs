@@ -5,6 +5,7 @@ mod create;
 mod groups;
 mod routes;
 mod tasks;
+mod update;
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use gonka_core::Error;
 use crate::error::ApiError;
 use crate::AdminOptions;
 
-pub use create::{build, memory_per_gpu, task_request, Created};
+pub use create::{build, memory_per_gpu, new_tasks, task_request, Created};
 
 /// What placement knows of the fleet's GPUs now (the gateway builds it from its node pool).
 /// Creation uses it to refuse a group that fits on no GPU even when every GPU is empty.
@@ -44,6 +45,7 @@ pub(crate) struct DeployState {
 /// | `GET, DELETE /api/v1/task-groups/{id}` | one group with its tasks; delete (completed or failed groups only, else 409) |
 /// | `PUT /api/v1/task-groups/{id}/scale` | `{"replicas": n}` within min/max |
 /// | `PUT /api/v1/task-groups/{id}/scale-policy` | `{"auto_scale", "min_replicas", "max_replicas", "scale_policy"}` |
+/// | `PUT /api/v1/task-groups/{id}/update` | `{"model_path"?, "engine"?, "engine_args"?, "dtype"?, "context_length"?, "version"?, "strategy": "rolling" \| "recreate"}`: 202, the driver replaces the tasks; 409 while an update runs |
 /// | `PUT /api/v1/task-groups/{id}/schedule-window` | `{"start": "HH:MM", "end": "HH:MM"}` or `null` |
 /// | `GET /api/v1/tasks?group=&node=&status=` | tasks |
 /// | `GET /api/v1/tasks/{id}`; `POST .../sleep`, `/wake`, `/stop`, `/retry` | one task; its moves (illegal ones answer 409 naming both states) |
@@ -67,6 +69,7 @@ pub fn deploy_router(
             get(groups::get).delete(groups::delete),
         )
         .route("/api/v1/task-groups/{id}/scale", put(groups::scale))
+        .route("/api/v1/task-groups/{id}/update", put(update::update))
         .route(
             "/api/v1/task-groups/{id}/scale-policy",
             put(groups::scale_policy),

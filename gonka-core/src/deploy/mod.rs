@@ -10,6 +10,7 @@ pub mod routes;
 pub mod spec;
 pub mod status;
 pub mod store;
+pub mod update;
 pub mod vram;
 
 pub use autoscale::{concurrency_share, decide, ScaleDecision, ScaleInput};
@@ -20,6 +21,7 @@ pub use routes::{pick_route, queue_priority, ModelRoute, RouteTable};
 pub use spec::{Parallelism, Qos, RouteSpec, Shape, TaskGroupSpec};
 pub use status::{advance_group, group_status_of, GroupStatus, IllegalTransition, TaskStatus};
 pub use store::{DeploymentStore, GroupCreation, MemoryDeploymentStore, TaskFilter, TaskMove};
+pub use update::{GroupUpdate, UpdateRequest, UpdateStrategy};
 pub use vram::{estimate_mib, Dtype, VramInput};
 
 #[cfg(test)]

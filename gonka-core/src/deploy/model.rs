@@ -4,6 +4,7 @@ use sha2::{Digest, Sha256};
 
 use crate::deploy::spec::TaskGroupSpec;
 use crate::deploy::status::{GroupStatus, TaskStatus};
+use crate::deploy::update::GroupUpdate;
 
 /// Progress of a group's rolling update.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -12,11 +13,11 @@ pub enum RollingUpdateState {
     /// No update running.
     #[default]
     Idle,
-    /// Replacing tasks one at a time.
+    /// An update is replacing tasks (one at a time, or all at once for a recreate).
     Rolling,
     /// The last update finished.
     Completed,
-    /// The last update failed and was not rolled back.
+    /// The last update failed and was not rolled back (a recreate whose new tasks failed).
     Failed,
     /// The last update failed and the old version was restored.
     Rollback,
@@ -43,6 +44,13 @@ pub struct TaskGroup {
     pub created_at_ms: u64,
     /// Last change, Unix ms.
     pub updated_at_ms: u64,
+    /// When the autoscaler last changed the replica count, Unix ms (its cooldown counts from
+    /// here, whichever gateway replica scaled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scaled_at_ms: Option<u64>,
+    /// The last update (`rolling_update_state` says whether it is still running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<GroupUpdate>,
     /// What the operator asked for.
     #[serde(flatten)]
     pub spec: TaskGroupSpec,
@@ -168,6 +176,8 @@ mod tests {
             generation: 1,
             created_at_ms: 1,
             updated_at_ms: 1,
+            last_scaled_at_ms: None,
+            update: None,
             spec,
         };
         let v = serde_json::to_value(&g).unwrap();

@@ -203,6 +203,13 @@ pub struct TaskGroupSpec {
     /// Engine to run; chosen per GPU vendor when absent.
     #[serde(default)]
     pub engine: Option<String>,
+    /// Extra engine arguments, passed to the engine as given (`["--enforce-eager"]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_args: Vec<String>,
+    /// Weight dtype the engine loads (`auto`, `float16`, `bfloat16`, ...; the engine's default
+    /// when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
     /// GPUs in all (1–64).
     #[serde(default = "one")]
     pub world_size: u32,
@@ -406,6 +413,17 @@ impl TaskGroupSpec {
                         "engine {engine:?} is unknown; expected one of {}",
                         ENGINES.join(", ")
                     ),
+                ));
+            }
+        }
+        if let Some(dtype) = &self.dtype {
+            check_name("dtype", dtype, &mut errors);
+        }
+        for (i, arg) in self.engine_args.iter().enumerate() {
+            if arg.chars().any(char::is_control) {
+                errors.push(FieldError::new(
+                    format!("engine_args[{i}]"),
+                    format!("engine_args[{i}] has control characters"),
                 ));
             }
         }

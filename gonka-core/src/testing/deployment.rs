@@ -78,6 +78,8 @@ pub fn creation(name: &str, n: u16, tasks: u32) -> GroupCreation {
             generation: 1,
             created_at_ms: 1,
             updated_at_ms: 1,
+            last_scaled_at_ms: None,
+            update: None,
             spec,
         },
     }

@@ -146,6 +146,11 @@ impl MlNodeError {
         self.http_status() == Some(StatusCode::CONFLICT)
     }
 
+    /// `404 Not Found`: the node holds no such task instance (or has no such route).
+    pub fn is_not_found(&self) -> bool {
+        self.http_status() == Some(StatusCode::NOT_FOUND)
+    }
+
     /// The call ran out of time.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Timeout { .. })

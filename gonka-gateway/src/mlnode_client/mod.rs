@@ -1,10 +1,11 @@
 //! [`MlNodeClient`]: a typed client of the ML node management API (`/health`,
 //! `/api/v1/state`, `/api/v1/inference/*`, `/api/v1/stop`, `/api/v1/gpu/*`,
-//! `/api/v1/models/*`, `/api/v1/inference/pow/*`), one method per call, decoding into the wire types the agent serves
+//! `/api/v1/models/*`, `/api/v1/inference/pow/*`, `/api/v1/tasks/*`), one method per call, decoding into the wire types the agent serves
 //! ([`gonka_core::mlnode_api`]). Used by the health checker and the broker; every call has the
 //! client's timeout and fails with a typed [`MlNodeError`].
 
 mod error;
+mod tasks;
 
 pub use error::MlNodeError;
 
