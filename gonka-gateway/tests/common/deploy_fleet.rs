@@ -1,6 +1,7 @@
 //! A gateway with deployments over a memory store, and simulator ML nodes (real `gonka-mlnode`
-//! agents, each serving one model) added and stopped by id. Tasks are put into `running` on
-//! chosen nodes through the store, as the task driver would after starting them.
+//! agents, each serving one model) added and stopped by id. Tasks are placed on chosen nodes
+//! through the store (pending → scheduled, as the placer would); the gateway's task driver then
+//! launches each as a real task instance on its node's agent and moves it to `running`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,11 +110,13 @@ impl DeployFleet {
         self.admin.create_task_group_json(&spec).await.unwrap()
     }
 
-    /// Puts task `id` into `running` on `node` through the store's compare-and-set moves,
-    /// whatever placed it before (a task another component placed elsewhere is failed and
-    /// placed again).
+    /// Places task `id` on `node` through the store's compare-and-set moves (whatever placed it
+    /// before: a task placed elsewhere is failed and placed again) on a free loopback port, then
+    /// waits (at most 30 s) until the task driver has launched it on the node's agent and moved
+    /// it to `running`.
     pub async fn run_task_on(&self, id: &str, node: &str) {
-        for _ in 0..50 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             let task = self.store.task(id).await.unwrap();
             let here = task.node_id.as_deref() == Some(node);
             let (to, placement) = match task.status {
@@ -122,12 +125,16 @@ impl DeployFleet {
                     TaskStatus::Scheduled,
                     Some(TaskPlacement {
                         node_id: node.into(),
-                        gpu_ids: vec!["0".into()],
+                        gpu_ids: Vec::new(),
                         engine: "simulator".into(),
-                        port: 8100,
+                        port: free_port().await,
                     }),
                 ),
-                TaskStatus::Scheduled if here => (TaskStatus::Running, None),
+                // The driver is launching it.
+                TaskStatus::Scheduled if here => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
                 TaskStatus::Failed => (TaskStatus::Pending, None),
                 TaskStatus::Completed => panic!("task {id} completed"),
                 _ => (TaskStatus::Failed, None),
@@ -137,11 +144,16 @@ impl DeployFleet {
                 to,
                 placement,
                 error: None,
-                at_ms: 1,
+                // Now: the driver times a scheduled task's start from its last move.
+                at_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as u64,
             };
             self.store.move_task(id, m).await.unwrap();
         }
-        panic!("task {id} never ran on {node}");
+        let task = self.store.task(id).await.unwrap();
+        panic!("task {id} never ran on {node}: {task:?}");
     }
 
     /// Every task of `group` running on the node of the same index in `nodes`.
@@ -203,6 +215,12 @@ impl DeployFleet {
         })
         .await;
     }
+}
+
+/// A loopback port free now (bound and released).
+async fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
 }
 
 /// What one proxied answer said: status, node, route version.
