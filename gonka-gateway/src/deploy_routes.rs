@@ -152,6 +152,8 @@ struct KeyCache {
 #[derive(Debug)]
 pub struct DeployRoutes {
     store: Arc<dyn DeploymentStore>,
+    /// The pool told, at each refresh, which models the nodes serve through task instances.
+    pool: Option<Arc<NodePool>>,
     current: RwLock<Arc<Snapshot>>,
     keys: Mutex<KeyCache>,
     lookups_left: AtomicU32,
@@ -162,10 +164,19 @@ impl DeployRoutes {
     pub fn new(store: Arc<dyn DeploymentStore>) -> Self {
         Self {
             store,
+            pool: None,
             current: RwLock::new(Arc::new(Snapshot::default())),
             keys: Mutex::new(KeyCache::default()),
             lookups_left: AtomicU32::new(KEY_LOOKUPS_PER_PERIOD),
         }
+    }
+
+    /// This view telling `pool`, at each refresh, the models each node serves through its
+    /// deployment task instances (running, asleep or waking: the group's name), so requests for
+    /// a deployment's model find the nodes running it.
+    pub fn with_pool(mut self, pool: Arc<NodePool>) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     /// The current snapshot.
@@ -190,6 +201,28 @@ impl DeployRoutes {
         let groups = self.store.groups().await?;
         let tasks = self.store.tasks(&TaskFilter::default()).await?;
         let routes = self.store.routes().await?;
+        if let Some(pool) = &self.pool {
+            let names: HashMap<&str, &str> = groups
+                .iter()
+                .map(|g| (g.id.as_str(), g.spec.name.as_str()))
+                .collect();
+            let mut served: HashMap<String, Vec<String>> = HashMap::new();
+            for t in &tasks {
+                let live = matches!(
+                    t.status,
+                    TaskStatus::Running | TaskStatus::Sleeping | TaskStatus::Waking
+                );
+                if let (true, Some(node), Some(name)) =
+                    (live, &t.node_id, names.get(t.group_id.as_str()))
+                {
+                    served
+                        .entry(node.clone())
+                        .or_default()
+                        .push((*name).to_owned());
+                }
+            }
+            pool.set_task_models(&served);
+        }
         let snapshot = Arc::new(Snapshot::build(groups, &tasks, routes));
         {
             let mut keys = self.keys();

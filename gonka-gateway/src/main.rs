@@ -92,10 +92,12 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 config.poc = Some(poc);
             }
             reload_tls_on_sighup(&config);
+            // Installed before the listening line: a SIGTERM from then on stops it gracefully.
+            let shutdown = gonka_core::server::shutdown_signal();
             let gateway = gonka_gateway::start(config, listeners)
                 .map_err(|e| gonka_gateway::error::chain(&e))?;
             println!("gonka-gateway listening: {}", gateway.addresses());
-            gonka_core::server::shutdown_signal().await;
+            shutdown.await;
             gateway.shutdown().await;
             Ok(())
         }
@@ -123,11 +125,12 @@ async fn main_inner(args: Args) -> Result<(), String> {
                 ..defaults
             };
             reload_tls_on_sighup(&config.gateway);
+            let shutdown = gonka_core::server::shutdown_signal();
             let net = devnet::start(config, listeners)
                 .await
                 .map_err(|e| gonka_gateway::error::chain(&e))?;
             println!("{}", net.summary());
-            gonka_core::server::shutdown_signal().await;
+            shutdown.await;
             net.shutdown().await;
             Ok(())
         }

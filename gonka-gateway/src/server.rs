@@ -363,10 +363,9 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         config.governance.clone(),
         config.fleet.clone(),
     );
-    let deploy_routes = config
-        .deployments
-        .clone()
-        .map(|store| Arc::new(crate::deploy_routes::DeployRoutes::new(store)));
+    let deploy_routes = config.deployments.clone().map(|store| {
+        Arc::new(crate::deploy_routes::DeployRoutes::new(store).with_pool(pool.clone()))
+    });
     let proxy = Proxy::new(
         pool.clone(),
         metrics.clone(),

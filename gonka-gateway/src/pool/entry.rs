@@ -113,6 +113,9 @@ pub(crate) struct Entry {
     pub record: NodeRecord,
     pub inference_url: Arc<str>,
     pub configured_models: Arc<[Arc<str>]>,
+    /// Models of the deployment task instances running (or asleep) on the node, which its
+    /// agent routes to by name ([`super::NodePool::set_task_models`]); sorted, no duplicates.
+    pub task_models: Arc<[Arc<str>]>,
     pub observed: Observation,
     pub breaker: Breaker,
     pub stats: NodeStats,
@@ -127,6 +130,7 @@ impl Entry {
             slots: std::collections::HashMap::new(),
             inference_url: Arc::from(""),
             configured_models: Arc::from(Vec::new()),
+            task_models: Arc::from(Vec::new()),
             record,
             observed: Observation::default(),
             breaker: Breaker::default(),
@@ -179,6 +183,17 @@ impl Entry {
             Some(_) => Arc::from(Vec::new()),
             None => self.configured_models.clone(),
         };
+        if !self.task_models.is_empty() {
+            let missing: Vec<Arc<str>> = self
+                .task_models
+                .iter()
+                .filter(|m| !view.models.contains(m))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                view.models = view.models.iter().cloned().chain(missing).collect();
+            }
+        }
         view.max_concurrent = share.of(node.max_concurrent);
         view.status = if self.record.state.intended_status == NodeStatus::Inference {
             self.observed.status

@@ -15,6 +15,7 @@ mod queue;
 mod route_nodes;
 mod share;
 mod stats;
+mod task_models;
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -57,13 +58,27 @@ struct Table {
 
 impl Table {
     fn count_models(&mut self, i: usize, add: bool) {
-        for model in self.entries[i].record.node.models.keys() {
+        let entry = &self.entries[i];
+        let task_models = entry
+            .task_models
+            .iter()
+            .filter(|m| !entry.record.node.models.contains_key(&***m))
+            .map(|m| m.to_string());
+        let models: Vec<String> = entry
+            .record
+            .node
+            .models
+            .keys()
+            .cloned()
+            .chain(task_models)
+            .collect();
+        for model in models {
             if add {
-                *self.declared.entry(model.clone()).or_default() += 1;
-            } else if let Some(n) = self.declared.get_mut(model) {
+                *self.declared.entry(model).or_default() += 1;
+            } else if let Some(n) = self.declared.get_mut(&model) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    self.declared.remove(model);
+                    self.declared.remove(&model);
                 }
             }
         }

@@ -115,7 +115,12 @@ impl TaskManager {
         reserved: &[u16],
     ) -> Result<TaskInstance, AgentError> {
         launch::check_task_id(task_id)?;
-        let kind = launch::check(&launch)?;
+        let mut kind = launch::check(&launch)?;
+        // An agent running the simulator stands in for every engine (as placement assumes of
+        // simulator nodes): the instance is a simulator whatever engine the launch names.
+        if self.config.engine == EngineKind::Simulator {
+            kind = EngineKind::Simulator;
+        }
         let _op = self.ops.lock().await;
         if let Some(existing) = self.get(task_id) {
             let report = existing.report().await;
