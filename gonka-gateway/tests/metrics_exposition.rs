@@ -183,6 +183,15 @@ async fn breaker_transitions_and_exhausted_retries_are_counted() {
     register(&registry, node.config("n1", 4)).await;
     wait_routable(&gw, MODEL, 1).await;
     node.kill();
+    // The kill closes the node's sockets in the background: wait (bounded) until its inference
+    // port refuses connections, so the request meets a refused connect (which opens the breaker
+    // at once) rather than a socket still closing (a reset, a server failure that does not).
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(node.inference_addr).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     // The only node refuses the connection: its breaker opens and the request fails on its
     // only try (no other node could take it): the tries are exhausted.
     let r = client()
