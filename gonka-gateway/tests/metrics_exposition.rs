@@ -187,7 +187,10 @@ async fn breaker_transitions_and_exhausted_retries_are_counted() {
     // port refuses connections, so the request meets a refused connect (which opens the breaker
     // at once) rather than a socket still closing (a reset, a server failure that does not).
     for _ in 0..400 {
-        if tokio::net::TcpStream::connect(node.inference_addr).await.is_err() {
+        if tokio::net::TcpStream::connect(node.inference_addr)
+            .await
+            .is_err()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
