@@ -16,15 +16,7 @@ use crate::server::AppState;
 
 /// `POST /api/generate`, streamed as NDJSON lines unless `"stream": false`.
 pub async fn generate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let started = tokio::time::Instant::now();
-    let body = match super::relay::read_body(&state, body).await {
-        Ok(b) => b,
-        Err(e) => return axum::response::IntoResponse::into_response(e),
-    };
-    match fields::object(&body).and_then(|map| translate(&map)) {
-        Ok(t) => super::relay::relay(&state, headers, t, started).await,
-        Err(e) => axum::response::IntoResponse::into_response(e),
-    }
+    super::relay::handle(&state, headers, body, translate).await
 }
 
 /// The OpenAI request for an Ollama generate request. `template` and `context` (Ollama's own

@@ -46,6 +46,26 @@ pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, OllamaErro
         .map_err(OllamaError::from)
 }
 
+/// One Ollama request end to end: reads the body (within the gateway's limit), translates the
+/// JSON object with `translate`, relays it and answers in Ollama's shape; a body that cannot be
+/// read or translated is answered with its error (413, or 400 naming the field).
+pub async fn handle(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Body,
+    translate: fn(&serde_json::Map<String, Value>) -> Result<Translated, OllamaError>,
+) -> Response {
+    let started = Instant::now();
+    let body = match read_body(state, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match super::fields::object(&body).and_then(|map| translate(&map)) {
+        Ok(t) => relay(state, headers, t, started).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Sends `t` through the proxy and answers in Ollama's shape; `started` is when the request
 /// arrived (Ollama's `total_duration` counts from there).
 pub async fn relay(

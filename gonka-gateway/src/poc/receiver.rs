@@ -36,6 +36,17 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
+/// The callback's JSON body as `T`: oversize (413) or unreadable bodies keep their status, a
+/// body that is not a `what` callback is a 400 naming the problem (answered with [`error`]).
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+) -> Result<T, (StatusCode, String)> {
+    let body = body.map_err(|rejection| (rejection.status(), rejection.body_text()))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid {what} body: {e}")))
+}
+
 /// Length of the base64 text of one artifact vector ([`VECTOR_BYTES`] bytes, padded).
 const VECTOR_B64_LEN: usize = VECTOR_BYTES.div_ceil(3) * 4;
 
@@ -57,18 +68,9 @@ async fn validated(
     Path(model): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
-    let payload: ValidatedPayload = match serde_json::from_slice(&body) {
+    let payload: ValidatedPayload = match parse_body(body, "validated") {
         Ok(p) => p,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid validated body: {e}"),
-            )
-        }
+        Err((status, message)) => return error(status, message),
     };
     // The path segment is escaped twice (upstream's PathEscape(PathEscape(model))); the router
     // undid one level.
@@ -117,19 +119,9 @@ async fn generated(
     Path(model): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        // Oversize (413) or unreadable bodies keep their status, with a JSON message.
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
-    let payload: GeneratedPayload = match serde_json::from_slice(&body) {
+    let payload: GeneratedPayload = match parse_body(body, "generated") {
         Ok(p) => p,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("invalid generated body: {e}"),
-            )
-        }
+        Err((status, message)) => return error(status, message),
     };
     let now = service.config.clock.now();
     if !matches!(now.phase, Phase::Generate | Phase::WindDown) {
