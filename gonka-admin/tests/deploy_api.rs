@@ -496,6 +496,50 @@ async fn the_typed_client_drives_every_deployment_call() {
 }
 
 #[tokio::test]
+async fn a_typed_spec_creates_a_group_and_a_bad_one_names_its_fields() {
+    use gonka_admin::{Client, ClientError};
+    use gonka_core::deploy::TaskGroupSpec;
+
+    let api = Api::start(Arc::new(MemoryDeploymentStore::new()), None).await;
+    let client = Client::new(&api.base);
+    let spec = TaskGroupSpec {
+        estimated_gpu_memory_mb: Some(20_000),
+        replicas: 2,
+        max_replicas: 3,
+        create_endpoint: false,
+        ..TaskGroupSpec::new("svc-typed")
+    };
+    let created = client.create_task_group(&spec).await.unwrap();
+    assert_eq!(created.task_group.spec, spec);
+    assert_eq!(created.tasks.len(), 2);
+    assert_eq!(created.model_route.model_name, "svc-typed");
+    assert_eq!(created.model_route.task_group_id, created.task_group.id);
+    assert!(created.endpoint.is_none() && created.api_key.is_none());
+    let groups = client.task_groups().await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].id, created.task_group.id);
+
+    let bad = TaskGroupSpec {
+        gpu_type: Some("VoodooFX".into()),
+        min_replicas: 3,
+        max_replicas: 2,
+        ..TaskGroupSpec::new("svc-bad")
+    };
+    match client.create_task_group(&bad).await {
+        Err(ClientError::Invalid { errors, .. }) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert!(fields.contains(&"gpu_type"), "{fields:?}");
+            assert!(
+                fields.contains(&"min_replicas") || fields.contains(&"max_replicas"),
+                "{fields:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.task_groups().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn updates_over_http_are_recorded_once_and_bad_ones_name_the_field() {
     let store: Arc<dyn DeploymentStore> = Arc::new(MemoryDeploymentStore::new());
     let api = Api::start(store, Some("t0ken")).await;

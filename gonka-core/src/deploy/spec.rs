@@ -398,6 +398,37 @@ pub fn validate_route(route: &RouteSpec, prefix: &str, errors: &mut Vec<FieldErr
 }
 
 impl TaskGroupSpec {
+    /// A spec serving `name` with every other field at the default a JSON body leaving it out
+    /// gets: one replica of one GPU (single), context 4096, health check `/health` every 10 s,
+    /// a route of weight 100, an endpoint. Change fields with struct update syntax:
+    /// `TaskGroupSpec { replicas: 2, ..TaskGroupSpec::new("qwen-chat") }`.
+    pub fn new(name: impl Into<String>) -> TaskGroupSpec {
+        TaskGroupSpec {
+            name: name.into(),
+            model_path: None,
+            engine: None,
+            engine_args: Vec::new(),
+            dtype: None,
+            world_size: one(),
+            parallelism: Parallelism::default(),
+            gpu_type: None,
+            context_length: default_context(),
+            estimated_gpu_memory_mb: None,
+            replicas: one(),
+            min_replicas: one(),
+            max_replicas: 0,
+            auto_scale: false,
+            idle_timeout_minutes: 0,
+            health_check: HealthCheck::default(),
+            scale_policy: ScalePolicy::default(),
+            co_schedule: CoSchedule::default(),
+            schedule_window: None,
+            qos: Qos::default(),
+            route: RouteSpec::default(),
+            create_endpoint: yes(),
+        }
+    }
+
     /// Every problem of the spec, each naming its field; empty when it is valid.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();

@@ -211,6 +211,11 @@ fn a_minimal_spec_takes_the_documented_defaults() {
 }
 
 #[test]
+fn new_gives_the_same_spec_as_a_body_with_only_the_name() {
+    assert_eq!(TaskGroupSpec::new("qwen-chat"), spec());
+}
+
+#[test]
 fn bad_specs_name_each_field() {
     let bad: TaskGroupSpec = serde_json::from_value(serde_json::json!({
         "name": "",
