@@ -9,8 +9,9 @@
 //! - `typed_client`: listing nodes with the typed admin client.
 //!
 //! [`fake_mlnode`] is a small loopback stand-in for ML nodes that the gateway example routes to.
-//! The Rust snippets of the repository's README are compiled and run as doctests of this crate
-//! (`cargo test -p gonka-examples --doc`).
+//! The Rust snippets of the repository's README and of the guides under `docs/` are compiled
+//! (and, unless marked `no_run`, run) as doctests of this crate (`cargo test -p gonka-examples
+//! --doc`).
 
 pub mod embed_admin;
 pub mod embed_gateway;
@@ -20,3 +21,7 @@ pub mod fake_mlnode;
 /// The README, so that `cargo test --doc` compiles its Rust snippets.
 #[doc = include_str!("../../README.md")]
 mod readme {}
+
+/// The deployments guide, so that `cargo test --doc` compiles its Rust snippets.
+#[doc = include_str!("../../docs/deployments.md")]
+mod deployments_guide {}
