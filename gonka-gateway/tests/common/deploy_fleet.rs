@@ -11,14 +11,12 @@ use gonka_admin::client::CreatedTaskGroup;
 use gonka_core::deploy::{
     DeploymentStore, MemoryDeploymentStore, TaskMove, TaskPlacement, TaskStatus,
 };
-use gonka_core::{NodeConfig, NodeRegistry};
+use gonka_core::NodeRegistry;
 use gonka_gateway::deploy_routes::Snapshot;
 use gonka_gateway::{GatewayConfig, RunningGateway};
-use gonka_mlnode::simulator::SimulatorConfig;
-use gonka_mlnode::MlNodeConfig;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
+use super::sim_agent::{sim_config, SimAgent};
 use super::{eventually, start};
 
 /// Slots of every simulator node.
@@ -30,7 +28,7 @@ pub struct DeployFleet {
     pub store: Arc<MemoryDeploymentStore>,
     pub admin: gonka_admin::Client,
     registry: Arc<dyn NodeRegistry>,
-    stops: HashMap<String, oneshot::Sender<()>>,
+    agents: HashMap<String, SimAgent>,
 }
 
 impl DeployFleet {
@@ -46,7 +44,7 @@ impl DeployFleet {
             store,
             admin,
             registry,
-            stops: HashMap::new(),
+            agents: HashMap::new(),
         }
     }
 
@@ -58,38 +56,19 @@ impl DeployFleet {
     /// Starts a simulator ML node `id` serving `model` (no delays), registers it and waits until
     /// the gateway routes to it.
     pub async fn add_node(&mut self, id: &str, model: &str) {
-        let mgmt = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let inference = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let node = NodeConfig::new(id, model)
-            .at(
-                "127.0.0.1",
-                inference.local_addr().unwrap().port(),
-                mgmt.local_addr().unwrap().port(),
-            )
-            .max_concurrent(NODE_SLOTS);
-        let agent = MlNodeConfig {
-            model: Some(model.into()),
-            simulator: SimulatorConfig {
-                model: model.into(),
-                output_tokens: 2,
-                ..SimulatorConfig::default()
-            },
-            drain_timeout: Duration::from_millis(200),
-            ..MlNodeConfig::default()
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gonka_mlnode::run(agent, mgmt, inference, async {
-            let _ = stopped.await;
-        }));
-        self.stops.insert(id.to_owned(), stop);
-        self.registry.upsert(node).await.unwrap();
+        let agent = SimAgent::start(id, sim_config(model)).await;
+        self.registry
+            .upsert(agent.node_config(model, NODE_SLOTS))
+            .await
+            .unwrap();
+        self.agents.insert(id.to_owned(), agent);
         self.wait_node(id, true).await;
     }
 
     /// Stops node `id`'s agent (as a crashed node) and waits until the gateway stops routing
     /// to it.
     pub async fn stop_node(&mut self, id: &str) {
-        let _ = self.stops.remove(id).unwrap().send(());
+        self.agents.remove(id).unwrap().stop().await;
         self.wait_node(id, false).await;
     }
 
