@@ -406,6 +406,16 @@ async fn sleep_and_wake_of_a_starting_instance_are_conflicts_naming_both_states(
     node.stop().await.unwrap();
 }
 
+/// `GET /health` of the engine on `port`: status and body.
+async fn engine_health(port: u16) -> (u16, Value) {
+    let r = client()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test]
 async fn engine_args_ask_the_simulator_for_an_unhealthy_or_a_failing_engine() {
     let node = Node::start(quick_config()).await;
@@ -416,33 +426,19 @@ async fn engine_args_ask_the_simulator_for_an_unhealthy_or_a_failing_engine() {
     let (code, t) = node.put_task("t-sick", &body).await;
     assert_eq!(code, 202, "{t}");
     node.wait_task("t-sick", "running").await;
-    let health = client()
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 503);
-    let answer: Value = health.json().await.unwrap();
-    assert_eq!(answer["status"], "unhealthy");
+    let health = engine_health(port).await;
+    assert_eq!(health, (503, json!({"status": "unhealthy"})));
     let (code, answer) = chat(&node, "sick").await;
     assert_eq!(code, 200, "{answer}");
     // The same fault through the simulator's control endpoint, and back.
-    let faults: Value = client()
+    let faults = client()
         .put(format!("http://127.0.0.1:{port}/sim/faults"))
         .json(&json!({"unhealthy": false}))
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(faults["unhealthy"], false, "{faults}");
-    let health = client()
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    assert_eq!(faults.status(), 200);
+    assert_eq!(engine_health(port).await, (200, json!({"status": "ok"})));
 
     // `--sim-fail-start`: the start fails with the engine's reason; nothing listens.
     let port = free_port();
