@@ -802,11 +802,10 @@ async fn autoscaling_adds_a_replica_under_load_and_drains_one_after_the_cooldown
         .as_u64()
         .unwrap();
 
-    // Two requests in flight, one on each replica (the agent gives each to the replica with the
-    // fewest in flight).
-    let inference = env.agents["n0"].inference_url();
-    let a = start_stream(&inference, "auto").await;
-    let b = start_stream(&inference, "auto").await;
+    // Two requests in flight through the gateway, one on each replica (the agent gives each to
+    // the replica with the fewest in flight).
+    let a = start_stream(&public, "auto").await;
+    let b = start_stream(&public, "auto").await;
     let on_second = env.instance(&second).await.unwrap().in_flight;
     assert_eq!(
         (env.instance(&first).await.unwrap().in_flight, on_second),

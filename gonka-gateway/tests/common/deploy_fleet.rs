@@ -17,7 +17,7 @@ use gonka_gateway::{GatewayConfig, RunningGateway};
 use tokio::net::TcpListener;
 
 use super::sim_agent::{sim_config, SimAgent};
-use super::{eventually, start};
+use super::{eventually, eventually_within, start};
 
 /// Slots of every simulator node.
 pub const NODE_SLOTS: u32 = 64;
@@ -94,45 +94,47 @@ impl DeployFleet {
     /// waits (at most 30 s) until the task driver has launched it on the node's agent and moved
     /// it to `running`.
     pub async fn run_task_on(&self, id: &str, node: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            let task = self.store.task(id).await.unwrap();
-            let here = task.node_id.as_deref() == Some(node);
-            let (to, placement) = match task.status {
-                TaskStatus::Running if here => return,
-                TaskStatus::Pending => (
-                    TaskStatus::Scheduled,
-                    Some(TaskPlacement {
-                        node_id: node.into(),
-                        gpu_ids: Vec::new(),
-                        engine: "simulator".into(),
-                        port: free_port().await,
-                    }),
-                ),
-                // The driver is launching it.
-                TaskStatus::Scheduled if here => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                TaskStatus::Failed => (TaskStatus::Pending, None),
-                TaskStatus::Completed => panic!("task {id} completed"),
-                _ => (TaskStatus::Failed, None),
-            };
-            let m = TaskMove {
-                from: task.status,
-                to,
-                placement,
-                error: None,
-                // Now: the driver times a scheduled task's start from its last move.
-                at_ms: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis() as u64,
-            };
-            self.store.move_task(id, m).await.unwrap();
-        }
+        let what = format!("task {id} running on {node}");
+        eventually_within(&what, Duration::from_secs(30), || {
+            self.move_towards(id, node)
+        })
+        .await;
+    }
+
+    /// One move of task `id` towards running on `node`; whether it runs there.
+    async fn move_towards(&self, id: &str, node: &str) -> bool {
         let task = self.store.task(id).await.unwrap();
-        panic!("task {id} never ran on {node}: {task:?}");
+        let here = task.node_id.as_deref() == Some(node);
+        let (to, placement) = match task.status {
+            TaskStatus::Running if here => return true,
+            TaskStatus::Pending => (
+                TaskStatus::Scheduled,
+                Some(TaskPlacement {
+                    node_id: node.into(),
+                    gpu_ids: Vec::new(),
+                    engine: "simulator".into(),
+                    port: free_port().await,
+                }),
+            ),
+            // The driver is launching it.
+            TaskStatus::Scheduled if here => return false,
+            TaskStatus::Failed => (TaskStatus::Pending, None),
+            TaskStatus::Completed => panic!("task {id} completed"),
+            _ => (TaskStatus::Failed, None),
+        };
+        let m = TaskMove {
+            from: task.status,
+            to,
+            placement,
+            error: None,
+            // Now: the driver times a scheduled task's start from its last move.
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        };
+        self.store.move_task(id, m).await.unwrap();
+        false
     }
 
     /// Every task of `group` running on the node of the same index in `nodes`.
