@@ -121,6 +121,12 @@ pub struct GatewayConfig {
     /// [`gonka_core::deploy::MemoryDeploymentStore`]; the binary opens the store on its registry
     /// database.
     pub deployments: Option<Arc<dyn gonka_core::deploy::DeploymentStore>>,
+    /// Whether this gateway runs the deployments' placer and task driver (default `true`; with
+    /// several replicas one of them drives at a time, under a lease). `false`: it serves the
+    /// deployments (their routes, endpoint keys and API) while something else drives them:
+    /// another replica, or an embedder running [`crate::placer::Placer`] and
+    /// [`crate::task_driver::TaskDriver`] itself (with its own clock or settings).
+    pub drive_deployments: bool,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -169,6 +175,7 @@ impl fmt::Debug for GatewayConfig {
             .field("traces", &self.traces)
             .field("trace_settings", &self.trace_settings)
             .field("deployments", &self.deployments)
+            .field("drive_deployments", &self.drive_deployments)
             .finish()
     }
 }
@@ -216,6 +223,7 @@ impl GatewayConfig {
             trace_settings: crate::traces::TraceSettings::default(),
             fleet: crate::fleet::FleetSettings::default(),
             deployments: Some(Arc::new(gonka_core::deploy::MemoryDeploymentStore::new())),
+            drive_deployments: true,
         }
     }
 

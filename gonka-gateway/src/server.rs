@@ -448,8 +448,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             interval: std::time::Duration::from_secs(1),
             holder: replica_id,
         };
-        background.spawn(placer.run(stopped.clone()));
-        background.spawn(driver.run(stopped.clone()));
+        if config.drive_deployments {
+            background.spawn(placer.run(stopped.clone()));
+            background.spawn(driver.run(stopped.clone()));
+        }
     }
     if let Some(routes) = &deploy_routes {
         let interval = crate::deploy_routes::REFRESH_INTERVAL;

@@ -7,8 +7,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::sim_agent::task_instances;
 use gonka_admin::client::{TaskAction, TaskQuery};
 use gonka_admin::Client;
 use gonka_core::deploy::TaskStatus;
@@ -17,16 +18,12 @@ use gonka_gateway::Listeners;
 use serde_json::json;
 
 /// Waits (at most 60 s, the placer and the driver tick every second) until `check` holds.
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+async fn wait_for<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::eventually_within(what, Duration::from_secs(60), check).await;
 }
 
 async fn chat(public: &str, model: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
@@ -120,16 +117,8 @@ async fn a_group_is_placed_launched_routed_slept_woken_and_stopped() {
     wait_for("both instances asleep on their agents", || async {
         let mut asleep = 0;
         for base in &mgmt {
-            let list: gonka_core::mlnode_api::TaskList = common::client()
-                .get(format!("{base}/api/v1/tasks"))
-                .send()
+            asleep += task_instances(base)
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            asleep += list
-                .tasks
                 .iter()
                 .filter(|i| i.state == gonka_core::mlnode_api::TaskState::Sleeping)
                 .count();
@@ -169,15 +158,7 @@ async fn a_group_is_placed_launched_routed_slept_woken_and_stopped() {
     wait_for("the agents' instances stopped", || async {
         let mut left = 0;
         for base in &mgmt {
-            let list: gonka_core::mlnode_api::TaskList = common::client()
-                .get(format!("{base}/api/v1/tasks"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            left += list.tasks.len();
+            left += task_instances(base).await.len();
         }
         left == 0
     })

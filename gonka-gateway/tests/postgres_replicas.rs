@@ -285,25 +285,13 @@ async fn two_gateway_processes_share_a_postgres_registry() {
     // B learns the node from the change feed (LISTEN/NOTIFY), not from a request: wait until
     // B's pool lists its model (a request before that is a 404 model_not_found, since no node
     // known to B declares the model). Bounded: 30 s.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let models: serde_json::Value = client()
-            .get(format!("{}/v1/models", b.public))
-            .send()
+    eventually_within("B learns the node", Duration::from_secs(30), || async {
+        get_json(&format!("{}/v1/models", b.public))
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if models.to_string().contains(MODEL) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "B never learnt the node: {models}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            .to_string()
+            .contains(MODEL)
+    })
+    .await;
     let resp = client()
         .post(format!("{}/v1/chat/completions", b.public))
         .json(&chat_body(MODEL, false))
@@ -332,25 +320,30 @@ async fn two_gateway_processes_share_a_postgres_registry() {
 }
 
 async fn live_replicas(gw: &GatewayProcess) -> u64 {
-    let status: serde_json::Value = client()
-        .get(format!("{}/v1/status", gw.public))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    status["replica"]["live_replicas"].as_u64().unwrap_or(0)
+    get_json(&format!("{}/v1/status", gw.public)).await["replica"]["live_replicas"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// Waits (at most 30 s) until `gw`'s `/v1/status` counts `n` routable nodes.
+async fn wait_routable_nodes(gw: &GatewayProcess, n: u64) {
+    eventually_within(
+        &format!("{} routable nodes through {}", n, gw.public),
+        Duration::from_secs(30),
+        || async { get_json(&format!("{}/v1/status", gw.public)).await["routable_nodes"] == n },
+    )
+    .await;
 }
 
 /// Waits (at most 30 s) until every replica counts `n` live replicas.
 async fn wait_replicas(replicas: &[&GatewayProcess], n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
     for gw in replicas {
-        while live_replicas(gw).await != n {
-            assert!(Instant::now() < deadline, "replicas never counted {n}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_within(
+            &format!("replicas count {n}"),
+            Duration::from_secs(30),
+            || async { live_replicas(gw).await == n },
+        )
+        .await;
     }
 }
 
@@ -413,23 +406,8 @@ async fn replicas_split_a_nodes_max_concurrent_between_them() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     wait_replicas(&[&a, &b], 2).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
     for gw in [&a, &b] {
-        loop {
-            let status: serde_json::Value = client()
-                .get(format!("{}/v1/status", gw.public))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if status["routable_nodes"] == 1 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "node never routable: {status}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_routable_nodes(gw, 1).await;
     }
 
     // Steady state: 32 streams at once through both replicas, 160 in all.
@@ -458,25 +436,7 @@ async fn replicas_split_a_nodes_max_concurrent_between_them() {
     );
 
     // Settled on three: shares 2 + 1 + 1.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let status: serde_json::Value = client()
-            .get(format!("{}/v1/status", c.public))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["routable_nodes"] == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node never routable through C: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_routable_nodes(&c, 1).await;
     node.state.max_active.store(0, Ordering::SeqCst);
     load(
         vec![a.public.clone(), b.public.clone(), c.public.clone()],

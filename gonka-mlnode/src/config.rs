@@ -57,7 +57,8 @@ pub struct MlNodeConfig {
     /// The Hugging Face hub model downloads come from (`Default`: huggingface.co, no token; the
     /// binary reads `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`).
     pub hub: crate::models::HubSettings,
-    /// Time open connections get to finish at shutdown.
+    /// Time open connections get to finish at shutdown, and requests in flight on a task
+    /// instance being stopped (`DELETE /api/v1/tasks/{id}`) before its engine stops.
     pub drain_timeout: Duration,
     /// Most connections open at once on each listener (management, inference); more are
     /// answered 503 and closed. `None`: derived from the open-file limit

@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/orphans.rs"]
+mod orphans;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -16,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{alive, client, eventually};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use orphans::{engines, Cleanup};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -28,41 +31,6 @@ fn marker(test: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("orphan-{test}-{}-{nanos}", std::process::id())
-}
-
-/// The running fake-engine processes serving `marker` (by their command line in `/proc`).
-fn engines(marker: &str) -> Vec<u32> {
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // `python3 …/fake_engine.py serve MARKER …` (not the agent, whose arguments name
-            // both too).
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let c = String::from_utf8_lossy(&c);
-                let args: Vec<&str> = c.split('\0').collect();
-                args.get(1).is_some_and(|a| a.ends_with("/fake_engine.py"))
-                    && args.contains(&marker)
-            })
-        })
-        .filter(|&pid| alive(pid))
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
-/// SIGKILLs whatever is left of a test's processes when it ends, passed or failed.
-struct Cleanup {
-    marker: String,
-    pids: Vec<u32>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for pid in engines(&self.marker).into_iter().chain(self.pids.clone()) {
-            let _ = kill(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGKILL);
-        }
-    }
 }
 
 /// A running `gonka-mlnode` binary and the lines it logged.

@@ -10,7 +10,7 @@ mod llamacpp_support;
 
 use std::collections::BTreeMap;
 
-use common::{eventually, Node};
+use common::{answers, eventually, Node};
 use gonka_mlnode::engine::EngineKind;
 use llamacpp_support::{
     engine_config, free_port, llama_server, tiny_model, EXPECTED_HELLO, FAST_ARGS,
@@ -34,22 +34,6 @@ async fn hello(node: &Node, model: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn running(node: &Node) -> Value {
-    eventually("the instance running", || async {
-        let (_, t) = node.get("/api/v1/tasks/t-llama").await;
-        (t["state"] == "running").then_some(t)
-    })
-    .await
-}
-
-async fn answers(port: u16) -> bool {
-    common::client()
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await
-        .is_ok()
-}
-
 #[tokio::test]
 async fn a_llamacpp_instance_sleeps_by_stopping_and_a_request_restarts_it() {
     let Some(server) = llama_server() else { return };
@@ -64,17 +48,10 @@ async fn a_llamacpp_instance_sleeps_by_stopping_and_a_request_restarts_it() {
         "model": "tiny-chat", "model_path": model_file.to_str().unwrap(), "engine": "llamacpp",
         "port": port, "args": FAST_ARGS,
     });
-    let r = node
-        .client
-        .put(format!("{}/api/v1/tasks/t-llama", node.mgmt))
-        .json(&launch)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let t: Value = r.json().await.unwrap();
+    let (code, t) = node.put_task("t-llama", &launch).await;
+    assert_eq!(code, 202, "{t}");
     assert_eq!(t["sleep_mode"], "restart");
-    running(&node).await;
+    node.wait_task("t-llama", "running").await;
     assert!(state_dir.join("engine-task-t-llama.pid").exists());
     let (code, answer) = hello(&node, "tiny-chat").await;
     assert_eq!(code, 200, "{answer}");
@@ -94,7 +71,7 @@ async fn a_llamacpp_instance_sleeps_by_stopping_and_a_request_restarts_it() {
     let (code, answer) = hello(&node, "tiny-chat").await;
     assert_eq!(code, 200, "woken by the request: {answer}");
     assert_eq!(answer["choices"][0]["message"]["content"], EXPECTED_HELLO);
-    running(&node).await;
+    node.wait_task("t-llama", "running").await;
     let metrics = node
         .client
         .get(format!("{}/metrics", node.mgmt))

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/orphans.rs"]
+mod orphans;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -14,42 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{alive, client, eventually};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use orphans::{engines, Cleanup};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
-
-/// The running fake-engine processes whose command line names `marker`.
-fn engines(marker: &str) -> Vec<u32> {
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let c = String::from_utf8_lossy(&c);
-                let args: Vec<&str> = c.split('\0').collect();
-                args.get(1).is_some_and(|a| a.ends_with("/fake_engine.py"))
-                    && args.contains(&marker)
-            })
-        })
-        .filter(|&pid| alive(pid))
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
-/// SIGKILLs what is left of the test's processes when it ends.
-struct Cleanup {
-    marker: String,
-    pids: Vec<u32>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for pid in engines(&self.marker).into_iter().chain(self.pids.clone()) {
-            let _ = kill(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGKILL);
-        }
-    }
-}
 
 struct Agent {
     child: Child,

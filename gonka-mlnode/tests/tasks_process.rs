@@ -8,37 +8,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{eventually, fake_engine_config, Node};
+use common::{answers, eventually, fake_engine_config, free_port, Node};
 use gonka_mlnode::engine::EngineKind;
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn put(node: &Node, task_id: &str, body: &Value) -> (u16, Value) {
-    let r = node
-        .client
-        .put(format!("{}/api/v1/tasks/{task_id}", node.mgmt))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_task(node: &Node, task_id: &str, state: &str) -> Value {
-    eventually(&format!("task {task_id} {state}"), || async {
-        let (code, t) = node.get(&format!("/api/v1/tasks/{task_id}")).await;
-        (code == 200 && t["state"] == state).then_some(t)
-    })
-    .await
-}
 
 async fn chat(node: &Node, model: &str) -> u16 {
     node.client
@@ -49,14 +21,6 @@ async fn chat(node: &Node, model: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
-}
-
-async fn answers(port: u16) -> bool {
-    common::client()
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await
-        .is_ok()
 }
 
 fn launches(log: &Path) -> Vec<Value> {
@@ -82,10 +46,10 @@ async fn a_vllm_instance_gets_its_name_gpus_and_sleep_mode_and_sleeps_in_the_eng
         "gpu_ids": ["2", "3"], "port": port, "max_model_len": 4096,
         "args": ["--fake-launch-log", log.to_str().unwrap()],
     });
-    let (code, t) = put(&node, "t-v", &launch).await;
+    let (code, t) = node.put_task("t-v", &launch).await;
     assert_eq!(code, 202, "{t}");
     assert_eq!(t["sleep_mode"], "engine_sleep");
-    wait_task(&node, "t-v", "running").await;
+    node.wait_task("t-v", "running").await;
 
     let started = launches(&log);
     assert_eq!(started.len(), 1);
@@ -127,10 +91,7 @@ async fn a_vllm_instance_gets_its_name_gpus_and_sleep_mode_and_sleeps_in_the_eng
     })
     .await;
     assert_eq!(chat(&node, "chat-v").await, 200, "woken by the request");
-    assert_eq!(
-        wait_task(&node, "t-v", "running").await["error"],
-        Value::Null
-    );
+    assert_eq!(node.wait_task("t-v", "running").await["error"], Value::Null);
     assert_eq!(
         launches(&log).len(),
         1,
@@ -160,10 +121,10 @@ async fn an_sglang_instance_sleeps_by_stopping_and_a_request_starts_it_again() {
         "gpu_ids": ["1"], "port": port, "tensor_parallel_size": 2,
         "args": ["--fake-launch-log", log.to_str().unwrap()],
     });
-    let (code, t) = put(&node, "t-s", &launch).await;
+    let (code, t) = node.put_task("t-s", &launch).await;
     assert_eq!(code, 202, "{t}");
     assert_eq!(t["sleep_mode"], "restart");
-    wait_task(&node, "t-s", "running").await;
+    node.wait_task("t-s", "running").await;
     let line = launches(&log)[0]["argv"]
         .as_array()
         .unwrap()
@@ -201,8 +162,8 @@ async fn a_request_for_an_instance_whose_engine_gave_up_is_a_503_naming_the_mode
         "model": "chat-crash", "model_path": "org/w", "engine": "vllm", "port": port,
         "args": ["--fake-crash-after", "0.1"],
     });
-    assert_eq!(put(&node, "t-c", &launch).await.0, 202);
-    let t = wait_task(&node, "t-c", "failed").await;
+    assert_eq!(node.put_task("t-c", &launch).await.0, 202);
+    let t = node.wait_task("t-c", "failed").await;
     assert!(t["error"].as_str().unwrap().contains("giving up"), "{t}");
     let r = node
         .client
@@ -219,8 +180,8 @@ async fn a_request_for_an_instance_whose_engine_gave_up_is_a_503_naming_the_mode
     // A failed instance is replaced by a new launch, even a different one.
     let relaunch =
         json!({"model": "chat-crash", "model_path": "org/w", "engine": "vllm", "port": port});
-    assert_eq!(put(&node, "t-c", &relaunch).await.0, 202);
-    wait_task(&node, "t-c", "running").await;
+    assert_eq!(node.put_task("t-c", &relaunch).await.0, 202);
+    node.wait_task("t-c", "running").await;
     assert_eq!(chat(&node, "chat-crash").await, 200);
     node.stop().await.unwrap();
 }

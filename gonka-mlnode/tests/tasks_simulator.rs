@@ -10,32 +10,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, eventually, Node};
+use common::{answers, client, eventually, free_port, Node};
 use gonka_mlnode::MlNodeConfig;
 use serde_json::{json, Value};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn launch(model: &str, port: u16) -> Value {
     json!({"model": model, "engine": "simulator", "gpu_ids": ["0"], "port": port})
-}
-
-async fn put(node: &Node, task_id: &str, body: &Value) -> (u16, Value) {
-    let r = node
-        .client
-        .put(format!("{}/api/v1/tasks/{task_id}", node.mgmt))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn delete(node: &Node, task_id: &str) -> (u16, Value) {
@@ -47,15 +27,6 @@ async fn delete(node: &Node, task_id: &str) -> (u16, Value) {
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// Waits until the task is in `state` (bounded).
-async fn wait_task(node: &Node, task_id: &str, state: &str) -> Value {
-    eventually(&format!("task {task_id} {state}"), || async {
-        let (code, t) = node.get(&format!("/api/v1/tasks/{task_id}")).await;
-        (code == 200 && t["state"] == state).then_some(t)
-    })
-    .await
 }
 
 async fn chat(node: &Node, model: &str) -> (u16, Value) {
@@ -83,15 +54,6 @@ async fn engine_requests(port: u16) -> u64 {
     stats["requests_total"].as_u64().unwrap()
 }
 
-async fn answers(port: u16) -> bool {
-    client()
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .is_ok()
-}
-
 fn quick_config() -> MlNodeConfig {
     MlNodeConfig {
         drain_timeout: Duration::from_millis(300),
@@ -109,15 +71,15 @@ async fn two_instances_answer_their_own_models_beside_the_single_model_engine() 
     .await;
     node.wait_inference_healthy().await;
     let (pa, pb) = (free_port(), free_port());
-    let (code, a) = put(&node, "t-a", &launch("alpha", pa)).await;
+    let (code, a) = node.put_task("t-a", &launch("alpha", pa)).await;
     assert_eq!(code, 202, "{a}");
     assert_eq!(a["task_id"], "t-a");
     assert_eq!(a["model"], "alpha");
     assert_eq!(a["sleep_mode"], "engine_sleep");
-    let (code, b) = put(&node, "t-b", &launch("beta", pb)).await;
+    let (code, b) = node.put_task("t-b", &launch("beta", pb)).await;
     assert_eq!(code, 202, "{b}");
-    wait_task(&node, "t-a", "running").await;
-    wait_task(&node, "t-b", "running").await;
+    node.wait_task("t-a", "running").await;
+    node.wait_task("t-b", "running").await;
 
     for (model, mine, other) in [("alpha", pa, pb), ("beta", pb, pa)] {
         let (mine_before, other_before) =
@@ -204,7 +166,7 @@ async fn put_is_idempotent_and_bad_or_conflicting_launches_are_named() {
     };
     let port = free_port();
     // Same token as every management route.
-    assert_eq!(put(&node, "t-1", &launch("m1", port)).await.0, 401);
+    assert_eq!(node.put_task("t-1", &launch("m1", port)).await.0, 401);
     assert_eq!(node.get("/api/v1/tasks").await.0, 401);
 
     let (code, first) = call(
@@ -338,8 +300,8 @@ async fn put_is_idempotent_and_bad_or_conflicting_launches_are_named() {
 async fn a_sleeping_instance_is_woken_by_a_request_and_delete_stops_it() {
     let node = Node::start(quick_config()).await;
     let port = free_port();
-    assert_eq!(put(&node, "t-s", &launch("sleepy", port)).await.0, 202);
-    wait_task(&node, "t-s", "running").await;
+    assert_eq!(node.put_task("t-s", &launch("sleepy", port)).await.0, 202);
+    node.wait_task("t-s", "running").await;
     assert_eq!(chat(&node, "sleepy").await.0, 200);
 
     let (code, t) = node.post("/api/v1/tasks/t-s/sleep", json!({})).await;
@@ -374,7 +336,7 @@ async fn a_sleeping_instance_is_woken_by_a_request_and_delete_stops_it() {
     let (code, answer) = chat(&node, "sleepy").await;
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["model"], "sleepy");
-    let t = wait_task(&node, "t-s", "running").await;
+    let t = node.wait_task("t-s", "running").await;
     assert_eq!(t["in_flight"], 0);
     let state = node.state().await;
     assert_eq!(state["tasks"][0]["state"], "running", "{state}");
@@ -399,7 +361,7 @@ async fn a_sleeping_instance_is_woken_by_a_request_and_delete_stops_it() {
     assert_eq!(node.post("/api/v1/tasks/t-s/sleep", json!({})).await.0, 202);
     let (code, t) = node.post("/api/v1/tasks/t-s/wake", json!({})).await;
     assert_eq!(code, 202, "{t}");
-    wait_task(&node, "t-s", "running").await;
+    node.wait_task("t-s", "running").await;
     assert_eq!(chat(&node, "sleepy").await.0, 200);
     let (code, t) = node.post("/api/v1/tasks/t-s/wake", json!({})).await;
     assert_eq!((code, t["state"].as_str()), (202, Some("running")));
@@ -423,7 +385,7 @@ async fn sleep_and_wake_of_a_starting_instance_are_conflicts_naming_both_states(
     config.simulator.load_time = Duration::from_secs(60);
     let node = Node::start(config).await;
     let port = free_port();
-    assert_eq!(put(&node, "t-l", &launch("slow", port)).await.0, 202);
+    assert_eq!(node.put_task("t-l", &launch("slow", port)).await.0, 202);
     let (code, e) = node.post("/api/v1/tasks/t-l/sleep", json!({})).await;
     assert_eq!(code, 409, "{e}");
     let detail = e["detail"].as_str().unwrap();
@@ -441,5 +403,58 @@ async fn sleep_and_wake_of_a_starting_instance_are_conflicts_naming_both_states(
     // DELETE cancels the start.
     assert_eq!(delete(&node, "t-l").await.0, 200);
     assert!(!answers(port).await);
+    node.stop().await.unwrap();
+}
+
+/// `GET /health` of the engine on `port`: status and body.
+async fn engine_health(port: u16) -> (u16, Value) {
+    let r = client()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn engine_args_ask_the_simulator_for_an_unhealthy_or_a_failing_engine() {
+    let node = Node::start(quick_config()).await;
+    // `--sim-unhealthy`: the instance runs and serves its model, but its /health answers 503.
+    let port = free_port();
+    let mut body = launch("sick", port);
+    body["args"] = json!(["--sim-unhealthy"]);
+    let (code, t) = node.put_task("t-sick", &body).await;
+    assert_eq!(code, 202, "{t}");
+    node.wait_task("t-sick", "running").await;
+    let health = engine_health(port).await;
+    assert_eq!(health, (503, json!({"status": "unhealthy"})));
+    let (code, answer) = chat(&node, "sick").await;
+    assert_eq!(code, 200, "{answer}");
+    // The same fault through the simulator's control endpoint, and back.
+    let faults = client()
+        .put(format!("http://127.0.0.1:{port}/sim/faults"))
+        .json(&json!({"unhealthy": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(faults.status(), 200);
+    assert_eq!(engine_health(port).await, (200, json!({"status": "ok"})));
+
+    // `--sim-fail-start`: the start fails with the engine's reason; nothing listens.
+    let port = free_port();
+    let mut body = launch("broken", port);
+    body["args"] = json!(["--sim-fail-start"]);
+    let (code, t) = node.put_task("t-broken", &body).await;
+    assert_eq!(code, 202, "{t}");
+    let t = node.wait_task("t-broken", "failed").await;
+    let error = t["error"].as_str().unwrap();
+    assert!(
+        error.contains("exited at start") && error.contains("--sim-fail-start"),
+        "{t}"
+    );
+    assert!(
+        !answers(port).await,
+        "a failed start left port {port} answering"
+    );
     node.stop().await.unwrap();
 }

@@ -11,15 +11,13 @@ use gonka_admin::client::CreatedTaskGroup;
 use gonka_core::deploy::{
     DeploymentStore, MemoryDeploymentStore, TaskMove, TaskPlacement, TaskStatus,
 };
-use gonka_core::{NodeConfig, NodeRegistry};
+use gonka_core::NodeRegistry;
 use gonka_gateway::deploy_routes::Snapshot;
 use gonka_gateway::{GatewayConfig, RunningGateway};
-use gonka_mlnode::simulator::SimulatorConfig;
-use gonka_mlnode::MlNodeConfig;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-use super::{eventually, start};
+use super::sim_agent::{sim_config, SimAgent};
+use super::{eventually, eventually_within, start};
 
 /// Slots of every simulator node.
 pub const NODE_SLOTS: u32 = 64;
@@ -30,7 +28,7 @@ pub struct DeployFleet {
     pub store: Arc<MemoryDeploymentStore>,
     pub admin: gonka_admin::Client,
     registry: Arc<dyn NodeRegistry>,
-    stops: HashMap<String, oneshot::Sender<()>>,
+    agents: HashMap<String, SimAgent>,
 }
 
 impl DeployFleet {
@@ -46,7 +44,7 @@ impl DeployFleet {
             store,
             admin,
             registry,
-            stops: HashMap::new(),
+            agents: HashMap::new(),
         }
     }
 
@@ -58,38 +56,19 @@ impl DeployFleet {
     /// Starts a simulator ML node `id` serving `model` (no delays), registers it and waits until
     /// the gateway routes to it.
     pub async fn add_node(&mut self, id: &str, model: &str) {
-        let mgmt = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let inference = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let node = NodeConfig::new(id, model)
-            .at(
-                "127.0.0.1",
-                inference.local_addr().unwrap().port(),
-                mgmt.local_addr().unwrap().port(),
-            )
-            .max_concurrent(NODE_SLOTS);
-        let agent = MlNodeConfig {
-            model: Some(model.into()),
-            simulator: SimulatorConfig {
-                model: model.into(),
-                output_tokens: 2,
-                ..SimulatorConfig::default()
-            },
-            drain_timeout: Duration::from_millis(200),
-            ..MlNodeConfig::default()
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(gonka_mlnode::run(agent, mgmt, inference, async {
-            let _ = stopped.await;
-        }));
-        self.stops.insert(id.to_owned(), stop);
-        self.registry.upsert(node).await.unwrap();
+        let agent = SimAgent::start(id, sim_config(model)).await;
+        self.registry
+            .upsert(agent.node_config(model, NODE_SLOTS))
+            .await
+            .unwrap();
+        self.agents.insert(id.to_owned(), agent);
         self.wait_node(id, true).await;
     }
 
     /// Stops node `id`'s agent (as a crashed node) and waits until the gateway stops routing
     /// to it.
     pub async fn stop_node(&mut self, id: &str) {
-        let _ = self.stops.remove(id).unwrap().send(());
+        self.agents.remove(id).unwrap().stop().await;
         self.wait_node(id, false).await;
     }
 
@@ -115,45 +94,47 @@ impl DeployFleet {
     /// waits (at most 30 s) until the task driver has launched it on the node's agent and moved
     /// it to `running`.
     pub async fn run_task_on(&self, id: &str, node: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            let task = self.store.task(id).await.unwrap();
-            let here = task.node_id.as_deref() == Some(node);
-            let (to, placement) = match task.status {
-                TaskStatus::Running if here => return,
-                TaskStatus::Pending => (
-                    TaskStatus::Scheduled,
-                    Some(TaskPlacement {
-                        node_id: node.into(),
-                        gpu_ids: Vec::new(),
-                        engine: "simulator".into(),
-                        port: free_port().await,
-                    }),
-                ),
-                // The driver is launching it.
-                TaskStatus::Scheduled if here => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                TaskStatus::Failed => (TaskStatus::Pending, None),
-                TaskStatus::Completed => panic!("task {id} completed"),
-                _ => (TaskStatus::Failed, None),
-            };
-            let m = TaskMove {
-                from: task.status,
-                to,
-                placement,
-                error: None,
-                // Now: the driver times a scheduled task's start from its last move.
-                at_ms: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis() as u64,
-            };
-            self.store.move_task(id, m).await.unwrap();
-        }
+        let what = format!("task {id} running on {node}");
+        eventually_within(&what, Duration::from_secs(30), || {
+            self.move_towards(id, node)
+        })
+        .await;
+    }
+
+    /// One move of task `id` towards running on `node`; whether it runs there.
+    async fn move_towards(&self, id: &str, node: &str) -> bool {
         let task = self.store.task(id).await.unwrap();
-        panic!("task {id} never ran on {node}: {task:?}");
+        let here = task.node_id.as_deref() == Some(node);
+        let (to, placement) = match task.status {
+            TaskStatus::Running if here => return true,
+            TaskStatus::Pending => (
+                TaskStatus::Scheduled,
+                Some(TaskPlacement {
+                    node_id: node.into(),
+                    gpu_ids: Vec::new(),
+                    engine: "simulator".into(),
+                    port: free_port().await,
+                }),
+            ),
+            // The driver is launching it.
+            TaskStatus::Scheduled if here => return false,
+            TaskStatus::Failed => (TaskStatus::Pending, None),
+            TaskStatus::Completed => panic!("task {id} completed"),
+            _ => (TaskStatus::Failed, None),
+        };
+        let m = TaskMove {
+            from: task.status,
+            to,
+            placement,
+            error: None,
+            // Now: the driver times a scheduled task's start from its last move.
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        };
+        self.store.move_task(id, m).await.unwrap();
+        false
     }
 
     /// Every task of `group` running on the node of the same index in `nodes`.

@@ -4,6 +4,7 @@
 pub mod deploy_fleet;
 pub mod fake_mlnode;
 pub mod gateway_process;
+pub mod sim_agent;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -39,18 +40,30 @@ pub async fn start(config: GatewayConfig) -> RunningGateway {
 }
 
 /// Polls `check` every 20 ms for up to 10 s; panics with `what` when it never holds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..500 {
+    eventually_within(what, Duration::from_secs(10), check).await;
+}
+
+/// Polls `check` up to `limit / 20 ms` times, 20 ms apart (about `limit` when checks are quick),
+/// until it holds; panics with `what` when it never does.
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let pause = Duration::from_millis(20);
+    let polls = (limit.as_millis() / pause.as_millis()).max(1);
+    for _ in 0..polls {
         if check().await {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(pause).await;
     }
-    panic!("timed out waiting for: {what}");
+    panic!("timed out after {polls} polls ({limit:?}) waiting for: {what}");
 }
 
 /// Waits until the gateway lists `model` in `/v1/models` with `n` nodes routable for it.
@@ -76,6 +89,18 @@ pub fn chat_body(model: &str, stream: bool) -> serde_json::Value {
         "stream": stream,
         "messages": [{"role": "user", "content": "hello"}]
     })
+}
+
+/// `GET url` answered as JSON (`null` when the body is not JSON).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or_default()
 }
 
 pub fn client() -> reqwest::Client {

@@ -452,6 +452,7 @@ impl Cli {
                     hang_rate: self.sim_hang_rate,
                     crash_rate: self.sim_crash_rate,
                     crash_after_tokens: self.sim_crash_after_tokens,
+                    unhealthy: false,
                 },
                 load_time: self.sim_load_time,
                 max_model_len: self.sim_max_model_len,

@@ -12,6 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::simulator::{self, Simulator, SimulatorConfig};
 
+/// Engine argument: the simulator's start fails with an engine error.
+pub const FAIL_START_ARG: &str = "--sim-fail-start";
+
+/// Engine argument: the simulator starts and serves, but its `/health` answers `503`
+/// ([`crate::simulator::FaultConfig::unhealthy`]).
+pub const UNHEALTHY_ARG: &str = "--sim-unhealthy";
+
 #[derive(Debug)]
 struct Running {
     model: String,
@@ -29,8 +36,11 @@ struct Loading {
     cancel: CancellationToken,
 }
 
-/// The in-process simulator engine. Ignores `dtype` and `args`; the model name from the spec is
-/// what it serves. With a [`SimulatorConfig::load_time`], `start` first waits that long (health
+/// The in-process simulator engine. Ignores `dtype` and the `args` it does not know; the model
+/// name from the spec is what it serves. Of the `args` it reads `--max-model-len N` (its context
+/// length) and two faults of its own, so a launch (a deployment's `engine_args`) can ask for a
+/// broken engine: [`FAIL_START_ARG`] (the start fails, as an engine whose model does not load)
+/// and [`UNHEALTHY_ARG`] (it serves, but `/health` answers `503`). With a [`SimulatorConfig::load_time`], `start` first waits that long (health
 /// `Starting`, nothing served, like a large model loading); `stop` during the wait cancels the
 /// start, which then fails.
 #[derive(Debug)]
@@ -135,6 +145,12 @@ impl InferenceBackend for SimulatorBackend {
             return answer;
         }
         self.load(&spec.model).await?;
+        if spec.args.iter().any(|a| a == FAIL_START_ARG) {
+            return Err(Error::Engine(format!(
+                "simulator engine exited at start loading model {} ({FAIL_START_ARG})",
+                spec.model
+            )));
+        }
         let listener = TcpListener::bind(("127.0.0.1", spec.port))
             .await
             .map_err(|e| {
@@ -152,9 +168,12 @@ impl InferenceBackend for SimulatorBackend {
             .find(|w| w[0] == "--max-model-len")
             .and_then(|w| w[1].parse().ok())
             .unwrap_or(self.config.max_model_len);
+        let mut faults = self.config.faults.clone();
+        faults.unhealthy |= spec.args.iter().any(|a| a == UNHEALTHY_ARG);
         let sim = Simulator::new(SimulatorConfig {
             model: spec.model.clone(),
             max_model_len,
+            faults,
             ..self.config.clone()
         });
         let shutdown = CancellationToken::new();

@@ -15,6 +15,9 @@ pub struct FaultConfig {
     pub crash_rate: f64,
     /// Tokens sent before a crashing response is cut off.
     pub crash_after_tokens: u32,
+    /// `GET /health` answers `503` (`{"status": "unhealthy"}`) while completions keep being
+    /// served: an engine that is up but fails its health check.
+    pub unhealthy: bool,
 }
 
 /// How the simulator behaves. `Default` is a fast engine: no load time, no latency, 16 tokens per answer,

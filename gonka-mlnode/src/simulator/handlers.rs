@@ -22,8 +22,15 @@ use crate::openai_error::bad_request;
 use gonka_core::server::openai_error;
 
 /// `GET /health`.
-pub(crate) async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+pub(crate) async fn health(State(sim): State<Arc<Simulator>>) -> Response {
+    if sim.faults().unhealthy {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unhealthy"})),
+        )
+            .into_response();
+    }
+    Json(json!({"status": "ok"})).into_response()
 }
 
 /// `GET /v1/models`, with the fields vLLM answers (`root`, `parent`, `max_model_len`,
@@ -91,11 +98,13 @@ pub(crate) async fn get_faults(State(sim): State<Arc<Simulator>>) -> Json<serde_
     let f = sim.faults();
     Json(json!({
         "error_rate": f.error_rate, "hang_rate": f.hang_rate,
-        "crash_rate": f.crash_rate, "crash_after_tokens": f.crash_after_tokens
+        "crash_rate": f.crash_rate, "crash_after_tokens": f.crash_after_tokens,
+        "unhealthy": f.unhealthy
     }))
 }
 
-/// `PUT /sim/faults {error_rate, hang_rate, crash_rate, crash_after_tokens}` (missing = 0).
+/// `PUT /sim/faults {error_rate, hang_rate, crash_rate, crash_after_tokens, unhealthy}`
+/// (missing = 0, `false`).
 pub(crate) async fn set_faults(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -108,6 +117,8 @@ pub(crate) async fn set_faults(State(sim): State<Arc<Simulator>>, body: Bytes) -
         crash_rate: f64,
         #[serde(default)]
         crash_after_tokens: u32,
+        #[serde(default)]
+        unhealthy: bool,
     }
     let b: Body = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -127,6 +138,7 @@ pub(crate) async fn set_faults(State(sim): State<Arc<Simulator>>, body: Bytes) -
         hang_rate: b.hang_rate,
         crash_rate: b.crash_rate,
         crash_after_tokens: b.crash_after_tokens,
+        unhealthy: b.unhealthy,
     });
     get_faults(State(sim)).await.into_response()
 }

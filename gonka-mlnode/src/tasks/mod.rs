@@ -247,6 +247,8 @@ impl TaskManager {
             return false;
         };
         instance.set(TaskState::Stopping, None);
+        // No request is routed to it any more; those routed before finish first.
+        wait_idle(&instance, self.config.drain_timeout).await;
         instance.cancel.cancel();
         if let Err(e) = instance.backend.stop().await {
             tracing::warn!(task_id, error = %e, "stopping a task instance failed");
@@ -310,6 +312,16 @@ impl TaskManager {
         let metrics = Arc::clone(&self.metrics);
         let observe: WakeObserver = Arc::new(move |d| metrics.observe_task_wake(d.as_secs_f64()));
         tokio::spawn(async move { instance.reconcile(&observe).await });
+    }
+}
+
+/// Waits (polling every 10 ms, at most `limit`) until no request is in flight on `instance`.
+async fn wait_idle(instance: &Instance, limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while instance.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

@@ -55,14 +55,24 @@ impl TaskManager {
                 .filter_map(|i| i.backend.base_url().map(|url| (i, url)))
                 .min_by_key(|(i, _)| i.in_flight.load(Ordering::SeqCst));
             if let Some((instance, base_url)) = best {
-                return Some(Ok(Upstream {
-                    base_url,
-                    engine: instance.kind,
-                    guard: InFlight::counting(
-                        Arc::clone(&instance.in_flight),
-                        Some(Arc::clone(&instance.last_request_ms)),
-                    ),
-                }));
+                let guard = InFlight::counting(
+                    Arc::clone(&instance.in_flight),
+                    Some(Arc::clone(&instance.last_request_ms)),
+                );
+                // Counted first, then checked: a stop that removed it before the count is seen
+                // here (pick again); one after it waits for this request (`TaskManager::remove`).
+                let still_here = self
+                    .lock()
+                    .get(&instance.task_id)
+                    .is_some_and(|i| Arc::ptr_eq(i, instance));
+                if still_here {
+                    return Some(Ok(Upstream {
+                        base_url,
+                        engine: instance.kind,
+                        guard,
+                    }));
+                }
+                continue;
             }
             // As reported: a running instance whose engine gave up is failed.
             let mut states = Vec::with_capacity(candidates.len());

@@ -74,6 +74,28 @@ impl Node {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// `PUT /api/v1/tasks/{task_id}` with `body` (a task launch): the status and the answer.
+    pub async fn put_task(&self, task_id: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .put(format!("{}/api/v1/tasks/{task_id}", self.mgmt))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits (bounded, as [`eventually`]) until task `task_id` is in `state`; its instance then.
+    pub async fn wait_task(&self, task_id: &str, state: &str) -> Value {
+        eventually(&format!("task {task_id} {state}"), || async {
+            let (code, t) = self.get(&format!("/api/v1/tasks/{task_id}")).await;
+            (code == 200 && t["state"] == state).then_some(t)
+        })
+        .await
+    }
+
     pub async fn state(&self) -> Value {
         self.get("/api/v1/state").await.1
     }
@@ -117,6 +139,25 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// A loopback port free now (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether anything answers HTTP on loopback `port` (`GET /health`, any status, 5 s at most).
+pub async fn answers(port: u16) -> bool {
+    client()
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .is_ok()
 }
 
 pub fn fake_engine() -> PathBuf {

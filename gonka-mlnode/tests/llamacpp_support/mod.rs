@@ -92,11 +92,6 @@ pub fn pid_of(state: &Value) -> u32 {
     u32::try_from(state["pid"].as_u64().expect("state has a pid")).unwrap()
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// A port on 127.0.0.1 that was free a moment ago (every test using this module has `common`).
+#[allow(unused_imports)]
+pub use crate::common::free_port;
