@@ -114,6 +114,21 @@ impl Snapshot {
     pub fn group(&self, id: &str) -> Option<&GroupView> {
         self.groups.get(id)
     }
+
+    /// Node id → the names of the groups with a live task there (running, asleep or waking):
+    /// the models each node serves through its task instances.
+    pub fn task_models(&self) -> HashMap<String, Vec<String>> {
+        let mut served: HashMap<String, Vec<String>> = HashMap::new();
+        for view in self.groups.values() {
+            for node in view.running.iter().chain(&view.wakeable) {
+                served
+                    .entry(node.to_string())
+                    .or_default()
+                    .push(view.name.clone());
+            }
+        }
+        served
+    }
 }
 
 /// The route a request takes and the nodes it may go to.
@@ -201,29 +216,10 @@ impl DeployRoutes {
         let groups = self.store.groups().await?;
         let tasks = self.store.tasks(&TaskFilter::default()).await?;
         let routes = self.store.routes().await?;
-        if let Some(pool) = &self.pool {
-            let names: HashMap<&str, &str> = groups
-                .iter()
-                .map(|g| (g.id.as_str(), g.spec.name.as_str()))
-                .collect();
-            let mut served: HashMap<String, Vec<String>> = HashMap::new();
-            for t in &tasks {
-                let live = matches!(
-                    t.status,
-                    TaskStatus::Running | TaskStatus::Sleeping | TaskStatus::Waking
-                );
-                if let (true, Some(node), Some(name)) =
-                    (live, &t.node_id, names.get(t.group_id.as_str()))
-                {
-                    served
-                        .entry(node.clone())
-                        .or_default()
-                        .push((*name).to_owned());
-                }
-            }
-            pool.set_task_models(&served);
-        }
         let snapshot = Arc::new(Snapshot::build(groups, &tasks, routes));
+        if let Some(pool) = &self.pool {
+            pool.set_task_models(&snapshot.task_models());
+        }
         {
             let mut keys = self.keys();
             keys.known.retain(|_, scope| {

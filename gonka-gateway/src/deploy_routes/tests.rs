@@ -148,6 +148,12 @@ async fn the_snapshot_lists_each_groups_running_and_wakeable_nodes_and_models() 
         snap.routes("svc-a").is_empty(),
         "its route was renamed to svc"
     );
+    // The nodes' task models come from the same snapshot: running and sleeping nodes serve the
+    // group's name.
+    let served = snap.task_models();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert_eq!(served["n1"], vec!["svc-a".to_string()]);
+    assert_eq!(served["n2"], vec!["svc-a".to_string()]);
 }
 
 #[tokio::test]
