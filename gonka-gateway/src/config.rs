@@ -121,6 +121,9 @@ pub struct GatewayConfig {
     /// [`gonka_core::deploy::MemoryDeploymentStore`]; the binary opens the store on its registry
     /// database.
     pub deployments: Option<Arc<dyn gonka_core::deploy::DeploymentStore>>,
+    /// How the placement loop ranks the nodes a task fits on (default
+    /// [`gonka_core::deploy::Plugin::Binpack`]; `--placement`).
+    pub placement_plugin: gonka_core::deploy::Plugin,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -169,6 +172,7 @@ impl fmt::Debug for GatewayConfig {
             .field("traces", &self.traces)
             .field("trace_settings", &self.trace_settings)
             .field("deployments", &self.deployments)
+            .field("placement_plugin", &self.placement_plugin)
             .finish()
     }
 }
@@ -216,6 +220,7 @@ impl GatewayConfig {
             trace_settings: crate::traces::TraceSettings::default(),
             fleet: crate::fleet::FleetSettings::default(),
             deployments: Some(Arc::new(gonka_core::deploy::MemoryDeploymentStore::new())),
+            placement_plugin: gonka_core::deploy::Plugin::default(),
         }
     }
 

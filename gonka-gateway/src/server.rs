@@ -443,7 +443,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         let placer = crate::placer::Placer {
             store,
             fleet: Arc::new(crate::admin::PoolGpus(pool.clone())),
-            plugin: gonka_core::deploy::Plugin::default(),
+            plugin: config.placement_plugin,
             thresholds: gonka_core::deploy::placement::Thresholds::default(),
             interval: std::time::Duration::from_secs(1),
             holder: replica_id,
