@@ -23,7 +23,7 @@ use gonka_core::deploy::{
 };
 use tokio::sync::watch;
 
-use crate::pool::NodePool;
+use crate::pool::{NodePool, RouteAlgorithm, RoutePick};
 
 /// How often the view is refreshed from the store.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -145,6 +145,23 @@ pub struct RouteChoice {
     /// The nodes the request may go to: the group's running nodes, or its wakeable ones when no
     /// running node could take it.
     pub nodes: Vec<Arc<str>>,
+    /// The route's algorithm choosing among `nodes`.
+    pub algorithm: RouteAlgorithm,
+    /// The request's turn for the algorithm: the route's request count (round robin, and least
+    /// connections' ties), or a uniform draw (random).
+    pub turn: u64,
+}
+
+impl RouteChoice {
+    /// How the pool picks the node of a request for `model` routed by this choice.
+    pub fn pick(&self, model: &str) -> RoutePick {
+        RoutePick {
+            model: model.to_owned(),
+            nodes: self.nodes.clone(),
+            algorithm: self.algorithm,
+            turn: self.turn,
+        }
+    }
 }
 
 /// What an endpoint API key may do: ask for the models of its group.
@@ -172,6 +189,8 @@ pub struct DeployRoutes {
     current: RwLock<Arc<Snapshot>>,
     keys: Mutex<KeyCache>,
     lookups_left: AtomicU32,
+    /// Route id → requests it routed (round robin's turns), for the routes that exist.
+    turns: Mutex<HashMap<String, u64>>,
 }
 
 impl DeployRoutes {
@@ -183,6 +202,7 @@ impl DeployRoutes {
             current: RwLock::new(Arc::new(Snapshot::default())),
             keys: Mutex::new(KeyCache::default()),
             lookups_left: AtomicU32::new(KEY_LOOKUPS_PER_PERIOD),
+            turns: Mutex::new(HashMap::new()),
         }
     }
 
@@ -216,6 +236,7 @@ impl DeployRoutes {
         let groups = self.store.groups().await?;
         let tasks = self.store.tasks(&TaskFilter::default()).await?;
         let routes = self.store.routes().await?;
+        let route_ids: HashSet<String> = routes.iter().map(|r| r.id.clone()).collect();
         let snapshot = Arc::new(Snapshot::build(groups, &tasks, routes));
         if let Some(pool) = &self.pool {
             pool.set_task_models(&snapshot.task_models());
@@ -231,6 +252,10 @@ impl DeployRoutes {
         }
         self.lookups_left
             .store(KEY_LOOKUPS_PER_PERIOD, Ordering::Relaxed);
+        self.turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| route_ids.contains(id));
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
         Ok(())
     }
@@ -350,12 +375,24 @@ impl DeployRoutes {
         } else {
             group.wakeable.clone()
         };
+        let algorithm = RouteAlgorithm::from_name(&route.spec.algorithm);
+        let turn = match algorithm {
+            RouteAlgorithm::Random => rand::random::<u64>(),
+            RouteAlgorithm::RoundRobin | RouteAlgorithm::LeastConnections => {
+                let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+                let n = turns.entry(route.id.clone()).or_default();
+                *n = n.wrapping_add(1);
+                *n - 1
+            }
+        };
         Some(RouteChoice {
             route_id: route.id.clone(),
             version: route.spec.version.clone(),
             group_id: route.task_group_id.clone(),
             qos: group.qos,
             nodes,
+            algorithm,
+            turn,
         })
     }
 }
