@@ -124,6 +124,10 @@ pub struct GatewayConfig {
     /// How the placement loop ranks the nodes a task fits on (default
     /// [`gonka_core::deploy::Plugin::Binpack`]; `--placement`).
     pub placement_plugin: gonka_core::deploy::Plugin,
+    /// Timing of the deployments' task health checks instead of each group's `health_check`
+    /// (default: none, the groups' own; tests set short ones). Used by the continuous checks
+    /// ([`crate::task_health`]) and by the task driver's checks during updates.
+    pub task_health: crate::task_health::HealthSettings,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -173,6 +177,7 @@ impl fmt::Debug for GatewayConfig {
             .field("trace_settings", &self.trace_settings)
             .field("deployments", &self.deployments)
             .field("placement_plugin", &self.placement_plugin)
+            .field("task_health", &self.task_health)
             .finish()
     }
 }
@@ -221,6 +226,7 @@ impl GatewayConfig {
             fleet: crate::fleet::FleetSettings::default(),
             deployments: Some(Arc::new(gonka_core::deploy::MemoryDeploymentStore::new())),
             placement_plugin: gonka_core::deploy::Plugin::default(),
+            task_health: crate::task_health::HealthSettings::default(),
         }
     }
 

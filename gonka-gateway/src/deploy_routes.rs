@@ -11,12 +11,14 @@
 //! request for its model arrives. A group is healthy when one of those nodes could take the
 //! request ([`NodePool::could_take_any`]).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use gonka_core::deploy::model::hash_api_key;
+use gonka_core::deploy::spec::HealthCheck;
 use gonka_core::deploy::{
     pick_route, DeploymentStore, ModelRoute, Qos, RouteTable, Task, TaskFilter, TaskGroup,
     TaskStatus,
@@ -24,6 +26,7 @@ use gonka_core::deploy::{
 use tokio::sync::watch;
 
 use crate::pool::{NodePool, RouteAlgorithm, RoutePick};
+use crate::task_health::TaskHealthBook;
 
 /// How often the view is refreshed from the store.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -51,16 +54,50 @@ pub struct GroupView {
     pub models: Vec<String>,
 }
 
+/// A running task the continuous health checks probe: where its instance listens and its
+/// group's check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthTarget {
+    /// The task.
+    pub task_id: String,
+    /// Its group.
+    pub group_id: String,
+    /// Its node.
+    pub node_id: Arc<str>,
+    /// Its instance's port.
+    pub port: u16,
+    /// The group's health check.
+    pub check: HealthCheck,
+}
+
 /// An immutable picture of the deployments, as of one refresh.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     routes: RouteTable,
     groups: HashMap<String, GroupView>,
+    targets: Vec<HealthTarget>,
 }
 
 impl Snapshot {
     /// The picture of `groups`, their `tasks` and `routes`.
     pub fn build(groups: Vec<TaskGroup>, tasks: &[Task], routes: Vec<ModelRoute>) -> Self {
+        let checks: HashMap<String, HealthCheck> = groups
+            .iter()
+            .map(|g| (g.id.clone(), g.spec.health_check.clone()))
+            .collect();
+        let targets = tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Running)
+            .filter_map(|t| {
+                Some(HealthTarget {
+                    task_id: t.id.clone(),
+                    group_id: t.group_id.clone(),
+                    node_id: Arc::from(t.node_id.as_deref()?),
+                    port: *t.ports.first()?,
+                    check: checks.get(&t.group_id)?.clone(),
+                })
+            })
+            .collect();
         let mut views: HashMap<String, GroupView> = groups
             .into_iter()
             .map(|g| {
@@ -102,6 +139,7 @@ impl Snapshot {
         Self {
             routes: RouteTable::new(routes),
             groups: views,
+            targets,
         }
     }
 
@@ -113,6 +151,11 @@ impl Snapshot {
     /// The group with `id`, when it exists.
     pub fn group(&self, id: &str) -> Option<&GroupView> {
         self.groups.get(id)
+    }
+
+    /// The running tasks with a node and a port, with their group's health check.
+    pub fn health_targets(&self) -> &[HealthTarget] {
+        &self.targets
     }
 
     /// Node id → the names of the groups with a live task there (running, asleep or waking):
@@ -191,6 +234,8 @@ pub struct DeployRoutes {
     lookups_left: AtomicU32,
     /// Route id → requests it routed (round robin's turns), for the routes that exist.
     turns: Mutex<HashMap<String, u64>>,
+    /// The running tasks' health (the continuous checks write it, routing reads it).
+    health: Arc<TaskHealthBook>,
 }
 
 impl DeployRoutes {
@@ -203,6 +248,7 @@ impl DeployRoutes {
             keys: Mutex::new(KeyCache::default()),
             lookups_left: AtomicU32::new(KEY_LOOKUPS_PER_PERIOD),
             turns: Mutex::new(HashMap::new()),
+            health: Arc::new(TaskHealthBook::default()),
         }
     }
 
@@ -212,6 +258,12 @@ impl DeployRoutes {
     pub fn with_pool(mut self, pool: Arc<NodePool>) -> Self {
         self.pool = Some(pool);
         self
+    }
+
+    /// The running tasks' health: nodes whose tasks of a group all fail their health checks
+    /// take no requests for that group ([`crate::task_health`]).
+    pub fn health(&self) -> &Arc<TaskHealthBook> {
+        &self.health
     }
 
     /// The current snapshot.
@@ -350,9 +402,25 @@ impl DeployRoutes {
             .iter()
             .map(|r| snapshot.group(&r.task_group_id).unwrap_or(&empty))
             .collect();
+        // Running nodes whose tasks of the group all fail their health checks are left out.
+        let unhealthy = self.health.unhealthy_nodes();
+        let running: Vec<Cow<'_, [Arc<str>]>> = routes
+            .iter()
+            .zip(&groups)
+            .map(|(r, g)| match unhealthy.get(&r.task_group_id) {
+                None => Cow::Borrowed(g.running.as_slice()),
+                Some(bad) => Cow::Owned(
+                    g.running
+                        .iter()
+                        .filter(|n| !bad.contains(n))
+                        .cloned()
+                        .collect(),
+                ),
+            })
+            .collect();
         let mut sets: Vec<&[Arc<str>]> = Vec::with_capacity(groups.len() * 2);
-        for g in &groups {
-            sets.push(&g.running);
+        for (g, run) in groups.iter().zip(&running) {
+            sets.push(run);
             sets.push(&g.wakeable);
         }
         let usable = pool.could_take_any(model, &sets, excluded);
@@ -370,10 +438,9 @@ impl DeployRoutes {
         let running_ok = health
             .get(route.task_group_id.as_str())
             .is_some_and(|(run, _)| *run);
-        let nodes = if running_ok {
-            group.running.clone()
-        } else {
-            group.wakeable.clone()
+        let nodes = match routes.iter().position(|r| r.id == route.id) {
+            Some(i) if running_ok => running[i].to_vec(),
+            _ => group.wakeable.clone(),
         };
         let algorithm = RouteAlgorithm::from_name(&route.spec.algorithm);
         let turn = match algorithm {

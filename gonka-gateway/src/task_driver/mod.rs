@@ -25,6 +25,8 @@ pub mod update;
 pub use directory::{Clock, ManualClock, NodeDirectory, NodeLoad, PoolNodes, SystemClock};
 pub use launch::task_launch;
 
+pub(crate) use health::probe_instance;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
