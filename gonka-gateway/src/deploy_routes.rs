@@ -9,7 +9,9 @@
 //! the nodes running that group's tasks: `running` ones, or when none of them could take the
 //! request, `sleeping` (or `waking`) ones — the ML node agent wakes a sleeping instance when a
 //! request for its model arrives. A group is healthy when one of those nodes could take the
-//! request ([`NodePool::could_take_any`]).
+//! request ([`NodePool::could_take_any`]); running nodes whose tasks of the group all fail their
+//! health checks ([`crate::task_health`]) are left out. Among the nodes, the route's algorithm
+//! picks ([`RouteChoice::pick`]).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
