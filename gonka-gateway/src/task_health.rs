@@ -88,7 +88,7 @@ impl TaskHealthBook {
     /// Records `results` (task id → the check's outcome, at `now_ms`) of `targets` (every
     /// running task now), forgets the tasks no longer running and recomputes the unhealthy
     /// nodes. Returns the tasks whose status changed.
-    fn record(
+    pub(crate) fn record(
         &self,
         targets: &[HealthTarget],
         results: Vec<(String, Result<(), String>)>,
