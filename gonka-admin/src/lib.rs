@@ -58,7 +58,7 @@ pub use auth::require_token;
 pub use budget::BODY_BUDGET_WAIT;
 pub use client::{Client, ClientError};
 pub use cross_site::refuse_cross_site;
-pub use deploy::{deploy_router, FleetGpus};
+pub use deploy::{deploy_router, deploy_router_with_health, FleetGpus, TaskHealthSource};
 pub use error::ApiError;
 pub use handlers::admin_state::AdminStateChanged;
 pub use handlers::batch::PartialBatch;

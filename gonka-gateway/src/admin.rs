@@ -26,13 +26,19 @@ pub fn admin_router(config: &GatewayConfig) -> Router {
     gonka_admin::router(config.registry.clone(), admin_options(config))
 }
 
-/// The deployments API (`/api/v1`) over `config.deployments`, with the admin API's protection
-/// and the pool's GPUs for creation's fit check; an empty router when deployments are off.
-pub fn deploy_router(config: &GatewayConfig, pool: Arc<crate::pool::NodePool>) -> Router {
+/// The deployments API (`/api/v1`) over `config.deployments`, with the admin API's protection,
+/// the pool's GPUs for creation's fit check and the tasks' `health` from `health`; an empty
+/// router when deployments are off.
+pub fn deploy_router(
+    config: &GatewayConfig,
+    pool: Arc<crate::pool::NodePool>,
+    health: Option<Arc<crate::task_health::TaskHealthBook>>,
+) -> Router {
     match &config.deployments {
-        Some(store) => gonka_admin::deploy_router(
+        Some(store) => gonka_admin::deploy_router_with_health(
             store.clone(),
             Some(Arc::new(PoolGpus(pool))),
+            health.map(|h| h as Arc<dyn gonka_admin::TaskHealthSource>),
             &admin_options(config),
         ),
         None => Router::new(),

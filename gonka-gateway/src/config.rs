@@ -127,6 +127,13 @@ pub struct GatewayConfig {
     /// another replica, or an embedder running [`crate::placer::Placer`] and
     /// [`crate::task_driver::TaskDriver`] itself (with its own clock or settings).
     pub drive_deployments: bool,
+    /// How the placement loop ranks the nodes a task fits on (default
+    /// [`gonka_core::deploy::Plugin::Binpack`]; `--placement`).
+    pub placement_plugin: gonka_core::deploy::Plugin,
+    /// Timing of the deployments' task health checks instead of each group's `health_check`
+    /// (default: none, the groups' own; tests set short ones). Used by the continuous checks
+    /// ([`crate::task_health`]) and by the task driver's checks during updates.
+    pub task_health: crate::task_health::HealthSettings,
 }
 
 impl fmt::Debug for GatewayConfig {
@@ -176,6 +183,8 @@ impl fmt::Debug for GatewayConfig {
             .field("trace_settings", &self.trace_settings)
             .field("deployments", &self.deployments)
             .field("drive_deployments", &self.drive_deployments)
+            .field("placement_plugin", &self.placement_plugin)
+            .field("task_health", &self.task_health)
             .finish()
     }
 }
@@ -224,6 +233,8 @@ impl GatewayConfig {
             fleet: crate::fleet::FleetSettings::default(),
             deployments: Some(Arc::new(gonka_core::deploy::MemoryDeploymentStore::new())),
             drive_deployments: true,
+            placement_plugin: gonka_core::deploy::Plugin::default(),
+            task_health: crate::task_health::HealthSettings::default(),
         }
     }
 

@@ -9,21 +9,26 @@
 //! the nodes running that group's tasks: `running` ones, or when none of them could take the
 //! request, `sleeping` (or `waking`) ones — the ML node agent wakes a sleeping instance when a
 //! request for its model arrives. A group is healthy when one of those nodes could take the
-//! request ([`NodePool::could_take_any`]).
+//! request ([`NodePool::could_take_any`]); running nodes whose tasks of the group all fail their
+//! health checks ([`crate::task_health`]) are left out. Among the nodes, the route's algorithm
+//! picks ([`RouteChoice::pick`]).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use gonka_core::deploy::model::hash_api_key;
+use gonka_core::deploy::spec::HealthCheck;
 use gonka_core::deploy::{
     pick_route, DeploymentStore, ModelRoute, Qos, RouteTable, Task, TaskFilter, TaskGroup,
     TaskStatus,
 };
 use tokio::sync::watch;
 
-use crate::pool::NodePool;
+use crate::pool::{NodePool, RouteAlgorithm, RoutePick};
+use crate::task_health::TaskHealthBook;
 
 /// How often the view is refreshed from the store.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -51,16 +56,50 @@ pub struct GroupView {
     pub models: Vec<String>,
 }
 
+/// A running task the continuous health checks probe: where its instance listens and its
+/// group's check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthTarget {
+    /// The task.
+    pub task_id: String,
+    /// Its group.
+    pub group_id: String,
+    /// Its node.
+    pub node_id: Arc<str>,
+    /// Its instance's port.
+    pub port: u16,
+    /// The group's health check.
+    pub check: HealthCheck,
+}
+
 /// An immutable picture of the deployments, as of one refresh.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     routes: RouteTable,
     groups: HashMap<String, GroupView>,
+    targets: Vec<HealthTarget>,
 }
 
 impl Snapshot {
     /// The picture of `groups`, their `tasks` and `routes`.
     pub fn build(groups: Vec<TaskGroup>, tasks: &[Task], routes: Vec<ModelRoute>) -> Self {
+        let checks: HashMap<String, HealthCheck> = groups
+            .iter()
+            .map(|g| (g.id.clone(), g.spec.health_check.clone()))
+            .collect();
+        let targets = tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Running)
+            .filter_map(|t| {
+                Some(HealthTarget {
+                    task_id: t.id.clone(),
+                    group_id: t.group_id.clone(),
+                    node_id: Arc::from(t.node_id.as_deref()?),
+                    port: *t.ports.first()?,
+                    check: checks.get(&t.group_id)?.clone(),
+                })
+            })
+            .collect();
         let mut views: HashMap<String, GroupView> = groups
             .into_iter()
             .map(|g| {
@@ -102,6 +141,7 @@ impl Snapshot {
         Self {
             routes: RouteTable::new(routes),
             groups: views,
+            targets,
         }
     }
 
@@ -113,6 +153,26 @@ impl Snapshot {
     /// The group with `id`, when it exists.
     pub fn group(&self, id: &str) -> Option<&GroupView> {
         self.groups.get(id)
+    }
+
+    /// The running tasks with a node and a port, with their group's health check.
+    pub fn health_targets(&self) -> &[HealthTarget] {
+        &self.targets
+    }
+
+    /// Node id → the names of the groups with a live task there (running, asleep or waking):
+    /// the models each node serves through its task instances.
+    pub fn task_models(&self) -> HashMap<String, Vec<String>> {
+        let mut served: HashMap<String, Vec<String>> = HashMap::new();
+        for view in self.groups.values() {
+            for node in view.running.iter().chain(&view.wakeable) {
+                served
+                    .entry(node.to_string())
+                    .or_default()
+                    .push(view.name.clone());
+            }
+        }
+        served
     }
 }
 
@@ -130,6 +190,23 @@ pub struct RouteChoice {
     /// The nodes the request may go to: the group's running nodes, or its wakeable ones when no
     /// running node could take it.
     pub nodes: Vec<Arc<str>>,
+    /// The route's algorithm choosing among `nodes`.
+    pub algorithm: RouteAlgorithm,
+    /// The request's turn for the algorithm: the route's request count (round robin, and least
+    /// connections' ties), or a uniform draw (random).
+    pub turn: u64,
+}
+
+impl RouteChoice {
+    /// How the pool picks the node of a request for `model` routed by this choice.
+    pub fn pick(&self, model: &str) -> RoutePick {
+        RoutePick {
+            model: model.to_owned(),
+            nodes: self.nodes.clone(),
+            algorithm: self.algorithm,
+            turn: self.turn,
+        }
+    }
 }
 
 /// What an endpoint API key may do: ask for the models of its group.
@@ -157,6 +234,10 @@ pub struct DeployRoutes {
     current: RwLock<Arc<Snapshot>>,
     keys: Mutex<KeyCache>,
     lookups_left: AtomicU32,
+    /// Route id → requests it routed (round robin's turns), for the routes that exist.
+    turns: Mutex<HashMap<String, u64>>,
+    /// The running tasks' health (the continuous checks write it, routing reads it).
+    health: Arc<TaskHealthBook>,
 }
 
 impl DeployRoutes {
@@ -168,6 +249,8 @@ impl DeployRoutes {
             current: RwLock::new(Arc::new(Snapshot::default())),
             keys: Mutex::new(KeyCache::default()),
             lookups_left: AtomicU32::new(KEY_LOOKUPS_PER_PERIOD),
+            turns: Mutex::new(HashMap::new()),
+            health: Arc::new(TaskHealthBook::default()),
         }
     }
 
@@ -177,6 +260,12 @@ impl DeployRoutes {
     pub fn with_pool(mut self, pool: Arc<NodePool>) -> Self {
         self.pool = Some(pool);
         self
+    }
+
+    /// The running tasks' health: nodes whose tasks of a group all fail their health checks
+    /// take no requests for that group ([`crate::task_health`]).
+    pub fn health(&self) -> &Arc<TaskHealthBook> {
+        &self.health
     }
 
     /// The current snapshot.
@@ -201,29 +290,11 @@ impl DeployRoutes {
         let groups = self.store.groups().await?;
         let tasks = self.store.tasks(&TaskFilter::default()).await?;
         let routes = self.store.routes().await?;
-        if let Some(pool) = &self.pool {
-            let names: HashMap<&str, &str> = groups
-                .iter()
-                .map(|g| (g.id.as_str(), g.spec.name.as_str()))
-                .collect();
-            let mut served: HashMap<String, Vec<String>> = HashMap::new();
-            for t in &tasks {
-                let live = matches!(
-                    t.status,
-                    TaskStatus::Running | TaskStatus::Sleeping | TaskStatus::Waking
-                );
-                if let (true, Some(node), Some(name)) =
-                    (live, &t.node_id, names.get(t.group_id.as_str()))
-                {
-                    served
-                        .entry(node.clone())
-                        .or_default()
-                        .push((*name).to_owned());
-                }
-            }
-            pool.set_task_models(&served);
-        }
+        let route_ids: HashSet<String> = routes.iter().map(|r| r.id.clone()).collect();
         let snapshot = Arc::new(Snapshot::build(groups, &tasks, routes));
+        if let Some(pool) = &self.pool {
+            pool.set_task_models(&snapshot.task_models());
+        }
         {
             let mut keys = self.keys();
             keys.known.retain(|_, scope| {
@@ -235,6 +306,10 @@ impl DeployRoutes {
         }
         self.lookups_left
             .store(KEY_LOOKUPS_PER_PERIOD, Ordering::Relaxed);
+        self.turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| route_ids.contains(id));
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
         Ok(())
     }
@@ -329,9 +404,25 @@ impl DeployRoutes {
             .iter()
             .map(|r| snapshot.group(&r.task_group_id).unwrap_or(&empty))
             .collect();
+        // Running nodes whose tasks of the group all fail their health checks are left out.
+        let unhealthy = self.health.unhealthy_nodes();
+        let running: Vec<Cow<'_, [Arc<str>]>> = routes
+            .iter()
+            .zip(&groups)
+            .map(|(r, g)| match unhealthy.get(&r.task_group_id) {
+                None => Cow::Borrowed(g.running.as_slice()),
+                Some(bad) => Cow::Owned(
+                    g.running
+                        .iter()
+                        .filter(|n| !bad.contains(n))
+                        .cloned()
+                        .collect(),
+                ),
+            })
+            .collect();
         let mut sets: Vec<&[Arc<str>]> = Vec::with_capacity(groups.len() * 2);
-        for g in &groups {
-            sets.push(&g.running);
+        for (g, run) in groups.iter().zip(&running) {
+            sets.push(run);
             sets.push(&g.wakeable);
         }
         let usable = pool.could_take_any(model, &sets, excluded);
@@ -349,10 +440,19 @@ impl DeployRoutes {
         let running_ok = health
             .get(route.task_group_id.as_str())
             .is_some_and(|(run, _)| *run);
-        let nodes = if running_ok {
-            group.running.clone()
-        } else {
-            group.wakeable.clone()
+        let nodes = match routes.iter().position(|r| r.id == route.id) {
+            Some(i) if running_ok => running[i].to_vec(),
+            _ => group.wakeable.clone(),
+        };
+        let algorithm = RouteAlgorithm::from_name(&route.spec.algorithm);
+        let turn = match algorithm {
+            RouteAlgorithm::Random => rand::random::<u64>(),
+            RouteAlgorithm::RoundRobin | RouteAlgorithm::LeastConnections => {
+                let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+                let n = turns.entry(route.id.clone()).or_default();
+                *n = n.wrapping_add(1);
+                *n - 1
+            }
         };
         Some(RouteChoice {
             route_id: route.id.clone(),
@@ -360,6 +460,8 @@ impl DeployRoutes {
             group_id: route.task_group_id.clone(),
             qos: group.qos,
             nodes,
+            algorithm,
+            turn,
         })
     }
 }

@@ -85,6 +85,7 @@ pub mod schedule;
 pub mod server;
 mod supervisor;
 pub mod task_driver;
+pub mod task_health;
 pub mod traces;
 pub mod upstream_config;
 

@@ -44,6 +44,15 @@ pub struct NodeLabel {
     pub node: String,
 }
 
+/// Labels of `gonka_gateway_deploy_task_healthy`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    /// Task group id.
+    pub group: String,
+    /// Task id.
+    pub task: String,
+}
+
 /// Labels of `gonka_gateway_tokens_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabels {
@@ -181,6 +190,8 @@ pub struct Metrics {
     poc_nonces_mismatched: Gauge,
     poc_nodes: Family<OutcomeLabel, Gauge>,
     poc: OnceLock<Arc<PocService>>,
+    task_healthy: Family<TaskLabels, Gauge>,
+    task_health: OnceLock<Arc<crate::task_health::TaskHealthBook>>,
     /// Serialises scrapes: the breaker transition counters are brought up to the pool's totals.
     render_lock: Mutex<()>,
     /// Handles into the families above by model, so the request path finds its series with a
@@ -248,6 +259,7 @@ impl Metrics {
         let poc_nonces_sampled = Gauge::default();
         let poc_nonces_mismatched = Gauge::default();
         let poc_nodes = Family::<OutcomeLabel, Gauge>::default();
+        let task_healthy = Family::<TaskLabels, Gauge>::default();
         for to in ["open", "closed"] {
             let _ = breaker_transitions.get_or_create(&TransitionLabels { to: to.into() });
         }
@@ -368,6 +380,11 @@ impl Metrics {
             "Nodes of the last validated round by outcome",
             poc_nodes.clone(),
         );
+        r.register(
+            "deploy_task_healthy",
+            "1 for a running deployment task passing its group's health check, 0 for one failing it unhealthy_threshold times in a row",
+            task_healthy.clone(),
+        );
         Self {
             registry: root,
             requests,
@@ -395,6 +412,8 @@ impl Metrics {
             poc_nonces_mismatched,
             poc_nodes,
             poc: OnceLock::new(),
+            task_healthy,
+            task_health: OnceLock::new(),
             render_lock: Mutex::new(()),
             by_model: RwLock::new(HashMap::new()),
         }
@@ -403,6 +422,12 @@ impl Metrics {
     /// Reports the PoC gauges of `service` from now on (a gateway with PoC on calls it once).
     pub fn set_poc(&self, service: Arc<PocService>) {
         let _ = self.poc.set(service);
+    }
+
+    /// Reports the deployment tasks' health from `book` from now on (a gateway with deployments
+    /// calls it once).
+    pub fn set_task_health(&self, book: Arc<crate::task_health::TaskHealthBook>) {
+        let _ = self.task_health.set(book);
     }
 
     /// Runs `f` on the cached handles of `model`, creating them on first use.
@@ -564,6 +589,14 @@ impl Metrics {
         }
         if let Some(poc) = self.poc.get() {
             self.render_poc(poc);
+        }
+        if let Some(book) = self.task_health.get() {
+            self.task_healthy.clear();
+            for (group, task, healthy) in book.entries() {
+                self.task_healthy
+                    .get_or_create(&TaskLabels { group, task })
+                    .set(i64::from(healthy));
+            }
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

@@ -15,6 +15,8 @@ use gonka_core::deploy::{
 };
 use tokio::sync::watch;
 
+use crate::task_driver::{Clock, SystemClock};
+
 /// First port engines of placed tasks listen on; each task on a node takes the next free one.
 pub const FIRST_TASK_PORT: u16 = 8100;
 
@@ -53,13 +55,6 @@ pub struct Placer {
 
 /// The name of the lease the placer holds while it places.
 pub const PLACEMENT_LEASE: &str = "placement";
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
 
 /// Adds the tasks holding GPUs to the fleet's GPU slots as residents.
 fn add_residents(
@@ -122,7 +117,12 @@ impl Placer {
         let ttl = u64::try_from(self.interval.as_millis().saturating_mul(5)).unwrap_or(u64::MAX);
         if !self
             .store
-            .acquire_lease(PLACEMENT_LEASE, &self.holder, now_ms(), ttl.max(1_000))
+            .acquire_lease(
+                PLACEMENT_LEASE,
+                &self.holder,
+                SystemClock.now_ms(),
+                ttl.max(1_000),
+            )
             .await?
         {
             report.lease_held_elsewhere = true;
@@ -154,7 +154,7 @@ impl Placer {
                 .unwrap_or_default()
         };
         pending.sort_by_key(|t| (rank(t), t.group_id.clone(), t.rank));
-        let minute = u32::try_from((now_ms() / 60_000) % 1440).unwrap_or(0);
+        let minute = u32::try_from((SystemClock.now_ms() / 60_000) % 1440).unwrap_or(0);
         let mut touched = std::collections::BTreeSet::new();
         for task in pending {
             let Some(group) = groups.get(&task.group_id) else {
@@ -188,7 +188,7 @@ impl Placer {
                         to: TaskStatus::Failed,
                         placement: None,
                         error: Some(format!("preempted by {}", task.id)),
-                        at_ms: now_ms(),
+                        at_ms: SystemClock.now_ms(),
                     };
                     if self.store.move_task(&v.id, evict).await?.is_some() {
                         report.preempted.push(v.id.clone());
@@ -208,7 +208,7 @@ impl Placer {
                     port,
                 }),
                 error: None,
-                at_ms: now_ms(),
+                at_ms: SystemClock.now_ms(),
             };
             // Another replica may have placed it first: then it is simply not ours.
             if let Some(placed) = self.store.move_task(&task.id, m).await? {
@@ -221,7 +221,7 @@ impl Placer {
             }
         }
         for id in touched {
-            refresh_group(self.store.as_ref(), &id, now_ms()).await?;
+            refresh_group(self.store.as_ref(), &id, SystemClock.now_ms()).await?;
         }
         Ok(report)
     }

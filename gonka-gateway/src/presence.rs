@@ -11,6 +11,8 @@ use std::time::Duration;
 use gonka_core::deploy::DeploymentStore;
 use tokio::sync::watch;
 
+use crate::task_driver::{Clock, SystemClock};
+
 use crate::pool::{NodePool, ReplicaShare};
 
 /// The lease-name prefix of replica announcements.
@@ -33,13 +35,6 @@ pub struct Presence {
     pub interval: Duration,
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
-
 impl Presence {
     /// One beat: renews this replica's announcement, reads the live replicas and applies the
     /// share. Returns the share in force.
@@ -52,7 +47,7 @@ impl Presence {
             .unwrap_or(u64::MAX)
             .saturating_mul(u64::from(MISSED_BEATS))
             .max(1);
-        let now = now_ms();
+        let now = SystemClock.now_ms();
         self.store.acquire_lease(&name, &self.id, now, ttl).await?;
         let live = self.store.live_leases(REPLICA_PREFIX, now).await?;
         let rank = live.iter().position(|n| *n == name).unwrap_or(live.len());

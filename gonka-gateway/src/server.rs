@@ -438,12 +438,16 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             Arc::new(crate::task_driver::PoolNodes(pool.clone())),
             MlNodeClient::default().with_token(config.mlnode_token.clone().unwrap_or_default()),
             replica_id.clone(),
-            crate::task_driver::DriverSettings::default(),
+            crate::task_driver::DriverSettings {
+                health_interval: config.task_health.interval,
+                health_timeout: config.task_health.timeout,
+                ..crate::task_driver::DriverSettings::default()
+            },
         );
         let placer = crate::placer::Placer {
             store,
             fleet: Arc::new(crate::admin::PoolGpus(pool.clone())),
-            plugin: gonka_core::deploy::Plugin::default(),
+            plugin: config.placement_plugin,
             thresholds: gonka_core::deploy::placement::Thresholds::default(),
             interval: std::time::Duration::from_secs(1),
             holder: replica_id,
@@ -456,6 +460,13 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     if let Some(routes) = &deploy_routes {
         let interval = crate::deploy_routes::REFRESH_INTERVAL;
         background.spawn(routes.clone().run(interval, stopped.clone()));
+        let monitor = crate::task_health::TaskHealthMonitor::new(
+            routes.clone(),
+            Arc::new(crate::task_driver::PoolNodes(pool.clone())),
+            config.task_health,
+        );
+        background.spawn(monitor.run(stopped.clone()));
+        metrics.set_task_health(routes.health().clone());
     }
     let mut servers = JoinSet::new();
     let public_addr = local_addr(&listeners.public)?;
@@ -537,7 +548,11 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 "admin",
                 l,
                 crate::admin::admin_router(&config)
-                    .merge(crate::admin::deploy_router(&config, pool.clone()))
+                    .merge(crate::admin::deploy_router(
+                        &config,
+                        pool.clone(),
+                        deploy_routes.as_ref().map(|r| r.health().clone()),
+                    ))
                     .merge(probe_router(readiness.clone()))
                     .merge(crate::admin::protect(
                         crate::fleet::router(fleet.clone()),

@@ -453,9 +453,9 @@ async fn a_metric_the_gateway_cannot_see_holds_and_the_node_queue_scales() {
     let env = Env::start(1).await;
     let blind = env
         .create(
-            json!({"name": "gpu-metric", "estimated_gpu_memory_mb": 10_000,
+            json!({"name": "cpu-metric", "estimated_gpu_memory_mb": 10_000,
             "auto_scale": true, "max_replicas": 2,
-            "scale_policy": {"metric": "gpu_utilization", "target": 50, "cooldown_seconds": 30}}),
+            "scale_policy": {"metric": "cpu", "target": 50, "cooldown_seconds": 30}}),
         )
         .await;
     let queued = env

@@ -102,6 +102,8 @@ struct Tasks {
 #[derive(Deserialize)]
 struct OneTask {
     task: Task,
+    #[serde(default)]
+    health: Option<gonka_core::deploy::TaskHealth>,
 }
 
 #[derive(Deserialize)]
@@ -272,6 +274,20 @@ impl Client {
         let t: OneTask =
             send(self.request(Method::GET, &format!("/api/v1/tasks/{}", seg(id)))).await?;
         Ok(t.task)
+    }
+
+    /// `GET /api/v1/tasks/{id}`: the task and its health as the server's continuous health
+    /// checks see it (`None` before its first check, or from a server without them).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id.
+    pub async fn task_with_health(
+        &self,
+        id: &str,
+    ) -> Result<(Task, Option<gonka_core::deploy::TaskHealth>), ClientError> {
+        let t: OneTask =
+            send(self.request(Method::GET, &format!("/api/v1/tasks/{}", seg(id)))).await?;
+        Ok((t.task, t.health))
     }
 
     /// `POST /api/v1/tasks/{id}/{sleep|wake|stop|retry}`: the task after the move.

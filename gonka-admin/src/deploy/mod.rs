@@ -30,11 +30,19 @@ pub trait FleetGpus: Send + Sync + std::fmt::Debug {
     fn nodes(&self) -> Vec<PlacementNode>;
 }
 
+/// What the server knows of its tasks' health now (the gateway's continuous health checks):
+/// `GET /api/v1/tasks/{id}` shows it in `health`.
+pub trait TaskHealthSource: Send + Sync + std::fmt::Debug {
+    /// The health of task `task_id`, when it was checked.
+    fn task_health(&self, task_id: &str) -> Option<gonka_core::deploy::TaskHealth>;
+}
+
 /// Shared state of the deployments API.
 #[derive(Clone, Debug)]
 pub(crate) struct DeployState {
     pub store: Arc<dyn DeploymentStore>,
     pub fleet: Option<Arc<dyn FleetGpus>>,
+    pub health: Option<Arc<dyn TaskHealthSource>>,
 }
 
 /// The deployments API over `store`:
@@ -58,7 +66,22 @@ pub fn deploy_router(
     fleet: Option<Arc<dyn FleetGpus>>,
     options: &AdminOptions,
 ) -> Router {
-    let state = DeployState { store, fleet };
+    deploy_router_with_health(store, fleet, None, options)
+}
+
+/// [`deploy_router`] whose `GET /api/v1/tasks/{id}` also answers the task's `health` from
+/// `health` (absent when the task was not checked).
+pub fn deploy_router_with_health(
+    store: Arc<dyn DeploymentStore>,
+    fleet: Option<Arc<dyn FleetGpus>>,
+    health: Option<Arc<dyn TaskHealthSource>>,
+    options: &AdminOptions,
+) -> Router {
+    let state = DeployState {
+        store,
+        fleet,
+        health,
+    };
     let routes = Router::new()
         .route(
             "/api/v1/task-groups",

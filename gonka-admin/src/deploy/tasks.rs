@@ -50,13 +50,17 @@ pub(crate) async fn list(
     Ok(Json(json!({ "tasks": tasks })))
 }
 
-/// `GET /api/v1/tasks/{id}`.
+/// `GET /api/v1/tasks/{id}`: `{"task": ...}`, with `"health"` beside it once the task's health
+/// was checked.
 pub(crate) async fn get(
     State(s): State<DeployState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let task = s.store.task(&id).await.map_err(store_error)?;
-    Ok(Json(json!({ "task": task })))
+    match s.health.as_ref().and_then(|h| h.task_health(&id)) {
+        Some(health) => Ok(Json(json!({ "task": task, "health": health }))),
+        None => Ok(Json(json!({ "task": task }))),
+    }
 }
 
 /// `POST /api/v1/tasks/{id}/{sleep|wake|stop|retry}`: the move from the task's current state, a

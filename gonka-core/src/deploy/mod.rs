@@ -3,6 +3,7 @@
 
 pub mod autoscale;
 pub mod engine;
+pub mod health;
 pub mod ids;
 pub mod model;
 pub mod placement;
@@ -15,6 +16,7 @@ pub mod vram;
 
 pub use autoscale::{concurrency_share, decide, ScaleDecision, ScaleInput};
 pub use engine::{choose_engine, engine_preference, GpuVendor};
+pub use health::{HealthStatus, TaskHealth};
 pub use model::{AuditEntry, Endpoint, RollingUpdateState, Task, TaskGroup, TaskPlacement};
 pub use placement::{place, NoFit, Placement, PlacementNode, Plugin};
 pub use routes::{pick_route, queue_priority, ModelRoute, RouteTable};

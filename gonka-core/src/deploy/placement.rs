@@ -113,6 +113,53 @@ pub enum Plugin {
     Preempt,
 }
 
+impl Plugin {
+    /// Every plugin, in documentation order.
+    pub const ALL: [Plugin; 4] = [
+        Plugin::Binpack,
+        Plugin::Spread,
+        Plugin::Topology,
+        Plugin::Preempt,
+    ];
+
+    /// Its name on the wire and on the command line (`binpack`, `spread`, `topology`,
+    /// `preempt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plugin::Binpack => "binpack",
+            Plugin::Spread => "spread",
+            Plugin::Topology => "topology",
+            Plugin::Preempt => "preempt",
+        }
+    }
+}
+
+impl std::fmt::Display for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A plugin name that is none of [`Plugin::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown placement plugin {name:?}; expected one of binpack, spread, topology, preempt")]
+pub struct UnknownPlugin {
+    /// The name asked for.
+    pub name: String,
+}
+
+impl std::str::FromStr for Plugin {
+    type Err = UnknownPlugin;
+
+    /// A plugin by its name, case-insensitive, surrounding blanks ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Plugin::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownPlugin { name: s.to_owned() })
+    }
+}
+
 /// Limits beyond which a node takes no new task.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
@@ -631,5 +678,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.gpu_ids, ["3", "4", "6"]);
+    }
+
+    #[test]
+    fn plugins_parse_by_name_and_print_back() {
+        for p in Plugin::ALL {
+            assert_eq!(p.as_str().parse::<Plugin>(), Ok(p));
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        assert_eq!(" Spread ".parse::<Plugin>(), Ok(Plugin::Spread));
+        let e = "fastest".parse::<Plugin>().unwrap_err();
+        assert!(e.to_string().contains("binpack, spread"), "{e}");
     }
 }

@@ -84,6 +84,18 @@ pub struct Args {
         global = true
     )]
     pub policy: Arc<dyn Scheduler>,
+    /// How deployments' tasks are placed among the nodes they fit on: binpack (fill used GPUs
+    /// first, keep whole GPUs free), spread (emptiest GPUs and nodes first), topology (adjacent
+    /// GPU ids for multi-GPU tasks) or preempt (binpack, evicting lower-priority tasks when
+    /// nothing fits). See docs/deployments.md.
+    #[arg(
+        long,
+        env = "GONKA_PLACEMENT",
+        default_value = "binpack",
+        value_name = "PLUGIN",
+        global = true
+    )]
+    pub placement: gonka_core::deploy::Plugin,
     /// Weights of the model-aware policy replacing seed 003's defaults, as `name=value,...`:
     /// thermal_hot (50), thermal_warm (30), thermal_cold (10), memory_fit (20), queue_depth (30),
     /// wait (25), role_affinity (15), availability (10), context_fit (15), wait_full_s (30),
@@ -564,6 +576,7 @@ impl Args {
             }
         };
         c.context_protection = self.context_protection;
+        c.placement_plugin = self.placement;
         c.queue_timeout = self.queue_timeout;
         c.queue_capacity = self.queue_capacity;
         c.max_tries = self.max_tries.max(1);

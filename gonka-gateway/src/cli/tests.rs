@@ -590,3 +590,28 @@ fn devnet_nodes_get_two_simulated_a100s_unless_the_flags_say_otherwise() {
     };
     assert_eq!(gpus.to_sim(), None);
 }
+
+#[test]
+fn the_placement_plugin_is_a_flag_and_an_environment_variable() {
+    use gonka_core::deploy::Plugin;
+    let a = Args::try_parse_from([BIN]).unwrap();
+    assert_eq!(a.placement, Plugin::Binpack, "binpack by default");
+    let a = Args::try_parse_from([BIN, "--placement", "spread"]).unwrap();
+    assert_eq!(a.placement, Plugin::Spread);
+    let config = a
+        .gateway_config(Arc::new(gonka_core::MemoryRegistry::new()))
+        .unwrap();
+    assert_eq!(config.placement_plugin, Plugin::Spread);
+    let a = Args::try_parse_from([BIN, "devnet", "--placement", "topology"]).unwrap();
+    assert_eq!(a.placement, Plugin::Topology, "a global flag");
+    std::env::set_var("GW_T9_GONKA_PLACEMENT", "preempt");
+    let a = parse(command_with_env_prefix("GW_T9_"), [BIN]).unwrap();
+    assert_eq!(a.placement, Plugin::Preempt);
+    let e = Args::try_parse_from([BIN, "--placement", "fastest"]).unwrap_err();
+    assert!(e.to_string().contains("binpack, spread"), "{e}");
+    let help = Args::command().render_long_help().to_string();
+    assert!(
+        help.contains("--placement") && help.contains("GONKA_PLACEMENT"),
+        "{help}"
+    );
+}

@@ -148,6 +148,12 @@ async fn the_snapshot_lists_each_groups_running_and_wakeable_nodes_and_models() 
         snap.routes("svc-a").is_empty(),
         "its route was renamed to svc"
     );
+    // The nodes' task models come from the same snapshot: running and sleeping nodes serve the
+    // group's name.
+    let served = snap.task_models();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert_eq!(served["n1"], vec!["svc-a".to_string()]);
+    assert_eq!(served["n2"], vec!["svc-a".to_string()]);
 }
 
 #[tokio::test]
@@ -199,6 +205,61 @@ async fn a_route_is_chosen_by_weight_among_healthy_groups_and_restricted_to_thei
     assert!(view
         .choose(SVC, &p, &ids(&["a", "b", "c"]), None, 0)
         .is_none());
+}
+
+#[tokio::test]
+async fn nodes_failing_their_health_checks_are_left_out_and_a_group_with_none_healthy_gives_way() {
+    let store = Arc::new(MemoryDeploymentStore::new());
+    let (main, r1, _) = group(&store, "svc-main", "silver").await;
+    let (backup, r2, _) = group(&store, "svc-backup", "silver").await;
+    put_task(&store, &main, 0, "a", TaskStatus::Running).await;
+    put_task(&store, &main, 1, "b", TaskStatus::Running).await;
+    put_task(&store, &backup, 0, "c", TaskStatus::Running).await;
+    set_route(&store, r1, 0, 100, "main").await;
+    set_route(&store, r2, 1, 100, "backup").await;
+    let view = DeployRoutes::new(store.clone());
+    view.refresh().await.unwrap();
+    let p = pool();
+    for n in ["a", "b", "c"] {
+        add_node(&p, n, true);
+    }
+    let snap = view.snapshot();
+    let targets = snap.health_targets().to_vec();
+    assert_eq!(targets.len(), 3, "every running task is checked");
+    let task_on = |node: &str| {
+        targets
+            .iter()
+            .find(|t| &*t.node_id == node)
+            .unwrap()
+            .task_id
+            .clone()
+    };
+    let fail = |nodes: &[&str]| {
+        nodes
+            .iter()
+            .map(|n| (task_on(n), Err("GET /health: 404".to_string())))
+            .collect::<Vec<_>>()
+    };
+    // Three failures in a row (the default threshold) on a: b alone serves the main group.
+    for at in 1..=3 {
+        view.health().record(&targets, fail(&["a"]), at);
+    }
+    let c = view.choose(SVC, &p, &[], None, 0).unwrap();
+    assert_eq!((c.version.as_str(), c.nodes.clone()), ("main", ids(&["b"])));
+    // b too: the main group is down, the backup priority takes the request.
+    for at in 4..=6 {
+        view.health().record(&targets, fail(&["b"]), at);
+    }
+    let c = view.choose(SVC, &p, &[], None, 0).unwrap();
+    assert_eq!(
+        (c.version.as_str(), c.nodes.clone()),
+        ("backup", ids(&["c"]))
+    );
+    // One pass on a brings the main group back on a.
+    view.health()
+        .record(&targets, vec![(task_on("a"), Ok(()))], 7);
+    let c = view.choose(SVC, &p, &[], None, 0).unwrap();
+    assert_eq!((c.version.as_str(), c.nodes.clone()), ("main", ids(&["a"])));
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod liveness;
 mod permit;
 mod queue;
 mod route_nodes;
+mod route_pick;
 mod share;
 mod stats;
 mod task_models;
@@ -31,6 +32,7 @@ pub use breaker::{Breaker, FailureKind};
 pub use entry::{NodeSource, Observation};
 pub use liveness::FleetNode;
 pub use permit::{Decision, Outcome, Permit};
+pub use route_pick::{RouteAlgorithm, RoutePick};
 pub use share::ReplicaShare;
 pub use stats::NodeStats;
 
@@ -371,20 +373,26 @@ impl NodePool {
         exclude: &[Arc<str>],
     ) -> Option<Permit> {
         let mut guard = self.lock();
-        self.take_slot(&mut guard, chain, exclude)
+        self.take_slot(&mut guard, chain, exclude, None)
     }
 
-    /// [`try_acquire`](Self::try_acquire) with the lock held.
+    /// [`try_acquire`](Self::try_acquire) with the lock held; the requests `route` applies to
+    /// pick their node by the route's algorithm instead of the scheduler.
     fn take_slot(
         self: &Arc<Self>,
         t: &mut Table,
         chain: &[RequestInfo],
         exclude: &[Arc<str>],
+        route: Option<&RoutePick>,
     ) -> Option<Permit> {
         let chain = with_exclusions(chain, exclude);
         let mut found = None;
         for request in chain.iter() {
-            if let Some(i) = t.pick(self.scheduler.as_ref(), request) {
+            let picked = match route {
+                Some(r) if r.applies(request) => r.pick(t, request),
+                _ => t.pick(self.scheduler.as_ref(), request),
+            };
+            if let Some(i) = picked {
                 if t.views[i].eligible(request) {
                     found = Some((i, request.model.clone()));
                     break;

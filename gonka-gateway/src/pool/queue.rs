@@ -16,17 +16,23 @@ use gonka_core::RequestInfo;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{AcquireError, NodePool, Permit, Table};
+use super::{AcquireError, NodePool, Permit, RoutePick, Table};
 
 /// A queued request: what it asks for and where its slot goes.
 #[derive(Debug)]
 pub(super) struct Waiter {
     /// The requests, exclusions included.
     chain: Vec<RequestInfo>,
+    /// How the requests of a model route pick their node.
+    route: Option<RoutePick>,
     tx: oneshot::Sender<Permit>,
 }
 
 type WaiterKey = (Reverse<i32>, u64);
+
+/// What a waiter asks for, as far as eligibility goes: its requests (priority aside) and the
+/// model and nodes of its model route, if any.
+type Demand = (Vec<RequestInfo>, Option<(String, Vec<Arc<str>>)>);
 
 impl NodePool {
     /// Takes a slot like [`try_acquire`](Self::try_acquire), waiting in the holding queue until
@@ -42,9 +48,25 @@ impl NodePool {
         exclude: &[Arc<str>],
         deadline: Instant,
     ) -> Result<Permit, AcquireError> {
+        self.acquire_routed(chain, exclude, deadline, None).await
+    }
+
+    /// [`acquire`](Self::acquire) where the requests of `chain` that `route` applies to (those
+    /// for the route's model) pick their node among the route's nodes by the route's algorithm,
+    /// now and when served from the queue; the other requests use the scheduler.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    pub async fn acquire_routed(
+        self: &Arc<Self>,
+        chain: &[RequestInfo],
+        exclude: &[Arc<str>],
+        deadline: Instant,
+        route: Option<RoutePick>,
+    ) -> Result<Permit, AcquireError> {
         let (key, mut rx) = {
             let mut t = self.lock();
-            if let Some(permit) = self.take_slot(&mut t, chain, exclude) {
+            if let Some(permit) = self.take_slot(&mut t, chain, exclude, route.as_ref()) {
                 return Ok(permit);
             }
             if self.closed.load(Ordering::Acquire) {
@@ -61,6 +83,7 @@ impl NodePool {
             );
             let waiter = Waiter {
                 chain: super::with_exclusions(chain, exclude).into_owned(),
+                route,
                 tx,
             };
             t.waiters.insert(key, waiter);
@@ -103,8 +126,9 @@ impl NodePool {
         // Chains that found no slot in this pass: later waiters with the same demand (the same
         // requests, priority aside) are skipped without a pick. The key holds every input of the
         // eligibility rule, hints and exclusions included: a filtered chain that found nothing
-        // says nothing about an unfiltered one.
-        let mut unservable: HashSet<Vec<RequestInfo>> = HashSet::new();
+        // says nothing about an unfiltered one. A model route's nodes are part of it (its
+        // requests pick among those only).
+        let mut unservable: HashSet<Demand> = HashSet::new();
         let keys: Vec<WaiterKey> = t.waiters.keys().copied().collect();
         for key in keys {
             let Some(waiter) = t.waiters.remove(&key) else {
@@ -113,7 +137,7 @@ impl NodePool {
             if waiter.tx.is_closed() {
                 continue;
             }
-            let demand: Vec<RequestInfo> = waiter
+            let requests: Vec<RequestInfo> = waiter
                 .chain
                 .iter()
                 .map(|r| RequestInfo {
@@ -121,11 +145,18 @@ impl NodePool {
                     ..r.clone()
                 })
                 .collect();
+            let demand = (
+                requests,
+                waiter
+                    .route
+                    .as_ref()
+                    .map(|r| (r.model.clone(), r.nodes.clone())),
+            );
             if unservable.contains(&demand) {
                 t.waiters.insert(key, waiter);
                 continue;
             }
-            match self.take_slot(t, &waiter.chain, &[]) {
+            match self.take_slot(t, &waiter.chain, &[], waiter.route.as_ref()) {
                 Some(permit) => {
                     if let Err(permit) = waiter.tx.send(permit) {
                         orphans.push(permit);

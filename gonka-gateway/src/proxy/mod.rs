@@ -209,7 +209,11 @@ impl Proxy {
             if attempt > 0 && !self.pool.could_serve(&routed, &excluded) {
                 break;
             }
-            let acquired = self.pool.acquire(&routed, &excluded, deadline).await;
+            let pick = choice.as_ref().map(|c| c.pick(&model));
+            let acquired = self
+                .pool
+                .acquire_routed(&routed, &excluded, deadline, pick)
+                .await;
             if attempt == 0
                 && !matches!(
                     acquired,

@@ -1,12 +1,53 @@
 //! The group's health check against new tasks' instances during an update: HTTP `GET` of the
-//! check's path (2xx passes) or a TCP connect, on the instance's port of its node.
+//! check's path (2xx passes) or a TCP connect, on the instance's port of its node
+//! ([`probe_instance`], which the gateway's continuous checks use as well).
 
 use std::time::Duration;
 
 use gonka_core::deploy::spec::HealthCheck;
 use gonka_core::deploy::{RollingUpdateState, Task, TaskStatus};
 
-use super::{HealthMemory, Memory, TaskDriver, View};
+use super::{HealthMemory, Memory, NodeDirectory, TaskDriver, View};
+
+/// One check of the engine instance on `port` of `node` by the group's `hc`: an HTTP `GET` of
+/// its path answering 2xx, or a TCP connect, within `timeout`.
+///
+/// # Errors
+/// Why it failed (the status answered, the connection error, the timeout, an unknown node), in
+/// words.
+pub(crate) async fn probe_instance(
+    http: &reqwest::Client,
+    nodes: &dyn NodeDirectory,
+    node: &str,
+    port: u16,
+    hc: &HealthCheck,
+    timeout: Duration,
+) -> Result<(), String> {
+    let Some(base) = nodes.instance_url(node, port) else {
+        return Err(format!("node {node} is unknown"));
+    };
+    if hc.kind == "tcp" {
+        let addr = base
+            .split_once("://")
+            .map_or(base.as_str(), |(_, rest)| rest)
+            .trim_end_matches('/')
+            .to_owned();
+        return match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("tcp connect to {addr}: {e}")),
+            Err(_) => Err(format!(
+                "tcp connect to {addr}: no answer within {timeout:?}"
+            )),
+        };
+    }
+    let url = format!("{}{}", base.trim_end_matches('/'), hc.path);
+    match http.get(&url).timeout(timeout).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("GET {url}: {}", r.status())),
+        Err(e) if e.is_timeout() => Err(format!("GET {url}: no answer within {timeout:?}")),
+        Err(e) => Err(format!("GET {url}: {e}")),
+    }
+}
 
 impl TaskDriver {
     /// Checks every running task of the current generation of a group being updated, each at
@@ -53,29 +94,13 @@ impl TaskDriver {
         let (Some(node), Some(&port)) = (task.node_id.as_deref(), task.ports.first()) else {
             return false;
         };
-        let Some(base) = self.nodes.instance_url(node, port) else {
-            return false;
-        };
         let timeout = self
             .settings
             .health_timeout
             .unwrap_or(Duration::from_secs(u64::from(hc.timeout_seconds)));
-        if hc.kind == "tcp" {
-            let addr = base
-                .split_once("://")
-                .map_or(base.as_str(), |(_, rest)| rest)
-                .trim_end_matches('/')
-                .to_owned();
-            return matches!(
-                tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await,
-                Ok(Ok(_))
-            );
-        }
-        let url = format!("{}{}", base.trim_end_matches('/'), hc.path);
-        match self.http.get(&url).timeout(timeout).send().await {
-            Ok(r) => r.status().is_success(),
-            Err(_) => false,
-        }
+        probe_instance(&self.http, self.nodes.as_ref(), node, port, hc, timeout)
+            .await
+            .is_ok()
     }
 
     /// Whether `task` passed its last health check.

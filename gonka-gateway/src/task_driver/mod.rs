@@ -25,6 +25,8 @@ pub mod update;
 pub use directory::{Clock, ManualClock, NodeDirectory, NodeLoad, PoolNodes, SystemClock};
 pub use launch::task_launch;
 
+pub(crate) use health::probe_instance;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,7 +111,8 @@ pub struct DriverReport {
     pub scaled: Vec<(String, i32)>,
     /// Tasks being drained before they stop.
     pub draining: Vec<String>,
-    /// Groups whose scale policy names a metric the gateway cannot see (they hold).
+    /// Groups whose scale policy names a metric the gateway cannot see (`cpu`, or
+    /// `gpu_utilization` when no node of the group reports utilisation): they hold.
     pub unsupported_metric: Vec<String>,
     /// Update steps taken, `(group, what)`.
     pub update_steps: Vec<(String, String)>,
@@ -172,6 +175,9 @@ pub(crate) struct View {
     pub instances: HashMap<String, Vec<TaskInstance>>,
     /// Node id → the load the gateway sees on it, for the nodes read.
     pub loads: HashMap<String, NodeLoad>,
+    /// Node id → its GPUs as it reports them now, for the nodes of groups scaling on
+    /// `gpu_utilization` that answered.
+    pub gpus: HashMap<String, Vec<gonka_core::mlnode_api::GpuDevice>>,
 }
 
 impl View {
@@ -318,12 +324,14 @@ impl TaskDriver {
             .iter()
             .filter_map(|n| self.nodes.load(n).map(|l| (n.clone(), l)))
             .collect();
+        let gpus = self.read_gpus(&tasks, &groups).await;
         let view = View {
             now,
             tasks,
             groups,
             instances,
             loads,
+            gpus,
         };
         let mut touched = BTreeSet::new();
         let stopped = self.stop_orphans(&view, &mut report).await;
@@ -419,6 +427,44 @@ impl TaskDriver {
             }
         }
         out
+    }
+
+    /// The GPUs (`GET /api/v1/gpu/devices`) of the nodes running live tasks of groups that
+    /// scale on `gpu_utilization`, read concurrently; nodes that do not answer are left out.
+    async fn read_gpus(
+        &self,
+        tasks: &[Task],
+        groups: &HashMap<String, TaskGroup>,
+    ) -> HashMap<String, Vec<gonka_core::mlnode_api::GpuDevice>> {
+        use futures::StreamExt;
+        let nodes: BTreeSet<&str> = tasks
+            .iter()
+            .filter(|t| t.status.is_live())
+            .filter(|t| {
+                groups.get(&t.group_id).is_some_and(|g| {
+                    g.spec.auto_scale && g.spec.scale_policy.metric == scale::GPU_UTILIZATION
+                })
+            })
+            .filter_map(|t| t.node_id.as_deref())
+            .collect();
+        let clients: Vec<(String, MlNodeClient)> = nodes
+            .into_iter()
+            .filter_map(|id| self.node(id).map(|c| (id.to_owned(), c)))
+            .collect();
+        futures::stream::iter(clients)
+            .map(|(id, client)| async move { (id, client.gpu_devices().await) })
+            .buffer_unordered(NODE_READS_AT_ONCE)
+            .filter_map(|(id, answer)| async move {
+                match answer {
+                    Ok(report) => Some((id, report.devices)),
+                    Err(e) => {
+                        tracing::debug!(node = %id, error = %e, "GPU utilisation not read");
+                        None
+                    }
+                }
+            })
+            .collect()
+            .await
     }
 
     /// Deletes every instance no live placed task on that node owns; returns the task ids whose

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `concurrent_requests`, `vllm_running_requests` | the `in_flight` of the group's instances, as their ML nodes report them |
 //! | `request_queue`, `vllm_pending_requests` | the queue depth the group's nodes report to the gateway's health checks (the whole node's queue) |
-//! | `gpu_utilization`, `cpu` | not seen by the gateway: the group holds (reported in [`super::DriverReport::unsupported_metric`]) |
+//! | `gpu_utilization` | the mean `utilization_percent` of the GPUs the group's running tasks hold, from their nodes' `GET /api/v1/gpu/devices` each tick (already per replica; simulated GPUs report the requests in flight on them); when no node of the group reports utilisation, as `cpu` |
+//! | `cpu` | not seen by the gateway: the group holds (reported in [`super::DriverReport::unsupported_metric`]) |
 //!
 //! Up adds one replica's tasks (new ranks, pending: the placer places them); down drains the
 //! highest-rank replica (its requests finish, bounded by [`super::DriverSettings::drain_timeout`]),
@@ -21,8 +22,58 @@ use gonka_core::deploy::{
 
 use super::{DriverReport, Memory, TaskDriver, View};
 
-/// How `metric` is read; `None` for the metrics the gateway cannot see.
-fn metric_value(metric: &str, group: &TaskGroup, view: &View) -> Option<f64> {
+/// The metric of groups scaling on their GPUs' utilisation.
+pub const GPU_UTILIZATION: &str = "gpu_utilization";
+
+/// What the driver reads of a group's scale metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reading {
+    /// The metric per replica.
+    Value(f64),
+    /// A metric the gateway can see, but nothing was read this tick (no node of the group
+    /// reports it: the group holds, reported as unsupported).
+    NoData,
+    /// A metric the gateway cannot see (the group holds; reported).
+    Unsupported,
+}
+
+/// The mean utilisation in percent of the GPUs the group's running tasks hold, as their nodes
+/// report them (a task without GPU ids: every GPU of its node); `None` when no node reported
+/// any of them.
+fn gpu_utilization(group: &TaskGroup, view: &View) -> Option<f64> {
+    let mut readings: Vec<u32> = Vec::new();
+    for t in view
+        .tasks
+        .iter()
+        .filter(|t| t.group_id == group.id && t.status == TaskStatus::Running)
+    {
+        let Some(devices) = t.node_id.as_ref().and_then(|n| view.gpus.get(n)) else {
+            continue;
+        };
+        let ids: Vec<u32> = t
+            .gpu_id
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|id| id.trim().parse().ok())
+            .collect();
+        readings.extend(
+            devices
+                .iter()
+                .filter(|d| ids.is_empty() || ids.contains(&d.index))
+                .filter_map(|d| d.utilization_percent),
+        );
+    }
+    if readings.is_empty() {
+        return None;
+    }
+    let sum: u64 = readings.iter().map(|&u| u64::from(u)).sum();
+    #[allow(clippy::cast_precision_loss)]
+    Some(sum as f64 / readings.len() as f64)
+}
+
+/// How `metric` is read.
+fn metric_value(metric: &str, group: &TaskGroup, view: &View) -> Reading {
     let live = view
         .tasks
         .iter()
@@ -40,11 +91,15 @@ fn metric_value(metric: &str, group: &TaskGroup, view: &View) -> Option<f64> {
                 .map(|l| u64::from(l.queue_depth))
                 .sum()
         }
-        _ => return None,
+        // Already per replica: the mean over the group's GPUs.
+        GPU_UTILIZATION => {
+            return gpu_utilization(group, view).map_or(Reading::NoData, Reading::Value)
+        }
+        _ => return Reading::Unsupported,
     };
     // Replicas: the count asked for, at least one.
     #[allow(clippy::cast_precision_loss)]
-    Some(total as f64 / f64::from(group.current_replicas.max(1)))
+    Reading::Value(total as f64 / f64::from(group.current_replicas.max(1)))
 }
 
 impl TaskDriver {
@@ -66,9 +121,12 @@ impl TaskDriver {
         {
             return Ok(false);
         }
-        let Some(metric) = metric_value(&spec.scale_policy.metric, group, view) else {
-            report.unsupported_metric.push(group.id.clone());
-            return Ok(false);
+        let metric = match metric_value(&spec.scale_policy.metric, group, view) {
+            Reading::Value(v) => v,
+            Reading::NoData | Reading::Unsupported => {
+                report.unsupported_metric.push(group.id.clone());
+                return Ok(false);
+            }
         };
         let input = ScaleInput {
             metric,

@@ -230,6 +230,36 @@ impl Agent {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The GPUs the node reports (`/api/v1/gpu/devices`, `/health`): its simulated GPUs when it
+    /// has some (`--sim-gpus`), each busy with the requests in flight on it
+    /// ([`crate::gpu::in_flight_by_device`]: the task instances bound to it, and the node's own
+    /// engine on every device) at `100 / SIM_GPU_FULL_AT` percent per request; else the host's
+    /// (detection, on a blocking thread; empty when that thread fails).
+    pub async fn gpu_report(&self) -> crate::gpu::GpuReport {
+        let Some(sim) = self.config.sim_gpus.clone().filter(|s| s.count > 0) else {
+            return tokio::task::spawn_blocking(|| crate::gpu::report(None))
+                .await
+                .unwrap_or_default();
+        };
+        let instances: Vec<(Vec<String>, u32)> = self
+            .tasks
+            .list()
+            .await
+            .tasks
+            .into_iter()
+            .map(|t| (t.gpu_ids, t.in_flight))
+            .collect();
+        let shared: usize = self
+            .lock()
+            .replicas
+            .iter()
+            .map(|r| r.in_flight.load(Ordering::SeqCst))
+            .sum();
+        let shared = u32::try_from(shared).unwrap_or(u32::MAX);
+        let load = crate::gpu::in_flight_by_device(sim.count, &instances, shared);
+        crate::gpu::GpuReport::new(sim.devices_under(&load))
+    }
+
     fn notify(&self) {
         self.changes.send_modify(|n| *n += 1);
     }

@@ -26,7 +26,10 @@ mod rocm;
 mod sim;
 mod units;
 
-pub use sim::{SimulatedGpus, DEFAULT_SIM_GPU_MEMORY_MB, DEFAULT_SIM_GPU_NAME};
+pub use sim::{
+    in_flight_by_device, SimulatedGpus, DEFAULT_SIM_GPU_MEMORY_MB, DEFAULT_SIM_GPU_NAME,
+    SIM_GPU_FULL_AT,
+};
 
 const MIB: u64 = 1024 * 1024;
 

@@ -36,7 +36,45 @@ impl Default for SimulatedGpus {
     }
 }
 
+/// Requests in flight on one simulated GPU that make it fully busy: each request in flight adds
+/// `100 / SIM_GPU_FULL_AT` percent of utilisation.
+pub const SIM_GPU_FULL_AT: u32 = 4;
+
+/// Per simulated device (`0..count`), the requests in flight on it: each task instance's
+/// `in_flight` on the devices of its `gpu_ids` (an instance bound to no device, or to ids that
+/// are not device indexes, counts on every device), plus `shared` (the node's own engine) on
+/// every device.
+pub fn in_flight_by_device(count: u32, instances: &[(Vec<String>, u32)], shared: u32) -> Vec<u32> {
+    let mut load = vec![shared; count as usize];
+    for (gpu_ids, in_flight) in instances {
+        let mut devices: Vec<usize> = gpu_ids
+            .iter()
+            .filter_map(|id| id.trim().parse::<usize>().ok())
+            .filter(|&i| i < load.len())
+            .collect();
+        if devices.is_empty() {
+            devices = (0..load.len()).collect();
+        }
+        for i in devices {
+            load[i] = load[i].saturating_add(*in_flight);
+        }
+    }
+    load
+}
+
 impl SimulatedGpus {
+    /// [`devices`](Self::devices) busy with `in_flight[i]` requests on device `i` (see
+    /// [`in_flight_by_device`]): utilisation `min(100, in_flight × 100 / SIM_GPU_FULL_AT)`
+    /// percent; missing entries are idle.
+    pub fn devices_under(&self, in_flight: &[u32]) -> Vec<GpuDevice> {
+        let mut devices = self.devices();
+        for d in &mut devices {
+            let n = in_flight.get(d.index as usize).copied().unwrap_or(0);
+            d.utilization_percent = Some(n.saturating_mul(100 / SIM_GPU_FULL_AT).min(100));
+        }
+        devices
+    }
+
     /// The devices, indexed `0..count`: available, all memory free, no utilisation, no
     /// temperature (nothing measured), `vendor` set.
     pub fn devices(&self) -> Vec<GpuDevice> {
@@ -60,6 +98,30 @@ impl SimulatedGpus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utilisation_follows_the_requests_in_flight_on_each_device() {
+        let sim = SimulatedGpus {
+            count: 3,
+            ..SimulatedGpus::default()
+        };
+        let instances = vec![
+            (vec!["0".to_string()], 2),
+            (vec!["1".to_string(), "2".to_string()], 1),
+            (Vec::new(), 1),
+            (vec!["9".to_string()], 1),
+        ];
+        // Device 0: 2 + 1 + 1 (two instances bound nowhere it knows) + 1 shared.
+        let load = in_flight_by_device(3, &instances, 1);
+        assert_eq!(load, vec![5, 4, 4]);
+        let used: Vec<Option<u32>> = sim
+            .devices_under(&[0, 2, 9])
+            .iter()
+            .map(|d| d.utilization_percent)
+            .collect();
+        assert_eq!(used, vec![Some(0), Some(50), Some(100)]);
+        assert_eq!(sim.devices_under(&[]).len(), 3, "idle when not given");
+    }
 
     #[test]
     fn devices_are_indexed_and_carry_name_vendor_and_memory() {

@@ -21,10 +21,7 @@ use crate::gpu::{self, DriverInfo, GpuReport};
 /// `/api/v1/state` says whether it serves.
 pub(crate) async fn health(State(agent): State<Arc<Agent>>) -> Response {
     let state = agent.state().await;
-    let simulated = agent.config().sim_gpus.clone();
-    let gpus = tokio::task::spawn_blocking(move || gpu::report(simulated.as_ref()))
-        .await
-        .unwrap_or_default();
+    let gpus = agent.gpu_report().await;
     let report = health_report(&state, gpus);
     let code = if report.status == "healthy" {
         StatusCode::OK
@@ -156,15 +153,10 @@ pub(crate) async fn state(State(agent): State<Arc<Agent>>) -> Json<StateReport> 
     Json(agent.state().await)
 }
 
-/// `GET /api/v1/gpu/devices`: the simulated GPUs when the node has some, else the host's.
-pub(crate) async fn gpu_devices(
-    State(agent): State<Arc<Agent>>,
-) -> Result<Json<GpuReport>, ApiError> {
-    let simulated = agent.config().sim_gpus.clone();
-    tokio::task::spawn_blocking(move || gpu::report(simulated.as_ref()))
-        .await
-        .map(Json)
-        .map_err(|e| internal(format!("GPU detection failed: {e}")))
+/// `GET /api/v1/gpu/devices`: the simulated GPUs when the node has some (their utilisation
+/// follows the requests in flight, see [`Agent::gpu_report`]), else the host's.
+pub(crate) async fn gpu_devices(State(agent): State<Arc<Agent>>) -> Json<GpuReport> {
+    Json(agent.gpu_report().await)
 }
 
 /// `GET /api/v1/gpu/driver`.

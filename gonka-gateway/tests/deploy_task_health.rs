@@ -1,0 +1,224 @@
+//! Continuous health checks of running deployment tasks, with real servers: a gateway with
+//! deployments and simulator ML nodes running the tasks' engine instances. Model `svc` is served
+//! by group `svc` (priority 0, node main-a) and falls back to group `svc-backup` (priority 1,
+//! node backup-b). When the primary's instance fails its health check (its check path answers
+//! 404: a real answer of the real instance) `unhealthy_threshold` times in a row, the task is
+//! unhealthy (admin API, metrics) and every request goes to the fallback without a failure;
+//! when the check passes again, traffic comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod route_support;
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::deploy_fleet::{ask, Answer, DeployFleet};
+use common::{client, test_config};
+use gonka_core::deploy::{DeploymentStore, HealthStatus, TaskHealth};
+use gonka_gateway::task_health::HealthSettings;
+use serde_json::json;
+
+const SVC: &str = "svc";
+
+/// Phases of the test, as each request saw it when it started.
+const HEALTHY: u8 = 0;
+const BREAKING: u8 = 1;
+const MARKED: u8 = 2;
+const HEALING: u8 = 3;
+const HEALED: u8 = 4;
+
+/// Sets group `id`'s health check path in the store (the view picks it up within a second).
+async fn set_check_path(fleet: &DeployFleet, id: &str, path: &str) {
+    let mut g = fleet.store.group(id).await.unwrap();
+    let status = g.status;
+    g.spec.health_check.path = path.into();
+    assert!(fleet.store.update_group(g, status).await.unwrap());
+}
+
+/// The task's health as the admin API shows it.
+async fn health_of(fleet: &DeployFleet, task: &str) -> Option<TaskHealth> {
+    fleet.admin.task_with_health(task).await.unwrap().1
+}
+
+/// The `gonka_gateway_deploy_task_healthy` line of `task` in `/metrics`.
+async fn metric_of(fleet: &DeployFleet, task: &str) -> Option<String> {
+    let text = client()
+        .get(format!("{}/metrics", fleet.public()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("gonka_gateway_deploy_task_healthy{") && l.contains(task))
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again() {
+    let mut config = test_config();
+    config.task_health = HealthSettings {
+        interval: Some(Duration::from_millis(100)),
+        timeout: Some(Duration::from_millis(500)),
+    };
+    let mut fleet = DeployFleet::start(config).await;
+    for n in ["main-a", "backup-b"] {
+        fleet.add_node(n, SVC).await;
+    }
+    let mut groups = Vec::new();
+    for (name, node, priority) in [("svc", "main-a", 0), ("svc-backup", "backup-b", 1)] {
+        let g = fleet
+            .create_group(json!({"name": name, "estimated_gpu_memory_mb": 1000,
+                                 "health_check": {"unhealthy_threshold": 3}}))
+            .await;
+        fleet.run_group_on(&g, &[node]).await;
+        fleet
+            .put_route(
+                &g.model_route.id,
+                &g.task_group.id,
+                SVC,
+                priority,
+                100,
+                name,
+            )
+            .await;
+        fleet.wait_running(&g.task_group.id, 1).await;
+        groups.push(g);
+    }
+    fleet
+        .wait_weights(SVC, &[("svc", 100), ("svc-backup", 100)])
+        .await;
+    let primary = groups[0].task_group.id.clone();
+    let task = groups[0].tasks[0].id.clone();
+    // Checked and healthy.
+    route_support::wait_until("the primary task checked", Duration::from_secs(20), || {
+        let fleet = &fleet;
+        let task = task.clone();
+        async move {
+            health_of(fleet, &task)
+                .await
+                .is_some_and(|h| h.status == HealthStatus::Healthy && h.checked_at_ms > 0)
+        }
+    })
+    .await;
+    assert!(metric_of(&fleet, &task).await.unwrap().ends_with(" 1"));
+
+    // Requests all along, each noting the phase it started in.
+    let phase = Arc::new(AtomicU8::new(HEALTHY));
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<(u8, Answer)>>> = Arc::default();
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let (phase, stop, seen, base) = (phase.clone(), stop.clone(), seen.clone(), fleet.public());
+        workers.push(tokio::spawn(async move {
+            let http = client();
+            // Bounded: at most 20,000 requests per worker.
+            for _ in 0..20_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let started_in = phase.load(Ordering::Acquire);
+                let a = ask(&http, &base, SVC, None).await;
+                seen.lock().unwrap().push((started_in, a));
+            }
+        }));
+    }
+    let wait_answers = |p: u8| {
+        let seen = seen.clone();
+        async move {
+            let what = format!("50 answers in phase {p}");
+            route_support::wait_until(&what, Duration::from_secs(30), || {
+                let n = seen.lock().unwrap().iter().filter(|(q, _)| *q == p).count();
+                async move { n >= 50 }
+            })
+            .await;
+        }
+    };
+    wait_answers(HEALTHY).await;
+
+    // The primary's check path answers 404 from now on.
+    phase.store(BREAKING, Ordering::Release);
+    set_check_path(&fleet, &primary, "/no-such-check").await;
+    route_support::wait_until(
+        "the primary task unhealthy",
+        Duration::from_secs(20),
+        || {
+            let fleet = &fleet;
+            let task = task.clone();
+            async move {
+                health_of(fleet, &task)
+                    .await
+                    .is_some_and(|h| h.status == HealthStatus::Unhealthy)
+            }
+        },
+    )
+    .await;
+    phase.store(MARKED, Ordering::Release);
+    let h = health_of(&fleet, &task).await.unwrap();
+    assert!(h.consecutive_failures >= 3, "{h:?}");
+    let error = h.last_error.unwrap();
+    assert!(
+        error.contains("/no-such-check") && error.contains("404"),
+        "{error}"
+    );
+    assert!(metric_of(&fleet, &task).await.unwrap().ends_with(" 0"));
+    wait_answers(MARKED).await;
+
+    // The check passes again: one pass heals it.
+    phase.store(HEALING, Ordering::Release);
+    set_check_path(&fleet, &primary, "/health").await;
+    route_support::wait_until(
+        "the primary task healthy again",
+        Duration::from_secs(20),
+        || {
+            let fleet = &fleet;
+            let task = task.clone();
+            async move {
+                health_of(fleet, &task)
+                    .await
+                    .is_some_and(|h| h.status == HealthStatus::Healthy)
+            }
+        },
+    )
+    .await;
+    phase.store(HEALED, Ordering::Release);
+    wait_answers(HEALED).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert!(metric_of(&fleet, &task).await.unwrap().ends_with(" 1"));
+
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let failed: Vec<_> = seen.iter().filter(|(_, a)| a.status != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {:?}",
+        failed.len(),
+        seen.len(),
+        failed.first()
+    );
+    let nodes_in = |p: u8| {
+        let mut nodes: Vec<String> = seen
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, a)| a.node.clone().unwrap())
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    };
+    assert_eq!(nodes_in(HEALTHY), ["main-a"]);
+    // Once marked, the primary's node takes nothing: priority 1 serves.
+    assert_eq!(nodes_in(MARKED), ["backup-b"]);
+    assert!(seen
+        .iter()
+        .filter(|(q, _)| *q == MARKED)
+        .all(|(_, a)| a.version.as_deref() == Some("svc-backup")));
+    // Healthy again: back to the primary.
+    assert_eq!(nodes_in(HEALED), ["main-a"]);
+    fleet.gw.shutdown().await;
+}
