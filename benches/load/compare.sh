@@ -131,11 +131,9 @@ if [ "$PIN" = 1 ]; then
     LOAD_CPUS=$(IFS=,; echo "${others[*]}")
   fi
   LAYOUT="router on core(s) $ROUTER_CPUS, workers + wrk + OTLP sink on core(s) $LOAD_CPUS (taskset)"
-  on_router() { taskset -c "$ROUTER_CPUS" "$@"; }
   on_load() { taskset -c "$LOAD_CPUS" "$@"; }
 else
   LAYOUT="no pinning: router, workers and wrk share all $NCPU cores"
-  on_router() { "$@"; }
   on_load() { "$@"; }
 fi
 # The first N cores of the machine, as a taskset list (the scaling rows).
@@ -304,7 +302,7 @@ run_gonka() {
   pub=$(free_port); adm=$(free_port); poc=$(free_port)
   [ -n "$threads" ] && threads_env=(TOKIO_WORKER_THREADS="$threads")
   local pin=()
-  [ "$PIN" = 1 ] && pin=(taskset -c "$cpus")
+  if [ "$PIN" = 1 ]; then pin=(taskset -c "$cpus"); else cpus="all (not pinned)"; fi
   start "$row" env RUST_LOG="${GONKA_BENCH_RUST_LOG:-warn}" "${threads_env[@]}" "${pin[@]}" "$GATEWAY" \
     --public-listen "127.0.0.1:$pub" --admin-listen "127.0.0.1:$adm" --poc-listen "127.0.0.1:$poc" \
     --health-interval 1s --queue-timeout 10s "${GONKA_ARGS[@]}"
