@@ -314,10 +314,10 @@ def readme_commit(commit):
     if not os.path.exists(path):
         return
     text = open(path, encoding="utf-8").read()
-    short = commit.split()[0]
+    suffix = " plus uncommitted changes" if " " in commit.strip() else ""
     link = "[benches/load/RESULTS.md](benches/load/RESULTS.md)"
-    new, n = re.subn(re.escape(link) + r"(?: \(measured on commit `[^`]*`\))?",
-                     f"{link} (measured on commit `{short}`)", text, count=1)
+    new, n = re.subn(re.escape(link) + r"(?: \(measured on commit `[^`]*`[^)]*\))?",
+                     f"{link} (measured on commit `{commit.split()[0]}`{suffix})", text, count=1)
     if n:
         with open(path, "w", encoding="utf-8") as f:
             f.write(new)
