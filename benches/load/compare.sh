@@ -239,6 +239,11 @@ case " $FEATURES " in *" otel "*|*" all "*)
   curl -fsS -m 2 -o /dev/null "$SINK_URL/counts" || { log "the OTLP sink did not start; see $RUN/otlp-sink.log"; exit 1; }
   ;;
 esac
+# Request traces stored so far in the SQLite database $1 (0 without one).
+traces_stored() {
+  [ -n "${1:-}" ] && [ -f "$1" ] || { echo 0; return; }
+  "$VENV/bin/python" -c 'import sqlite3,sys; print(sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=5).execute("select count(*) from request_traces").fetchone()[0])' "$1" 2>/dev/null || echo 0
+}
 sink_spans() {
   [ -n "$SINK_URL" ] || { echo 0; return; }
   curl -fsS -m 5 "$SINK_URL/counts" 2>/dev/null | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["spans"])' 2>/dev/null || echo 0
@@ -260,9 +265,10 @@ gonka_tokens() {
 measure() {
   local system="$1" base="$2" pid="$3" mode="$4" conns="$5" extra="$6"
   local stream=0; [ "$mode" = stream ] && stream=1
-  local before after out spans0 spans1 tok0=0 tok1=0
+  local before after out spans0 spans1 tok0=0 tok1=0 tr0 tr1
   before=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0)
   spans0=$(sink_spans)
+  tr0=$(traces_stored "${TRACES_DB:-}")
   [ "${GONKA_ROW:-0}" = 1 ] && tok0=$(gonka_tokens "$base" "${GONKA_KEY:-}")
   out="$RUN/wrk-r$ROUND-$system-$mode-$conns.txt"
   echo "load: ${WRK_ENV[*]:-} STREAM=$stream MODEL=$MODEL wrk -t2 -c$conns -d${DURATION}s --timeout 10s --latency -s benches/load/chat.lua $base" >> "$COMMANDS"
@@ -273,10 +279,13 @@ measure() {
     -s "$HERE/chat.lua" "$base" > "$out" 2>&1 || true
   after=$( [ -n "$pid" ] && cpu_ticks "$pid" || echo 0)
   spans1=$(sink_spans)
+  # Traces are written off the request path: give the writer a moment to catch up.
+  [ -n "${TRACES_DB:-}" ] && sleep 1
+  tr1=$(traces_stored "${TRACES_DB:-}")
   [ "${GONKA_ROW:-0}" = 1 ] && tok1=$(gonka_tokens "$base" "${GONKA_KEY:-}")
   local rss=0; [ -n "$pid" ] && rss=$(peak_rss_kb "$pid")
-  extra=$("$VENV/bin/python" -c 'import json,sys; e=json.loads(sys.argv[1]); e.update(round=int(sys.argv[2]), spans_exported=int(sys.argv[3]), tokens_counted=int(sys.argv[4])); print(json.dumps(e))' \
-    "$extra" "$ROUND" $((spans1 - spans0)) $((tok1 - tok0)))
+  extra=$("$VENV/bin/python" -c 'import json,sys; e=json.loads(sys.argv[1]); e.update(round=int(sys.argv[2]), spans_exported=int(sys.argv[3]), tokens_counted=int(sys.argv[4]), traces_stored=int(sys.argv[5])); print(json.dumps(e))' \
+    "$extra" "$ROUND" $((spans1 - spans0)) $((tok1 - tok0)) $((tr1 - tr0)))
   "$VENV/bin/python" "$HERE/parse_wrk.py" "$out" --system "$system" --mode "$mode" \
     --connections "$conns" --duration "$DURATION" --cpu-ticks $((after - before)) \
     --clk-tck "$TICKS" --rss-kb "$rss" --measured-process "$([ -n "$pid" ] && echo yes || echo no)" \
@@ -340,11 +349,12 @@ feature_setup() {
   local f db="memory:" traces=off policy=round-robin extra=()
   WRK_ENV=()
   GONKA_KEY=""
+  TRACES_DB=""
   for f in ${1//+/ }; do
     case "$f" in
       plain) ;;
       # Traces are written into the registry database; SQLite is the default --database.
-      traces) traces=on; DB_SEQ=$((DB_SEQ + 1)); db="sqlite://$RUN/traces-$DB_SEQ.db" ;;
+      traces) traces=on; DB_SEQ=$((DB_SEQ + 1)); TRACES_DB="$RUN/traces-$DB_SEQ.db"; db="sqlite://$TRACES_DB" ;;
       otel) extra+=(--otlp-endpoint "$SINK_URL"); WRK_ENV+=(TRACEPARENT=1) ;;
       # Token counting has no switch in the gateway: it reads every successful answer's usage. The
       # row makes streams carry a usage event (stream_options.include_usage), as JSON answers
@@ -364,7 +374,7 @@ run_round() {
     case "$system" in
       direct)
         echo "direct: wrk straight to ${WORKER_URLS[0]} (one worker)" >> "$COMMANDS"
-        WRK_ENV=()
+        WRK_ENV=(); TRACES_DB=""
         for mode in plain stream; do
           for conns in $CONCURRENCY; do measure direct "${WORKER_URLS[0]}" "" "$mode" "$conns" '{"group":"system"}'; done
         done
@@ -386,7 +396,7 @@ run_round() {
         start "$system" "${pin[@]}" "${cmd[@]}" --host 127.0.0.1 --port "$port" --policy round_robin \
           --worker-urls "${WORKER_URLS[@]}" --prometheus-host 127.0.0.1 --prometheus-port "$prom" \
           --log-level "$level"
-        WRK_ENV=()
+        WRK_ENV=(); TRACES_DB=""
         if wait_ready "http://127.0.0.1:$port" "$system"; then
           sleep 1
           for mode in plain stream; do

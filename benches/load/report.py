@@ -206,9 +206,10 @@ def main():
         w("load in the same round (the base of its % rise). Rise = CPU ms per request of the row ÷ the base's of")
         w(f"the same round − 1; the target is ≤ {FEATURE_TARGET_PCT:g} % per feature. `spans/req`: spans the OTLP sink")
         w("received per request; `tokens/req`: completion tokens the gateway counted per request")
-        w("(`gonka_gateway_tokens_total`), both deltas over the run.\n")
-        w("| row | scenario | requests/s | p99 ms | CPU ms / request (per round) | rise over plain gonka (per round) | spans/req | tokens/req | ≤ 10 % |")
-        w("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        w("(`gonka_gateway_tokens_total`); `traces/req`: request traces stored in the SQLite database (read")
+        w("1 s after the run, the writer being off the request path); all deltas over the run.\n")
+        w("| row | scenario | requests/s | p99 ms | CPU ms / request (per round) | rise over plain gonka (per round) | spans/req | tokens/req | traces/req | ≤ 10 % |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for mode, conns in feat_scen:
             base = {r.get("round"): r for r in runs.get("feature", "gonka", mode, conns)}
             for s in ["gonka"] + features:
@@ -220,6 +221,7 @@ def main():
                 cpu, cpu_v = runs.metric("feature", s, mode, conns, "cpu_ms")
                 spans = med([ratio(r.get("spans_exported"), r.get("requests")) for r in rs])
                 tokens = med([ratio(r.get("tokens_counted"), r.get("requests")) for r in rs])
+                traces = med([ratio(r.get("traces_stored"), r.get("requests")) for r in rs])
                 if s == "gonka":
                     rise_txt, ok_txt = "base", ""
                 else:
@@ -234,7 +236,7 @@ def main():
                         targets.append((f"feature cost ≤ {FEATURE_TARGET_PCT:g} %: {feat}", f"{mode} c={conns}",
                                         f"{rise:+.1f} % ({cpu:.4f} ms/req)", passed))
                 w(f"| {s} | {mode} c={conns} | {fmt(rps, 0)} | {fmt(p99, 1)} | {fmt(cpu, 4)} ({per_round(cpu_v, 4)}) | "
-                  f"{rise_txt} | {fmt(spans, 2)} | {fmt(tokens, 1)} | {ok_txt} |")
+                  f"{rise_txt} | {fmt(spans, 2)} | {fmt(tokens, 1)} | {fmt(traces, 2)} | {ok_txt} |")
         w("")
         w("Rows: " + "; ".join(f"`gonka+{k}`: {v}" for k, v in FEATURE_LABELS.items()) + ".\n")
 
