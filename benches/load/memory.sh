@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Resident memory of gonka-gateway with a large fleet (target in docs/architecture.md: < 50 MB with 1,000
+# Resident memory of gonka-gateway with a large fleet (target in docs/architecture.md: ≤ 50 MB with 1,000
 # registered nodes). Starts `fake-fleet` (N healthy fake ML nodes, one process, loopback port pairs)
 # and `gonka-gateway --database memory:` on 127.0.0.1:0 ports, reads the gateway's VmRSS/VmHWM with
 # 0 nodes (baseline), registers the N nodes through POST /admin/v1/nodes/batch, waits until all are
 # healthy in /metrics, reads again, sends a bounded wrk burst (non-streaming then streaming) so the
-# pool, stats and upstream connection pools are exercised, and reads again. Writes MEMORY.md.
+# pool, stats and upstream connection pools are exercised, and reads again. The fleet counts the
+# completions each node answered (GET /fleet/counts): the report says how many of the N nodes the
+# burst reached, and the target (≤ 50 MB after a burst to every node) passes only if it reached all
+# of them. Writes MEMORY.md.
 # Every process started here is stopped on exit (trap); every wait is bounded.
 #
 # Usage: benches/load/memory.sh [options]
@@ -15,6 +18,7 @@
 #   --out FILE         report file (default benches/load/MEMORY.md)
 #   --bin-dir DIR      take gonka-gateway and fake-fleet from DIR instead of building them
 set -euo pipefail
+SELF="$(realpath "$0")"
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
 HERE="$ROOT/benches/load"
@@ -33,7 +37,7 @@ while [ $# -gt 0 ]; do
     --policy) POLICY="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "memory.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -174,6 +178,15 @@ log "wrk burst: ${BURST} s non-streaming + ${BURST} s streaming, $CONNECTIONS co
 read -r J_TOTAL J_BAD <<< "$(burst 0 json)"
 read -r S_TOTAL S_BAD <<< "$(burst 1 sse)"
 [ "$J_TOTAL" -gt 0 ] && [ "$S_TOTAL" -gt 0 ] || die "the burst sent no requests; see $RUN/wrk-*.txt"
+# How many nodes the burst reached, as the fleet counted them (any management port answers).
+FLEET_MGMT=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["nodes"][0]["poc_port"])' "$RUN/fleet.out")
+curl -fsS -m 5 "http://127.0.0.1:$FLEET_MGMT/fleet/counts" > "$RUN/fleet-counts.json" \
+  || die "the fleet's /fleet/counts does not answer"
+read -r HIT FLEET_REQS HIT_MIN HIT_MAX <<< "$(python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+print(c["nodes_hit"], c["requests"], c["min_per_node"], c["max_per_node"])' "$RUN/fleet-counts.json")"
+log "the burst reached $HIT of $NODES nodes ($FLEET_REQS completions; $HIT_MIN to $HIT_MAX per node)"
 sleep 1
 read -r L_RSS L_HWM L_ANON L_FILE L_THR L_FD <<< "$(reading "$GW_PID")"
 FLEET_RSS=$(status_kb "$FLEET_PID" VmRSS)
@@ -184,7 +197,15 @@ log "after burst: VmRSS ${L_RSS} kB, VmHWM ${L_HWM} kB"
 mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k * 1024 / 1e6}'; }
 per_node() { awk -v a="$1" -v b="$2" -v n="$NODES" 'BEGIN {printf "%.0f", (a - b) * 1024 / n}'; }
 TARGET_KB=$((TARGET_MB * 1000 * 1000 / 1024))
-verdict() { if [ "$1" -lt "$TARGET_KB" ]; then echo "met"; else echo "**missed**"; fi; }
+verdict() { if [ "$1" -le "$TARGET_KB" ]; then echo "**pass**"; else echo "**fail**"; fi; }
+# The target is about a burst that reached every node: fewer, and it cannot pass.
+if [ "$HIT" -ge "$NODES" ]; then
+  TARGET_VERDICT=$(verdict "$L_RSS")
+  REACH="every node (all $NODES)"
+else
+  TARGET_VERDICT="**fail** (not measured: the burst reached only $HIT of $NODES nodes)"
+  REACH="only $HIT of $NODES nodes"
+fi
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git -C "$ROOT" status --porcelain -- Cargo.lock gonka-core gonka-admin gonka-gateway 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
 [ -z "$DIRTY" ] || COMMIT="$COMMIT plus uncommitted changes to ${DIRTY% }"
@@ -193,8 +214,12 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "# gonka-gateway resident memory with $NODES registered nodes"
   echo
   echo "Measured by \`benches/load/memory.sh\` on $(date -u +%Y-%m-%d) (commit $COMMIT, release build,"
-  echo "$(nproc) vCPUs $CPU, Linux $(uname -r)). Target (docs/architecture.md): gateway resident memory < $TARGET_MB MB"
-  echo "with 1,000 registered nodes. MB = 10^6 bytes; kB as /proc reports them (1,024 bytes)."
+  echo "$(nproc) vCPUs $CPU, Linux $(uname -r)). Target (docs/architecture.md, performance issue): gateway"
+  echo "resident memory ≤ $TARGET_MB MB with 1,000 registered nodes, also after a burst that routes to every node."
+  echo "MB = 10^6 bytes; kB as /proc reports them (1,024 bytes)."
+  echo
+  echo "Target: RSS ≤ $TARGET_MB MB with $NODES nodes after a burst to every node: $TARGET_VERDICT ($(mb "$L_RSS") MB;"
+  echo "the burst reached $REACH, as the fleet counted them)."
   echo
   echo "Setup: one \`fake-fleet\` process plays $NODES healthy ML nodes on 127.0.0.1 port pairs (management:"
   echo "\`/health\`, \`/api/v1/state\` INFERENCE with the model loaded, \`/api/v1/gpu/devices\`; inference: chat"
@@ -210,14 +235,16 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo
   echo "| result | value | target |"
   echo "|---|---|---|"
-  echo "| RSS with $NODES nodes after the burst | $(mb "$L_RSS") MB | < $TARGET_MB MB: $(verdict "$L_RSS") |"
-  echo "| peak RSS of the whole run (VmHWM) | $(mb "$L_HWM") MB | < $TARGET_MB MB: $(verdict "$L_HWM") |"
+  echo "| RSS with $NODES nodes after the burst | $(mb "$L_RSS") MB | ≤ $TARGET_MB MB: $TARGET_VERDICT |"
+  echo "| RSS with $NODES nodes registered, idle | $(mb "$R_RSS") MB | ≤ $TARGET_MB MB: $(verdict "$R_RSS") |"
+  echo "| peak RSS of the whole run (VmHWM) | $(mb "$L_HWM") MB | ≤ $TARGET_MB MB: $(verdict "$L_HWM") |"
+  echo "| nodes the burst reached (fleet's own counts) | $HIT of $NODES ($HIT_MIN to $HIT_MAX completions per node) | all $NODES |"
   echo "| bytes per node, registered and idle ((RSS − baseline) ÷ $NODES) | $(per_node "$R_RSS" "$B_RSS") B | — |"
   echo "| bytes per node after the burst | $(per_node "$L_RSS" "$B_RSS") B | — |"
   echo "| anonymous (heap, stacks) bytes per node after the burst | $(per_node "$L_ANON" "$B_ANON") B | — |"
   echo
-  echo "Burst errors: $J_BAD non-2xx of $J_TOTAL JSON, $S_BAD non-2xx of $S_TOTAL SSE. The fake fleet itself"
-  echo "used $FLEET_RSS kB (not counted)."
+  echo "Burst errors: $J_BAD non-2xx of $J_TOTAL JSON, $S_BAD non-2xx of $S_TOTAL SSE; the fleet answered"
+  echo "$FLEET_REQS completions. The fake fleet itself used $FLEET_RSS kB (not counted)."
   echo
   echo "| gateway's established TCP connections | to management ports | to inference ports | other (clients) |"
   echo "|---|---|---|---|"
@@ -237,3 +264,15 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 cp "$RUN/MEMORY.md" "$OUT"
 cat "$RUN/MEMORY.md"
 log "wrote $OUT"
+# The README names the commit MEMORY.md was measured on, when this is the repository's own copy.
+if [ "$(realpath "$OUT")" = "$(realpath "$HERE/MEMORY.md")" ] && [ -f "$ROOT/README.md" ]; then
+  python3 - "$ROOT/README.md" "${COMMIT%% *}" <<'PY'
+import re, sys
+path, commit = sys.argv[1], sys.argv[2]
+text = open(path, encoding="utf-8").read()
+link = "[benches/load/MEMORY.md](benches/load/MEMORY.md)"
+new, n = re.subn(re.escape(link) + r"(?: \(measured on commit `[^`]*`\))?", f"{link} (measured on commit `{commit}`)", text, count=1)
+if n:
+    open(path, "w", encoding="utf-8").write(new)
+PY
+fi

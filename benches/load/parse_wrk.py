@@ -24,9 +24,11 @@ def main():
     p.add_argument("--clk-tck", type=int, required=True)
     p.add_argument("--rss-kb", type=int, required=True)
     p.add_argument("--measured-process", choices=["yes", "no"], required=True)
+    p.add_argument("--extra", default="{}", help="JSON object merged into the row (round, group, ...)")
     a = p.parse_args()
     text = open(a.wrk_output, encoding="utf-8", errors="replace").read()
     row = {"system": a.system, "mode": a.mode, "connections": a.connections}
+    row.update(json.loads(a.extra))
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     total = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
     if not m or not total:

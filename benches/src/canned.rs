@@ -14,6 +14,9 @@ pub struct Answers {
     pub completion: Bytes,
     /// Streamed chat completion: the role event, one event per token, the stop event, `[DONE]`.
     pub chunks: Vec<Bytes>,
+    /// The usage event an engine sends before `[DONE]` when the request asks
+    /// `stream_options.include_usage` (no choices, the same `usage` as [`Self::completion`]).
+    pub usage_chunk: Bytes,
     /// `GET /api/v1/state`: INFERENCE with `model` loaded, queue empty, engine healthy.
     pub state: Bytes,
     /// `GET /v1/models`: `model` alone.
@@ -63,6 +66,17 @@ impl Answers {
                 .map(|w| chunk(serde_json::json!({"content": w}), None)),
         );
         chunks.push(chunk(serde_json::json!({}), Some("stop")));
+        let usage_chunk = {
+            let event = fingerprint(serde_json::json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [],
+                "usage": {"prompt_tokens": 8, "completion_tokens": tokens, "total_tokens": 8 + tokens}
+            }));
+            Bytes::from(format!("data: {event}\n\n"))
+        };
         chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
         let state = serde_json::json!({
             "state": "INFERENCE",
@@ -78,6 +92,7 @@ impl Answers {
         Self {
             completion: Bytes::from(completion.to_string()),
             chunks,
+            usage_chunk,
             state: Bytes::from(state.to_string()),
             models: Bytes::from(models.to_string()),
         }

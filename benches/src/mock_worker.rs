@@ -1,5 +1,6 @@
 //! A fast mock OpenAI worker for the load harness: answers `POST /v1/chat/completions` (JSON, or
-//! SSE when the body asks for `"stream": true`) after a fixed latency, and the ML-node management
+//! SSE when the body asks for `"stream": true`, with a usage event before `[DONE]` when it also
+//! asks `stream_options.include_usage`) after a fixed latency, and the ML-node management
 //! calls the gateway's health checker and broker make (`/health`, `/api/v1/state`,
 //! `/api/v1/gpu/devices`, `/api/v1/inference/up`), so one port serves as both inference and
 //! management endpoint. It is deliberately lean (plain hyper, no router, precomputed bodies) so
@@ -76,15 +77,33 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     full(status, "application/json", Bytes::from(body.to_string()))
 }
 
-/// Whether a request body asks for a stream. Only the `stream` key matters; the worker does not
-/// check the rest of the request.
-fn wants_stream(body: &[u8]) -> Result<bool, String> {
+/// How a request asks to be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    /// One JSON document (with `usage`, as every engine sends it).
+    Document,
+    /// SSE events; `usage`: a usage event before `[DONE]` (`stream_options.include_usage`).
+    Stream { usage: bool },
+}
+
+/// What a request body asks for. Only `stream` and `stream_options.include_usage` matter; the
+/// worker does not check the rest of the request.
+fn wanted(body: &[u8]) -> Result<Wanted, String> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("request body is not JSON: {e}"))?;
-    Ok(value
+    let stream = value
         .get("stream")
         .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false))
+        .unwrap_or(false);
+    let usage = value
+        .pointer("/stream_options/include_usage")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    Ok(if stream {
+        Wanted::Stream { usage }
+    } else {
+        Wanted::Document
+    })
 }
 
 async fn handle(canned: Arc<Canned>, request: Request<Incoming>) -> Response<Body> {
@@ -96,18 +115,21 @@ async fn handle(canned: Arc<Canned>, request: Request<Incoming>) -> Response<Bod
                 Ok(b) => b.to_bytes(),
                 Err(e) => return error(StatusCode::BAD_REQUEST, &format!("unreadable body: {e}")),
             };
-            let stream = match wants_stream(&body) {
-                Ok(s) => s,
+            let wanted = match wanted(&body) {
+                Ok(w) => w,
                 Err(message) => return error(StatusCode::BAD_REQUEST, &message),
             };
             if !canned.config.latency.is_zero() {
                 tokio::time::sleep(canned.config.latency).await;
             }
-            if stream {
-                let frames = canned
-                    .answers
-                    .chunks
-                    .clone()
+            if let Wanted::Stream { usage } = wanted {
+                let mut chunks = canned.answers.chunks.clone();
+                if usage {
+                    // Before the closing `[DONE]`, as vLLM and llama.cpp send it.
+                    let at = chunks.len().saturating_sub(1);
+                    chunks.insert(at, canned.answers.usage_chunk.clone());
+                }
+                let frames = chunks
                     .into_iter()
                     .map(|c| Ok::<_, Infallible>(Frame::data(c)));
                 let mut response = Response::new(StreamBody::new(stream::iter(frames)).boxed());

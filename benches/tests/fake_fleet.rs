@@ -222,6 +222,64 @@ async fn every_node_of_the_fleet_answers_management_and_inference_like_a_healthy
 }
 
 #[tokio::test]
+async fn the_fleet_counts_the_completions_each_node_answered() {
+    let model = gonka_benches::MODEL;
+    let fleet = start_fleet(4, model);
+    let listed = nodes(&fleet);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let counts = |mgmt: u16| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("http://127.0.0.1:{mgmt}/fleet/counts"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let before = counts(listed[0].1).await;
+    assert_eq!(
+        before,
+        serde_json::json!({"nodes": 4, "nodes_hit": 0, "requests": 0,
+            "min_per_node": 0, "max_per_node": 0})
+    );
+    // Node 0 answers three completions (one streamed), node 2 one; nodes 1 and 3 none.
+    for (node, stream) in [(0, false), (0, true), (0, false), (2, false)] {
+        let r = client
+            .post(format!(
+                "http://127.0.0.1:{}/v1/chat/completions",
+                listed[node].2
+            ))
+            .json(&chat(model, stream))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    // Health checks and other management calls are not completions.
+    client
+        .get(format!("http://127.0.0.1:{}/api/v1/state", listed[1].1))
+        .send()
+        .await
+        .unwrap();
+    // Every management port answers the fleet-wide totals.
+    for (_, mgmt, _) in &listed {
+        assert_eq!(
+            counts(*mgmt).await,
+            serde_json::json!({"nodes": 4, "nodes_hit": 2, "requests": 4,
+                "min_per_node": 0, "max_per_node": 3})
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_gateway_given_the_fleets_batch_file_routes_to_every_node() {
     let model = gonka_benches::MODEL;
     let fleet = start_fleet(3, model);

@@ -89,6 +89,49 @@ async fn streamed_chat_completion_sends_role_tokens_finish_and_done_events() {
 }
 
 #[tokio::test]
+async fn a_stream_asking_include_usage_gets_a_usage_event_before_done() {
+    let (base, stop, task) = start(config(2)).await;
+    let client = reqwest::Client::new();
+    let events = |text: String| -> Vec<String> {
+        text.split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| e.strip_prefix("data: ").unwrap().to_owned())
+            .collect()
+    };
+    let r = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "m/one", "stream": true,
+            "stream_options": {"include_usage": true}, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let with = events(r.text().await.unwrap());
+    assert_eq!(with.len(), 6, "{with:?}");
+    assert_eq!(with[5], "[DONE]");
+    let usage: serde_json::Value = serde_json::from_str(&with[4]).unwrap();
+    assert_eq!(usage["choices"], serde_json::json!([]));
+    assert_eq!(usage["usage"]["completion_tokens"], 2);
+    assert_eq!(usage["usage"]["prompt_tokens"], 8);
+    // Without include_usage no event carries usage.
+    let r = client
+        .post(format!("{base}/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "m/one", "stream": true,
+            "stream_options": {"include_usage": false}, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    let without = events(r.text().await.unwrap());
+    assert_eq!(without.len(), 5, "{without:?}");
+    assert!(
+        without.iter().all(|e| !e.contains("\"usage\"")),
+        "{without:?}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn management_endpoints_report_a_healthy_inference_node_serving_the_model() {
     let (base, stop, task) = start(config(1)).await;
     let client = reqwest::Client::new();

@@ -8,6 +8,11 @@
 //! `"stream": true`), `GET /v1/models` and `GET /health`. Answers are tiny and fixed, except that
 //! each carries the node's id (`system_fingerprint`) so a client can tell which node answered.
 //!
+//! Every node counts the chat completions its inference port answered; `GET /fleet/counts` on any
+//! management port answers the fleet's totals, `{"nodes":N,"nodes_hit":K,"requests":R,
+//! "min_per_node":..,"max_per_node":..}`, so a load test can check that its traffic reached every
+//! node.
+//!
 //! Once every port is bound it prints one JSON line on stdout,
 //! `{"host":"127.0.0.1","model":M,"nodes":[{"id":..,"poc_port":..,"inference_port":..},..]}`, and
 //! with `--batch-file` writes the body of `POST /admin/v1/nodes/batch` registering all nodes.
@@ -17,6 +22,7 @@ use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -69,8 +75,26 @@ enum Role {
     Inference,
 }
 
-/// One node's answers, computed once.
-type Node = gonka_benches::canned::Answers;
+/// One node's answers, computed once, and where its completions are counted.
+struct Node {
+    answers: gonka_benches::canned::Answers,
+    /// This node's index in `counts`.
+    index: usize,
+    /// Chat completions answered, per node of the fleet.
+    counts: Arc<Vec<AtomicU64>>,
+}
+
+/// The fleet's totals of `counts`, as `GET /fleet/counts` answers them.
+fn fleet_counts(counts: &[AtomicU64]) -> serde_json::Value {
+    let each: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    serde_json::json!({
+        "nodes": each.len(),
+        "nodes_hit": each.iter().filter(|&&n| n > 0).count(),
+        "requests": each.iter().sum::<u64>(),
+        "min_per_node": each.iter().min().copied().unwrap_or(0),
+        "max_per_node": each.iter().max().copied().unwrap_or(0),
+    })
+}
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -102,8 +126,12 @@ async fn chat(node: &Node, request: Request<Incoming>) -> Response<Body> {
             )
         }
     };
+    if let Some(count) = node.counts.get(node.index) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
     if value.get("stream").and_then(serde_json::Value::as_bool) == Some(true) {
         let frames = node
+            .answers
             .chunks
             .clone()
             .into_iter()
@@ -114,7 +142,7 @@ async fn chat(node: &Node, request: Request<Incoming>) -> Response<Body> {
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         response
     } else {
-        json(StatusCode::OK, node.completion.clone())
+        json(StatusCode::OK, node.answers.completion.clone())
     }
 }
 
@@ -126,8 +154,12 @@ async fn handle(node: Arc<Node>, role: Role, request: Request<Incoming>) -> Resp
             json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#))
         }
         (Role::Management, &Method::GET, "/api/v1/state") => {
-            json(StatusCode::OK, node.state.clone())
+            json(StatusCode::OK, node.answers.state.clone())
         }
+        (Role::Management, &Method::GET, "/fleet/counts") => json(
+            StatusCode::OK,
+            Bytes::from(fleet_counts(&node.counts).to_string()),
+        ),
         (Role::Management, &Method::GET, "/api/v1/gpu/devices") => json(
             StatusCode::OK,
             Bytes::from_static(br#"{"devices":[],"count":0}"#),
@@ -136,7 +168,9 @@ async fn handle(node: Arc<Node>, role: Role, request: Request<Incoming>) -> Resp
             json(StatusCode::OK, Bytes::from_static(br#"{"status":"OK"}"#))
         }
         (Role::Inference, &Method::POST, "/v1/chat/completions") => chat(&node, request).await,
-        (Role::Inference, &Method::GET, "/v1/models") => json(StatusCode::OK, node.models.clone()),
+        (Role::Inference, &Method::GET, "/v1/models") => {
+            json(StatusCode::OK, node.answers.models.clone())
+        }
         _ => error(
             StatusCode::NOT_FOUND,
             &format!("no route for {method} {path} on a fake ML node's {role:?} port"),
@@ -207,7 +241,9 @@ async fn run(args: Args) -> Result<(), String> {
     let mut servers = tokio::task::JoinSet::new();
     let mut listed = Vec::new();
     let mut batch = Vec::new();
-    for i in 0..args.nodes {
+    let counts: Arc<Vec<AtomicU64>> =
+        Arc::new((0..args.nodes).map(|_| AtomicU64::new(0)).collect());
+    for (index, i) in (0..args.nodes).enumerate() {
         let id = format!("{}{i}", args.id_prefix);
         let management = bind(args.base_port, 2 * i).await?;
         let inference = bind(args.base_port, 2 * i + 1).await?;
@@ -223,7 +259,16 @@ async fn run(args: Args) -> Result<(), String> {
             "max_concurrent": args.max_concurrent,
             "models": {args.model.as_str(): {"args": []}}
         }));
-        let node = Arc::new(Node::new(&args.model, args.tokens, "fake-fleet", Some(&id)));
+        let node = Arc::new(Node {
+            answers: gonka_benches::canned::Answers::new(
+                &args.model,
+                args.tokens,
+                "fake-fleet",
+                Some(&id),
+            ),
+            index,
+            counts: Arc::clone(&counts),
+        });
         servers.spawn(serve(
             management,
             Arc::clone(&node),
