@@ -54,6 +54,10 @@ pub fn deploy_router(
 pub struct PoolGpus(pub Arc<crate::pool::NodePool>);
 
 impl gonka_admin::FleetGpus for PoolGpus {
+    fn host_of(&self, node_id: &str) -> Option<String> {
+        self.0.record(node_id).map(|(r, _)| r.node.host.clone())
+    }
+
     fn nodes(&self) -> Vec<PlacementNode> {
         self.0
             .snapshot()

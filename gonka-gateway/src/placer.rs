@@ -84,11 +84,16 @@ fn add_residents(
     }
 }
 
-/// The lowest port from [`FIRST_TASK_PORT`] no task on `node` uses.
-fn free_port(holders: &[Task], node: &str) -> u16 {
+/// The lowest port from [`FIRST_TASK_PORT`] no task uses on `node` or on another node of the
+/// same host (as `fleet` knows hosts): agents sharing a host never get the same engine port.
+fn free_port(holders: &[Task], node: &str, fleet: &dyn FleetGpus) -> u16 {
+    let host = fleet.host_of(node);
+    let same_host = |other: &str| {
+        other == node || (host.is_some() && fleet.host_of(other).as_deref() == host.as_deref())
+    };
     let used: Vec<u16> = holders
         .iter()
-        .filter(|t| t.node_id.as_deref() == Some(node))
+        .filter(|t| t.node_id.as_deref().is_some_and(same_host))
         .flat_map(|t| t.ports.iter().copied())
         .collect();
     (FIRST_TASK_PORT..u16::MAX)
@@ -197,7 +202,7 @@ impl Placer {
                     }
                 }
             }
-            let port = free_port(&holders, &placement.node_id);
+            let port = free_port(&holders, &placement.node_id, self.fleet.as_ref());
             let m = TaskMove {
                 from: TaskStatus::Pending,
                 to: TaskStatus::Scheduled,
@@ -244,5 +249,58 @@ impl Placer {
                 Err(e) => tracing::warn!(error = %e, "placement tick failed"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::collections::HashMap;
+
+    use gonka_admin::FleetGpus;
+    use gonka_core::deploy::placement::PlacementNode;
+    use gonka_core::deploy::{Task, TaskStatus};
+
+    use super::{free_port, FIRST_TASK_PORT};
+
+    /// Hosts by node; no GPUs (free_port reads hosts only).
+    #[derive(Debug)]
+    struct Hosts(HashMap<&'static str, &'static str>);
+
+    impl FleetGpus for Hosts {
+        fn nodes(&self) -> Vec<PlacementNode> {
+            Vec::new()
+        }
+        fn host_of(&self, node_id: &str) -> Option<String> {
+            self.0.get(node_id).map(|h| h.to_string())
+        }
+    }
+
+    fn on(node: &str, port: u16) -> Task {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("task-{node}-{port}"), "group_id": "tg", "rank": 0,
+            "status": TaskStatus::Running, "gpu_required": 1, "gpu_type": null, "gpu_id": null,
+            "node_id": node, "model_path": "m", "engine": "vllm", "ports": [port],
+            "estimated_gpu_memory_mb": 1, "generation": 1, "error": null, "updated_at_ms": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn nodes_sharing_a_host_never_share_a_port() {
+        let fleet = Hosts(HashMap::from([
+            ("a", "127.0.0.1"),
+            ("b", "127.0.0.1"),
+            ("c", "10.0.0.9"),
+        ]));
+        let holders = vec![on("a", FIRST_TASK_PORT), on("a", FIRST_TASK_PORT + 2)];
+        // b is on a's host: a's ports are taken there too.
+        assert_eq!(free_port(&holders, "b", &fleet), FIRST_TASK_PORT + 1);
+        // c is elsewhere: it starts from the first port.
+        assert_eq!(free_port(&holders, "c", &fleet), FIRST_TASK_PORT);
+        // a node whose host is unknown counts only its own tasks.
+        assert_eq!(free_port(&holders, "d", &fleet), FIRST_TASK_PORT);
+        assert_eq!(free_port(&holders, "a", &fleet), FIRST_TASK_PORT + 1);
     }
 }

@@ -1,7 +1,8 @@
 //! The gateway's placement plugin (`--placement`, `GatewayConfig::placement_plugin`) decides
 //! where a group's tasks go on a real devnet (a gateway and two `gonka-mlnode` simulator agents
 //! with two simulated 80 GB GPUs each): with `spread` two replicas land on two nodes, with
-//! `binpack` (the default) on one node's two GPUs.
+//! `binpack` (the default) on one node's two GPUs. Either way both replicas run: the two agents
+//! share one host, so their engines get different ports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -9,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use gonka_admin::client::TaskQuery;
 use gonka_admin::Client;
-use gonka_core::deploy::Plugin;
+use gonka_core::deploy::{Plugin, TaskStatus};
 use gonka_gateway::devnet::{self, DevnetConfig};
 use gonka_gateway::Listeners;
 use serde_json::json;
 
-/// The nodes the two replicas of a group land on, placed by a devnet gateway using `plugin`.
+/// The nodes the two replicas of a group land on, placed by a devnet gateway using `plugin`,
+/// once both run; asserts their engine ports differ.
 async fn nodes_of_two_replicas(plugin: Plugin) -> BTreeSet<String> {
     let listeners = Listeners {
         public: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -57,13 +59,14 @@ async fn nodes_of_two_replicas(plugin: Plugin) -> BTreeSet<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let tasks = loop {
         let tasks = admin.tasks(&query).await.unwrap();
-        if tasks.len() == 2 && tasks.iter().all(|t| t.node_id.is_some()) {
+        if tasks.len() == 2 && tasks.iter().all(|t| t.status == TaskStatus::Running) {
             break tasks;
         }
-        assert!(Instant::now() < deadline, "tasks never placed: {tasks:?}");
+        assert!(Instant::now() < deadline, "tasks never ran: {tasks:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     net.shutdown().await;
+    assert_ne!(tasks[0].ports, tasks[1].ports, "{tasks:?}");
     tasks.into_iter().filter_map(|t| t.node_id).collect()
 }
 

@@ -28,6 +28,14 @@ pub use create::{build, memory_per_gpu, new_tasks, task_request, Created};
 pub trait FleetGpus: Send + Sync + std::fmt::Debug {
     /// The nodes with their GPUs; empty when unknown.
     fn nodes(&self) -> Vec<PlacementNode>;
+
+    /// The host (name or address) `node_id` runs on, when known. Engine ports are unique per
+    /// host, so nodes sharing one (a devnet, several agents on one server) never get a task
+    /// port another of them uses. Default: unknown (ports are then unique per node only).
+    fn host_of(&self, node_id: &str) -> Option<String> {
+        let _ = node_id;
+        None
+    }
 }
 
 /// What the server knows of its tasks' health now (the gateway's continuous health checks):
