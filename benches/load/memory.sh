@@ -17,6 +17,7 @@
 #   --policy P         gateway routing policy (default round-robin: the burst touches every node)
 #   --out FILE         report file (default benches/load/MEMORY.md)
 #   --bin-dir DIR      take gonka-gateway and fake-fleet from DIR instead of building them
+#   --gateway-args A   extra gonka-gateway arguments, split on spaces (e.g. "--traces off")
 set -euo pipefail
 SELF="$(realpath "$0")"
 cd "$(dirname "$0")/../.."
@@ -29,6 +30,7 @@ CONNECTIONS=64
 POLICY=round-robin
 OUT="$HERE/MEMORY.md"
 BIN_DIR=""
+GATEWAY_ARGS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) NODES="$2"; shift 2 ;;
@@ -37,7 +39,8 @@ while [ $# -gt 0 ]; do
     --policy) POLICY="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --gateway-args) GATEWAY_ARGS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "memory.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -113,8 +116,9 @@ PIDS+=("$FLEET_PID")
 wait_line "$RUN/fleet.out" 300 '"nodes"' || die "fake-fleet did not bind its ports in 30 s; see $RUN/fleet.log"
 
 # ---- gateway ---------------------------------------------------------------------------------
-log "starting gonka-gateway --database memory: --policy $POLICY"
-RUST_LOG="${GONKA_BENCH_RUST_LOG:-warn}" "$GATEWAY" --database memory: --policy "$POLICY" \
+log "starting gonka-gateway --database memory: --policy $POLICY $GATEWAY_ARGS"
+# shellcheck disable=SC2086 # the extra arguments are split on spaces on purpose
+RUST_LOG="${GONKA_BENCH_RUST_LOG:-warn}" "$GATEWAY" --database memory: --policy "$POLICY" $GATEWAY_ARGS \
   --public-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --poc-listen 127.0.0.1:0 \
   > "$RUN/gateway.out" 2> "$RUN/gateway.log" &
 GW_PID=$!
@@ -223,7 +227,7 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo
   echo "Setup: one \`fake-fleet\` process plays $NODES healthy ML nodes on 127.0.0.1 port pairs (management:"
   echo "\`/health\`, \`/api/v1/state\` INFERENCE with the model loaded, \`/api/v1/gpu/devices\`; inference: chat"
-  echo "completions, JSON and SSE). \`gonka-gateway --database memory: --policy $POLICY\` (in-memory registry, no"
+  echo "completions, JSON and SSE). \`gonka-gateway --database memory: --policy $POLICY${GATEWAY_ARGS:+ $GATEWAY_ARGS}\` (in-memory registry, no"
   echo "file; default health interval 5 s, default everything else) on 127.0.0.1:0 ports. Readings of the"
   echo "gateway process from \`/proc/PID/status\`, all in the same run:"
   echo
@@ -254,7 +258,7 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "RssFile is the mapped executable and libraries (pages of the binary actually touched), RssAnon"
   echo "the heap and thread stacks."
   echo
-  echo "Command: \`benches/load/memory.sh --nodes $NODES --burst $BURST --connections $CONNECTIONS --policy $POLICY\`;"
+  echo "Command: \`benches/load/memory.sh --nodes $NODES --burst $BURST --connections $CONNECTIONS --policy $POLICY${GATEWAY_ARGS:+ --gateway-args \"$GATEWAY_ARGS\"}\`;"
   echo "raw output under \`benches/load/.run/\` (gitignored)."
   # Hand-written analysis below this heading in the previous report is kept.
   if [ -f "$OUT" ] && grep -q '^## Notes (kept across runs)' "$OUT"; then

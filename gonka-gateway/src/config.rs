@@ -52,6 +52,11 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Longest silence between two chunks of an upstream body (default 300 s).
     pub idle_timeout: Duration,
+    /// How long a kept-alive connection to an ML node may sit unused before the gateway closes
+    /// it (default 4 s: under the 5 s keep-alive of uvicorn (vLLM, the upstream ML node) and
+    /// llama.cpp, so the gateway closes first and never sends on a connection the node is
+    /// closing; idle connections of a large fleet do not pile up).
+    pub upstream_idle_timeout: Duration,
     /// Time a client has to send a complete request head on any listener before its connection
     /// is closed (slowloris protection; default 30 s).
     pub header_read_timeout: Duration,
@@ -155,6 +160,7 @@ impl fmt::Debug for GatewayConfig {
             .field("broker_up_timeout", &self.broker_up_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field("upstream_idle_timeout", &self.upstream_idle_timeout)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("body_read_timeout", &self.body_read_timeout)
             .field("max_connections", &self.max_connections)
@@ -208,6 +214,7 @@ impl GatewayConfig {
             broker_up_timeout: Duration::from_secs(30 * 60),
             request_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(300),
+            upstream_idle_timeout: Duration::from_secs(4),
             header_read_timeout: crate::http_serve::HEADER_READ_TIMEOUT,
             body_read_timeout: crate::http_serve::BODY_READ_TIMEOUT,
             max_connections: None,

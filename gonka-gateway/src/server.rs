@@ -374,6 +374,7 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             queue_timeout: config.queue_timeout,
             request_timeout: config.request_timeout,
             idle_timeout: config.idle_timeout,
+            upstream_idle_timeout: config.upstream_idle_timeout,
             fallbacks: config.fallbacks.clone(),
             context_protection: config.context_protection,
         },

@@ -206,6 +206,10 @@ pub struct Args {
     /// Longest silence between two chunks of a stream.
     #[arg(long, env = "GONKA_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     pub idle_timeout: Duration,
+    /// Kept-alive connections to ML nodes unused this long are closed (below the nodes' own
+    /// keep-alive, 5 s for vLLM and llama.cpp).
+    #[arg(long, env = "GONKA_UPSTREAM_IDLE_TIMEOUT", default_value = "4s", value_parser = humantime::parse_duration, global = true)]
+    pub upstream_idle_timeout: Duration,
     /// Time a client has to send a complete request head (slowloris protection), on every listener.
     #[arg(long, env = "GONKA_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub header_read_timeout: Duration,
@@ -589,6 +593,7 @@ impl Args {
         c.broker_up_timeout = self.broker_up_timeout;
         c.request_timeout = self.request_timeout;
         c.idle_timeout = self.idle_timeout;
+        c.upstream_idle_timeout = self.upstream_idle_timeout;
         c.header_read_timeout = self.header_read_timeout;
         c.body_read_timeout = self.body_read_timeout;
         c.max_connections = self.max_connections;

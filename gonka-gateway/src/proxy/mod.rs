@@ -43,6 +43,8 @@ pub struct ProxySettings {
     pub request_timeout: Duration,
     /// Longest silence between upstream chunks.
     pub idle_timeout: Duration,
+    /// Kept-alive upstream connections unused this long are closed.
+    pub upstream_idle_timeout: Duration,
     /// Model → fallback models, in order.
     pub fallbacks: HashMap<String, Vec<String>>,
     /// What happens to a request's `num_ctx` ([`crate::context`]).
@@ -95,7 +97,7 @@ impl Proxy {
     ) -> Result<Self, StartupError> {
         Ok(Self {
             pool,
-            upstream: UpstreamClient::new(),
+            upstream: UpstreamClient::new(settings.upstream_idle_timeout),
             metrics,
             settings,
             traces: None,

@@ -12,7 +12,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tower::util::MapResponse;
 use tower::ServiceExt;
@@ -42,13 +42,16 @@ pub(crate) struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    pub fn new() -> Self {
+    /// A client whose kept-alive connections are closed after `idle_timeout` unused (a timer
+    /// sweeps them, so a fleet's idle connections do not stay open until their next use).
+    pub fn new(idle_timeout: Duration) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         let connector: Connector = connector.map_response(EarlyAnswerIo::new);
         let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(idle_timeout)
+            .pool_timer(TokioTimer::new())
             .build(connector);
         Self { inner }
     }
@@ -109,5 +112,96 @@ fn io_cause(e: &(dyn std::error::Error + 'static)) -> String {
     match kind {
         Some(k) => k.to_string(),
         None => "unreachable".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::http::HeaderMap;
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+
+    use super::UpstreamClient;
+
+    /// A keep-alive HTTP/1.1 server answering every request with a small JSON body; counts
+    /// accepted connections and reports each one the client closed.
+    async fn server() -> (String, Arc<AtomicUsize>, mpsc::UnboundedReceiver<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v1/chat/completions",
+            listener.local_addr().unwrap()
+        );
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (closed_tx, closed) = mpsc::unbounded_channel();
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let closed_tx = closed_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut seen = Vec::new();
+                    loop {
+                        let n = socket.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            let _ = closed_tx.send(());
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        // Requests here are small: a head and a body of "{}" each.
+                        while let Some(end) = seen.windows(6).position(|w| w == b"\r\n\r\n{}") {
+                            seen.drain(..end + 6);
+                            let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                          content-length: 2\r\n\r\n{}";
+                            socket.write_all(answer.as_bytes()).await.unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted, closed)
+    }
+
+    async fn post(client: &UpstreamClient, url: &str) {
+        let response = client
+            .post(url, &HeaderMap::new(), Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"{}");
+    }
+
+    #[tokio::test]
+    async fn a_warm_connection_is_reused_and_closed_once_idle_past_the_timeout() {
+        let (url, accepted, mut closed) = server().await;
+        let client = UpstreamClient::new(Duration::from_millis(300));
+        post(&client, &url).await;
+        post(&client, &url).await;
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "the second request reused it"
+        );
+        // Nobody uses it now: the pool's timer closes it (bounded wait, no timing assert).
+        tokio::time::timeout(Duration::from_secs(20), closed.recv())
+            .await
+            .expect("the idle connection was never closed")
+            .unwrap();
+        post(&client, &url).await;
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "a new connection after the close"
+        );
     }
 }
