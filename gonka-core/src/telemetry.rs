@@ -22,7 +22,7 @@ use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -66,12 +66,20 @@ impl std::error::Error for TelemetryError {}
 pub struct Telemetry {
     provider: SdkTracerProvider,
     exporting: bool,
+    http_spans_recorded: bool,
 }
 
 impl Telemetry {
     /// Whether spans are exported (an endpoint is set and `OTEL_SDK_DISABLED` is not `true`).
     pub fn exporting(&self) -> bool {
         self.exporting
+    }
+
+    /// Whether some layer records the HTTP spans: they are exported, or the log filter
+    /// (`RUST_LOG`) may enable `info` spans. When not, a binary may pass the trace context on
+    /// without building them ([`crate::trace_context::set_propagation_only`]).
+    pub fn http_spans_recorded(&self) -> bool {
+        self.http_spans_recorded
     }
 
     /// Flushes and stops, as dropping does.
@@ -156,7 +164,9 @@ pub fn init(
     let tracer = provider.tracer("gonka");
     // The HTTP spans always reach the bridge (propagation must not depend on RUST_LOG); other
     // spans only when exporting and RUST_LOG enables them.
-    let http_spans = filter_fn(|meta| meta.target() == TARGET);
+    // A target filter (not a filter function): callsites of other targets are never of
+    // interest to this layer, so their macros stay cheap instead of asking it every time.
+    let http_spans = Targets::new().with_target(TARGET, LevelFilter::TRACE);
     let otel_filter = if exporting {
         FilterExt::boxed(http_spans.or(env_filter()))
     } else {
@@ -177,8 +187,12 @@ pub fn init(
             "exporting traces over OTLP/HTTP"
         );
     }
+    let quiet_log = env_filter()
+        .max_level_hint()
+        .is_some_and(|level| level < LevelFilter::INFO);
     Ok(Telemetry {
         provider,
         exporting,
+        http_spans_recorded: exporting || !quiet_log,
     })
 }

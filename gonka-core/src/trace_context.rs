@@ -20,6 +20,17 @@ use tracing::field::Empty;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+mod lean;
+
+/// Sets whether the HTTP spans are skipped and the trace context passed on directly (off by
+/// default). Turn it on only when no layer records the spans (nothing exported, the log filter
+/// below `info`): the headers passed on are then those the spans would have produced, without
+/// the cost of a bridged span per request and per outgoing call. An outgoing call made from a
+/// task spawned by a request handler is then a root of a new trace.
+pub fn set_propagation_only(on: bool) {
+    lean::set(on);
+}
+
 /// The `tracing` target of the HTTP server and client spans (the binaries export spans of this
 /// target even when `RUST_LOG` would filter them out, so propagation never depends on log levels).
 pub const TARGET: &str = "gonka_http";
@@ -57,8 +68,14 @@ pub fn extract(headers: &HeaderMap) -> Context {
 }
 
 /// Writes `span`'s trace context into `headers` as `traceparent` (and `tracestate` when there is
-/// one), replacing what was there. Writes nothing when no propagator is installed.
+/// one), replacing what was there. Writes nothing when no propagator is installed. In
+/// propagation-only mode ([`set_propagation_only`]) `span` is ignored and the context written is
+/// a new child of the current request's.
 pub fn inject(span: &Span, headers: &mut HeaderMap) {
+    if lean::on() {
+        lean::inject(headers);
+        return;
+    }
     let cx = span.context();
     opentelemetry::global::get_text_map_propagator(|p| {
         p.inject_context(&cx, &mut HeaderInjector(headers))
@@ -86,6 +103,10 @@ fn host_and_port(headers: &HeaderMap) -> (Option<&str>, Option<u16>) {
 /// status to error (a 4xx does not: on a server it is the client's error). Add it with
 /// `Router::layer(axum::middleware::from_fn(server_span))` so the matched route is known.
 pub async fn server_span(request: Request, next: Next) -> Response {
+    if lean::on() {
+        let cx = lean::server_context(request.headers());
+        return lean::scope(cx, next.run(request)).await;
+    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -126,8 +147,12 @@ pub async fn server_span(request: Request, next: Next) -> Response {
 /// A client span (`otel.kind = client`, named after the method) for one outgoing HTTP call to
 /// `uri`, child of the current span: `http.request.method`, `server.address`, `server.port`,
 /// `url.full`; record the outcome with [`record_status`] or [`record_error`], and put its context
-/// on the request with [`inject`].
+/// on the request with [`inject`]. A disabled span in propagation-only mode
+/// ([`set_propagation_only`]).
 pub fn client_span(method: &Method, uri: &Uri) -> Span {
+    if lean::on() {
+        return Span::none();
+    }
     tracing::info_span!(
         target: TARGET,
         "http_client",

@@ -42,12 +42,14 @@ fn reload_tls_on_sighup(config: &gonka_gateway::GatewayConfig) {
 
 async fn main_inner(args: Args) -> Result<(), String> {
     // Dropped when this returns, after the servers stopped: flushes the spans still queued.
-    let _telemetry = gonka_core::telemetry::init(
+    let telemetry = gonka_core::telemetry::init(
         args.log_format,
         "gonka-gateway",
         args.otlp_endpoint.as_deref(),
     )
     .map_err(|e| e.to_string())?;
+    // Nothing records the HTTP spans: pass the trace context on without building them.
+    gonka_core::trace_context::set_propagation_only(!telemetry.http_spans_recorded());
     gonka_core::server::raise_fd_limit();
     for used in &args.upstream_used {
         tracing::info!(setting = %used, "upstream variable applied");

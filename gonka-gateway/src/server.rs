@@ -39,9 +39,30 @@ pub struct Listeners {
     pub poc: Option<TcpListener>,
 }
 
-/// State shared by the public handlers.
+/// State shared by the public handlers: one shared allocation, so the copies axum makes of it
+/// for every request cost one reference count each. Its parts are read through it
+/// (`state.proxy`, ...).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl AppState {
+    /// The state made of `parts`.
+    pub fn new(parts: AppStateParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct AppStateParts {
     /// The proxy (and through it the pool).
     pub proxy: Arc<Proxy>,
     /// Metrics rendered at `/metrics`.
@@ -471,12 +492,12 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     }
     let mut servers = JoinSet::new();
     let public_addr = local_addr(&listeners.public)?;
-    let state = AppState {
+    let state = AppState::new(AppStateParts {
         proxy,
         metrics: metrics.clone(),
         body_limit: config.body_limit,
         readiness: readiness.clone(),
-    };
+    });
     check_passthrough_routes(&config.passthrough_routes).map_err(StartupError::Config)?;
     let metrics_state = state.clone();
     let mut public = public_router_full(

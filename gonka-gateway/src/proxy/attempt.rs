@@ -202,8 +202,11 @@ async fn read_document(
     if hyper::body::Body::is_end_stream(body) {
         return Ok(Some(first));
     }
-    let mut whole = BytesMut::from(&first[..]);
-    while whole.len() < WHOLE_READ_LIMIT {
+    // Copied into a buffer only when a second chunk comes: a document that arrives in one
+    // chunk is passed on as is.
+    let mut whole: Option<BytesMut> = None;
+    let mut len = first.len();
+    while len < WHOLE_READ_LIMIT {
         match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
                 return Err((
@@ -216,10 +219,12 @@ async fn read_document(
             // Trailers of a document: none of the engines send them; not forwarded.
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
-                    whole.extend_from_slice(&data);
+                    let buffer = whole.get_or_insert_with(|| BytesMut::from(&first[..]));
+                    buffer.extend_from_slice(&data);
+                    len = buffer.len();
                 }
             }
         }
     }
-    Ok(Some(whole.freeze()))
+    Ok(Some(whole.map_or(first, BytesMut::freeze)))
 }

@@ -100,7 +100,7 @@ pub fn parse(headers: &HeaderMap, body: &Bytes) -> Result<ParsedRequest, Gateway
 /// # Errors
 /// `BadRequest` naming the field when the value is absurd ([`crate::context::BadNumCtx`]).
 pub fn num_ctx(body: &Bytes) -> Result<Option<u32>, GatewayError> {
-    if !body.windows(7).any(|w| w == b"num_ctx") {
+    if memchr::memmem::find(body, b"num_ctx").is_none() {
         return Ok(None);
     }
     let value: serde_json::Value = serde_json::from_slice(body)

@@ -53,7 +53,7 @@ fn has_usage_object(data: &[u8]) -> bool {
     const KEY: &[u8] = b"\"usage\"";
     let mut rest = data;
     // Bounded: each turn moves past one occurrence of the key.
-    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+    while let Some(at) = memchr::memmem::find(rest, KEY) {
         rest = &rest[at + KEY.len()..];
         let after = rest.trim_ascii_start();
         if let Some(value) = after.strip_prefix(b":") {
