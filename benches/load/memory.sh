@@ -18,6 +18,9 @@
 #   --out FILE         report file (default benches/load/MEMORY.md)
 #   --bin-dir DIR      take gonka-gateway and fake-fleet from DIR instead of building them
 #   --gateway-args A   extra gonka-gateway arguments, split on spaces (e.g. "--traces off")
+#   --database URL     the gateway's --database (default memory:; e.g. sqlite://DIR/gw.db)
+#   --settle S         seconds after the burst before the settled reading (default 8: the
+#                      gateway's 4 s upstream idle timeout, its sweep, and a margin)
 set -euo pipefail
 SELF="$(realpath "$0")"
 cd "$(dirname "$0")/../.."
@@ -31,6 +34,8 @@ POLICY=round-robin
 OUT="$HERE/MEMORY.md"
 BIN_DIR=""
 GATEWAY_ARGS=""
+DATABASE="memory:"
+SETTLE=8
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) NODES="$2"; shift 2 ;;
@@ -40,7 +45,9 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
     --gateway-args) GATEWAY_ARGS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --database) DATABASE="$2"; shift 2 ;;
+    --settle) SETTLE="$2"; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "memory.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -116,9 +123,9 @@ PIDS+=("$FLEET_PID")
 wait_line "$RUN/fleet.out" 300 '"nodes"' || die "fake-fleet did not bind its ports in 30 s; see $RUN/fleet.log"
 
 # ---- gateway ---------------------------------------------------------------------------------
-log "starting gonka-gateway --database memory: --policy $POLICY $GATEWAY_ARGS"
+log "starting gonka-gateway --database $DATABASE --policy $POLICY $GATEWAY_ARGS"
 # shellcheck disable=SC2086 # the extra arguments are split on spaces on purpose
-RUST_LOG="${GONKA_BENCH_RUST_LOG:-warn}" "$GATEWAY" --database memory: --policy "$POLICY" $GATEWAY_ARGS \
+RUST_LOG="${GONKA_BENCH_RUST_LOG:-warn}" "$GATEWAY" --database "$DATABASE" --policy "$POLICY" $GATEWAY_ARGS \
   --public-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --poc-listen 127.0.0.1:0 \
   > "$RUN/gateway.out" 2> "$RUN/gateway.log" &
 GW_PID=$!
@@ -195,7 +202,12 @@ sleep 1
 read -r L_RSS L_HWM L_ANON L_FILE L_THR L_FD <<< "$(reading "$GW_PID")"
 FLEET_RSS=$(status_kb "$FLEET_PID" VmRSS)
 read -r L_MGMT L_INF L_OTHER <<< "$(conn_kinds)"
-log "after burst: VmRSS ${L_RSS} kB, VmHWM ${L_HWM} kB"
+log "after burst: VmRSS ${L_RSS} kB, VmHWM ${L_HWM} kB; settling ${SETTLE} s"
+# Settled: connections to nodes no longer used (beyond the hot set) closed by the idle timeout.
+sleep "$SETTLE"
+read -r T_RSS T_HWM T_ANON T_FILE T_THR T_FD <<< "$(reading "$GW_PID")"
+read -r T_MGMT T_INF T_OTHER <<< "$(conn_kinds)"
+log "settled: VmRSS ${T_RSS} kB, VmHWM ${T_HWM} kB"
 
 # ---- report ----------------------------------------------------------------------------------
 mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k * 1024 / 1e6}'; }
@@ -204,7 +216,7 @@ TARGET_KB=$((TARGET_MB * 1000 * 1000 / 1024))
 verdict() { if [ "$1" -le "$TARGET_KB" ]; then echo "**pass**"; else echo "**fail**"; fi; }
 # The target is about a burst that reached every node: fewer, and it cannot pass.
 if [ "$HIT" -ge "$NODES" ]; then
-  TARGET_VERDICT=$(verdict "$L_RSS")
+  TARGET_VERDICT=$(verdict "$T_RSS")
   REACH="every node (all $NODES)"
 else
   TARGET_VERDICT="**fail** (not measured: the burst reached only $HIT of $NODES nodes)"
@@ -222,13 +234,13 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "resident memory ≤ $TARGET_MB MB with 1,000 registered nodes, also after a burst that routes to every node."
   echo "MB = 10^6 bytes; kB as /proc reports them (1,024 bytes)."
   echo
-  echo "Target: RSS ≤ $TARGET_MB MB with $NODES nodes after a burst to every node: $TARGET_VERDICT ($(mb "$L_RSS") MB;"
-  echo "the burst reached $REACH, as the fleet counted them)."
+  echo "Target: RSS ≤ $TARGET_MB MB with $NODES nodes after a burst to every node, settled ${SETTLE} s: $TARGET_VERDICT"
+  echo "($(mb "$T_RSS") MB; $(mb "$L_RSS") MB at the burst's end; the burst reached $REACH, as the fleet counted them)."
   echo
   echo "Setup: one \`fake-fleet\` process plays $NODES healthy ML nodes on 127.0.0.1 port pairs (management:"
   echo "\`/health\`, \`/api/v1/state\` INFERENCE with the model loaded, \`/api/v1/gpu/devices\`; inference: chat"
-  echo "completions, JSON and SSE). \`gonka-gateway --database memory: --policy $POLICY${GATEWAY_ARGS:+ $GATEWAY_ARGS}\` (in-memory registry, no"
-  echo "file; default health interval 5 s, default everything else) on 127.0.0.1:0 ports. Readings of the"
+  echo "completions, JSON and SSE). \`gonka-gateway --database $DATABASE --policy $POLICY${GATEWAY_ARGS:+ $GATEWAY_ARGS}\` (default health"
+  echo "interval 5 s and upstream idle timeout 4 s, default everything else) on 127.0.0.1:0 ports. Readings of the"
   echo "gateway process from \`/proc/PID/status\`, all in the same run:"
   echo
   echo "| reading | VmRSS | VmHWM (peak so far) | RssAnon | RssFile | threads | open fds |"
@@ -236,12 +248,14 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "| baseline: 0 nodes, started and idle 2 s | $B_RSS kB ($(mb "$B_RSS") MB) | $B_HWM kB | $B_ANON kB | $B_FILE kB | $B_THR | $B_FD |"
   echo "| $NODES nodes registered (batch API), all healthy in \`/metrics\` (after ${ROUTABLE_S} s) + 6 s | $R_RSS kB ($(mb "$R_RSS") MB) | $R_HWM kB | $R_ANON kB | $R_FILE kB | $R_THR | $R_FD |"
   echo "| after the burst ($J_TOTAL JSON + $S_TOTAL SSE requests, $CONNECTIONS connections, ${BURST} s each) | $L_RSS kB ($(mb "$L_RSS") MB) | $L_HWM kB ($(mb "$L_HWM") MB) | $L_ANON kB | $L_FILE kB | $L_THR | $L_FD |"
+  echo "| settled: ${SETTLE} s after the burst | $T_RSS kB ($(mb "$T_RSS") MB) | $T_HWM kB ($(mb "$T_HWM") MB) | $T_ANON kB | $T_FILE kB | $T_THR | $T_FD |"
   echo
   echo "| result | value | target |"
   echo "|---|---|---|"
-  echo "| RSS with $NODES nodes after the burst | $(mb "$L_RSS") MB | ≤ $TARGET_MB MB: $TARGET_VERDICT |"
+  echo "| RSS with $NODES nodes after the burst, settled | $(mb "$T_RSS") MB | ≤ $TARGET_MB MB: $TARGET_VERDICT |"
+  echo "| RSS with $NODES nodes at the burst's end (connections still open) | $(mb "$L_RSS") MB | ≤ $TARGET_MB MB: $(verdict "$L_RSS") |"
   echo "| RSS with $NODES nodes registered, idle | $(mb "$R_RSS") MB | ≤ $TARGET_MB MB: $(verdict "$R_RSS") |"
-  echo "| peak RSS of the whole run (VmHWM) | $(mb "$L_HWM") MB | ≤ $TARGET_MB MB: $(verdict "$L_HWM") |"
+  echo "| peak RSS of the whole run (VmHWM) | $(mb "$T_HWM") MB | ≤ $TARGET_MB MB: $(verdict "$T_HWM") |"
   echo "| nodes the burst reached (fleet's own counts) | $HIT of $NODES ($HIT_MIN to $HIT_MAX completions per node) | all $NODES |"
   echo "| bytes per node, registered and idle ((RSS − baseline) ÷ $NODES) | $(per_node "$R_RSS" "$B_RSS") B | — |"
   echo "| bytes per node after the burst | $(per_node "$L_RSS" "$B_RSS") B | — |"
@@ -253,12 +267,13 @@ CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   echo "| gateway's established TCP connections | to management ports | to inference ports | other (clients) |"
   echo "|---|---|---|---|"
   echo "| registered, idle | $R_MGMT | $R_INF | $R_OTHER |"
-  echo "| after the burst | $L_MGMT | $L_INF | $L_OTHER |"
+  echo "| at the burst's end | $L_MGMT | $L_INF | $L_OTHER |"
+  echo "| settled | $T_MGMT | $T_INF | $T_OTHER |"
   echo
   echo "RssFile is the mapped executable and libraries (pages of the binary actually touched), RssAnon"
   echo "the heap and thread stacks."
   echo
-  echo "Command: \`benches/load/memory.sh --nodes $NODES --burst $BURST --connections $CONNECTIONS --policy $POLICY${GATEWAY_ARGS:+ --gateway-args \"$GATEWAY_ARGS\"}\`;"
+  echo "Command: \`benches/load/memory.sh --nodes $NODES --burst $BURST --connections $CONNECTIONS --policy $POLICY --database $DATABASE --settle $SETTLE${GATEWAY_ARGS:+ --gateway-args \"$GATEWAY_ARGS\"}\`;"
   echo "raw output under \`benches/load/.run/\` (gitignored)."
   # Hand-written analysis below this heading in the previous report is kept.
   if [ -f "$OUT" ] && grep -q '^## Notes (kept across runs)' "$OUT"; then
