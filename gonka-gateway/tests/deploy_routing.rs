@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::deploy_fleet::{ask, count_by, load, Answer, DeployFleet};
+use common::phased_load::PhasedLoad;
 use common::{client, test_config};
 use serde_json::json;
 
@@ -114,49 +114,13 @@ const BACK: u8 = 3;
 async fn the_canary_flow_changes_live_under_load_without_a_failed_request() {
     // Start: v1 at 100, the canary deployed beside it at weight 0 (fallback only).
     let (fleet, v1_group, canary_group, v1_route, canary_route) = canary_fleet(100, 0).await;
-    let phase = Arc::new(AtomicU8::new(V1_ONLY));
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<Vec<(u8, Answer)>>> = Arc::default();
-    let base = fleet.public();
-    let mut workers = Vec::new();
-    for _ in 0..16 {
-        let (phase, stop, seen, base) = (phase.clone(), stop.clone(), seen.clone(), base.clone());
-        workers.push(tokio::spawn(async move {
-            let http = client();
-            // Bounded: at most 2,000 requests per worker.
-            for _ in 0..2_000 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let started_in = phase.load(Ordering::Acquire);
-                let a = ask(&http, &base, SVC, None).await;
-                seen.lock().unwrap().push((started_in, a));
-            }
-        }));
-    }
-    let count_in = |p: u8| {
-        let seen = seen.clone();
-        move || {
-            let n = seen.lock().unwrap().iter().filter(|(q, _)| *q == p).count();
-            async move { n }
-        }
-    };
-    let wait_count = |p: u8, n: usize| {
-        let count = count_in(p);
-        async move {
-            // Up to 60 s (3,000 polls 20 ms apart): a slow machine answers fewer per second.
-            for _ in 0..3_000 {
-                if count().await >= n {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            panic!("fewer than {n} answers in phase {p} within 60 s");
-        }
-    };
+    // 16 clients, at most 2,000 requests each.
+    let load = PhasedLoad::start(&fleet.public(), SVC, 16, 2_000, V1_ONLY);
+    // Up to 60 s per phase: a slow machine answers fewer per second.
+    let wait_count = |p: u8, n: usize| load.wait_count(p, n, Duration::from_secs(60));
     wait_count(V1_ONLY, 300).await;
     // 80:20, through the admin API while requests run.
-    phase.store(CHANGING, Ordering::Release);
+    load.set_phase(CHANGING);
     fleet
         .put_route(&v1_route, &v1_group, SVC, 0, 80, "v1")
         .await;
@@ -164,10 +128,10 @@ async fn the_canary_flow_changes_live_under_load_without_a_failed_request() {
         .put_route(&canary_route, &canary_group, SVC, 0, 20, "canary")
         .await;
     fleet.wait_weights(SVC, &[("v1", 80), ("canary", 20)]).await;
-    phase.store(SPLIT, Ordering::Release);
+    load.set_phase(SPLIT);
     wait_count(SPLIT, 1_500).await;
     // 100:0: the canary back to fallback only.
-    phase.store(CHANGING, Ordering::Release);
+    load.set_phase(CHANGING);
     fleet
         .put_route(&v1_route, &v1_group, SVC, 0, 100, "v1")
         .await;
@@ -175,13 +139,9 @@ async fn the_canary_flow_changes_live_under_load_without_a_failed_request() {
         .put_route(&canary_route, &canary_group, SVC, 0, 0, "canary")
         .await;
     fleet.wait_weights(SVC, &[("v1", 100), ("canary", 0)]).await;
-    phase.store(BACK, Ordering::Release);
+    load.set_phase(BACK);
     wait_count(BACK, 300).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let seen = load.stop().await;
     let failed: Vec<_> = seen.iter().filter(|(_, a)| a.status != 200).collect();
     assert!(
         failed.is_empty(),

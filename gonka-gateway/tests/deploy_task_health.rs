@@ -10,11 +10,10 @@
 mod common;
 mod route_support;
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::deploy_fleet::{ask, Answer, DeployFleet};
+use common::deploy_fleet::DeployFleet;
+use common::phased_load::PhasedLoad;
 use common::{client, test_config};
 use gonka_core::deploy::{DeploymentStore, HealthStatus, TaskHealth};
 use gonka_gateway::task_health::HealthSettings;
@@ -106,41 +105,13 @@ async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again(
     .await;
     assert!(metric_of(&fleet, &task).await.unwrap().ends_with(" 1"));
 
-    // Requests all along, each noting the phase it started in.
-    let phase = Arc::new(AtomicU8::new(HEALTHY));
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen: Arc<Mutex<Vec<(u8, Answer)>>> = Arc::default();
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let (phase, stop, seen, base) = (phase.clone(), stop.clone(), seen.clone(), fleet.public());
-        workers.push(tokio::spawn(async move {
-            let http = client();
-            // Bounded: at most 20,000 requests per worker.
-            for _ in 0..20_000 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let started_in = phase.load(Ordering::Acquire);
-                let a = ask(&http, &base, SVC, None).await;
-                seen.lock().unwrap().push((started_in, a));
-            }
-        }));
-    }
-    let wait_answers = |p: u8| {
-        let seen = seen.clone();
-        async move {
-            let what = format!("50 answers in phase {p}");
-            route_support::wait_until(&what, Duration::from_secs(30), || {
-                let n = seen.lock().unwrap().iter().filter(|(q, _)| *q == p).count();
-                async move { n >= 50 }
-            })
-            .await;
-        }
-    };
+    // Requests all along (4 clients, at most 20,000 each), each noting the phase it started in.
+    let load = PhasedLoad::start(&fleet.public(), SVC, 4, 20_000, HEALTHY);
+    let wait_answers = |p: u8| load.wait_count(p, 50, Duration::from_secs(30));
     wait_answers(HEALTHY).await;
 
     // The primary's check path answers 404 from now on.
-    phase.store(BREAKING, Ordering::Release);
+    load.set_phase(BREAKING);
     set_check_path(&fleet, &primary, "/no-such-check").await;
     route_support::wait_until(
         "the primary task unhealthy",
@@ -156,7 +127,7 @@ async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again(
         },
     )
     .await;
-    phase.store(MARKED, Ordering::Release);
+    load.set_phase(MARKED);
     let h = health_of(&fleet, &task).await.unwrap();
     assert!(h.consecutive_failures >= 3, "{h:?}");
     let error = h.last_error.unwrap();
@@ -168,7 +139,7 @@ async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again(
     wait_answers(MARKED).await;
 
     // The check passes again: one pass heals it.
-    phase.store(HEALING, Ordering::Release);
+    load.set_phase(HEALING);
     set_check_path(&fleet, &primary, "/health").await;
     route_support::wait_until(
         "the primary task healthy again",
@@ -184,15 +155,11 @@ async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again(
         },
     )
     .await;
-    phase.store(HEALED, Ordering::Release);
+    load.set_phase(HEALED);
     wait_answers(HEALED).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
+    let seen = load.stop().await;
     assert!(metric_of(&fleet, &task).await.unwrap().ends_with(" 1"));
 
-    let seen = std::mem::take(&mut *seen.lock().unwrap());
     let failed: Vec<_> = seen.iter().filter(|(_, a)| a.status != 200).collect();
     assert!(
         failed.is_empty(),

@@ -11,7 +11,7 @@ use super::{
 use crate::Result;
 
 /// Traces a [`MemoryTraceStore::new`] keeps at most.
-pub const DEFAULT_MEMORY_TRACE_ROWS: usize = 100_000;
+pub const DEFAULT_MEMORY_TRACE_ROWS: usize = 10_000;
 
 /// A [`TraceStore`] in memory, holding at most `capacity` traces: appending beyond it drops the
 /// oldest appended ones, so memory stays bounded between prunes. Nothing is persisted.

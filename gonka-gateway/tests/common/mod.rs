@@ -4,6 +4,7 @@
 pub mod deploy_fleet;
 pub mod fake_mlnode;
 pub mod gateway_process;
+pub mod phased_load;
 pub mod sim_agent;
 
 use std::future::Future;
