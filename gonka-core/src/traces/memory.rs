@@ -216,7 +216,7 @@ mod tests {
     #[cfg(feature = "testing")]
     #[tokio::test]
     async fn memory_trace_store_throughput_is_printed() {
-        let store = MemoryTraceStore::new();
+        let store = MemoryTraceStore::with_capacity(20_000);
         crate::testing::trace_store_throughput(&store, "memory", 20_000, 512).await;
     }
 
