@@ -6,12 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod route_support;
 
 use std::time::Duration;
 
 use common::deploy_fleet::DeployFleet;
-use common::{client, test_config};
+use common::sim_agent::sim_config;
+use common::{client, eventually_within, test_config};
 use gonka_core::deploy::TaskStatus;
 use gonka_mlnode::gpu::SimulatedGpus;
 use gonka_mlnode::simulator::SimulatorConfig;
@@ -33,25 +33,24 @@ async fn utilisation(mgmt: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_simulated_gpu_scales_its_group_up() {
-    let config = test_config();
-    let registry = config.registry.clone();
-    let fleet = DeployFleet::start(config).await;
+    let mut fleet = DeployFleet::start(test_config()).await;
     // Answers stream for minutes: requests stay in flight while the test holds them.
-    let slow = SimulatorConfig {
-        output_tokens: 10_000,
-        inter_token_latency: Duration::from_millis(50),
-        ..SimulatorConfig::default()
-    };
+    let base = sim_config("base");
     let agent = MlNodeConfig {
+        simulator: SimulatorConfig {
+            output_tokens: 10_000,
+            inter_token_latency: Duration::from_millis(50),
+            ..base.simulator
+        },
         sim_gpus: Some(SimulatedGpus {
             count: 1,
             ..SimulatedGpus::default()
         }),
-        ..MlNodeConfig::default()
+        ..base
     };
-    let mut node = route_support::start_sim_node(&registry, "gpu-1", "base", slow, agent, 64).await;
-    fleet.wait_node("gpu-1", true).await;
-    route_support::wait_until("the node's GPU known", Duration::from_secs(20), || {
+    fleet.add_node_with("gpu-1", "base", agent).await;
+    let mgmt = fleet.node_mgmt_url("gpu-1");
+    eventually_within("the node's GPU known", Duration::from_secs(20), || {
         let known = fleet.gw.pool.gpu_facts("gpu-1").1 == Some(1);
         async move { known }
     })
@@ -66,7 +65,7 @@ async fn a_busy_simulated_gpu_scales_its_group_up() {
     let group = created.task_group.id.clone();
     let task = created.tasks[0].id.clone();
     // Placed by the placer on the GPU, launched by the driver.
-    route_support::wait_until("the task running", Duration::from_secs(20), || {
+    eventually_within("the task running", Duration::from_secs(20), || {
         let admin = &fleet.admin;
         let task = task.clone();
         async move { admin.task(&task).await.unwrap().status == TaskStatus::Running }
@@ -75,7 +74,7 @@ async fn a_busy_simulated_gpu_scales_its_group_up() {
     let placed = fleet.admin.task(&task).await.unwrap();
     assert_eq!(placed.gpu_id.as_deref(), Some("0"), "{placed:?}");
     fleet.wait_running(&group, 1).await;
-    assert_eq!(utilisation(&node.mgmt).await, Some(0), "idle");
+    assert_eq!(utilisation(&mgmt).await, Some(0), "idle");
     assert_eq!(
         fleet
             .admin
@@ -102,8 +101,8 @@ async fn a_busy_simulated_gpu_scales_its_group_up() {
         assert_eq!(resp.headers()["x-gonka-node"], "gpu-1");
         held.push(resp);
     }
-    assert_eq!(utilisation(&node.mgmt).await, Some(75));
-    route_support::wait_until("the group scaled up", Duration::from_secs(20), || {
+    assert_eq!(utilisation(&mgmt).await, Some(75));
+    eventually_within("the group scaled up", Duration::from_secs(20), || {
         let admin = &fleet.admin;
         let group = group.clone();
         async move {
@@ -120,6 +119,5 @@ async fn a_busy_simulated_gpu_scales_its_group_up() {
     let detail = fleet.admin.task_group(&group).await.unwrap();
     assert_eq!(detail.tasks.len(), 2, "{:?}", detail.tasks);
     drop(held);
-    node.stop();
     fleet.gw.shutdown().await;
 }

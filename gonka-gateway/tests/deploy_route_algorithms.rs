@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod route_support;
 
 use std::time::Duration;
 
 use common::deploy_fleet::{ask, count_by, Answer, DeployFleet};
+use common::sim_agent::sim_config;
 use common::{client, test_config};
 use gonka_mlnode::simulator::SimulatorConfig;
 use gonka_mlnode::MlNodeConfig;
@@ -76,26 +76,19 @@ async fn random_spreads_within_a_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn least_connections_sends_to_the_idle_node_while_the_other_holds_slow_streams() {
-    let config = test_config();
-    let registry = config.registry.clone();
-    let mut fleet = DeployFleet::start(config).await;
+    let mut fleet = DeployFleet::start(test_config()).await;
     // Node `busy` also serves its own model `slow`, whose answers stream for minutes; node
     // `idle` is a plain simulator node.
-    let slow = SimulatorConfig {
-        output_tokens: 10_000,
-        inter_token_latency: Duration::from_millis(50),
-        ..SimulatorConfig::default()
+    let base = sim_config("slow");
+    let slow = MlNodeConfig {
+        simulator: SimulatorConfig {
+            output_tokens: 10_000,
+            inter_token_latency: Duration::from_millis(50),
+            ..base.simulator
+        },
+        ..base
     };
-    let mut busy = route_support::start_sim_node(
-        &registry,
-        "busy",
-        "slow",
-        slow,
-        MlNodeConfig::default(),
-        common::deploy_fleet::NODE_SLOTS,
-    )
-    .await;
-    fleet.wait_node("busy", true).await;
+    fleet.add_node_with("busy", "slow", slow).await;
     fleet.add_node("idle", SVC).await;
     let g = fleet
         .create_group(
@@ -137,6 +130,5 @@ async fn least_connections_sends_to_the_idle_node_while_the_other_holds_slow_str
     let by_node = count_by(&during, |a| a.node.clone());
     assert_eq!(by_node.get("idle"), Some(&30), "{by_node:?}");
     drop(held);
-    busy.stop();
     fleet.gw.shutdown().await;
 }

@@ -8,13 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-mod route_support;
 
 use std::time::Duration;
 
 use common::deploy_fleet::DeployFleet;
 use common::phased_load::PhasedLoad;
-use common::{client, test_config};
+use common::{client, eventually_within, test_config};
 use gonka_core::deploy::{DeploymentStore, HealthStatus, TaskHealth};
 use gonka_gateway::task_health::HealthSettings;
 use serde_json::json;
@@ -39,6 +38,14 @@ async fn set_check_path(fleet: &DeployFleet, id: &str, path: &str) {
 /// The task's health as the admin API shows it.
 async fn health_of(fleet: &DeployFleet, task: &str) -> Option<TaskHealth> {
     fleet.admin.task_with_health(task).await.unwrap().1
+}
+
+/// Waits (at most 20 s) until `task`'s health, as the admin API shows it, satisfies `holds`.
+async fn wait_health(fleet: &DeployFleet, task: &str, what: &str, holds: fn(&TaskHealth) -> bool) {
+    eventually_within(what, Duration::from_secs(20), || async {
+        health_of(fleet, task).await.is_some_and(|h| holds(&h))
+    })
+    .await;
 }
 
 /// The `gonka_gateway_deploy_task_healthy` line of `task` in `/metrics`.
@@ -93,14 +100,8 @@ async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again(
     let primary = groups[0].task_group.id.clone();
     let task = groups[0].tasks[0].id.clone();
     // Checked and healthy.
-    route_support::wait_until("the primary task checked", Duration::from_secs(20), || {
-        let fleet = &fleet;
-        let task = task.clone();
-        async move {
-            health_of(fleet, &task)
-                .await
-                .is_some_and(|h| h.status == HealthStatus::Healthy && h.checked_at_ms > 0)
-        }
+    wait_health(&fleet, &task, "the primary task checked", |h| {
+        h.status == HealthStatus::Healthy && h.checked_at_ms > 0
     })
     .await;
     assert!(metric_of(&fleet, &task).await.unwrap().ends_with(" 1"));
@@ -113,19 +114,9 @@ async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again(
     // The primary's check path answers 404 from now on.
     load.set_phase(BREAKING);
     set_check_path(&fleet, &primary, "/no-such-check").await;
-    route_support::wait_until(
-        "the primary task unhealthy",
-        Duration::from_secs(20),
-        || {
-            let fleet = &fleet;
-            let task = task.clone();
-            async move {
-                health_of(fleet, &task)
-                    .await
-                    .is_some_and(|h| h.status == HealthStatus::Unhealthy)
-            }
-        },
-    )
+    wait_health(&fleet, &task, "the primary task unhealthy", |h| {
+        h.status == HealthStatus::Unhealthy
+    })
     .await;
     load.set_phase(MARKED);
     let h = health_of(&fleet, &task).await.unwrap();
@@ -141,19 +132,9 @@ async fn a_task_failing_its_health_check_gets_no_requests_until_it_passes_again(
     // The check passes again: one pass heals it.
     load.set_phase(HEALING);
     set_check_path(&fleet, &primary, "/health").await;
-    route_support::wait_until(
-        "the primary task healthy again",
-        Duration::from_secs(20),
-        || {
-            let fleet = &fleet;
-            let task = task.clone();
-            async move {
-                health_of(fleet, &task)
-                    .await
-                    .is_some_and(|h| h.status == HealthStatus::Healthy)
-            }
-        },
-    )
+    wait_health(&fleet, &task, "the primary task healthy again", |h| {
+        h.status == HealthStatus::Healthy
+    })
     .await;
     load.set_phase(HEALED);
     wait_answers(HEALED).await;

@@ -14,6 +14,7 @@ use gonka_core::deploy::{
 use gonka_core::NodeRegistry;
 use gonka_gateway::deploy_routes::Snapshot;
 use gonka_gateway::{GatewayConfig, RunningGateway};
+use gonka_mlnode::MlNodeConfig;
 use tokio::net::TcpListener;
 
 use super::sim_agent::{sim_config, SimAgent};
@@ -56,13 +57,24 @@ impl DeployFleet {
     /// Starts a simulator ML node `id` serving `model` (no delays), registers it and waits until
     /// the gateway routes to it.
     pub async fn add_node(&mut self, id: &str, model: &str) {
-        let agent = SimAgent::start(id, sim_config(model)).await;
+        self.add_node_with(id, model, sim_config(model)).await;
+    }
+
+    /// As [`add_node`](Self::add_node), the agent started with `config` (e.g. [`sim_config`]
+    /// with slower answers or simulated GPUs).
+    pub async fn add_node_with(&mut self, id: &str, model: &str, config: MlNodeConfig) {
+        let agent = SimAgent::start(id, config).await;
         self.registry
             .upsert(agent.node_config(model, NODE_SLOTS))
             .await
             .unwrap();
         self.agents.insert(id.to_owned(), agent);
         self.wait_node(id, true).await;
+    }
+
+    /// The management base URL of node `id`'s agent.
+    pub fn node_mgmt_url(&self, id: &str) -> String {
+        self.agents[id].mgmt_url()
     }
 
     /// Stops node `id`'s agent (as a crashed node) and waits until the gateway stops routing
