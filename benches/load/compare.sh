@@ -131,21 +131,19 @@ if [ "$PIN" = 1 ]; then
     LOAD_CPUS=$(IFS=,; echo "${others[*]}")
   fi
   LAYOUT="router on core(s) $ROUTER_CPUS, workers + wrk + OTLP sink on core(s) $LOAD_CPUS (taskset)"
-  on_load() { taskset -c "$LOAD_CPUS" "$@"; }
+  on_load() { exec taskset -c "$LOAD_CPUS" "$@"; }
 else
   LAYOUT="no pinning: router, workers and wrk share all $NCPU cores"
-  on_load() { "$@"; }
+  on_load() { exec "$@"; }
 fi
+# on_load only runs in the background (`on_load CMD &`, a subshell): its `exec` makes `$!` the
+# process itself, so the cleanup stops it (a subshell killed alone left its child running).
 # The first N cores of the machine, as a taskset list (the scaling rows).
 first_cpus() { if [ "$1" -le 1 ]; then echo 0; else echo "0-$(($1 - 1))"; fi; }
 log "$LAYOUT"
 
 # ---- tools -----------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  log "installing wrk (apt)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 && apt-get install -y -qq wrk >&2
-fi
+command -v wrk >/dev/null 2>&1 || bash "$ROOT/scripts/bench-tools.sh" >/dev/null
 if [ -z "$BIN_DIR" ]; then
   log "building release binaries"
   cargo build --release --locked -q -p gonka-gateway -p gonka-benches --bins

@@ -83,7 +83,7 @@ if [ "$hard" = unlimited ] || [ "$hard" -ge 65536 ]; then ulimit -n 65536; else 
 [ "$(ulimit -n)" -ge $((NODES * 4 + 256)) ] || die "open-file limit $(ulimit -n) is too low for $NODES nodes"
 
 # ---- binaries --------------------------------------------------------------------------------
-command -v wrk >/dev/null 2>&1 || die "wrk is required (apt-get install wrk)"
+command -v wrk >/dev/null 2>&1 || bash "$ROOT/scripts/bench-tools.sh" >/dev/null || die "cannot install wrk"
 if [ -z "$BIN_DIR" ]; then
   log "building release binaries"
   cargo build --release --locked -q -p gonka-gateway -p gonka-benches --bins
