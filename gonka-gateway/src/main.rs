@@ -1,6 +1,8 @@
 //! `gonka-gateway`: parses flags, opens the registry, binds the listeners and runs the gateway
 //! (or `devnet`) until SIGTERM / ctrl-c.
 
+#[cfg(feature = "mimalloc")]
+mod allocator;
 mod cli;
 
 use std::process::ExitCode;
@@ -12,13 +14,6 @@ use cli::Command;
 use gonka_gateway::devnet;
 use gonka_gateway::Listeners;
 use tokio::net::TcpListener;
-
-/// mimalloc instead of glibc malloc: the proxy path allocates and frees many small buffers per
-/// request (hyper heads and bodies, header maps, boxed futures); glibc's malloc/free/consolidate
-/// were ~8 % of the gateway's CPU under load (benches/load/NOTES.md has the before/after).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Binds one listener; the error names the listener (`public`, `admin`, `PoC`) and the address,
 /// with the operating system's error as its cause.
@@ -164,10 +159,22 @@ async fn merge_node_config(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before any thread starts (it may re-execute the binary).
+    #[cfg(feature = "mimalloc")]
+    allocator::configure();
     let args = cli::parse_env().unwrap_or_else(|e| e.exit());
-    match main_inner(args).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("gonka-gateway: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main_inner(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gonka-gateway: {e}");

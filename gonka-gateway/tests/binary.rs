@@ -230,3 +230,44 @@ async fn gateway_binary_with_a_sqlite_registry_routes_to_a_node_registered_throu
 
     gateway.terminate().await;
 }
+
+/// The binary re-executes itself once with `MIMALLOC_ARENA_EAGER_COMMIT=0` (mimalloc reads it
+/// before `main`; it makes freed memory go back to the system), keeping its process id; an
+/// operator's own value is left as it is.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_binary_runs_with_its_allocator_setting_unless_the_operator_chose_one() {
+    fn environ(gateway: &GatewayProcess) -> Vec<String> {
+        let pid = gateway.child.id().unwrap();
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .unwrap()
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    }
+    let gateway = GatewayProcess::spawn("memory:", &[]).await;
+    let env = environ(&gateway);
+    assert!(
+        env.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=0"),
+        "{env:?}"
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let live = http
+        .get(format!("{}/livez", gateway.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    gateway.terminate().await;
+
+    let gateway =
+        GatewayProcess::spawn_with_env("memory:", &[], &[("MIMALLOC_ARENA_EAGER_COMMIT", "2")])
+            .await;
+    let env = environ(&gateway);
+    assert!(
+        env.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=2")
+            && !env.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=0"),
+        "{env:?}"
+    );
+    gateway.terminate().await;
+}
