@@ -38,6 +38,12 @@ pub struct TraceSettings {
     pub batch_size: usize,
     /// How often the retention is applied (default 60 s; also once at start).
     pub prune_interval: Duration,
+    /// How often the writer takes what the channel holds (default 50 ms): a trace is stored at
+    /// most about this long after its request ended. The writer sleeps between looks instead of
+    /// waiting on the channel, so a request's trace never wakes it (a task wake-up, often a
+    /// parked thread's, per request was most of what traces cost on the request path). The
+    /// channel holds `channel_capacity` traces between looks: 8192 per 50 ms is ~160k per second.
+    pub flush_interval: Duration,
     /// Age and row limits (default 7 days, 1,000,000 rows).
     pub retention: Retention,
 }
@@ -48,6 +54,7 @@ impl Default for TraceSettings {
             channel_capacity: 8192,
             batch_size: 512,
             prune_interval: Duration::from_secs(60),
+            flush_interval: Duration::from_millis(50),
             retention: Retention::default(),
         }
     }
@@ -151,10 +158,10 @@ pub fn channel(
     (TraceRecorder::new(tx, metrics, key_ids), rx)
 }
 
-/// Writes the traces of `rx` to `store` in batches of up to `settings.batch_size` and applies
-/// the retention every `settings.prune_interval` (and at start). Returns once every
-/// [`TraceRecorder`] is dropped and the channel is drained. A failed write or prune is logged
-/// and the traces of that batch are lost; the loop goes on.
+/// Writes the traces of `rx` to `store` in batches of up to `settings.batch_size`, looking every
+/// `settings.flush_interval`, and applies the retention every `settings.prune_interval` (and at
+/// start). Returns once every [`TraceRecorder`] is dropped and the channel is drained. A failed
+/// write or prune is logged and the traces of that batch are lost; the loop goes on.
 pub async fn run_writer(
     store: Arc<dyn TraceStore>,
     mut rx: mpsc::Receiver<Trace>,
@@ -162,17 +169,14 @@ pub async fn run_writer(
 ) {
     let mut prune = tokio::time::interval(settings.prune_interval.max(Duration::from_millis(1)));
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flush = tokio::time::interval(settings.flush_interval.max(Duration::from_millis(1)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let batch_size = settings.batch_size.max(1);
-    let mut batch = Vec::with_capacity(batch_size);
     loop {
         tokio::select! {
-            received = rx.recv_many(&mut batch, batch_size) => {
-                if received == 0 {
+            _ = flush.tick() => {
+                if drain(store.as_ref(), &mut rx, batch_size).await {
                     return;
-                }
-                let n = batch.len();
-                if let Err(e) = store.append(std::mem::take(&mut batch)).await {
-                    tracing::warn!(error = %e, traces = n, "request traces not stored");
                 }
             }
             _ = prune.tick() => {
@@ -182,6 +186,39 @@ pub async fn run_writer(
                     Err(e) => tracing::warn!(error = %e, "request traces not pruned"),
                 }
             }
+        }
+    }
+}
+
+/// Appends everything `rx` holds now to `store`, `batch_size` at a time, without waiting for
+/// more (`try_recv` registers no waker, so senders wake nothing). Returns whether the channel is
+/// closed (every recorder dropped) and empty.
+async fn drain(store: &dyn TraceStore, rx: &mut mpsc::Receiver<Trace>, batch_size: usize) -> bool {
+    loop {
+        let mut batch = Vec::new();
+        let mut closed = false;
+        while batch.len() < batch_size {
+            match rx.try_recv() {
+                Ok(trace) => batch.push(trace),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        let full = batch.len() == batch_size;
+        if !batch.is_empty() {
+            let n = batch.len();
+            if let Err(e) = store.append(batch).await {
+                tracing::warn!(error = %e, traces = n, "request traces not stored");
+            }
+        }
+        if closed {
+            return true;
+        }
+        if !full {
+            return false;
         }
     }
 }
@@ -248,6 +285,36 @@ mod tests {
         drop(recorder);
         run_writer(store.clone(), rx, settings).await;
         assert_eq!(store.count().await.unwrap(), 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_writer_takes_traces_on_its_interval_not_on_each_send() {
+        let store: Arc<dyn TraceStore> = Arc::new(gonka_core::MemoryTraceStore::new());
+        let settings = TraceSettings {
+            batch_size: 2,
+            flush_interval: Duration::from_millis(100),
+            ..TraceSettings::default()
+        };
+        let (recorder, rx) = channel(&settings, Arc::new(Metrics::new()), false);
+        let writer = tokio::spawn(run_writer(store.clone(), rx, settings));
+        // The first look (at start) finds nothing.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for i in 0..5 {
+            recorder.record(Trace {
+                request_id: format!("r{i}"),
+                timestamp_ms: now_ms(),
+                ..Trace::default()
+            });
+            tokio::task::yield_now().await;
+        }
+        // Sent, but the writer was not woken for them.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(store.count().await.unwrap(), 0);
+        // Its next look stores all five (three batches of at most two).
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(store.count().await.unwrap(), 5);
+        drop(recorder);
+        writer.await.unwrap();
     }
 
     #[tokio::test]
