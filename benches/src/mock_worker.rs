@@ -16,9 +16,7 @@ use futures_util::stream;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 /// How the mock worker answers.
@@ -172,48 +170,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let canned = Arc::new(Canned::new(config));
-    let mut tasks = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) if is_transient(&e) => {
-                    tracing::warn!(error = %e, "accept failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        // Reap finished connection tasks so the set stays bounded by live connections.
-        while tasks.try_join_next().is_some() {}
-        let _ = stream.set_nodelay(true);
-        let canned = Arc::clone(&canned);
-        tasks.spawn(async move {
-            let service = service_fn(move |req| {
-                let canned = Arc::clone(&canned);
-                async move { Ok::<_, Infallible>(handle(canned, req).await) }
-            });
-            let conn = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = conn {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    tasks.abort_all();
-    Ok(())
-}
-
-fn is_transient(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::Interrupted
-            | std::io::ErrorKind::WouldBlock
-    ) || e.raw_os_error() == Some(24) // EMFILE: too many open files, may clear up
+    crate::serve::serve(
+        listener,
+        move |req| handle(Arc::clone(&canned), req),
+        shutdown,
+    )
+    .await
 }

@@ -4,19 +4,15 @@
 //! answers the totals as JSON, so the harness can show that export really happened. It keeps
 //! nothing but the counters.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::net::TcpListener;
@@ -125,37 +121,10 @@ pub async fn serve(
     counts: Arc<Counts>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut tasks = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted
-                    || e.raw_os_error() == Some(24) => {
-                    tracing::warn!(error = %e, "accept failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        while tasks.try_join_next().is_some() {}
-        let counts = Arc::clone(&counts);
-        tasks.spawn(async move {
-            let service = service_fn(move |req| {
-                let counts = Arc::clone(&counts);
-                async move { Ok::<_, Infallible>(handle(counts, req).await) }
-            });
-            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    tasks.abort_all();
-    Ok(())
+    crate::serve::serve(
+        listener,
+        move |req| handle(Arc::clone(&counts), req),
+        shutdown,
+    )
+    .await
 }

@@ -31,9 +31,7 @@ use futures_util::stream;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -185,36 +183,18 @@ async fn serve(
     role: Role,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let stream = tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        while connections.try_join_next().is_some() {}
-        let _ = stream.set_nodelay(true);
-        let node = Arc::clone(&node);
-        connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let node = Arc::clone(&node);
-                async move { Ok::<_, Infallible>(handle(node, role, req).await) }
-            });
-            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    let served = gonka_benches::serve::serve(
+        listener,
+        move |req| handle(Arc::clone(&node), role, req),
+        stopped,
+    )
+    .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "accepting failed; this port is no longer served");
     }
-    connections.abort_all();
 }
 
 async fn bind(base_port: Option<u16>, offset: u32) -> Result<TcpListener, String> {
