@@ -86,14 +86,27 @@ fn add_residents(
 
 /// The lowest port from [`FIRST_TASK_PORT`] no task uses on `node` or on another node of the
 /// same host (as `fleet` knows hosts): agents sharing a host never get the same engine port.
+/// Each other node's host is asked of `fleet` once, however many tasks it holds.
 fn free_port(holders: &[Task], node: &str, fleet: &dyn FleetGpus) -> u16 {
     let host = fleet.host_of(node);
-    let same_host = |other: &str| {
-        other == node || (host.is_some() && fleet.host_of(other).as_deref() == host.as_deref())
+    let mut hosts: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut same_host = |other: &str| {
+        if other == node {
+            return true;
+        }
+        if host.is_none() {
+            return false;
+        }
+        if let Some(&same) = hosts.get(other) {
+            return same;
+        }
+        let same = fleet.host_of(other).as_deref() == host.as_deref();
+        hosts.insert(other.to_owned(), same);
+        same
     };
     let used: Vec<u16> = holders
         .iter()
-        .filter(|t| t.node_id.as_deref().is_some_and(same_host))
+        .filter(|t| t.node_id.as_deref().is_some_and(&mut same_host))
         .flat_map(|t| t.ports.iter().copied())
         .collect();
     (FIRST_TASK_PORT..u16::MAX)
@@ -257,6 +270,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use gonka_admin::FleetGpus;
     use gonka_core::deploy::placement::PlacementNode;
@@ -264,15 +278,22 @@ mod tests {
 
     use super::{free_port, FIRST_TASK_PORT};
 
-    /// Hosts by node; no GPUs (free_port reads hosts only).
+    /// Hosts by node, counting the lookups; no GPUs (free_port reads hosts only).
     #[derive(Debug)]
-    struct Hosts(HashMap<&'static str, &'static str>);
+    struct Hosts(HashMap<&'static str, &'static str>, AtomicUsize);
+
+    impl Hosts {
+        fn new(hosts: HashMap<&'static str, &'static str>) -> Self {
+            Self(hosts, AtomicUsize::new(0))
+        }
+    }
 
     impl FleetGpus for Hosts {
         fn nodes(&self) -> Vec<PlacementNode> {
             Vec::new()
         }
         fn host_of(&self, node_id: &str) -> Option<String> {
+            self.1.fetch_add(1, Ordering::Relaxed);
             self.0.get(node_id).map(|h| h.to_string())
         }
     }
@@ -289,7 +310,7 @@ mod tests {
 
     #[test]
     fn nodes_sharing_a_host_never_share_a_port() {
-        let fleet = Hosts(HashMap::from([
+        let fleet = Hosts::new(HashMap::from([
             ("a", "127.0.0.1"),
             ("b", "127.0.0.1"),
             ("c", "10.0.0.9"),
@@ -302,5 +323,16 @@ mod tests {
         // a node whose host is unknown counts only its own tasks.
         assert_eq!(free_port(&holders, "d", &fleet), FIRST_TASK_PORT);
         assert_eq!(free_port(&holders, "a", &fleet), FIRST_TASK_PORT + 1);
+    }
+
+    #[test]
+    fn each_holding_node_s_host_is_looked_up_once() {
+        let fleet = Hosts::new(HashMap::from([("a", "h1"), ("b", "h1"), ("c", "h2")]));
+        let holders: Vec<Task> = (0..20)
+            .map(|i| on(["a", "c"][i % 2], FIRST_TASK_PORT + i as u16))
+            .collect();
+        free_port(&holders, "b", &fleet);
+        // b itself, then a and c once each (not once per task they hold).
+        assert_eq!(fleet.1.load(Ordering::Relaxed), 3);
     }
 }
