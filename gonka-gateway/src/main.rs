@@ -164,10 +164,13 @@ fn main() -> ExitCode {
     #[cfg(feature = "mimalloc")]
     allocator::configure();
     let args = cli::parse_env().unwrap_or_else(|e| e.exit());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    #[cfg(feature = "mimalloc")]
+    builder.on_thread_park(|| {
+        allocator::on_thread_park();
+    });
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("gonka-gateway: cannot start the async runtime: {e}");
