@@ -19,6 +19,7 @@
 #   --duration S                   seconds per round (default 5)
 #   --rounds N                     (default 5)
 #   --wrk-env "K=V ..."            extra environment of both wrk (chat.lua's API_KEY, TRACEPARENT)
+#   --a-wrk-env / --b-wrk-env      extra environment of one side's wrk only (e.g. USAGE=1)
 #   --bin-dir DIR                  mock-worker from DIR (default target/release; built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +28,7 @@ HERE="$ROOT/benches/load"
 
 A_BIN="$ROOT/target/release/gonka-gateway"; B_BIN="$A_BIN"
 DEFAULT_ARGS="--database memory: --traces off --policy round-robin"
-A_ENV=""; B_ENV=""; A_ARGS="$DEFAULT_ARGS"; B_ARGS="$DEFAULT_ARGS"; WRK_ENV=""
+A_ENV=""; B_ENV=""; A_ARGS="$DEFAULT_ARGS"; B_ARGS="$DEFAULT_ARGS"; WRK_ENV=""; A_WRK=""; B_WRK=""
 MODE=plain; CONNS=128; DURATION=5; ROUNDS=5; BIN_DIR="$ROOT/target/release"
 MODEL="Qwen/Qwen3-32B-FP8"; WORKERS=4
 while [ $# -gt 0 ]; do
@@ -43,6 +44,8 @@ while [ $# -gt 0 ]; do
     --duration) DURATION="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
     --wrk-env) WRK_ENV="$2"; shift 2 ;;
+    --a-wrk-env) A_WRK="$2"; shift 2 ;;
+    --b-wrk-env) B_WRK="$2"; shift 2 ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "pair.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -118,6 +121,7 @@ start_gateway b "$B_BIN" "$B_ENV" "$B_ARGS"; B_PID=$GW_PID; B_URL=$GW_URL
 sleep 2
 log "A: $A_BIN $A_ENV $A_ARGS"
 log "B: $B_BIN $B_ENV $B_ARGS"
+[ -z "$WRK_ENV$A_WRK$B_WRK" ] || log "wrk: both: $WRK_ENV; A: $A_WRK; B: $B_WRK"
 log "$MODE, $CONNS connections each, $DURATION s × $ROUNDS rounds; gateways on core 0, load on core 1"
 
 # Requests wrk completed, from its summary line "N requests in ...".
@@ -129,11 +133,11 @@ printf '%-6s %12s %12s %14s %14s %8s\n' round "A req/s" "B req/s" "A ms CPU/req"
 for r in $(seq 1 "$ROUNDS"); do
   a0=$(cpu_ticks "$A_PID"); b0=$(cpu_ticks "$B_PID")
   # shellcheck disable=SC2086
-  env $WRK_ENV STREAM=$stream MODEL="$MODEL" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" \
+  env $WRK_ENV $A_WRK STREAM=$stream MODEL="$MODEL" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" \
     --timeout 10s -s "$HERE/chat.lua" "$A_URL" > "$RUN/wrk-a-$r.txt" 2>&1 &
   wa=$!
   # shellcheck disable=SC2086
-  env $WRK_ENV STREAM=$stream MODEL="$MODEL" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" \
+  env $WRK_ENV $B_WRK STREAM=$stream MODEL="$MODEL" taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" \
     --timeout 10s -s "$HERE/chat.lua" "$B_URL" > "$RUN/wrk-b-$r.txt" 2>&1 &
   wb=$!
   wait "$wa" "$wb" || true
