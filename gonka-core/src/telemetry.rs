@@ -187,12 +187,27 @@ pub fn init(
             "exporting traces over OTLP/HTTP"
         );
     }
-    let quiet_log = env_filter()
-        .max_level_hint()
-        .is_some_and(|level| level < LevelFilter::INFO);
+    // The logs record the HTTP spans only when RUST_LOG names their target (see
+    // `logging::filter_for`) at a level that lets their `info` spans through.
+    let rust_log = std::env::var("RUST_LOG").unwrap_or_default();
+    let quiet_log = !crate::logging::names_target(&rust_log, TARGET)
+        || env_filter()
+            .max_level_hint()
+            .is_some_and(|level| level < LevelFilter::INFO);
     Ok(Telemetry {
         provider,
         exporting,
         http_spans_recorded: exporting || !quiet_log,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_logs_leave_out_the_http_spans_by_the_target_they_have() {
+        assert_eq!(
+            crate::trace_context::TARGET,
+            crate::logging::HTTP_SPAN_TARGET
+        );
+    }
 }

@@ -156,7 +156,9 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // Target `gonka_request`: out of the logs unless RUST_LOG names it (a span per request).
     tracing::info_span!(
+        target: "gonka_request",
         "request",
         method = %request.method(),
         uri = %request.uri(),

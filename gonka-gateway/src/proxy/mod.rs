@@ -275,7 +275,9 @@ impl Proxy {
                     Err(e) => return self.refuse(trace, &model, e),
                 },
             };
+            // Target `gonka_request`: out of the logs unless RUST_LOG names it.
             let span = tracing::info_span!(
+                target: "gonka_request",
                 "upstream",
                 node = %node,
                 model = %permit.model(),
