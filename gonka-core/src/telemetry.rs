@@ -176,6 +176,9 @@ pub fn init(
         .with_tracer(tracer)
         .with_location(false)
         .with_threads(false)
+        // No busy/idle time attributes: an `Instant::now` per poll of every span, and not
+        // part of the HTTP semantic conventions.
+        .with_tracked_inactivity(false)
         .with_filter(otel_filter);
     let _ = tracing_subscriber::registry()
         .with(stderr_layer(format))
