@@ -7,7 +7,7 @@
 # only checked to parse (seconds): bash -n, their --help, and the Python helpers compile.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for script in benches/load/compare.sh benches/load/memory.sh; do
+for script in benches/load/compare.sh benches/load/memory.sh benches/load/pair.sh; do
   bash -n "$script"
   bash "$script" --help > /dev/null
 done
