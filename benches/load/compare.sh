@@ -88,21 +88,9 @@ RESULTS="$RUN/results.jsonl"
 : > "$RESULTS"
 log() { echo "compare.sh: $*" >&2; }
 
-# ---- cleanup: every process we start is recorded in PIDS -------------------------------------
-PIDS=()
-stop_pid() {
-  local pid="$1"
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# ---- cleanup: every process we start is recorded in PIDS (lib.sh) ----------------------------
+# shellcheck source=benches/load/lib.sh
+. "$HERE/lib.sh"
 
 # ---- core layout -----------------------------------------------------------------------------
 NCPU=$(nproc)
@@ -313,13 +301,7 @@ run_gonka() {
   start "$row" env RUST_LOG="${GONKA_BENCH_RUST_LOG:-warn}" "${threads_env[@]}" "${pin[@]}" "$GATEWAY" \
     --public-listen "127.0.0.1:$pub" --admin-listen "127.0.0.1:$adm" --poc-listen "127.0.0.1:$poc" \
     --health-interval 1s --queue-timeout 10s "${GONKA_ARGS[@]}"
-  batch="["
-  for i in $(seq 1 "$WORKERS"); do
-    p=${WORKER_PORTS[$((i-1))]}
-    batch+="{\"id\":\"w$i\",\"host\":\"127.0.0.1\",\"inference_port\":$p,\"poc_port\":$p,\"max_concurrent\":4096,\"models\":{\"$MODEL\":{\"args\":[]}}}"
-    [ "$i" -lt "$WORKERS" ] && batch+=","
-  done
-  batch+="]"
+  batch=$(worker_batch "$MODEL" "${WORKER_PORTS[@]}")
   for _ in $(seq 1 100); do curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$adm/admin/v1/nodes" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -m 5 -o /dev/null -H 'Content-Type: application/json' -d "$batch" "http://127.0.0.1:$adm/admin/v1/nodes/batch"
   if ! wait_ready "http://127.0.0.1:$pub" "$row" "$GONKA_KEY"; then

@@ -61,21 +61,9 @@ mkdir -p "$RUN"
 log() { echo "memory.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-# ---- cleanup: every process we start is recorded in PIDS -------------------------------------
-PIDS=()
-stop_pid() {
-  local pid="$1"
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# ---- cleanup: every process we start is recorded in PIDS (lib.sh) ----------------------------
+# shellcheck source=benches/load/lib.sh
+. "$HERE/lib.sh"
 
 # 1,000 nodes are 2,000 listening sockets in the fleet plus as many connections on both sides.
 hard=$(ulimit -Hn)

@@ -56,16 +56,9 @@ log() { echo "pair.sh: $*" >&2; }
 RUN="$HERE/.run/pair"
 rm -rf "$RUN"; mkdir -p "$RUN"
 
-PIDS=()
-stop_pid() {
-  local pid="$1"
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() { local pid; for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && stop_pid "$pid"; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# ---- cleanup: every process we start is recorded in PIDS (lib.sh) ----------------------------
+# shellcheck source=benches/load/lib.sh
+. "$HERE/lib.sh"
 
 [ "$(nproc)" -ge 2 ] || { log "needs 2 cores (gateways on one, load on the other)"; exit 2; }
 command -v wrk >/dev/null 2>&1 || bash "$ROOT/scripts/bench-tools.sh" >/dev/null
@@ -88,13 +81,7 @@ for i in $(seq 1 "$WORKERS"); do
 done
 
 # ---- the two gateways on core 0 ----------------------------------------------------------------
-batch="["
-for i in $(seq 1 "$WORKERS"); do
-  p=${PORTS[$((i-1))]}
-  batch+="{\"id\":\"w$i\",\"host\":\"127.0.0.1\",\"inference_port\":$p,\"poc_port\":$p,\"max_concurrent\":4096,\"models\":{\"$MODEL\":{\"args\":[]}}}"
-  [ "$i" -lt "$WORKERS" ] && batch+=","
-done
-batch+="]"
+batch=$(worker_batch "$MODEL" "${PORTS[@]}")
 start_gateway() { # name bin env args; sets GW_PID GW_URL
   local name="$1" bin="$2" env_list="$3" args="$4" pub adm poc
   pub=$(free_port); adm=$(free_port); poc=$(free_port)
