@@ -103,16 +103,32 @@ fn host_and_port(headers: &HeaderMap) -> (Option<&str>, Option<u16>) {
 /// status to error (a 4xx does not: on a server it is the client's error). Add it with
 /// `Router::layer(axum::middleware::from_fn(server_span))` so the matched route is known.
 pub async fn server_span(request: Request, next: Next) -> Response {
-    if lean::on() {
-        let cx = lean::server_context(request.headers());
-        return lean::scope(cx, next.run(request)).await;
-    }
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
+    in_server_span(route.as_deref(), request, |request| next.run(request)).await
+}
+
+/// What [`server_span`] does, for a service that routes `request` itself (no axum `MatchedPath`):
+/// runs `answer(request)` inside the server span of `request`, named after its method and
+/// `route` (the route pattern that matched, `None` when none did), and records the answer's
+/// status on it.
+pub async fn in_server_span<B, F, Fut>(
+    route: Option<&str>,
+    request: http::Request<B>,
+    answer: F,
+) -> Response
+where
+    F: FnOnce(http::Request<B>) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    if lean::on() {
+        let cx = lean::server_context(request.headers());
+        return lean::scope(cx, answer(request)).await;
+    }
     let method = request.method().as_str();
-    let name = match &route {
+    let name = match route {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
     };
@@ -134,7 +150,7 @@ pub async fn server_span(request: Request, next: Next) -> Response {
     let parent = extract(request.headers());
     // Fails only when the span is disabled or no bridge is installed: then there is nothing to link.
     let _ = span.set_parent(parent);
-    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let response = tracing::Instrument::instrument(answer(request), span.clone()).await;
     let status = response.status().as_u16();
     span.record("http.response.status_code", i64::from(status));
     if status >= 500 {

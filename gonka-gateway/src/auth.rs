@@ -139,18 +139,34 @@ pub async fn require_api_key(
     request: Request,
     next: Next,
 ) -> Response {
-    if keys.is_empty() {
-        return next.run(request).await;
+    match keys.check(request.headers()).await {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused,
     }
-    let presented = bearer(request.headers());
-    match presented {
-        Some(key) if keys.accepts(key) => next.run(request).await,
-        Some(key) if keys.accepts_endpoint_key(key).await => next.run(request).await,
-        Some(_) => GatewayError::Unauthorized("incorrect API key provided".into()).into_response(),
-        None => GatewayError::Unauthorized(
-            "missing API key: send it as `Authorization: Bearer sk-...`".into(),
-        )
-        .into_response(),
+}
+
+impl ApiKeys {
+    /// What [`require_api_key`] decides for a request with `headers`: `Ok` when no key is set
+    /// or its bearer token is an accepted key (or a deployment endpoint's key), otherwise the
+    /// 401 answer in OpenAI shape (naming a missing or an incorrect key).
+    ///
+    /// # Errors
+    /// The 401 answer to send.
+    pub async fn check(&self, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        match bearer(headers) {
+            Some(key) if self.accepts(key) => Ok(()),
+            Some(key) if self.accepts_endpoint_key(key).await => Ok(()),
+            Some(_) => {
+                Err(GatewayError::Unauthorized("incorrect API key provided".into()).into_response())
+            }
+            None => Err(GatewayError::Unauthorized(
+                "missing API key: send it as `Authorization: Bearer sk-...`".into(),
+            )
+            .into_response()),
+        }
     }
 }
 

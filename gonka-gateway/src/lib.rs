@@ -80,6 +80,7 @@ pub mod poc;
 pub mod pool;
 pub mod presence;
 pub mod proxy;
+pub mod public_service;
 pub mod request_id;
 pub mod schedule;
 pub mod server;

@@ -150,7 +150,8 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     .into_response()
 }
 
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+/// The request span (target `gonka_request`) of the public API's `TraceLayer`.
+pub(crate) fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
         .get(&REQUEST_ID)
@@ -237,6 +238,23 @@ pub fn public_router_full(
     passthrough: &[String],
     metrics: MetricsAccess,
 ) -> Router {
+    public_router_ids(
+        state,
+        api_keys,
+        passthrough,
+        metrics,
+        CounterRequestId::default(),
+    )
+}
+
+/// [`public_router_full`] making its request ids with `ids`.
+fn public_router_ids(
+    state: AppState,
+    api_keys: ApiKeys,
+    passthrough: &[String],
+    metrics: MetricsAccess,
+    ids: CounterRequestId,
+) -> Router {
     let mut api = Router::new();
     for route in passthrough {
         let path: Arc<str> = Arc::from(route.as_str());
@@ -274,10 +292,7 @@ pub fn public_router_full(
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(SetRequestIdLayer::new(
-            REQUEST_ID,
-            CounterRequestId::default(),
-        ))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, ids))
 }
 
 /// A started gateway. Dropping it does not stop it; call [`RunningGateway::shutdown`].
@@ -502,11 +517,14 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     });
     check_passthrough_routes(&config.passthrough_routes).map_err(StartupError::Config)?;
     let metrics_state = state.clone();
-    let mut public = public_router_full(
+    let direct_state = state.clone();
+    let request_ids = CounterRequestId::default();
+    let mut public = public_router_ids(
         state,
         ApiKeys::new(&config.api_keys).with_endpoint_keys(deploy_routes.clone()),
         &config.passthrough_routes,
         MetricsAccess::public(&config),
+        request_ids.clone(),
     );
     let poc_listen_addr = match &listeners.poc {
         Some(l) => Some(local_addr(l)?),
@@ -529,6 +547,16 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     }
     let limits = crate::http_serve::limits(config.header_read_timeout, config.body_read_timeout)
         .with_connection_caps(config.max_connections, config.max_connections_per_ip);
+    // The completion routes skip the router's machinery (`public_service`), unless a CORS layer
+    // must see them too.
+    let direct = config.cors_origins.is_empty().then(|| {
+        (
+            direct_state,
+            ApiKeys::new(&config.api_keys).with_endpoint_keys(deploy_routes.clone()),
+            request_ids,
+        )
+    });
+    let public = crate::public_service::PublicService::new(with_server_span(public), direct);
     match config.tls.clone() {
         Some(tls) => {
             let mut stopped = stopped.clone();
@@ -571,35 +599,37 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 &mut servers,
                 "admin",
                 l,
-                crate::admin::admin_router(&config)
-                    .merge(crate::admin::deploy_router(
-                        &config,
-                        pool.clone(),
-                        deploy_routes.as_ref().map(|r| r.health().clone()),
-                    ))
-                    .merge(probe_router(readiness.clone()))
-                    .merge(crate::admin::protect(
-                        crate::fleet::router(fleet.clone()),
-                        &config,
-                    ))
-                    .merge(crate::dashboard::router(
-                        crate::dashboard::DashboardState {
-                            readiness,
-                            poc: crate::dashboard::poc::PocView {
-                                epoch: config.epoch.clone(),
-                                service: poc_service.clone(),
+                with_server_span(
+                    crate::admin::admin_router(&config)
+                        .merge(crate::admin::deploy_router(
+                            &config,
+                            pool.clone(),
+                            deploy_routes.as_ref().map(|r| r.health().clone()),
+                        ))
+                        .merge(probe_router(readiness.clone()))
+                        .merge(crate::admin::protect(
+                            crate::fleet::router(fleet.clone()),
+                            &config,
+                        ))
+                        .merge(crate::dashboard::router(
+                            crate::dashboard::DashboardState {
+                                readiness,
+                                poc: crate::dashboard::poc::PocView {
+                                    epoch: config.epoch.clone(),
+                                    service: poc_service.clone(),
+                                },
                             },
-                        },
-                        &config,
-                    ))
-                    .merge(crate::traces::api::router(
-                        crate::traces::api::TraceApiState {
-                            store: config.traces.clone(),
-                            pool: pool.clone(),
-                            metrics: metrics.clone(),
-                        },
-                        &config,
-                    )),
+                            &config,
+                        ))
+                        .merge(crate::traces::api::router(
+                            crate::traces::api::TraceApiState {
+                                store: config.traces.clone(),
+                                pool: pool.clone(),
+                                metrics: metrics.clone(),
+                            },
+                            &config,
+                        )),
+                ),
                 limits,
                 stopped.clone(),
             );
@@ -617,7 +647,14 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
             .layer(axum::middleware::from_fn(
                 crate::cross_site::refuse_browsers,
             ));
-            serve(&mut servers, "poc", l, router, limits, stopped.clone());
+            serve(
+                &mut servers,
+                "poc",
+                l,
+                with_server_span(router),
+                limits,
+                stopped.clone(),
+            );
             Some(addr)
         }
         None => None,
@@ -629,7 +666,14 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
                 .route("/livez", get(health::health))
                 .fallback(not_found)
                 .with_state(metrics_state);
-            serve(&mut servers, "metrics", l, router, limits, stopped);
+            serve(
+                &mut servers,
+                "metrics",
+                l,
+                with_server_span(router),
+                limits,
+                stopped,
+            );
             Some(addr)
         }
         None => None,
@@ -699,11 +743,19 @@ fn bind_now(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Startup
     bound.map_err(|source| StartupError::Bind { what, addr, source })
 }
 
+/// `router` with a server span per request, child of the client's `traceparent` (every
+/// listener has it).
+fn with_server_span(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(
+        gonka_core::trace_context::server_span,
+    ))
+}
+
 fn serve(
     set: &mut JoinSet<()>,
     name: &'static str,
     listener: TcpListener,
-    router: Router,
+    service: impl gonka_core::server::HttpService,
     limits: crate::http_serve::ServeLimits,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -711,11 +763,7 @@ fn serve(
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        // Every listener: a server span per request, child of the client's `traceparent`.
-        let router = router.layer(axum::middleware::from_fn(
-            gonka_core::trace_context::server_span,
-        ));
-        if let Err(e) = crate::http_serve::serve(listener, router, limits, shutdown).await {
+        if let Err(e) = crate::http_serve::serve(listener, service, limits, shutdown).await {
             tracing::error!(listener = name, error = %e, "server failed");
         }
     });

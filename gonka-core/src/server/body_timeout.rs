@@ -1,4 +1,4 @@
-//! The request body read timeout of [`super::serve`]: each request body is wrapped in
+//! The request body read timeout of [`super::serve`] ([`Served`]): each request body is wrapped in
 //! `tower_http`'s `TimeoutBody` (the body fails when no part of it arrives for the timeout), and
 //! a request whose body failed that way is answered `408 Request Timeout` with `Connection: close`
 //! and an OpenAI-shaped JSON body, whatever the handler made of the read error (axum's extractors
@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::convert::Infallible;
+use std::future::Future;
+
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::timeout::{TimeoutBody, TimeoutError};
 
@@ -84,20 +86,62 @@ impl HttpBody for FlaggedTimeoutBody {
     }
 }
 
-/// Middleware (`axum::middleware::from_fn_with_state` with the timeout as state): times the
-/// request body and turns the response of a request whose body paused past the timeout into 408.
-pub(crate) async fn request_body_timeout(
-    State(timeout): State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&timed_out);
-    let request = request.map(|body| Body::new(FlaggedTimeoutBody::new(timeout, body, flag)));
-    let response = next.run(request).await;
-    if !timed_out.load(Ordering::Acquire) {
-        return response;
+/// The service [`super::serve`] hands each connection: turns hyper's request body into an axum
+/// [`Body`] (timed when a body read timeout is set), calls `inner`, and answers a request whose
+/// body paused past the timeout with 408 and `Connection: close`, whatever `inner` answered. One
+/// boxed future per request, no other per-request allocation of its own besides the timed body.
+#[derive(Clone)]
+pub(crate) struct Served<S> {
+    inner: S,
+    body_timeout: Option<Duration>,
+}
+
+impl<S> Served<S> {
+    pub(crate) fn new(inner: S, body_timeout: Option<Duration>) -> Self {
+        Self {
+            inner,
+            body_timeout,
+        }
     }
+}
+
+impl<S, B> tower::Service<Request<B>> for Served<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let Some(timeout) = self.body_timeout else {
+            let answered = self.inner.call(request.map(Body::new));
+            return Box::pin(answered);
+        };
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&timed_out);
+        let request =
+            request.map(|body| Body::new(FlaggedTimeoutBody::new(timeout, Body::new(body), flag)));
+        let answered = self.inner.call(request);
+        Box::pin(async move {
+            let response = answered.await?;
+            if !timed_out.load(Ordering::Acquire) {
+                return Ok(response);
+            }
+            Ok(body_timed_out(timeout))
+        })
+    }
+}
+
+/// The 408 answer to a request whose body paused for more than `timeout`.
+fn body_timed_out(timeout: Duration) -> Response {
     let mut response = openai_error(
         StatusCode::REQUEST_TIMEOUT,
         "invalid_request_error",

@@ -30,8 +30,8 @@ pub use openai_error::{openai_error, openai_error_body};
 #[cfg(feature = "tls")]
 pub use serve::serve_tls;
 pub use serve::{
-    serve, serve_until, serve_with_drain, ServeLimits, BODY_READ_TIMEOUT, DEFAULT_DRAIN,
-    HEADER_READ_TIMEOUT,
+    serve, serve_until, serve_with_drain, HttpService, ServeLimits, BODY_READ_TIMEOUT,
+    DEFAULT_DRAIN, HEADER_READ_TIMEOUT,
 };
 pub use shutdown::shutdown_signal;
 

@@ -10,11 +10,14 @@
 //! upstream and health-check connections (a connection over a cap is answered 503 and closed);
 //! and accept errors (out of descriptors) that back off instead of spinning.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -26,12 +29,31 @@ use tokio::task::JoinSet;
 
 use super::admission::{Admission, ShedReason, PROCESS_OPEN};
 use super::backoff::{is_connection_error, AcceptBackoff};
-use super::body_timeout::request_body_timeout;
+use super::body_timeout::Served;
 use super::fd_limit::{
     default_max_connections, default_max_connections_per_ip, fd_soft_limit,
     process_connection_budget,
 };
 use super::shed::{shed, SHED_LINGERING_MAX};
+
+/// What [`serve`] serves: an axum [`Router`], or any cloneable tower service of axum requests
+/// that answers every request (e.g. a router behind a service that takes some routes itself).
+/// Implemented for every such service.
+pub trait HttpService:
+    tower::Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: tower::Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + 'static
+{
+}
 
 /// Default time open connections get to finish after shutdown before they are cut.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(5);
@@ -186,7 +208,7 @@ pub async fn serve_with_drain(
 /// leaves room for listener errors that must stop the server.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: impl HttpService,
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
@@ -204,7 +226,7 @@ pub async fn serve(
 #[cfg(feature = "tls")]
 pub async fn serve_tls(
     listener: TcpListener,
-    app: Router,
+    app: impl HttpService,
     limits: ServeLimits,
     tls: super::tls::TlsFiles,
     shutdown: impl Future<Output = ()> + Send,
@@ -219,18 +241,12 @@ type Tls = Option<std::convert::Infallible>;
 
 async fn serve_inner(
     listener: TcpListener,
-    app: Router,
+    app: impl HttpService,
     limits: ServeLimits,
     tls: Tls,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let app = match limits.body_read_timeout {
-        Some(t) => app.layer(axum::middleware::from_fn_with_state(
-            t,
-            request_body_timeout,
-        )),
-        None => app,
-    };
+    let app = Served::new(app, limits.body_read_timeout);
     let local = listener.local_addr().ok();
     let admission = Admission::new(
         limits.max_connections,
