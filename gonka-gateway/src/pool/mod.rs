@@ -430,7 +430,8 @@ impl NodePool {
     }
 
     /// From now on, permits carry why their node was chosen ([`Permit::take_decision`]): the
-    /// chosen view and the number of routable nodes serving the model (kept per model as views
+    /// scheduler's score breakdown of the chosen node and the number of routable nodes serving
+    /// the model (kept per model as views
     /// change: a lookup, not a scan). Off by default; the gateway turns it on when it records
     /// traces.
     pub fn record_decisions(&self, on: bool) {
@@ -451,8 +452,7 @@ impl NodePool {
         }
         let request = chain.iter().find(|r| r.model == model)?;
         Some(Box::new(Decision {
-            view: t.views[i].clone(),
-            request: request.clone(),
+            breakdown: self.scheduler.explain(request, &t.views[i]),
             candidates: t.routable.get(model),
         }))
     }

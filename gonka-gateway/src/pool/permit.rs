@@ -40,11 +40,12 @@ pub struct Permit {
 /// decisions ([`NodePool::record_decisions`]).
 #[derive(Debug, Clone)]
 pub struct Decision {
-    /// The chosen node's view as the scheduler saw it (before this request took its slot).
-    pub view: gonka_core::NodeView,
-    /// The request the node was chosen for (the fallback model's when a fallback served),
-    /// exclusions of earlier tries included.
-    pub request: gonka_core::RequestInfo,
+    /// The scheduler's score breakdown ([`gonka_core::Scheduler::explain`]) of the chosen node's
+    /// view as it saw it (before this request took its slot) for the request it was chosen for
+    /// (the fallback model's when a fallback served, exclusions of earlier tries included);
+    /// `None` for policies that do not score. Computed when the node is picked, so neither the
+    /// view nor the request is copied.
+    pub breakdown: Option<gonka_core::ScoreBreakdown>,
     /// Routable nodes serving the request's model at that moment (the nodes the policy
     /// ranked; capacity, exclusions and routing hints aside).
     pub candidates: u32,

@@ -644,7 +644,7 @@ proptest::proptest! {
 }
 
 #[test]
-fn recorded_decisions_carry_the_view_and_the_routable_candidates() {
+fn recorded_decisions_carry_the_breakdown_and_the_routable_candidates() {
     let pool = pool_with(Arc::new(ManualEpoch::new(0)), 8);
     pool.record_decisions(true);
     add(&pool, "a", 2);
@@ -661,8 +661,7 @@ fn recorded_decisions_carry_the_view_and_the_routable_candidates() {
     let d = p.take_decision().expect("a decision");
     assert_eq!(d.candidates, 2, "c failed its health check");
     assert_eq!(d.candidates, count_by_scan(&pool));
-    assert_eq!(d.view.in_flight, 0, "the view before the slot was taken");
-    assert_eq!(d.request.model, M);
+    assert!(d.breakdown.is_none(), "least-busy does not score");
     assert!(p.take_decision().is_none(), "taken once");
     // Removal and a node back: the count follows.
     pool.observe("c", gc, healthy());
@@ -674,4 +673,34 @@ fn recorded_decisions_carry_the_view_and_the_routable_candidates() {
     let mut r = pool.try_acquire(&chain(), &[]).unwrap();
     assert!(r.take_decision().is_none(), "not recorded when off");
     drop((p, q, r));
+}
+
+#[test]
+fn a_recorded_breakdown_scores_the_view_before_the_slot_was_taken() {
+    let scored = crate::schedule::Scored::default();
+    let pool = Arc::new(NodePool::new(
+        Arc::new(crate::schedule::Scored::default()),
+        Arc::new(ManualEpoch::new(0)),
+        8,
+        3,
+    ));
+    pool.record_decisions(true);
+    add(&pool, "a", 4);
+    let before = pool.snapshot()[0].view.clone();
+    let mut p = pool.try_acquire(&chain(), &[]).unwrap();
+    let after = pool.snapshot()[0].view.clone();
+    assert_eq!((before.in_flight, after.in_flight), (0, 1));
+    let breakdown = p
+        .take_decision()
+        .unwrap()
+        .breakdown
+        .expect("scored explains");
+    let request = RequestInfo::for_model(M);
+    assert_eq!(Some(breakdown.clone()), scored.explain(&request, &before));
+    assert_ne!(
+        Some(breakdown),
+        scored.explain(&request, &after),
+        "load counts"
+    );
+    drop(p);
 }

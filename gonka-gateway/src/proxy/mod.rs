@@ -249,7 +249,7 @@ impl Proxy {
                 self.metrics.count_retry(&model);
             }
             if let Some(t) = trace.as_mut() {
-                t.chose(&mut permit, attempt, self.pool.scheduler().as_ref());
+                t.chose(&mut permit, attempt);
             }
             let node = permit.node().clone();
             let served_by_fallback = vram_fallback

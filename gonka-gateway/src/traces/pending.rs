@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use gonka_core::traces::{Trace, TraceStatus};
-use gonka_core::Scheduler;
 use tokio::time::Instant;
 
 use super::TraceRecorder;
@@ -39,9 +38,9 @@ impl PendingTrace {
 
     /// The request took `permit` on try `attempt` (0 for the first): the node, the model that
     /// serves it, the retries so far and, when the pool recorded the decision, the candidates
-    /// and `scheduler`'s score breakdown of the chosen node. The first try's queue wait is
+    /// and the scheduler's score breakdown of the chosen node. The first try's queue wait is
     /// kept.
-    pub fn chose(&mut self, permit: &mut Permit, attempt: u32, scheduler: &dyn Scheduler) {
+    pub fn chose(&mut self, permit: &mut Permit, attempt: u32) {
         let t = &mut self.trace;
         if attempt == 0 {
             t.queue_wait_ms = Some(millis(self.arrived));
@@ -53,7 +52,7 @@ impl PendingTrace {
         t.scores_breakdown = None;
         if let Some(decision) = permit.take_decision() {
             t.candidates = decision.candidates;
-            if let Some(b) = scheduler.explain(&decision.request, &decision.view) {
+            if let Some(b) = decision.breakdown {
                 t.score = Some(f64::from(b.total));
                 t.scores_breakdown = Some(
                     b.signals
