@@ -40,6 +40,8 @@ pub const COLLECT_EVERY: Duration = Duration::from_secs(1);
 /// default.
 pub fn configure() {
     #[cfg(target_os = "linux")]
+    name_after_arg0();
+    #[cfg(target_os = "linux")]
     if std::env::var_os(ARENA_EAGER_COMMIT.0).is_none() {
         use std::os::unix::process::CommandExt;
         let mut args = std::env::args_os();
@@ -57,6 +59,33 @@ pub fn configure() {
              memory longer",
             ARENA_EAGER_COMMIT.0, ARENA_EAGER_COMMIT.1
         );
+    }
+}
+
+/// Names the process (what `ps`, `top`, `pgrep` and `/proc/PID/comm` show) after the file name
+/// of its `argv[0]`, as `execve` of that path names it: a process executed through
+/// `/proc/self/exe` is otherwise named `exe`. Linux keeps the first 15 bytes.
+#[cfg(target_os = "linux")]
+fn name_after_arg0() {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(arg0) = std::env::args_os().next() else {
+        return;
+    };
+    let Some(name) = std::path::Path::new(&arg0).file_name() else {
+        return;
+    };
+    let mut comm = [0u8; 16];
+    let bytes = name.as_bytes();
+    let len = bytes.len().min(15);
+    comm[..len].copy_from_slice(&bytes[..len]);
+    if comm[..len].contains(&0) {
+        return;
+    }
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes; `comm` is 16
+    // bytes and its last byte is always 0.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, comm.as_ptr());
     }
 }
 

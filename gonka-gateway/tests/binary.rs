@@ -251,6 +251,10 @@ async fn the_binary_runs_with_its_allocator_setting_unless_the_operator_chose_on
         env.iter().any(|v| v == "MIMALLOC_ARENA_EAGER_COMMIT=0"),
         "{env:?}"
     );
+    // Re-executed through /proc/self/exe, it still goes by its name in ps, top and pgrep.
+    let pid = gateway.child.id().unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim_end(), "gonka-gateway");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let live = http
         .get(format!("{}/livez", gateway.public))
