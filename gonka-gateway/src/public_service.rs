@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::{HeaderName, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use tokio::time::Instant;
@@ -28,9 +28,7 @@ use tracing::Instrument;
 use crate::auth::ApiKeys;
 use crate::handlers::completions;
 use crate::request_id::CounterRequestId;
-use crate::server::AppState;
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::server::{AppState, REQUEST_ID};
 
 /// The routes answered directly, with their upstream path.
 const DIRECT: [&str; 2] = ["/v1/chat/completions", "/v1/completions"];

@@ -136,7 +136,8 @@ pub fn metrics_router(access: MetricsAccess) -> Router<AppState> {
     }
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The request id header: set on every public request that lacks one, and copied to its answer.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 async fn not_found() -> Response {
     GatewayError::UnknownEndpoint.into_response()
@@ -519,9 +520,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
     let metrics_state = state.clone();
     let direct_state = state.clone();
     let request_ids = CounterRequestId::default();
+    let api_keys = ApiKeys::new(&config.api_keys).with_endpoint_keys(deploy_routes.clone());
     let mut public = public_router_ids(
         state,
-        ApiKeys::new(&config.api_keys).with_endpoint_keys(deploy_routes.clone()),
+        api_keys.clone(),
         &config.passthrough_routes,
         MetricsAccess::public(&config),
         request_ids.clone(),
@@ -549,13 +551,10 @@ pub fn start(config: GatewayConfig, listeners: Listeners) -> Result<RunningGatew
         .with_connection_caps(config.max_connections, config.max_connections_per_ip);
     // The completion routes skip the router's machinery (`public_service`), unless a CORS layer
     // must see them too.
-    let direct = config.cors_origins.is_empty().then(|| {
-        (
-            direct_state,
-            ApiKeys::new(&config.api_keys).with_endpoint_keys(deploy_routes.clone()),
-            request_ids,
-        )
-    });
+    let direct = config
+        .cors_origins
+        .is_empty()
+        .then_some((direct_state, api_keys, request_ids));
     let public = crate::public_service::PublicService::new(with_server_span(public), direct);
     match config.tls.clone() {
         Some(tls) => {

@@ -88,8 +88,8 @@ impl HttpBody for FlaggedTimeoutBody {
 
 /// The service [`super::serve`] hands each connection: turns hyper's request body into an axum
 /// [`Body`] (timed when a body read timeout is set), calls `inner`, and answers a request whose
-/// body paused past the timeout with 408 and `Connection: close`, whatever `inner` answered. One
-/// boxed future per request, no other per-request allocation of its own besides the timed body.
+/// body paused past the timeout with 408 and `Connection: close`, whatever `inner` answered. Per
+/// request it allocates one boxed future, and with a timeout the timed body and its flag.
 #[derive(Clone)]
 pub(crate) struct Served<S> {
     inner: S,

@@ -431,9 +431,8 @@ impl NodePool {
 
     /// From now on, permits carry why their node was chosen ([`Permit::take_decision`]): the
     /// scheduler's score breakdown of the chosen node and the number of routable nodes serving
-    /// the model (kept per model as views
-    /// change: a lookup, not a scan). Off by default; the gateway turns it on when it records
-    /// traces.
+    /// the model (kept per model as views change: a lookup, not a scan). Off by default; the
+    /// gateway turns it on when it records traces.
     pub fn record_decisions(&self, on: bool) {
         self.record_decisions.store(on, Ordering::Relaxed);
     }
