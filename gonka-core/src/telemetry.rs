@@ -28,7 +28,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 use crate::logging::{env_filter, stderr_layer, LogFormat};
-use crate::trace_context::TARGET;
+use crate::trace_context::{SpanMode, TARGET};
 
 /// The `Tracing:` paragraph of every binary's `--help` (a literal, for `concat!`; also
 /// [`OTEL_HELP`]).
@@ -67,6 +67,7 @@ pub struct Telemetry {
     provider: SdkTracerProvider,
     exporting: bool,
     http_spans_recorded: bool,
+    http_spans_logged: bool,
 }
 
 impl Telemetry {
@@ -80,6 +81,19 @@ impl Telemetry {
     /// without building them ([`crate::trace_context::set_propagation_only`]).
     pub fn http_spans_recorded(&self) -> bool {
         self.http_spans_recorded
+    }
+
+    /// The cheapest [`SpanMode`] that keeps what is recorded of the HTTP spans: no spans when
+    /// nothing records them, spans built directly when only the exporter does, `tracing` spans
+    /// when the logs may record them.
+    pub fn span_mode(&self) -> SpanMode {
+        if !self.http_spans_recorded {
+            SpanMode::PropagationOnly
+        } else if self.exporting && !self.http_spans_logged {
+            SpanMode::Direct
+        } else {
+            SpanMode::Tracing
+        }
     }
 
     /// Flushes and stops, as dropping does.
@@ -161,6 +175,10 @@ pub fn init(
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
             .build()
     };
+    if exporting {
+        // Also for the spans built without the bridge (`SpanMode::Direct`).
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
     let tracer = provider.tracer("gonka");
     // The HTTP spans always reach the bridge (propagation must not depend on RUST_LOG); other
     // spans only when exporting and RUST_LOG enables them.
@@ -201,11 +219,32 @@ pub fn init(
         provider,
         exporting,
         http_spans_recorded: exporting || !quiet_log,
+        http_spans_logged: !quiet_log,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_span_mode_keeps_what_is_recorded_at_the_least_cost() {
+        // A provider without an exporter: dropping it flushes nothing.
+        let mode = |exporting, http_spans_logged| {
+            Telemetry {
+                provider: SdkTracerProvider::builder().build(),
+                exporting,
+                http_spans_recorded: exporting || http_spans_logged,
+                http_spans_logged,
+            }
+            .span_mode()
+        };
+        assert_eq!(mode(false, false), SpanMode::PropagationOnly);
+        assert_eq!(mode(true, false), SpanMode::Direct);
+        assert_eq!(mode(false, true), SpanMode::Tracing);
+        assert_eq!(mode(true, true), SpanMode::Tracing);
+    }
+
     #[test]
     fn the_logs_leave_out_the_http_spans_by_the_target_they_have() {
         assert_eq!(

@@ -43,8 +43,8 @@ async fn main_inner(args: Args) -> Result<(), String> {
         args.otlp_endpoint.as_deref(),
     )
     .map_err(|e| e.to_string())?;
-    // Nothing records the HTTP spans: pass the trace context on without building them.
-    gonka_core::trace_context::set_propagation_only(!telemetry.http_spans_recorded());
+    // The cheapest way to make the HTTP spans that keeps what is recorded of them.
+    gonka_core::trace_context::set_span_mode(telemetry.span_mode());
     gonka_core::server::raise_fd_limit();
     for used in &args.upstream_used {
         tracing::info!(setting = %used, "upstream variable applied");

@@ -8,26 +8,13 @@
 //! children of its trace, no parent a new unsampled trace; `tracestate` goes along.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
 
-static ON: AtomicBool = AtomicBool::new(false);
-
 tokio::task_local! {
     /// The server span context of the request this task serves.
     static CURRENT: SpanContext;
-}
-
-/// Turns the mode on or off for the whole process.
-pub(super) fn set(on: bool) {
-    ON.store(on, Ordering::Relaxed);
-}
-
-/// Whether the mode is on.
-pub(super) fn on() -> bool {
-    ON.load(Ordering::Relaxed)
 }
 
 fn new_span_id() -> SpanId {

@@ -79,7 +79,7 @@ impl UpstreamClient {
         // A client span per attempt; its context goes to the node as `traceparent`.
         let span = trace_context::client_span(request.method(), request.uri());
         trace_context::inject(&span, request.headers_mut());
-        let sent = tracing::Instrument::instrument(self.inner.request(request), span.clone()).await;
+        let sent = span.instrument(self.inner.request(request)).await;
         match &sent {
             Ok(response) => trace_context::record_status(&span, response.status().as_u16()),
             Err(e) if e.is_connect() => trace_context::record_error(&span, "connect"),
