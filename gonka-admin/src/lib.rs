@@ -34,6 +34,7 @@
 
 mod auth;
 mod budget;
+mod chunks;
 pub mod client;
 mod cross_site;
 pub mod deploy;

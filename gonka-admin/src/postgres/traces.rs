@@ -18,8 +18,9 @@ const TRACE_COLUMNS: &str = "request_id, timestamp_ms, api, endpoint, model, nod
      score, scores_breakdown, candidates, queue_wait_ms, ttft_ms, latency_ms, prompt_tokens, \
      completion_tokens, status, http_status, retries, api_key, app_tag";
 
-/// Traces per multi-row `INSERT` (20 parameters each, under PostgreSQL's 65,535 limit).
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// Most traces per multi-row `INSERT` (20 parameters each); a batch is cut into chunks of this
+/// and smaller powers of two, so the same few statements are prepared once and reused.
+const ROWS_PER_STATEMENT: usize = 128;
 
 /// Connections of a trace store's pool.
 const MAX_CONNECTIONS: u32 = 4;
@@ -110,7 +111,7 @@ impl TraceStore for PostgresTraceStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        for chunk in traces.chunks(ROWS_PER_STATEMENT) {
+        for chunk in crate::chunks::power_of_two_chunks(&traces, ROWS_PER_STATEMENT) {
             let mut qb: QueryBuilder<'_, Postgres> =
                 QueryBuilder::new(format!("INSERT INTO request_traces ({TRACE_COLUMNS}) "));
             qb.push_values(chunk, |mut b, t| {
