@@ -6,8 +6,9 @@
 # its own core(s), the workers and wrk on the others (taskset). Everything is measured REPEAT
 # times (rounds). Writes benches/load/RESULTS.md and benches/load/results.png. Everything on
 # 127.0.0.1; every process started here is stopped on exit (trap).
-# Bounded: about REPEAT × (systems × 4 + features × 2 + scaling × 2) × (DURATION + ~3 s) plus
-# build/install time (defaults: 2 rounds × 34 runs of 10 s, ~15 minutes).
+# Bounded: about REPEAT × (systems × 4 + scaling × 2) × (DURATION + ~3 s) + features × 2 ×
+# (PAIR_ROUNDS × (PAIR_DURATION + ~1 s) + ~10 s) plus build/install time (defaults: 2 rounds × 20
+# runs of 10 s and 12 paired rows of 5 × 5 s, ~17 minutes).
 #
 # Usage: benches/load/compare.sh [options]
 #   --workers N          mock workers (default 4)
@@ -17,6 +18,14 @@
 #   --features "..."     gonka feature rows, subset of: traces otel tokens keys model-aware all
 #                        (default all of them; "none" for none)
 #   --feature-concurrency "C"  connection counts of the feature and scaling rows (default "256")
+#   --feature-method M   paired (default): each feature row runs at the same time as a plain
+#                        gonka on the same core, each loaded by its own wrk with half the
+#                        connections (pair.sh), PAIR_ROUNDS rounds of PAIR_DURATION s, once after
+#                        the rounds; the rise is the median of the rounds' CPU-per-request ratios.
+#                        Steady to a few % on a shared machine. sequential: the plain gonka, then
+#                        each feature, one after the other in every round (±20 % on a shared VM)
+#   --pair-rounds N      rounds of each paired feature row (default 5)
+#   --pair-duration S    seconds per paired round (default 5)
 #   --scaling "..."      gonka worker-thread counts, each pinned to as many cores (default "1 2";
 #                        "none" for none)
 #   --repeat N           rounds; every row is measured once per round (default 2)
@@ -41,6 +50,9 @@ ALL_FEATURES="traces otel tokens keys model-aware all"
 FEATURES="$ALL_FEATURES"
 FEATURE_CONCURRENCY="256"
 SCALING="1 2"
+FEATURE_METHOD=paired
+PAIR_ROUNDS=5
+PAIR_DURATION=5
 REPEAT=2
 ROUTER_CPUS=0
 LOAD_CPUS=""
@@ -56,6 +68,9 @@ while [ $# -gt 0 ]; do
     --systems) SYSTEMS="$2"; shift 2 ;;
     --features) FEATURES="$2"; shift 2 ;;
     --feature-concurrency) FEATURE_CONCURRENCY="$2"; shift 2 ;;
+    --feature-method) FEATURE_METHOD="$2"; shift 2 ;;
+    --pair-rounds) PAIR_ROUNDS="$2"; shift 2 ;;
+    --pair-duration) PAIR_DURATION="$2"; shift 2 ;;
     --scaling) SCALING="$2"; shift 2 ;;
     --repeat) REPEAT="$2"; shift 2 ;;
     --router-cpus) ROUTER_CPUS="$2"; shift 2 ;;
@@ -70,6 +85,8 @@ while [ $# -gt 0 ]; do
 done
 [ "$FEATURES" = none ] && FEATURES=""
 [ "$SCALING" = none ] && SCALING=""
+case "$FEATURE_METHOD" in paired|sequential) ;; *) echo "compare.sh: --feature-method is paired or sequential" >&2; exit 2 ;; esac
+case "$PAIR_ROUNDS$PAIR_DURATION" in ''|*[!0-9]*) echo "compare.sh: --pair-rounds and --pair-duration take whole numbers" >&2; exit 2 ;; esac
 case "$WORKERS$DURATION$REPEAT" in *[!0-9]*) echo "compare.sh: --workers, --duration, --repeat take whole numbers" >&2; exit 2 ;; esac
 [ "$REPEAT" -ge 1 ] && [ "$REPEAT" -le 10 ] || { echo "compare.sh: --repeat between 1 and 10" >&2; exit 2; }
 [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 120 ] || { echo "compare.sh: --duration between 1 and 120 s" >&2; exit 2; }
@@ -390,7 +407,7 @@ run_round() {
       *) log "unknown system $system"; exit 2 ;;
     esac
   done
-  if [ -n "$FEATURES" ]; then
+  if [ -n "$FEATURES" ] && [ "$FEATURE_METHOD" = sequential ]; then
     # The plain gateway again at the feature rows' load, next to them: the base of their % rise.
     feature_setup plain
     run_gonka "gonka" feature "$ROUTER_CPUS" "" "$FEATURE_CONCURRENCY"
@@ -411,6 +428,34 @@ for ROUND in $(seq 1 "$REPEAT"); do
   log "round $ROUND of $REPEAT"
   run_round
 done
+
+# ---- paired feature rows ---------------------------------------------------------------------
+# Each feature against a plain gonka running at the same time on the same core (pair.sh), so
+# whatever slows the machine slows both alike; half the connections each.
+if [ -n "$FEATURES" ] && [ "$FEATURE_METHOD" = paired ]; then
+  if [ "$PIN" = 1 ] && [ "$ROUTER_CPUS$LOAD_CPUS" != 01 ]; then
+    log "paired feature rows pin to cores 0 (gateways) and 1 (load), whatever --router-cpus says"
+  fi
+  feature_setup plain
+  BASE_ARGS="${GONKA_ARGS[*]}"
+  for conns in $FEATURE_CONCURRENCY; do
+    for f in $FEATURES; do
+      if [ "$f" = all ]; then feature_setup "traces+otel+tokens+keys+model-aware"; else feature_setup "$f"; fi
+      for mode in plain stream; do
+        log "paired: gonka+$f against gonka, $mode, $((conns / 2)) connections each"
+        echo "paired gonka+$f ($mode): benches/load/pair.sh --a-args \"$BASE_ARGS\" --b-args \"${GONKA_ARGS[*]}\" --b-wrk-env \"${WRK_ENV[*]:-}\" --mode $mode --connections $((conns / 2)) --rounds $PAIR_ROUNDS --duration $PAIR_DURATION" >> "$COMMANDS"
+        if ! bash "$HERE/pair.sh" --a-bin "$GATEWAY" --b-bin "$GATEWAY" --bin-dir "$BIN_DIR" \
+            --a-args "$BASE_ARGS" --b-args "${GONKA_ARGS[*]}" --b-wrk-env "${WRK_ENV[*]:-}" \
+            --mode "$mode" --connections $((conns / 2)) --rounds "$PAIR_ROUNDS" --duration "$PAIR_DURATION" \
+            --json "$RESULTS" --label "gonka+$f" > "$RUN/pair-$f-$mode-$conns.log" 2>&1; then
+          log "paired gonka+$f $mode failed; see $RUN/pair-$f-$mode-$conns.log"
+          echo "{\"system\":\"gonka+$f\",\"mode\":\"$mode\",\"connections\":$((conns / 2)),\"error\":\"paired run failed; see its log\"}" >> "$RESULTS"
+        fi
+        tail -1 "$RUN/pair-$f-$mode-$conns.log" >&2
+      done
+    done
+  done
+fi
 
 # ---- report ----------------------------------------------------------------------------------
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -21,6 +21,9 @@
 #   --wrk-env "K=V ..."            extra environment of both wrk (chat.lua's API_KEY, TRACEPARENT)
 #   --a-wrk-env / --b-wrk-env      extra environment of one side's wrk only (e.g. USAGE=1)
 #   --bin-dir DIR                  mock-worker from DIR (default target/release; built if missing)
+#   --json FILE                    also append one JSON line per round to FILE (A's and B's req/s
+#                                  and CPU ms per request, the ratio), tagged with --label
+#   --label NAME                   the rows' "system" in --json (default "b")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"
@@ -30,7 +33,7 @@ A_BIN="$ROOT/target/release/gonka-gateway"; B_BIN="$A_BIN"
 DEFAULT_ARGS="--database memory: --traces off --policy round-robin"
 A_ENV=""; B_ENV=""; A_ARGS="$DEFAULT_ARGS"; B_ARGS="$DEFAULT_ARGS"; WRK_ENV=""; A_WRK=""; B_WRK=""
 MODE=plain; CONNS=128; DURATION=5; ROUNDS=5; BIN_DIR="$ROOT/target/release"
-MODEL="Qwen/Qwen3-32B-FP8"; WORKERS=4
+MODEL="Qwen/Qwen3-32B-FP8"; WORKERS=4; JSON=""; LABEL="b"
 while [ $# -gt 0 ]; do
   case "$1" in
     --a-bin) A_BIN="$2"; shift 2 ;;
@@ -47,6 +50,8 @@ while [ $# -gt 0 ]; do
     --a-wrk-env) A_WRK="$2"; shift 2 ;;
     --b-wrk-env) B_WRK="$2"; shift 2 ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
+    --json) JSON="$2"; shift 2 ;;
+    --label) LABEL="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "pair.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -82,8 +87,8 @@ done
 
 # ---- the two gateways on core 0 ----------------------------------------------------------------
 batch=$(worker_batch "$MODEL" "${PORTS[@]}")
-start_gateway() { # name bin env args; sets GW_PID GW_URL
-  local name="$1" bin="$2" env_list="$3" args="$4" pub adm poc
+start_gateway() { # name bin env args wrk-env; sets GW_PID GW_URL
+  local name="$1" bin="$2" env_list="$3" args="$4" wrk_env="$5" pub adm poc
   pub=$(free_port); adm=$(free_port); poc=$(free_port)
   # shellcheck disable=SC2086 # the environment and flags are split on spaces on purpose
   env RUST_LOG=warn $env_list taskset -c 0 "$bin" --health-interval 1s --queue-timeout 10s $args \
@@ -94,7 +99,7 @@ start_gateway() { # name bin env args; sets GW_PID GW_URL
   curl -fsS -m 5 -o /dev/null -H 'Content-Type: application/json' -d "$batch" "http://127.0.0.1:$adm/admin/v1/nodes/batch" \
     || { log "gateway $name did not take the workers; see $RUN/$name.log"; exit 1; }
   local auth=()
-  case " $WRK_ENV " in *" API_KEY="*) auth=(-H "Authorization: Bearer $(echo " $WRK_ENV " | sed 's/.* API_KEY=\([^ ]*\) .*/\1/')") ;; esac
+  case " $wrk_env " in *" API_KEY="*) auth=(-H "Authorization: Bearer $(echo " $wrk_env " | sed 's/.* API_KEY=\([^ ]*\) .*/\1/')") ;; esac
   for _ in $(seq 1 300); do
     curl -fsS -m 2 -o /dev/null -H 'Content-Type: application/json' "${auth[@]}" \
       -d "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
@@ -103,8 +108,8 @@ start_gateway() { # name bin env args; sets GW_PID GW_URL
   done
   log "gateway $name never answered; see $RUN/$name.log"; exit 1
 }
-start_gateway a "$A_BIN" "$A_ENV" "$A_ARGS"; A_PID=$GW_PID; A_URL=$GW_URL
-start_gateway b "$B_BIN" "$B_ENV" "$B_ARGS"; B_PID=$GW_PID; B_URL=$GW_URL
+start_gateway a "$A_BIN" "$A_ENV" "$A_ARGS" "$WRK_ENV $A_WRK"; A_PID=$GW_PID; A_URL=$GW_URL
+start_gateway b "$B_BIN" "$B_ENV" "$B_ARGS" "$WRK_ENV $B_WRK"; B_PID=$GW_PID; B_URL=$GW_URL
 sleep 2
 log "A: $A_BIN $A_ENV $A_ARGS"
 log "B: $B_BIN $B_ENV $B_ARGS"
@@ -135,11 +140,19 @@ for r in $(seq 1 "$ROUNDS"); do
   for f in "$RUN/wrk-a-$r.txt" "$RUN/wrk-b-$r.txt"; do
     [ -z "$(non2xx "$f")" ] || log "round $r: $(basename "$f") has non-2xx answers: $(non2xx "$f")"
   done
-  line=$(python3 - "$na" "$nb" $((a1 - a0)) $((b1 - b0)) "$(getconf CLK_TCK)" "$DURATION" <<'PY'
-import sys
-na, nb, ta, tb, tck, dur = (float(x) for x in sys.argv[1:])
+  line=$(python3 - "$na" "$nb" $((a1 - a0)) $((b1 - b0)) "$(getconf CLK_TCK)" "$DURATION" \
+    "$JSON" "$LABEL" "$MODE" "$CONNS" "$r" <<'PY'
+import json, sys
+na, nb, ta, tb, tck, dur = (float(x) for x in sys.argv[1:7])
+out, label, mode, conns, rnd = sys.argv[7:]
 ca, cb = ta / tck * 1000 / na, tb / tck * 1000 / nb
 print(f"{na/dur:12,.0f} {nb/dur:12,.0f} {ca:14.4f} {cb:14.4f} {cb/ca:8.3f}")
+if out:
+    with open(out, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"group": "paired", "system": label, "mode": mode,
+                            "connections": int(conns), "round": int(rnd),
+                            "base_rps": na / dur, "rps": nb / dur, "base_cpu_ms": ca,
+                            "cpu_ms": cb, "ratio": cb / ca}) + "\n")
 PY
 )
   printf '%-6s %s\n' "$r" "$line"

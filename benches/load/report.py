@@ -93,7 +93,37 @@ def per_round(values, digits):
 
 def cpu_ms(row):
     # CPU s per 1,000 requests is CPU ms per request.
-    return row.get("cpu_s_per_1k")
+    return row.get("cpu_s_per_1k", row.get("cpu_ms"))
+
+
+def feature_order(systems):
+    order = ["gonka+" + f for f in FEATURE_LABELS]
+    return sorted(systems, key=lambda s: order.index(s) if s in order else len(order))
+
+
+def sequential_rises(runs, mode, conns, system):
+    """Per-round % rises of a sequential feature row over the plain gonka of the same round."""
+    base = {r.get("round"): r for r in runs.get("feature", "gonka", mode, conns)}
+    return [100 * (ratio(r["cpu_ms"], base[r.get("round")]["cpu_ms"]) - 1)
+            for r in runs.get("feature", system, mode, conns)
+            if r.get("round") in base and r.get("cpu_ms") and base[r.get("round")].get("cpu_ms")]
+
+
+def paired_rises(runs, mode, conns, system):
+    """Per-round % rises of a paired feature row over the plain gonka run beside it."""
+    return [100 * (r["ratio"] - 1) for r in runs.get("paired", system, mode, conns) if r.get("ratio")]
+
+
+def feature_rises(runs):
+    """{(mode, connections label): {row: median % rise}} and how they were measured: the paired
+    rows when there are any, else the sequential ones."""
+    group, rises_of = ("paired", paired_rises) if runs.scenarios("paired") else ("feature", sequential_rises)
+    out = {}
+    for mode, conns in runs.scenarios(group):
+        label = f"{mode} c={conns}+{conns}" if group == "paired" else f"{mode} c={conns}"
+        rows = feature_order([s for s in runs.systems(group) if s != "gonka"])
+        out[label] = {s: med(rises_of(runs, mode, conns, s)) for s in rows}
+    return out, group
 
 
 def main():
@@ -197,9 +227,7 @@ def main():
 
     # ---- feature cost -----------------------------------------------------------------------
     feat_scen = runs.scenarios("feature")
-    features = [s for s in runs.systems("feature") if s != "gonka"]
-    order = ["gonka+" + f for f in FEATURE_LABELS]
-    features.sort(key=lambda s: order.index(s) if s in order else len(order))
+    features = feature_order([s for s in runs.systems("feature") if s != "gonka"])
     if feat_scen:
         w("## Feature cost: gonka with one per-request feature on\n")
         w("Each feature row is its own gateway, measured right after a plain `gonka` measured again at the same")
@@ -231,12 +259,44 @@ def main():
                     rise_txt = "—" if rise is None else f"{rise:+.1f} % ({' / '.join(f'{v:+.1f} %' for v in rises)})"
                     passed = None if rise is None else rise <= FEATURE_TARGET_PCT
                     ok_txt = verdict(passed)
-                    if rise is not None:
+                    if rise is not None and not runs.scenarios("paired"):
                         feat = s.split("+", 1)[1]
                         targets.append((f"feature cost ≤ {FEATURE_TARGET_PCT:g} %: {feat}", f"{mode} c={conns}",
                                         f"{rise:+.1f} % ({cpu:.4f} ms/req)", passed))
                 w(f"| {s} | {mode} c={conns} | {fmt(rps, 0)} | {fmt(p99, 1)} | {fmt(cpu, 4)} ({per_round(cpu_v, 4)}) | "
                   f"{rise_txt} | {fmt(spans, 2)} | {fmt(tokens, 1)} | {fmt(traces, 2)} | {ok_txt} |")
+        w("")
+        w("Rows: " + "; ".join(f"`gonka+{k}`: {v}" for k, v in FEATURE_LABELS.items()) + ".\n")
+
+    # ---- feature cost, paired ---------------------------------------------------------------
+    pair_scen = runs.scenarios("paired")
+    pair_rows = feature_order(runs.systems("paired"))
+    if pair_scen:
+        w("## Feature cost: gonka with one per-request feature on, paired\n")
+        w("Each row is its own gateway run AT THE SAME TIME as a plain `gonka` (`--database memory: --traces off")
+        w("--policy round-robin`), both pinned to the router's core, each loaded by its own wrk with the")
+        w("connections shown (`benches/load/pair.sh`). Whatever slows the machine during a round slows both")
+        w("alike, so the ratio of their CPU per request stays within a few % from round to round where the")
+        w("sequential rows of a shared VM swing by ±20 %. Rise = the median over the rounds of (the row's")
+        w(f"CPU ms per request ÷ the plain gateway's) − 1; the target is ≤ {FEATURE_TARGET_PCT:g} % per feature.\n")
+        w("| row | scenario | plain gonka req/s | row req/s | plain gonka CPU ms / request | row CPU ms / request | rise over plain gonka (per round) | ≤ 10 % |")
+        w("|---|---|---:|---:|---:|---:|---:|---|")
+        for mode, conns in pair_scen:
+            for s in pair_rows:
+                rs = runs.get("paired", s, mode, conns)
+                if not rs:
+                    continue
+                rises = paired_rises(runs, mode, conns, s)
+                rise = med(rises)
+                passed = None if rise is None else rise <= FEATURE_TARGET_PCT
+                scen = f"{mode} c={conns}+{conns}"
+                rise_txt = "—" if rise is None else f"{rise:+.1f} % ({' / '.join(f'{v:+.1f}' for v in rises)})"
+                w(f"| {s} | {scen} | {fmt(med([r.get('base_rps') for r in rs]), 0)} | {fmt(med([r.get('rps') for r in rs]), 0)} | "
+                  f"{fmt(med([r.get('base_cpu_ms') for r in rs]), 4)} | {fmt(med([r.get('cpu_ms') for r in rs]), 4)} | "
+                  f"{rise_txt} | {verdict(passed)} |")
+                if rise is not None:
+                    targets.append((f"feature cost ≤ {FEATURE_TARGET_PCT:g} %: {s.split('+', 1)[1]} (paired)", scen,
+                                    f"{rise:+.1f} %", passed))
         w("")
         w("Rows: " + "; ".join(f"`gonka+{k}`: {v}" for k, v in FEATURE_LABELS.items()) + ".\n")
 
@@ -334,7 +394,8 @@ def chart(runs, path, commit):
     scen = runs.scenarios("system")
     routers = [s for s in ["gonka"] + PEERS if s in runs.systems("system")]
     labels = [f"{m}\nc={c}" for m, c in scen]
-    has_features = bool(runs.scenarios("feature"))
+    rises, rise_group = feature_rises(runs)
+    has_features = bool(rises)
     fig, axes = plt.subplots(1, 4 if has_features else 3, figsize=(21 if has_features else 16, 5.5))
     width = 0.8 / max(1, len(routers))
     metrics = [("rps", "requests/s (higher is better)", True),
@@ -360,26 +421,18 @@ def chart(runs, path, commit):
         ax.legend(fontsize=8)
     if has_features:
         ax = axes[3]
-        fscen = runs.scenarios("feature")
-        feats = [s for s in runs.systems("feature") if s != "gonka"]
-        order = ["gonka+" + f for f in FEATURE_LABELS]
-        feats.sort(key=lambda s: order.index(s) if s in order else len(order))
-        fw = 0.8 / max(1, len(fscen))
-        for j, (m, c) in enumerate(fscen):
-            base = {r.get("round"): r for r in runs.get("feature", "gonka", m, c)}
-            vals = []
-            for s in feats:
-                rises = [100 * (ratio(r["cpu_ms"], base[r.get("round")]["cpu_ms"]) - 1)
-                         for r in runs.get("feature", s, m, c)
-                         if r.get("round") in base and r.get("cpu_ms") and base[r.get("round")].get("cpu_ms")]
-                vals.append(med(rises) or 0)
-            ys = [y + (j - (len(fscen) - 1) / 2) * fw for y in range(len(feats))]
-            ax.barh(ys, vals, fw, label=f"{m} c={c}")
+        feats = feature_order({f for by_row in rises.values() for f in by_row})
+        fw = 0.8 / max(1, len(rises))
+        for j, (label, by_row) in enumerate(rises.items()):
+            vals = [by_row.get(f) or 0 for f in feats]
+            ys = [y + (j - (len(rises) - 1) / 2) * fw for y in range(len(feats))]
+            ax.barh(ys, vals, fw, label=label)
         ax.axvline(FEATURE_TARGET_PCT, color="red", linestyle=":", label=f"target ≤ {FEATURE_TARGET_PCT:g} %")
         ax.set_yticks(range(len(feats)))
         ax.set_yticklabels([s.replace("gonka+", "") for s in feats])
         ax.invert_yaxis()
-        ax.set_title("gonka CPU per request: % rise per feature")
+        ax.set_title("gonka CPU per request: % rise per feature"
+                     + (" (paired)" if rise_group == "paired" else ""))
         ax.legend(fontsize=8)
     fig.suptitle(f"gonka-gateway vs vllm-router vs sglang-router: same mock workers, same machine, one run "
                  f"(medians over rounds; commit {commit.split()[0]})")
