@@ -94,17 +94,9 @@ where
         return answer(request).await;
     };
     let response = answer(request).with_context(cx.clone()).await;
-    let status = response.status().as_u16();
-    let span = cx.span();
-    span.set_attribute(KeyValue::new(
-        "http.response.status_code",
-        i64::from(status),
-    ));
-    if status >= 500 {
-        span.set_attribute(KeyValue::new("error.type", status.to_string()));
-        span.set_status(Status::error(""));
-    }
-    span.end();
+    // On a server, a 4xx is the client's error, not the span's.
+    record_answer(&cx, response.status().as_u16(), 500);
+    cx.span().end();
     response
 }
 
@@ -143,12 +135,18 @@ pub(super) fn inject(cx: &Context, headers: &mut HeaderMap) {
 
 /// Records an answer's status on the client span `cx` holds (4xx and 5xx are errors).
 pub(super) fn record_status(cx: &Context, status: u16) {
+    record_answer(cx, status, 400);
+}
+
+/// Records `status` on the span `cx` holds, and from `error_from` up `error.type` and the error
+/// status.
+fn record_answer(cx: &Context, status: u16, error_from: u16) {
     let span = cx.span();
     span.set_attribute(KeyValue::new(
         "http.response.status_code",
         i64::from(status),
     ));
-    if status >= 400 {
+    if status >= error_from {
         span.set_attribute(KeyValue::new("error.type", status.to_string()));
         span.set_status(Status::error(""));
     }
