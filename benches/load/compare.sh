@@ -443,6 +443,7 @@ if [ -n "$FEATURES" ] && [ "$FEATURE_METHOD" = paired ]; then
       if [ "$f" = all ]; then feature_setup "traces+otel+tokens+keys+model-aware"; else feature_setup "$f"; fi
       for mode in plain stream; do
         log "paired: gonka+$f against gonka, $mode, $((conns / 2)) connections each"
+        spans0=$(sink_spans); tr0=$(traces_stored "${TRACES_DB:-}")
         echo "paired gonka+$f ($mode): benches/load/pair.sh --a-args \"$BASE_ARGS\" --b-args \"${GONKA_ARGS[*]}\" --b-wrk-env \"${WRK_ENV[*]:-}\" --mode $mode --connections $((conns / 2)) --rounds $PAIR_ROUNDS --duration $PAIR_DURATION" >> "$COMMANDS"
         if ! bash "$HERE/pair.sh" --a-bin "$GATEWAY" --b-bin "$GATEWAY" --bin-dir "$BIN_DIR" \
             --a-args "$BASE_ARGS" --b-args "${GONKA_ARGS[*]}" --b-wrk-env "${WRK_ENV[*]:-}" \
@@ -452,6 +453,12 @@ if [ -n "$FEATURES" ] && [ "$FEATURE_METHOD" = paired ]; then
           echo "{\"system\":\"gonka+$f\",\"mode\":\"$mode\",\"connections\":$((conns / 2)),\"error\":\"paired run failed; see its log\"}" >> "$RESULTS"
         fi
         tail -1 "$RUN/pair-$f-$mode-$conns.log" >&2
+        # What the feature row did besides its requests: spans the sink got (only B exports),
+        # traces stored in B's database (written off the request path: a moment to catch up).
+        [ -n "${TRACES_DB:-}" ] && sleep 1
+        spans1=$(sink_spans); tr1=$(traces_stored "${TRACES_DB:-}")
+        printf '{"group": "paired-seen", "system": "gonka+%s", "mode": "%s", "connections": %d, "spans_exported": %d, "traces_stored": %d}\n' \
+          "$f" "$mode" $((conns / 2)) $((spans1 - spans0)) $((tr1 - tr0)) >> "$RESULTS"
       done
     done
   done

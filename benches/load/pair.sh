@@ -22,7 +22,9 @@
 #   --a-wrk-env / --b-wrk-env      extra environment of one side's wrk only (e.g. USAGE=1)
 #   --bin-dir DIR                  mock-worker from DIR (default target/release; built if missing)
 #   --json FILE                    also append one JSON line per round to FILE (A's and B's req/s
-#                                  and CPU ms per request, the ratio), tagged with --label
+#                                  and CPU ms per request, the ratio), tagged with --label, and a
+#                                  last line with B's requests and the completion tokens B counted
+#                                  over the rounds (its /metrics), so a feature is seen at work
 #   --label NAME                   the rows' "system" in --json (default "b")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -119,8 +121,17 @@ log "$MODE, $CONNS connections each, $DURATION s × $ROUNDS rounds; gateways on 
 # Requests wrk completed, from its summary line "N requests in ...".
 requests() { awk '/requests in/ {print $1; exit}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print $NF; exit}' "$1"; }
+# Completion tokens gateway $1 counted so far (gonka_gateway_tokens_total); $2: its wrk env.
+tokens() {
+  local auth=()
+  case " $2 " in *" API_KEY="*) auth=(-H "Authorization: Bearer $(echo " $2 " | sed 's/.* API_KEY=\([^ ]*\) .*/\1/')") ;; esac
+  curl -fsS -m 5 "${auth[@]}" "$1/metrics" 2>/dev/null \
+    | awk '/^gonka_gateway_tokens_total\{/ && /kind="completion"/ {s += $NF} END {printf "%d\n", s}'
+}
 stream=0; [ "$MODE" = stream ] && stream=1
 ratios=()
+b_requests=0
+b_tokens0=$(tokens "$B_URL" "$WRK_ENV $B_WRK")
 printf '%-6s %12s %12s %14s %14s %8s\n' round "A req/s" "B req/s" "A ms CPU/req" "B ms CPU/req" "B ÷ A"
 for r in $(seq 1 "$ROUNDS"); do
   a0=$(cpu_ticks "$A_PID"); b0=$(cpu_ticks "$B_PID")
@@ -155,9 +166,15 @@ if out:
                             "cpu_ms": cb, "ratio": cb / ca}) + "\n")
 PY
 )
+  b_requests=$((b_requests + nb))
   printf '%-6s %s\n' "$r" "$line"
   ratios+=("$(echo "$line" | awk '{print $NF}')")
 done
+if [ -n "$JSON" ]; then
+  b_tokens1=$(tokens "$B_URL" "$WRK_ENV $B_WRK")
+  printf '{"group": "paired-total", "system": "%s", "mode": "%s", "connections": %d, "requests": %d, "tokens_counted": %d}\n' \
+    "$LABEL" "$MODE" "$CONNS" "$b_requests" $((${b_tokens1:-0} - ${b_tokens0:-0})) >> "$JSON"
+fi
 python3 - "${ratios[@]}" <<'PY'
 import statistics, sys
 r = sorted(float(x) for x in sys.argv[1:])

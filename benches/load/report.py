@@ -278,9 +278,12 @@ def main():
         w("connections shown (`benches/load/pair.sh`). Whatever slows the machine during a round slows both")
         w("alike, so the ratio of their CPU per request stays within a few % from round to round where the")
         w("sequential rows of a shared VM swing by ±20 %. Rise = the median over the rounds of (the row's")
-        w(f"CPU ms per request ÷ the plain gateway's) − 1; the target is ≤ {FEATURE_TARGET_PCT:g} % per feature.\n")
-        w("| row | scenario | plain gonka req/s | row req/s | plain gonka CPU ms / request | row CPU ms / request | rise over plain gonka (per round) | ≤ 10 % |")
-        w("|---|---|---:|---:|---:|---:|---:|---|")
+        w(f"CPU ms per request ÷ the plain gateway's) − 1; the target is ≤ {FEATURE_TARGET_PCT:g} % per feature.")
+        w("`spans/req`, `tokens/req`, `traces/req`: spans the OTLP sink received, completion tokens the row's")
+        w("gateway counted, request traces stored in its SQLite database, per request the row's gateway answered")
+        w("over its rounds: each row's feature at work.\n")
+        w("| row | scenario | plain gonka req/s | row req/s | plain gonka CPU ms / request | row CPU ms / request | rise over plain gonka (per round) | spans/req | tokens/req | traces/req | ≤ 10 % |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for mode, conns in pair_scen:
             for s in pair_rows:
                 rs = runs.get("paired", s, mode, conns)
@@ -291,9 +294,14 @@ def main():
                 passed = None if rise is None else rise <= FEATURE_TARGET_PCT
                 scen = f"{mode} c={conns}+{conns}"
                 rise_txt = "—" if rise is None else f"{rise:+.1f} % ({' / '.join(f'{v:+.1f}' for v in rises)})"
+                total = (runs.get("paired-total", s, mode, conns) or [{}])[0]
+                seen = (runs.get("paired-seen", s, mode, conns) or [{}])[0]
+                per_req = {k: ratio(src.get(k), total.get("requests")) for k, src in
+                           (("spans_exported", seen), ("tokens_counted", total), ("traces_stored", seen))}
                 w(f"| {s} | {scen} | {fmt(med([r.get('base_rps') for r in rs]), 0)} | {fmt(med([r.get('rps') for r in rs]), 0)} | "
                   f"{fmt(med([r.get('base_cpu_ms') for r in rs]), 4)} | {fmt(med([r.get('cpu_ms') for r in rs]), 4)} | "
-                  f"{rise_txt} | {verdict(passed)} |")
+                  f"{rise_txt} | {fmt(per_req['spans_exported'], 2)} | {fmt(per_req['tokens_counted'], 1)} | "
+                  f"{fmt(per_req['traces_stored'], 2)} | {verdict(passed)} |")
                 if rise is not None:
                     targets.append((f"feature cost ≤ {FEATURE_TARGET_PCT:g} %: {s.split('+', 1)[1]} (paired)", scen,
                                     f"{rise:+.1f} %", passed))
