@@ -35,8 +35,9 @@ pub enum SpanMode {
     Tracing,
     /// OpenTelemetry spans built directly with the tracer of OpenTelemetry's global tracer
     /// provider (taken when this mode is set): the same names, kinds, attributes, status and
-    /// parents as the bridged spans, exported at about half the cost, but invisible to `tracing`
-    /// layers. For when only the exporter records the HTTP spans (the log filter leaves them
+    /// parents as the bridged spans, built without the bridge's per-span work (the gateway with
+    /// OTLP export measured 0.86× the CPU per request of bridged spans), but invisible to
+    /// `tracing` layers. For when only the exporter records the HTTP spans (the log filter leaves them
     /// out). The server span's context is current while a request is served, so bridged spans and
     /// outgoing calls under it are its children.
     Direct,
