@@ -1,7 +1,7 @@
 //! Continuous health checks of deployments' running tasks: every running task's engine
 //! instance is probed with its group's `health_check` (HTTP `GET` of the path answering 2xx, or
 //! a TCP connect, on the instance's port; every `interval_seconds`, `timeout_seconds` each; the
-//! probe the task driver uses during updates, [`crate::task_driver::probe_instance`]). A task
+//! probe the task driver uses during updates, `task_driver::probe_instance`). A task
 //! failing `unhealthy_threshold` checks in a row is unhealthy until one check passes.
 //!
 //! The results land in a [`TaskHealthBook`] that routing reads on every request

@@ -26,7 +26,7 @@ pub struct GroupCreation {
     pub audit: AuditEntry,
 }
 
-/// Which tasks [`DeploymentStore::list_tasks`] returns (`None` = any).
+/// Which tasks [`DeploymentStore::tasks`] returns (`None` = any).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskFilter {
     /// Of this group.

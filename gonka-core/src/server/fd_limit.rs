@@ -35,7 +35,7 @@ pub fn raise_fd_limit() -> Option<FdLimit> {
     imp::raise()
 }
 
-/// The current soft open-file limit, [`ASSUMED_SOFT_LIMIT`] (1,024) where it cannot be read,
+/// The current soft open-file limit, 1,024 (an assumed default) where it cannot be read,
 /// `u64::MAX` when unlimited.
 pub fn fd_soft_limit() -> u64 {
     imp::soft().unwrap_or(ASSUMED_SOFT_LIMIT)

@@ -42,7 +42,7 @@ impl Default for NodeStats {
 
 impl NodeStats {
     /// Records a successful request of `latency_ms`. Percentiles are recomputed every
-    /// [`REFRESH_EVERY`] samples (and for the first ones), keeping the per-request cost small.
+    /// `REFRESH_EVERY` samples (and for the first ones), keeping the per-request cost small.
     pub fn record_success(&mut self, latency_ms: f32) {
         self.latencies_ms[self.next] = latency_ms;
         self.next = (self.next + 1) % WINDOW;

@@ -8,8 +8,8 @@ use tokio::time::Instant;
 use super::TraceRecorder;
 use crate::pool::Permit;
 
-/// A trace being filled in as its request is routed and answered; [`record`](Self::record)
-/// hands it to the writer. One per request, moved along with the request (into the answer's
+/// A trace being filled in as its request is routed and answered; [`finish`](Self::finish) or
+/// [`refused`](Self::refused) hands it to the writer. One per request, moved along with the request (into the answer's
 /// body once it streams).
 #[derive(Debug)]
 pub struct PendingTrace {

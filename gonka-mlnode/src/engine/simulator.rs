@@ -39,8 +39,8 @@ struct Loading {
 /// The in-process simulator engine. Ignores `dtype` and the `args` it does not know; the model
 /// name from the spec is what it serves. Of the `args` it reads `--max-model-len N` (its context
 /// length) and two faults of its own, so a launch (a deployment's `engine_args`) can ask for a
-/// broken engine: [`FAIL_START_ARG`] (the start fails, as an engine whose model does not load)
-/// and [`UNHEALTHY_ARG`] (it serves, but `/health` answers `503`). With a [`SimulatorConfig::load_time`], `start` first waits that long (health
+/// broken engine: `FAIL_START_ARG` (the start fails, as an engine whose model does not load)
+/// and `UNHEALTHY_ARG` (it serves, but `/health` answers `503`). With a [`SimulatorConfig::load_time`], `start` first waits that long (health
 /// `Starting`, nothing served, like a large model loading); `stop` during the wait cancels the
 /// start, which then fails.
 #[derive(Debug)]

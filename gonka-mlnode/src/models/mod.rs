@@ -1,6 +1,6 @@
 //! Models on the node's disk and their download from the Hugging Face hub, as upstream's ML
 //! node manages them (`api.models`): the hub cache layout ([`cache`]), the hub's HTTP API
-//! ([`hub`]), background downloads ([`manager`]), the management routes ([`routes`]) and the
+//! ([`hub`]), background downloads ([`manager`]), the management routes (`routes`) and the
 //! cache's disk space ([`space`]).
 
 pub mod cache;

@@ -8,7 +8,7 @@
 //!   engine gives `init/generate` precedence) and computes each job on a blocking thread.
 //! - Results are kept for `result_ttl` after the job ends, for
 //!   `GET /api/v1/inference/pow/generate/{port}:{id}`; a job with a `url` also has its result
-//!   POSTed to `{url}/validated` or `{url}/generated` by the [`CallbackQueue`].
+//!   POSTed to `{url}/validated` or `{url}/generated` by the `CallbackQueue`.
 //! - [`GenerateQueue::clear`] (`/pow/stop`, `/api/v1/stop`) cancels the queued jobs and the
 //!   running one (between two chunks), forgets every result and abandons pending callbacks,
 //!   as upstream's `clear_queue` does.

@@ -8,7 +8,7 @@
 //! in flight; a sleeping one is woken and the request waits (at most the start-up timeout, then
 //! 503 `model_unavailable` with `Retry-After`); other models go to the single-model engines.
 //! On a llama.cpp node `/tokenize`, `/detokenize` and `/v1/models` are answered in vLLM's words
-//! ([`llamacpp_vllm`]), as upstream's network node reads them.
+//! (`llamacpp_vllm`), as upstream's network node reads them.
 
 use gonka_core::trace_context::SendTraced;
 use std::sync::Arc;

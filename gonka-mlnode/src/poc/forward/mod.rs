@@ -12,7 +12,7 @@
 //!   `<port>:<id>`, which `GET generate/<port>:<id>` routes back to that backend; an engine's
 //!   error status comes back with `{detail: <engine body>}`, an unreachable engine is `502`.
 //!
-//! Bodies are re-encoded as upstream's pydantic models dump them ([`wire`]); a body they would
+//! Bodies are re-encoded as upstream's pydantic models dump them (`wire`); a body they would
 //! refuse is `422`. One difference: a result id naming a port that is no engine of this node is
 //! `502` without any call (upstream would call whatever listens there).
 
