@@ -10,8 +10,7 @@
 /// powers of two (e.g. 300 rows with `largest` 128: 128, 128, 32, 8, 4). `largest` is rounded
 /// down to a power of two (at least 1). Every row is in exactly one chunk, in order.
 pub(crate) fn power_of_two_chunks<T>(rows: &[T], largest: usize) -> impl Iterator<Item = &[T]> {
-    let largest = largest.max(1);
-    let largest = 1usize << (usize::BITS - 1 - largest.leading_zeros());
+    let largest = 1usize << largest.max(1).ilog2();
     let mut rest = rows;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -20,7 +19,7 @@ pub(crate) fn power_of_two_chunks<T>(rows: &[T], largest: usize) -> impl Iterato
         let size = if rest.len() >= largest {
             largest
         } else {
-            1usize << (usize::BITS - 1 - rest.len().leading_zeros())
+            1usize << rest.len().ilog2()
         };
         let (chunk, tail) = rest.split_at(size);
         rest = tail;

@@ -66,7 +66,8 @@ impl std::error::Error for TelemetryError {}
 pub struct Telemetry {
     provider: SdkTracerProvider,
     exporting: bool,
-    http_spans_recorded: bool,
+    /// Whether the log filter may record the HTTP spans (`RUST_LOG` names their target at `info`
+    /// or finer).
     http_spans_logged: bool,
 }
 
@@ -80,14 +81,14 @@ impl Telemetry {
     /// (`RUST_LOG`) may enable `info` spans. When not, a binary may pass the trace context on
     /// without building them ([`crate::trace_context::set_propagation_only`]).
     pub fn http_spans_recorded(&self) -> bool {
-        self.http_spans_recorded
+        self.exporting || self.http_spans_logged
     }
 
     /// The cheapest [`SpanMode`] that keeps what is recorded of the HTTP spans: no spans when
     /// nothing records them, spans built directly when only the exporter does, `tracing` spans
     /// when the logs may record them.
     pub fn span_mode(&self) -> SpanMode {
-        if !self.http_spans_recorded {
+        if !self.http_spans_recorded() {
             SpanMode::PropagationOnly
         } else if self.exporting && !self.http_spans_logged {
             SpanMode::Direct
@@ -218,7 +219,6 @@ pub fn init(
     Ok(Telemetry {
         provider,
         exporting,
-        http_spans_recorded: exporting || !quiet_log,
         http_spans_logged: !quiet_log,
     })
 }
@@ -234,7 +234,6 @@ mod tests {
             Telemetry {
                 provider: SdkTracerProvider::builder().build(),
                 exporting,
-                http_spans_recorded: exporting || http_spans_logged,
                 http_spans_logged,
             }
             .span_mode()

@@ -130,7 +130,9 @@ enum ClientInner {
     Tracing(Span),
     /// An OpenTelemetry span built directly, in the context that holds it.
     Direct(Context),
-    /// No span ([`SpanMode::PropagationOnly`], or [`SpanMode::Direct`] without a tracer).
+    /// No span, the context passed on directly ([`SpanMode::PropagationOnly`]).
+    PropagationOnly,
+    /// No span and nothing passed on ([`SpanMode::Direct`] without a tracer).
     None,
 }
 
@@ -150,7 +152,7 @@ impl ClientSpan {
         match &self.0 {
             ClientInner::Tracing(span) => tracing::Instrument::instrument(call, span.clone()).await,
             ClientInner::Direct(cx) => call.with_context(cx.clone()).await,
-            ClientInner::None => call.await,
+            ClientInner::PropagationOnly | ClientInner::None => call.await,
         }
     }
 }
@@ -171,13 +173,13 @@ pub fn inject(span: &ClientSpan, headers: &mut HeaderMap) {
     match &span.0 {
         ClientInner::Tracing(span) => inject_span(span, headers),
         ClientInner::Direct(cx) => direct::inject(cx, headers),
-        ClientInner::None if span_mode() == SpanMode::PropagationOnly => lean::inject(headers),
+        ClientInner::PropagationOnly => lean::inject(headers),
         ClientInner::None => {}
     }
 }
 
 /// Writes the trace context of the `tracing` span `span` into `headers`, as [`inject`] does.
-pub fn inject_span(span: &Span, headers: &mut HeaderMap) {
+fn inject_span(span: &Span, headers: &mut HeaderMap) {
     let cx = span.context();
     opentelemetry::global::get_text_map_propagator(|p| {
         p.inject_context(&cx, &mut HeaderInjector(headers))
@@ -273,7 +275,7 @@ where
 /// span in [`SpanMode::PropagationOnly`].
 pub fn client_span(method: &Method, uri: &Uri) -> ClientSpan {
     ClientSpan(match span_mode() {
-        SpanMode::PropagationOnly => ClientInner::None,
+        SpanMode::PropagationOnly => ClientInner::PropagationOnly,
         SpanMode::Direct => match direct::client_span(method, uri) {
             Some(cx) => ClientInner::Direct(cx),
             None => ClientInner::None,
@@ -306,7 +308,7 @@ pub fn record_status(span: &ClientSpan, status: u16) {
             }
         }
         ClientInner::Direct(cx) => direct::record_status(cx, status),
-        ClientInner::None => {}
+        ClientInner::PropagationOnly | ClientInner::None => {}
     }
 }
 
@@ -319,7 +321,7 @@ pub fn record_error(span: &ClientSpan, error_type: &'static str) {
             span.record("otel.status_code", "ERROR");
         }
         ClientInner::Direct(cx) => direct::record_error(cx, error_type),
-        ClientInner::None => {}
+        ClientInner::PropagationOnly | ClientInner::None => {}
     }
 }
 
