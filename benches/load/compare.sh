@@ -256,13 +256,6 @@ printf '%s\n' "$API_KEY" > "$RUN/api-keys.txt"
 # ---- one measured run ------------------------------------------------------------------------
 TICKS=$(getconf CLK_TCK)
 ROUND=0
-# Completion tokens the gateway at $1 counted so far (gonka_gateway_tokens_total), $2: API key.
-gonka_tokens() {
-  local auth=()
-  [ -n "${2:-}" ] && auth=(-H "Authorization: Bearer $2")
-  curl -fsS -m 5 "${auth[@]}" "$1/metrics" 2>/dev/null \
-    | awk '/^gonka_gateway_tokens_total\{/ && /kind="completion"/ {s += $NF} END {printf "%d\n", s}'
-}
 # measure SYSTEM BASE PID MODE CONNS EXTRA_JSON, with WRK_ENV (array of NAME=VALUE) and, for a
 # gonka row, GONKA_KEY (API key to read /metrics with) set by the caller.
 measure() {

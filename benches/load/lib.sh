@@ -30,3 +30,17 @@ worker_batch() {
   done
   echo "$batch]"
 }
+
+# The API_KEY=... value of a space-separated wrk environment ($1), or nothing.
+api_key_of() {
+  case " $1 " in *" API_KEY="*) echo " $1 " | sed 's/.* API_KEY=\([^ ]*\) .*/\1/' ;; esac
+}
+
+# Completion tokens the gateway at $1 counted so far (gonka_gateway_tokens_total, read from its
+# /metrics); $2: the API key to read it with, if any.
+gonka_tokens() {
+  local auth=()
+  [ -n "${2:-}" ] && auth=(-H "Authorization: Bearer $2")
+  curl -fsS -m 5 "${auth[@]}" "$1/metrics" 2>/dev/null \
+    | awk '/^gonka_gateway_tokens_total\{/ && /kind="completion"/ {s += $NF} END {printf "%d\n", s}'
+}

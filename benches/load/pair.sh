@@ -100,8 +100,9 @@ start_gateway() { # name bin env args wrk-env; sets GW_PID GW_URL
   for _ in $(seq 1 100); do curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$adm/admin/v1/nodes" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -m 5 -o /dev/null -H 'Content-Type: application/json' -d "$batch" "http://127.0.0.1:$adm/admin/v1/nodes/batch" \
     || { log "gateway $name did not take the workers; see $RUN/$name.log"; exit 1; }
-  local auth=()
-  case " $wrk_env " in *" API_KEY="*) auth=(-H "Authorization: Bearer $(echo " $wrk_env " | sed 's/.* API_KEY=\([^ ]*\) .*/\1/')") ;; esac
+  local auth=() key
+  key=$(api_key_of "$wrk_env")
+  [ -z "$key" ] || auth=(-H "Authorization: Bearer $key")
   for _ in $(seq 1 300); do
     curl -fsS -m 2 -o /dev/null -H 'Content-Type: application/json' "${auth[@]}" \
       -d "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
@@ -121,17 +122,10 @@ log "$MODE, $CONNS connections each, $DURATION s × $ROUNDS rounds; gateways on 
 # Requests wrk completed, from its summary line "N requests in ...".
 requests() { awk '/requests in/ {print $1; exit}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print $NF; exit}' "$1"; }
-# Completion tokens gateway $1 counted so far (gonka_gateway_tokens_total); $2: its wrk env.
-tokens() {
-  local auth=()
-  case " $2 " in *" API_KEY="*) auth=(-H "Authorization: Bearer $(echo " $2 " | sed 's/.* API_KEY=\([^ ]*\) .*/\1/')") ;; esac
-  curl -fsS -m 5 "${auth[@]}" "$1/metrics" 2>/dev/null \
-    | awk '/^gonka_gateway_tokens_total\{/ && /kind="completion"/ {s += $NF} END {printf "%d\n", s}'
-}
 stream=0; [ "$MODE" = stream ] && stream=1
 ratios=()
 b_requests=0
-b_tokens0=$(tokens "$B_URL" "$WRK_ENV $B_WRK")
+b_tokens0=$(gonka_tokens "$B_URL" "$(api_key_of "$WRK_ENV $B_WRK")")
 printf '%-6s %12s %12s %14s %14s %8s\n' round "A req/s" "B req/s" "A ms CPU/req" "B ms CPU/req" "B ÷ A"
 for r in $(seq 1 "$ROUNDS"); do
   a0=$(cpu_ticks "$A_PID"); b0=$(cpu_ticks "$B_PID")
@@ -171,7 +165,7 @@ PY
   ratios+=("$(echo "$line" | awk '{print $NF}')")
 done
 if [ -n "$JSON" ]; then
-  b_tokens1=$(tokens "$B_URL" "$WRK_ENV $B_WRK")
+  b_tokens1=$(gonka_tokens "$B_URL" "$(api_key_of "$WRK_ENV $B_WRK")")
   printf '{"group": "paired-total", "system": "%s", "mode": "%s", "connections": %d, "requests": %d, "tokens_counted": %d}\n' \
     "$LABEL" "$MODE" "$CONNS" "$b_requests" $((${b_tokens1:-0} - ${b_tokens0:-0})) >> "$JSON"
 fi
