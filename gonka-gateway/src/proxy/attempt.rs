@@ -11,9 +11,9 @@ use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::body::Forwarding;
+use super::conn_pool::PooledBody;
 use super::framing::Framing;
 use super::upstream::SendError;
 use super::{Proxy, TryError};
@@ -173,7 +173,7 @@ impl Proxy {
 }
 
 /// The first data chunk of `body` (frames other than data are skipped), `None` at its end.
-async fn first_data(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> {
+async fn first_data(body: &mut PooledBody) -> Option<Result<Bytes, hyper::Error>> {
     loop {
         match body.frame().await? {
             Ok(frame) => {
@@ -193,7 +193,7 @@ async fn first_data(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> 
 /// The breaker's view of the failure and why, when the body breaks or stalls before the end.
 async fn read_document(
     first: Option<Bytes>,
-    body: &mut Incoming,
+    body: &mut PooledBody,
     idle: Duration,
 ) -> Result<Option<Bytes>, (FailureKind, String)> {
     let Some(first) = first else {

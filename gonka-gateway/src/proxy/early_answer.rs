@@ -13,7 +13,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::{Connected, Connection};
 
 /// A connection whose writes, once the peer stopped reading, are dropped instead of failing.
 #[derive(Debug)]
@@ -114,12 +113,6 @@ impl<T: Write + Unpin> Write for EarlyAnswerIo<T> {
         }
         let result = Pin::new(&mut this.inner).poll_shutdown(cx);
         this.written(result, ())
-    }
-}
-
-impl<T: Connection> Connection for EarlyAnswerIo<T> {
-    fn connected(&self) -> Connected {
-        self.inner.connected()
     }
 }
 

@@ -6,6 +6,7 @@
 mod attempt;
 mod body;
 mod coalesce;
+mod conn_pool;
 mod early_answer;
 mod framing;
 pub mod request;

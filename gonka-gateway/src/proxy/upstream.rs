@@ -1,7 +1,8 @@
-//! The HTTP client to ML node inference APIs: hyper's pooled HTTP/1 client used directly (no
-//! URL re-parsing, redirect handling or other layers a proxy does not want on its hot path),
-//! over connections that hear a node's answer sent before it read the whole request
-//! ([`EarlyAnswerIo`]: a 413 for a body too large for the engine reaches the client as such).
+//! The HTTP client to ML node inference APIs: the gateway's own keep-alive pool of HTTP/1
+//! connections ([`ConnPool`]; no URL re-parsing, redirect handling or other layers a proxy does
+//! not want on its hot path), over connections that hear a node's answer sent before it read the
+//! whole request ([`EarlyAnswerIo`](super::early_answer::EarlyAnswerIo): a 413 for a body too
+//! large for the engine reaches the client as such).
 
 use std::time::Duration;
 
@@ -9,19 +10,8 @@ use axum::http::{header, HeaderMap, HeaderName, Request, Response, Uri};
 use bytes::Bytes;
 use gonka_core::trace_context;
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
-use tower::util::MapResponse;
-use tower::ServiceExt;
 
-use super::early_answer::EarlyAnswerIo;
-
-/// Connects as [`HttpConnector`] does, over connections that hear early answers.
-type Connector =
-    MapResponse<HttpConnector, fn(TokioIo<TcpStream>) -> EarlyAnswerIo<TokioIo<TcpStream>>>;
+use super::conn_pool::{ConnPool, PoolError, PooledBody};
 
 /// Request headers passed on to the upstream (besides `content-type: application/json`).
 const FORWARDED: [HeaderName; 2] = [header::ACCEPT, HeaderName::from_static("x-request-id")];
@@ -38,36 +28,51 @@ pub(crate) enum SendError {
 /// One pooled client for every node; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct UpstreamClient {
-    inner: Client<Connector, Full<Bytes>>,
+    pool: ConnPool,
 }
 
 impl UpstreamClient {
     /// A client whose kept-alive connections are closed after `idle_timeout` unused (a timer
     /// sweeps them, so a fleet's idle connections do not stay open until their next use).
     pub fn new(idle_timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let connector: Connector = connector.map_response(EarlyAnswerIo::new);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Self { inner }
+        Self {
+            pool: ConnPool::new(idle_timeout),
+        }
     }
 
-    /// POSTs `body` as JSON to `url`, passing on the client's `accept` and `x-request-id`.
+    /// POSTs `body` as JSON to `url` (`http://host:port/path`), passing on the client's
+    /// `accept` and `x-request-id`. The answer's body returns the connection to the pool once
+    /// read to its end.
     pub async fn post(
         &self,
         url: &str,
         client_headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Response<Incoming>, SendError> {
-        let uri: Uri = url.parse().map_err(|e| {
-            tracing::warn!(url, error = %e, "invalid upstream URL");
-            SendError::Other(format!("invalid upstream URL: {e}"))
-        })?;
-        let mut builder = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+    ) -> Result<Response<PooledBody>, SendError> {
+        let invalid = |reason: String| {
+            tracing::warn!(url, %reason, "invalid upstream URL");
+            SendError::Other(format!("invalid upstream URL: {reason}"))
+        };
+        let uri: Uri = url.parse().map_err(|e| invalid(format!("{e}")))?;
+        if uri.scheme() != Some(&axum::http::uri::Scheme::HTTP) {
+            return Err(invalid("only http:// node URLs are supported".to_owned()));
+        }
+        let Some(authority) = uri.authority() else {
+            return Err(invalid("no host".to_owned()));
+        };
+        // Connections are keyed and made by `host:port`, the port explicit.
+        let port = authority.port_u16().unwrap_or(80);
+        let key;
+        let addr = if authority.port().is_some() {
+            authority.as_str()
+        } else {
+            key = format!("{}:{port}", authority.host());
+            key.as_str()
+        };
+        // The span names the full URL; the request line carries the path only (origin form).
+        let span = trace_context::client_span(&axum::http::Method::POST, &uri);
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
         for name in FORWARDED {
             if let Some(v) = client_headers.get(&name) {
                 builder = builder.header(name, v);
@@ -77,41 +82,25 @@ impl UpstreamClient {
             .body(Full::new(body))
             .map_err(|e| SendError::Other(format!("cannot build the upstream request: {e}")))?;
         // A client span per attempt; its context goes to the node as `traceparent`.
-        let span = trace_context::client_span(request.method(), request.uri());
         trace_context::inject(&span, request.headers_mut());
-        let sent = span.instrument(self.inner.request(request)).await;
+        let sent = span.instrument(self.pool.send(addr, request)).await;
         match &sent {
             Ok(response) => trace_context::record_status(&span, response.status().as_u16()),
-            Err(e) if e.is_connect() => trace_context::record_error(&span, "connect"),
-            Err(_) => trace_context::record_error(&span, "transport"),
+            Err(PoolError::Connect(_)) => trace_context::record_error(&span, "connect"),
+            Err(PoolError::Request(_)) => trace_context::record_error(&span, "transport"),
         }
         // The node's address stays in the log: answers to clients name the node by id only.
-        sent.map_err(|e| {
-            let detail = crate::error::chain(&e);
-            tracing::warn!(url, error = %detail, "upstream request failed");
-            if e.is_connect() {
-                SendError::Connect(format!("connection failed: {}", io_cause(&e)))
-            } else {
+        sent.map_err(|e| match e {
+            PoolError::Connect(kind) => {
+                tracing::warn!(url, error = %kind, "upstream connection failed");
+                SendError::Connect(format!("connection failed: {kind}"))
+            }
+            PoolError::Request(e) => {
+                let detail = crate::error::chain(&e);
+                tracing::warn!(url, error = %detail, "upstream request failed");
                 SendError::Other(detail)
             }
         })
-    }
-}
-
-/// The innermost I/O error's kind in words (`connection refused`, `timed out`, ...), without
-/// the address the connector may have put into its messages.
-fn io_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut next = Some(e);
-    let mut kind = None;
-    while let Some(err) = next {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            kind = Some(io.kind());
-        }
-        next = err.source();
-    }
-    match kind {
-        Some(k) => k.to_string(),
-        None => "unreachable".to_owned(),
     }
 }
 
