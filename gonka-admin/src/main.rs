@@ -18,13 +18,16 @@ async fn main() -> ExitCode {
     let args = cli::parse(<cli::Args as clap::CommandFactory>::command(), argv)
         .unwrap_or_else(|e| e.exit());
     // Dropped when main returns: flushes the spans still queued.
-    let _telemetry = match gonka_core::telemetry::init(args.log_format, "gonka-admin", None) {
+    let telemetry = match gonka_core::telemetry::init(args.log_format, "gonka-admin", None) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("gonka-admin: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // The cheapest way to make the HTTP spans that keeps what is recorded of them (built with the
+    // OpenTelemetry SDK directly when only the OTLP exporter records them).
+    gonka_core::trace_context::set_span_mode(telemetry.span_mode());
     gonka_core::server::raise_fd_limit();
     let mut config = args.server_config();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {

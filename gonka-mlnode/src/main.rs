@@ -22,13 +22,16 @@ async fn main() -> ExitCode {
         };
     }
     // Dropped when main returns: flushes the spans still queued.
-    let _telemetry = match gonka_core::telemetry::init(cli.log_format, "gonka-mlnode", None) {
+    let telemetry = match gonka_core::telemetry::init(cli.log_format, "gonka-mlnode", None) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("gonka-mlnode: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // The cheapest way to make the HTTP spans that keeps what is recorded of them (built with the
+    // OpenTelemetry SDK directly when only the OTLP exporter records them).
+    gonka_core::trace_context::set_span_mode(telemetry.span_mode());
     gonka_core::server::raise_fd_limit();
     // Before anything listens: an empty token, or the management API exposed without one (when
     // allowed, the agent logs the warning once it runs).
