@@ -349,7 +349,7 @@ impl Drop for PooledBody {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -357,12 +357,13 @@ mod tests {
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
 
     use super::*;
 
     /// How a test node answers each request it reads on a connection.
     #[derive(Clone, Copy)]
-    enum Answer {
+    pub(in crate::proxy) enum Answer {
         /// `{}` with a content length, kept alive.
         Small,
         /// `{}` with a content length, then the node closes the connection without saying so.
@@ -371,21 +372,27 @@ mod tests {
         Unfinished,
     }
 
-    /// A node on loopback; returns its `host:port` and a count of accepted connections.
-    async fn node(answer: Answer) -> (String, Arc<AtomicUsize>) {
+    /// A node on loopback answering requests whose body is `{}`: its `host:port`, a count of
+    /// the connections it accepted, and a report of each one the client closed.
+    pub(in crate::proxy) async fn node(
+        answer: Answer,
+    ) -> (String, Arc<AtomicUsize>, mpsc::UnboundedReceiver<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(AtomicUsize::new(0));
+        let (closed_tx, closed) = mpsc::unbounded_channel();
         let count = accepted.clone();
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
+                let closed_tx = closed_tx.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 4096];
                     let mut seen = Vec::new();
                     loop {
                         let n = socket.read(&mut buf).await.unwrap_or(0);
                         if n == 0 {
+                            let _ = closed_tx.send(());
                             return;
                         }
                         seen.extend_from_slice(&buf[..n]);
@@ -408,7 +415,7 @@ mod tests {
                 });
             }
         });
-        (addr, accepted)
+        (addr, accepted, closed)
     }
 
     fn request() -> Request<Full<Bytes>> {
@@ -425,7 +432,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_read_to_the_end_is_reused() {
-        let (addr, accepted) = node(Answer::Small).await;
+        let (addr, accepted, _) = node(Answer::Small).await;
         let pool = ConnPool::new(Duration::from_secs(60));
         for _ in 0..3 {
             assert_eq!(&exchange(&pool, &addr).await[..], b"{}");
@@ -436,7 +443,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_dropped_before_its_end_closes_its_connection() {
-        let (addr, accepted) = node(Answer::Unfinished).await;
+        let (addr, accepted, _) = node(Answer::Unfinished).await;
         let pool = ConnPool::new(Duration::from_secs(60));
         let response = pool.send(&addr, request()).await.unwrap();
         let mut body = response.into_body();
@@ -451,7 +458,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_on_a_connection_the_node_closed_goes_out_on_a_new_one() {
-        let (addr, accepted) = node(Answer::SmallThenClose).await;
+        let (addr, accepted, _) = node(Answer::SmallThenClose).await;
         let pool = ConnPool::new(Duration::from_secs(60));
         for round in 1..=3 {
             assert_eq!(&exchange(&pool, &addr).await[..], b"{}");
@@ -473,7 +480,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sweeper_closes_idle_connections_and_a_busy_nodes_connection_comes_back() {
-        let (addr, _) = node(Answer::Small).await;
+        let (addr, _, _) = node(Answer::Small).await;
         let pool = ConnPool::new(Duration::from_millis(100));
         exchange(&pool, &addr).await;
         let response = pool.send(&addr, request()).await.unwrap();

@@ -115,49 +115,20 @@ mod tests {
     use axum::http::HeaderMap;
     use bytes::Bytes;
     use http_body_util::BodyExt;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
     use tokio::sync::mpsc;
 
+    use super::super::conn_pool::tests::{node, Answer};
     use super::UpstreamClient;
 
-    /// A keep-alive HTTP/1.1 server answering every request with a small JSON body; counts
-    /// accepted connections and reports each one the client closed.
+    /// A keep-alive node answering `{}`; its chat completions URL, accepted connections and
+    /// a report of each connection the client closed.
     async fn server() -> (String, Arc<AtomicUsize>, mpsc::UnboundedReceiver<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/v1/chat/completions",
-            listener.local_addr().unwrap()
-        );
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (closed_tx, closed) = mpsc::unbounded_channel();
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                let closed_tx = closed_tx.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 4096];
-                    let mut seen = Vec::new();
-                    loop {
-                        let n = socket.read(&mut buf).await.unwrap_or(0);
-                        if n == 0 {
-                            let _ = closed_tx.send(());
-                            return;
-                        }
-                        seen.extend_from_slice(&buf[..n]);
-                        // Requests here are small: a head and a body of "{}" each.
-                        while let Some(end) = seen.windows(6).position(|w| w == b"\r\n\r\n{}") {
-                            seen.drain(..end + 6);
-                            let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                                          content-length: 2\r\n\r\n{}";
-                            socket.write_all(answer.as_bytes()).await.unwrap();
-                        }
-                    }
-                });
-            }
-        });
-        (url, accepted, closed)
+        let (addr, accepted, closed) = node(Answer::Small).await;
+        (
+            format!("http://{addr}/v1/chat/completions"),
+            accepted,
+            closed,
+        )
     }
 
     async fn post(client: &UpstreamClient, url: &str) {
