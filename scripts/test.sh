@@ -51,43 +51,13 @@ cargo test --workspace --locked
 step_done "cargo test"
 
 # Further suites (Python SDK peers, real engines, databases): each scripts/ci.d/NN-name.sh runs in
-# order and fails the run on a non-zero exit. A step named NN-name.bg.sh (one that mostly waits on a
-# server it drives, not on the CPU) starts first and runs in the background beside the others; its
-# output is printed when it ends, and the run fails if it failed.
-BG_PIDS=()
-BG_NAMES=()
-BG_LOGS=()
-for step in scripts/ci.d/*.bg.sh; do
-  [ -e "$step" ] || continue
-  log="$(mktemp)"
-  echo "==> $step (in the background; output when it ends)"
-  ( start=$SECONDS; rc=0; bash "$step" || rc=$?; echo "==> $step: $((SECONDS - start)) s, exit $rc"; exit "$rc" ) \
-    >"$log" 2>&1 &
-  BG_PIDS+=("$!")
-  BG_NAMES+=("$step")
-  BG_LOGS+=("$log")
-done
+# order and fails the run on a non-zero exit.
 for step in scripts/ci.d/*.sh; do
   [ -e "$step" ] || continue
-  case "$step" in *.bg.sh) continue ;; esac
   echo "==> $step"
   bash "$step"
   step_done "$step"
 done
-bg_failed=0
-for i in "${!BG_PIDS[@]}"; do
-  rc=0
-  wait "${BG_PIDS[$i]}" || rc=$?
-  echo "==> output of ${BG_NAMES[$i]} (background):"
-  cat "${BG_LOGS[$i]}"
-  rm -f "${BG_LOGS[$i]}"
-  if [ "$rc" -ne 0 ]; then
-    echo "error: ${BG_NAMES[$i]} failed (exit $rc)" >&2
-    bg_failed=1
-  fi
-  step_done "wait for ${BG_NAMES[$i]}"
-done
-if [ "$bg_failed" -ne 0 ]; then exit 1; fi
 
 echo "==> all steps passed in ${SECONDS} s:"
 printf '%s\n' "${TIMES[@]}"
