@@ -58,6 +58,17 @@ struct Host {
     idle: Vec<Idle>,
 }
 
+impl Host {
+    /// A node at `authority` (`host:port`) with no idle connection yet.
+    fn new(authority: &str) -> Result<Self, axum::http::header::InvalidHeaderValue> {
+        Ok(Self {
+            key: Arc::from(authority),
+            header: HeaderValue::from_str(authority)?,
+            idle: Vec::new(),
+        })
+    }
+}
+
 #[derive(Default)]
 struct Hosts {
     by_key: HashMap<Arc<str>, Host>,
@@ -88,17 +99,10 @@ impl Inner {
         let mut hosts = self.hosts();
         if let Some(host) = hosts.by_key.get_mut(key) {
             host.idle.push(idle);
-        } else if let Ok(header) = HeaderValue::from_str(key) {
+        } else if let Ok(mut host) = Host::new(key) {
             // The sweeper forgot the node while all its connections were busy.
-            let key: Arc<str> = Arc::from(key);
-            hosts.by_key.insert(
-                key.clone(),
-                Host {
-                    key,
-                    header,
-                    idle: vec![idle],
-                },
-            );
+            host.idle.push(idle);
+            hosts.by_key.insert(host.key.clone(), host);
         }
     }
 }
@@ -144,24 +148,19 @@ impl ConnPool {
         request
             .headers_mut()
             .insert(axum::http::header::HOST, host_header);
-        let mut request = Some(request);
+        // An idle connection that is no longer ready (the node closed it) is dropped.
         if let Some(mut sender) = idle {
             if sender.ready().await.is_ok() {
-                if let Some(req) = request.take() {
-                    match sender.try_send_request(req).await {
-                        Ok(response) => return Ok(self.pooled(key, sender, response)),
-                        Err(mut e) => match e.take_message() {
-                            // Never written: the connection was gone; try a fresh one.
-                            Some(req) => request = Some(req),
-                            None => return Err(PoolError::Request(e.into_error())),
-                        },
-                    }
+                match sender.try_send_request(request).await {
+                    Ok(response) => return Ok(self.pooled(key, sender, response)),
+                    Err(mut e) => match e.take_message() {
+                        // Never written: the connection was gone; try a fresh one.
+                        Some(unsent) => request = unsent,
+                        None => return Err(PoolError::Request(e.into_error())),
+                    },
                 }
             }
         }
-        let Some(request) = request else {
-            return Err(PoolError::Connect("no request to send".to_owned()));
-        };
         let mut sender = self.connect(authority).await?;
         let response = sender
             .send_request(request)
@@ -182,14 +181,9 @@ impl ConnPool {
         let host = match hosts.by_key.get_mut(authority) {
             Some(host) => host,
             None => {
-                let header = HeaderValue::from_str(authority)
+                let host = Host::new(authority)
                     .map_err(|e| PoolError::Connect(format!("invalid node address: {e}")))?;
-                let key: Arc<str> = Arc::from(authority);
-                hosts.by_key.entry(key.clone()).or_insert(Host {
-                    key,
-                    header,
-                    idle: Vec::new(),
-                })
+                hosts.by_key.entry(host.key.clone()).or_insert(host)
             }
         };
         let mut found = None;

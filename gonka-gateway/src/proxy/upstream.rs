@@ -61,17 +61,21 @@ impl UpstreamClient {
             return Err(invalid("no host".to_owned()));
         };
         // Connections are keyed and made by `host:port`, the port explicit.
-        let port = authority.port_u16().unwrap_or(80);
-        let key;
-        let addr = if authority.port().is_some() {
-            authority.as_str()
-        } else {
-            key = format!("{}:{port}", authority.host());
-            key.as_str()
+        let with_port;
+        let addr = match authority.port() {
+            Some(_) => authority.as_str(),
+            None => {
+                with_port = format!("{}:80", authority.host());
+                with_port.as_str()
+            }
         };
-        // The span names the full URL; the request line carries the path only (origin form).
+        // The span names the full URL; the request line carries the path only (origin form),
+        // taken from the parsed URL rather than parsed again.
         let span = trace_context::client_span(&axum::http::Method::POST, &uri);
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let path = uri
+            .path_and_query()
+            .cloned()
+            .map_or_else(|| Uri::from_static("/"), Uri::from);
         let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
         for name in FORWARDED {
             if let Some(v) = client_headers.get(&name) {
