@@ -125,7 +125,8 @@ non2xx() { awk '/Non-2xx/ {print $NF; exit}' "$1"; }
 stream=0; [ "$MODE" = stream ] && stream=1
 ratios=()
 b_requests=0
-b_tokens0=$(gonka_tokens "$B_URL" "$(api_key_of "$WRK_ENV $B_WRK")")
+B_KEY=$(api_key_of "$WRK_ENV $B_WRK")
+b_tokens0=$(gonka_tokens "$B_URL" "$B_KEY")
 printf '%-6s %12s %12s %14s %14s %8s\n' round "A req/s" "B req/s" "A ms CPU/req" "B ms CPU/req" "B ÷ A"
 for r in $(seq 1 "$ROUNDS"); do
   a0=$(cpu_ticks "$A_PID"); b0=$(cpu_ticks "$B_PID")
@@ -165,7 +166,7 @@ PY
   ratios+=("$(echo "$line" | awk '{print $NF}')")
 done
 if [ -n "$JSON" ]; then
-  b_tokens1=$(gonka_tokens "$B_URL" "$(api_key_of "$WRK_ENV $B_WRK")")
+  b_tokens1=$(gonka_tokens "$B_URL" "$B_KEY")
   printf '{"group": "paired-total", "system": "%s", "mode": "%s", "connections": %d, "requests": %d, "tokens_counted": %d}\n' \
     "$LABEL" "$MODE" "$CONNS" "$b_requests" $((${b_tokens1:-0} - ${b_tokens0:-0})) >> "$JSON"
 fi
