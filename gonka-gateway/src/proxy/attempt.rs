@@ -173,7 +173,7 @@ impl Proxy {
 }
 
 /// The first data chunk of `body` (frames other than data are skipped), `None` at its end.
-async fn first_data(body: &mut PooledBody) -> Option<Result<Bytes, hyper::Error>> {
+async fn first_data(body: &mut PooledBody) -> Option<Result<Bytes, std::io::Error>> {
     loop {
         match body.frame().await? {
             Ok(frame) => {

@@ -1,15 +1,16 @@
-//! The gateway's own keep-alive pool of upstream HTTP/1 connections, over
-//! `hyper::client::conn::http1`.
+//! The gateway's own keep-alive pool of upstream HTTP/1 connections ([`h1::Conn`]), each driven
+//! by the request that uses it.
 //!
 //! Per request it does what a proxy needs and no more: take the most recently used idle
 //! connection to the node (a stack per `host:port`, so a burst's cold connections sink to the
-//! bottom and expire), send, and hand back a body ([`PooledBody`]) that returns the connection to
-//! the pool when it is dropped after its end was read — no task per request to wait for the
-//! connection to become reusable, no URI rewriting, no pool-key allocation on the hot path.
-//! A connection whose body was not read to the end (a client that went away) is closed.
-//! A timer closes connections idle longer than the idle timeout.
+//! bottom and expire), write the request, read the answer's head, and hand back a body
+//! ([`PooledBody`]) that decodes the answer from the connection in the caller's task and returns
+//! the connection to the pool at the body's end. A connection whose body was not read to the end
+//! (a client that went away) is closed. A timer closes connections idle longer than the idle
+//! timeout.
 
 use std::collections::HashMap;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
@@ -17,43 +18,31 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Request, Response};
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::early_answer::EarlyAnswerIo;
+use super::h1::{self, Conn, Decoder};
 
-/// How long connecting to a node may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The sender half of one upstream connection (its connection task runs on its own).
-type Sender = SendRequest<Full<Bytes>>;
-
-/// Why [`ConnPool::send`] got no response head.
+/// Why [`ConnPool::send`] got no answer head.
 #[derive(Debug)]
 pub(crate) enum PoolError {
     /// No connection could be made: the I/O error's kind in words (`connection refused`, ...).
     Connect(String),
     /// The request was sent (or may have been) and failed.
-    Request(hyper::Error),
+    Request(io::Error),
 }
 
 /// A kept-alive connection waiting for its next request.
 struct Idle {
-    sender: Sender,
+    conn: Conn,
     since: Instant,
 }
 
 /// The idle connections to one node.
 struct Host {
-    /// `host:port`, shared with every [`PooledBody`] that returns a connection here.
+    /// `host:port`, shared with every [`PooledBody`] that returns a connection here, and sent
+    /// as the `Host` header.
     key: Arc<str>,
-    /// The `Host` header sent to the node.
-    header: HeaderValue,
     /// Most recently returned last.
     idle: Vec<Idle>,
 }
@@ -61,9 +50,10 @@ struct Host {
 impl Host {
     /// A node at `authority` (`host:port`) with no idle connection yet.
     fn new(authority: &str) -> Result<Self, axum::http::header::InvalidHeaderValue> {
+        // A valid header value: no line breaks or other control bytes in the request head.
+        HeaderValue::from_str(authority)?;
         Ok(Self {
             key: Arc::from(authority),
-            header: HeaderValue::from_str(authority)?,
             idle: Vec::new(),
         })
     }
@@ -88,12 +78,9 @@ impl Inner {
     }
 
     /// Returns a connection whose last answer was read to its end.
-    fn check_in(&self, key: &str, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
+    fn check_in(&self, key: &str, conn: Conn) {
         let idle = Idle {
-            sender,
+            conn,
             since: Instant::now(),
         };
         let mut hosts = self.hosts();
@@ -132,9 +119,10 @@ impl ConnPool {
         }
     }
 
-    /// Sends `request` (origin-form URI, no `Host` header yet) to `authority` (`host:port`) on
-    /// an idle connection or a new one. A request that a stale idle connection could not take
-    /// (closed by the node meanwhile) goes out on a new connection.
+    /// Sends `request` (origin-form URI; its `Host` and `content-length` are set here) to
+    /// `authority` (`host:port`) on an idle connection or a new one. A request that could not
+    /// be written at all to an idle connection (the node closed it meanwhile) goes out on a new
+    /// connection; one that was written, even in part, is never sent again.
     ///
     /// # Errors
     /// [`PoolError::Connect`] when no connection could be made, [`PoolError::Request`] when the
@@ -142,39 +130,57 @@ impl ConnPool {
     pub async fn send(
         &self,
         authority: &str,
-        mut request: Request<Full<Bytes>>,
+        request: Request<Bytes>,
     ) -> Result<Response<PooledBody>, PoolError> {
-        let (key, host_header, idle) = self.checkout(authority)?;
-        request
-            .headers_mut()
-            .insert(axum::http::header::HOST, host_header);
-        // An idle connection that is no longer ready (the node closed it) is dropped.
-        if let Some(mut sender) = idle {
-            if sender.ready().await.is_ok() {
-                match sender.try_send_request(request).await {
-                    Ok(response) => return Ok(self.pooled(key, sender, response)),
-                    Err(mut e) => match e.take_message() {
-                        // Never written: the connection was gone; try a fresh one.
-                        Some(unsent) => request = unsent,
-                        None => return Err(PoolError::Request(e.into_error())),
-                    },
+        let (key, idle) = self.checkout(authority)?;
+        let (parts, body) = request.into_parts();
+        let mut head = Vec::with_capacity(256);
+        h1::encode_head(&parts, &key, body.len(), &mut head);
+        if let Some(mut conn) = idle {
+            match conn.write(&head, &body).await {
+                Err(e) if e.written == 0 => {
+                    tracing::debug!(error = %e.error, "idle upstream connection gone; reconnecting");
                 }
+                written => return self.answer(key, conn, written).await,
             }
         }
-        let mut sender = self.connect(authority).await?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(PoolError::Request)?;
-        Ok(self.pooled(key, sender, response))
+        let mut conn = Conn::connect(authority).await.map_err(PoolError::Connect)?;
+        let written = conn.write(&head, &body).await;
+        self.answer(key, conn, written).await
     }
 
-    /// The node's key and `Host` header, and its most recently used open idle connection.
-    #[allow(clippy::type_complexity)]
-    fn checkout(
+    /// Reads the answer to a request written (or cut short because the node stopped reading)
+    /// on `conn`.
+    async fn answer(
         &self,
-        authority: &str,
-    ) -> Result<(Arc<str>, HeaderValue, Option<Sender>), PoolError> {
+        key: Arc<str>,
+        mut conn: Conn,
+        written: Result<(), h1::WriteError>,
+    ) -> Result<Response<PooledBody>, PoolError> {
+        let early = match written {
+            Ok(()) => false,
+            Err(e) if e.stopped_reading() => {
+                tracing::debug!(error = %e.error, "upstream stopped reading the request; reading its answer");
+                true
+            }
+            Err(e) => return Err(PoolError::Request(e.error)),
+        };
+        let head = conn.read_head().await.map_err(PoolError::Request)?;
+        let mut response = Response::new(PooledBody {
+            decoder: Decoder::new(head.framing),
+            keep_alive: head.keep_alive && !early,
+            conn: Some(conn),
+            pool: Arc::downgrade(&self.inner),
+            key,
+        });
+        *response.status_mut() = head.status;
+        *response.version_mut() = head.version;
+        *response.headers_mut() = head.headers;
+        Ok(response)
+    }
+
+    /// The node's key and its most recently used idle connection that can take a request.
+    fn checkout(&self, authority: &str) -> Result<(Arc<str>, Option<Conn>), PoolError> {
         let mut hosts = self.inner.hosts();
         let start_sweeper = !hosts.sweeping;
         hosts.sweeping = true;
@@ -188,58 +194,17 @@ impl ConnPool {
         };
         let mut found = None;
         while let Some(idle) = host.idle.pop() {
-            if !idle.sender.is_closed() {
-                found = Some(idle.sender);
+            if idle.conn.is_reusable() {
+                found = Some(idle.conn);
                 break;
             }
         }
-        let out = (host.key.clone(), host.header.clone(), found);
+        let out = (host.key.clone(), found);
         drop(hosts);
         if start_sweeper {
             self.spawn_sweeper();
         }
         Ok(out)
-    }
-
-    /// Opens a connection to `authority` and starts its connection task.
-    async fn connect(&self, authority: &str) -> Result<Sender, PoolError> {
-        let stream =
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority)).await {
-                Err(_) => return Err(PoolError::Connect("connect timed out".to_owned())),
-                Ok(Err(e)) => return Err(PoolError::Connect(e.kind().to_string())),
-                Ok(Ok(stream)) => stream,
-            };
-        // Small requests and answers: no Nagle delay.
-        let _ = stream.set_nodelay(true);
-        let io = EarlyAnswerIo::new(TokioIo::new(stream));
-        let (sender, connection) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(PoolError::Request)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "upstream connection ended");
-            }
-        });
-        Ok(sender)
-    }
-
-    fn pooled(
-        &self,
-        key: Arc<str>,
-        sender: Sender,
-        response: Response<Incoming>,
-    ) -> Response<PooledBody> {
-        let checkin = Checkin {
-            pool: Arc::downgrade(&self.inner),
-            key,
-            sender,
-        };
-        response.map(|body| PooledBody {
-            body,
-            ended: false,
-            checkin: Some(checkin),
-        })
     }
 
     /// Starts the task that closes connections idle past the timeout; it ends with the pool.
@@ -269,76 +234,96 @@ impl ConnPool {
     }
 }
 
-/// Closes (drops) the connections idle past the timeout at `now`, and forgets nodes with none.
+/// Closes (drops) the connections idle past the timeout at `now` or closed by their node, and
+/// forgets nodes with none.
 fn sweep(inner: &Inner, now: Instant) {
     let timeout = inner.idle_timeout;
     let mut hosts = inner.hosts();
     for host in hosts.by_key.values_mut() {
         host.idle
-            .retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < timeout);
+            .retain(|i| now.duration_since(i.since) < timeout && i.conn.is_reusable());
     }
     hosts.by_key.retain(|_, h| !h.idle.is_empty());
 }
 
-/// What returns a connection to the pool.
-struct Checkin {
+/// An upstream answer's body, decoded from its connection as it is polled. At its end the
+/// connection goes back to the pool (when the answer allows reuse); dropped before, the
+/// connection is closed (the rest of the answer is unwanted).
+pub(crate) struct PooledBody {
+    /// `None` once returned to the pool or failed.
+    conn: Option<Conn>,
+    decoder: Decoder,
+    /// The answer allows another request on the connection after it.
+    keep_alive: bool,
     pool: Weak<Inner>,
     key: Arc<str>,
-    sender: Sender,
 }
 
-/// An upstream answer's body. Dropped after its end was read, it returns its connection to the
-/// pool; dropped before, the connection is closed (the rest of the answer is unwanted).
-pub(crate) struct PooledBody {
-    body: Incoming,
-    /// The body yielded its end.
-    ended: bool,
-    checkin: Option<Checkin>,
+impl PooledBody {
+    /// Returns the connection to the pool if the body ended in step and reuse is allowed.
+    fn release(&mut self) {
+        if !self.decoder.is_done() || !self.keep_alive {
+            return;
+        }
+        let Some(conn) = self.conn.take() else { return };
+        if conn.has_leftover() {
+            return;
+        }
+        if let Some(pool) = self.pool.upgrade() {
+            pool.check_in(&self.key, conn);
+        }
+    }
 }
 
 impl std::fmt::Debug for PooledBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PooledBody")
-            .field("ended", &self.ended)
+            .field("decoder", &self.decoder)
+            .field("keep_alive", &self.keep_alive)
             .finish_non_exhaustive()
     }
 }
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            this.ended = true;
+        let Some(conn) = this.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match conn.poll_body(&mut this.decoder, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Poll::Ready(None) => {
+                this.release();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.conn = None;
+                Poll::Ready(Some(Err(e)))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended || self.body.is_end_stream()
+        self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        self.decoder
+            .remaining()
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 
 impl Drop for PooledBody {
     fn drop(&mut self) {
-        if !self.is_end_stream() {
-            return;
-        }
-        if let Some(Checkin { pool, key, sender }) = self.checkin.take() {
-            if let Some(pool) = pool.upgrade() {
-                pool.check_in(&key, sender);
-            }
-        }
+        self.release();
     }
 }
 
@@ -412,9 +397,9 @@ pub(super) mod tests {
         (addr, accepted, closed)
     }
 
-    fn request() -> Request<Full<Bytes>> {
+    fn request() -> Request<Bytes> {
         Request::post("/v1/chat/completions")
-            .body(Full::new(Bytes::from_static(b"{}")))
+            .body(Bytes::from_static(b"{}"))
             .unwrap()
     }
 

@@ -1,15 +1,13 @@
 //! The HTTP client to ML node inference APIs: the gateway's own keep-alive pool of HTTP/1
 //! connections ([`ConnPool`]; no URL re-parsing, redirect handling or other layers a proxy does
-//! not want on its hot path), over connections that hear a node's answer sent before it read the
-//! whole request ([`EarlyAnswerIo`](super::early_answer::EarlyAnswerIo): a 413 for a body too
-//! large for the engine reaches the client as such).
+//! not want on its hot path), whose connections hear a node's answer sent before it read the
+//! whole request (a 413 for a body too large for the engine reaches the client as such).
 
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderName, Request, Response, Uri};
 use bytes::Bytes;
 use gonka_core::trace_context;
-use http_body_util::Full;
 
 use super::conn_pool::{ConnPool, PoolError, PooledBody};
 
@@ -83,7 +81,7 @@ impl UpstreamClient {
             }
         }
         let mut request = builder
-            .body(Full::new(body))
+            .body(body)
             .map_err(|e| SendError::Other(format!("cannot build the upstream request: {e}")))?;
         // A client span per attempt; its context goes to the node as `traceparent`.
         trace_context::inject(&span, request.headers_mut());
