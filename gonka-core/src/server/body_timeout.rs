@@ -1,5 +1,5 @@
 //! The request body read timeout of [`super::serve`] ([`Served`]): each request body is wrapped in
-//! `tower_http`'s `TimeoutBody` (the body fails when no part of it arrives for the timeout), and
+//! a timeout body (the body fails when no part of it arrives for the timeout), and
 //! a request whose body failed that way is answered `408 Request Timeout` with `Connection: close`
 //! and an OpenAI-shaped JSON body, whatever the handler made of the read error (axum's extractors
 //! turn any body error into 400).
@@ -17,19 +17,38 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use tower_http::timeout::{TimeoutBody, TimeoutError};
 
 use super::openai_error;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The error of a request body that paused for longer than the read timeout.
+#[derive(Debug)]
+struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body paused for longer than the read timeout")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
 /// A request body that fails after `timeout` without a frame and then raises `timed_out`.
 ///
-/// It keeps the wrapped body's size hint (what remains of the `Content-Length`): `TimeoutBody`
-/// reports none, and a handler that budgets memory by the hint would otherwise size every small
-/// request as large as its limit.
-struct FlaggedTimeoutBody {
-    inner: Pin<Box<TimeoutBody<Body>>>,
+/// The timer runs only while the body waits for its next frame: a body that is already there
+/// (most requests: it came with the head) is read without arming a timer at all. The timer is
+/// allocated once per request that waits, and reset for each later wait.
+///
+/// It keeps the wrapped body's size hint (what remains of the `Content-Length`), so a handler
+/// that budgets memory by the hint does not size every small request as large as its limit.
+struct FlaggedTimeoutBody<B> {
+    inner: B,
+    timeout: Duration,
+    /// The timer of the current (or last) wait for a frame.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether `sleep` is armed for the current wait.
+    waiting: bool,
     timed_out: Arc<AtomicBool>,
     /// The wrapped body's size hint before any frame was read.
     hint: http_body::SizeHint,
@@ -37,11 +56,14 @@ struct FlaggedTimeoutBody {
     read: u64,
 }
 
-impl FlaggedTimeoutBody {
-    fn new(timeout: Duration, body: Body, timed_out: Arc<AtomicBool>) -> Self {
+impl<B: HttpBody> FlaggedTimeoutBody<B> {
+    fn new(timeout: Duration, body: B, timed_out: Arc<AtomicBool>) -> Self {
         let hint = body.size_hint();
         Self {
-            inner: Box::pin(TimeoutBody::new(timeout, body)),
+            inner: body,
+            timeout,
+            sleep: None,
+            waiting: false,
             timed_out,
             hint,
             read: 0,
@@ -49,27 +71,51 @@ impl FlaggedTimeoutBody {
     }
 }
 
-impl HttpBody for FlaggedTimeoutBody {
+impl<B> HttpBody for FlaggedTimeoutBody<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BoxError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        let polled = self.inner.as_mut().poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Err(e))) if e.is::<TimeoutError>() => {
-                self.timed_out.store(true, Ordering::Release);
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.read = self.read.saturating_add(data.len() as u64);
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting = false;
+                if let Some(Ok(frame)) = &frame {
+                    if let Some(data) = frame.data_ref() {
+                        this.read = this.read.saturating_add(data.len() as u64);
+                    }
                 }
+                return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
             }
-            _ => {}
+            Poll::Pending => {}
         }
-        polled
+        let deadline = tokio::time::Instant::now() + this.timeout;
+        let sleep = match &mut this.sleep {
+            Some(sleep) => {
+                if !this.waiting {
+                    sleep.as_mut().reset(deadline);
+                }
+                sleep
+            }
+            None => this
+                .sleep
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        this.waiting = true;
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                this.timed_out.store(true, Ordering::Release);
+                Poll::Ready(Some(Err(Box::new(BodyTimedOut))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
@@ -86,10 +132,6 @@ impl HttpBody for FlaggedTimeoutBody {
     }
 }
 
-/// The service [`super::serve`] hands each connection: turns hyper's request body into an axum
-/// [`Body`] (timed when a body read timeout is set), calls `inner`, and answers a request whose
-/// body paused past the timeout with 408 and `Connection: close`, whatever `inner` answered. Per
-/// request it allocates one boxed future, and with a timeout the timed body and its flag.
 #[derive(Clone)]
 pub(crate) struct Served<S> {
     inner: S,
@@ -109,7 +151,7 @@ impl<S, B> tower::Service<Request<B>> for Served<S>
 where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    B: HttpBody<Data = Bytes> + Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     type Response = Response;
@@ -127,8 +169,7 @@ where
         };
         let timed_out = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&timed_out);
-        let request =
-            request.map(|body| Body::new(FlaggedTimeoutBody::new(timeout, Body::new(body), flag)));
+        let request = request.map(|body| Body::new(FlaggedTimeoutBody::new(timeout, body, flag)));
         let answered = self.inner.call(request);
         Box::pin(async move {
             let response = answered.await?;
@@ -161,7 +202,7 @@ fn body_timed_out(timeout: Duration) -> Response {
 mod tests {
     use super::*;
 
-    fn wrap(body: Body) -> FlaggedTimeoutBody {
+    fn wrap(body: Body) -> FlaggedTimeoutBody<Body> {
         FlaggedTimeoutBody::new(
             Duration::from_secs(5),
             body,
@@ -187,5 +228,33 @@ mod tests {
         let body = wrap(Body::from_stream(stream));
         assert_eq!(body.size_hint().upper(), None);
         assert_eq!(body.size_hint().lower(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_pauses_past_the_timeout_fails_and_raises_the_flag() {
+        use futures::StreamExt;
+        let flag = Arc::new(AtomicBool::new(false));
+        let parts = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))])
+            .chain(futures::stream::pending());
+        let mut body = FlaggedTimeoutBody::new(
+            Duration::from_secs(5),
+            Body::from_stream(parts),
+            flag.clone(),
+        );
+        let first = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("a frame")
+            .expect("no error");
+        assert_eq!(first.data_ref().map(|d| &d[..]), Some(&b"x"[..]));
+        assert!(!flag.load(Ordering::Acquire));
+        let waited_from = tokio::time::Instant::now();
+        let error = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("an end")
+            .expect_err("a timeout");
+        assert!(error.to_string().contains("paused"), "{error}");
+        assert!(flag.load(Ordering::Acquire));
+        // The clock is paused: it moved exactly as far as the timer asked.
+        assert_eq!(waited_from.elapsed(), Duration::from_secs(5));
     }
 }

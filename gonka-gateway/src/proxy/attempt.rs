@@ -71,17 +71,16 @@ impl Proxy {
             }
             Ok(Ok(r)) => r,
         };
-        let (parts, incoming) = resp.into_parts();
+        let (mut parts, incoming) = resp.into_parts();
         let status = parts.status;
-        let mut out_headers = HeaderMap::with_capacity(parts.headers.len());
-        for (name, value) in &parts.headers {
-            if name != header::CONTENT_LENGTH
-                && name != header::TRANSFER_ENCODING
-                && name != header::CONNECTION
-                && name != REQUEST_ID
-            {
-                out_headers.append(name.clone(), value.clone());
-            }
+        // Hop-by-hop framing and the node's own request id are not passed on.
+        for name in [
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::CONNECTION,
+            REQUEST_ID,
+        ] {
+            parts.headers.remove(name);
         }
         if status.is_server_error() {
             permit.finish(Outcome::Failure(FailureKind::Server));
@@ -94,7 +93,7 @@ impl Proxy {
                 .map(|c| c.to_bytes())
                 .unwrap_or_default();
             let mut r = (status, bytes).into_response();
-            *r.headers_mut() = out_headers;
+            *r.headers_mut() = parts.headers;
             return Err(TryError::Upstream(r));
         }
         let mut upstream = incoming;
@@ -167,7 +166,7 @@ impl Proxy {
         let forwarding = forwarding.tracing(trace.take());
         let mut response = Response::new(Body::new(forwarding));
         *response.status_mut() = status;
-        *response.headers_mut() = out_headers;
+        *response.headers_mut() = parts.headers;
         Ok(response)
     }
 }

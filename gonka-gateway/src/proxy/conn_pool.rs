@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Request, Response};
+use axum::http::{HeaderName, HeaderValue, Method, Response};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
@@ -119,23 +119,24 @@ impl ConnPool {
         }
     }
 
-    /// Sends `request` (origin-form URI; its `Host` and `content-length` are set here) to
-    /// `authority` (`host:port`) on an idle connection or a new one. A request that could not
-    /// be written at all to an idle connection (the node closed it meanwhile) goes out on a new
-    /// connection; one that was written, even in part, is never sent again.
+    /// POSTs `body` to `path` (origin form) on `authority` (`host:port`) with `headers` (its
+    /// `Host` and `content-length` are set here), on an idle connection or a new one. A request
+    /// that could not be written at all to an idle connection (the node closed it meanwhile) goes
+    /// out on a new connection; one that was written, even in part, is never sent again.
     ///
     /// # Errors
     /// [`PoolError::Connect`] when no connection could be made, [`PoolError::Request`] when the
     /// exchange failed.
-    pub async fn send(
+    pub async fn post<'h>(
         &self,
         authority: &str,
-        request: Request<Bytes>,
+        path: &str,
+        headers: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
+        body: Bytes,
     ) -> Result<Response<PooledBody>, PoolError> {
         let (key, idle) = self.checkout(authority)?;
-        let (parts, body) = request.into_parts();
         let mut head = Vec::with_capacity(256);
-        h1::encode_head(&parts, &key, body.len(), &mut head);
+        h1::encode_head(&Method::POST, path, &key, headers, body.len(), &mut head);
         if let Some(mut conn) = idle {
             match conn.write(&head, &body).await {
                 Err(e) if e.written == 0 => {
@@ -397,14 +398,15 @@ pub(super) mod tests {
         (addr, accepted, closed)
     }
 
-    fn request() -> Request<Bytes> {
-        Request::post("/v1/chat/completions")
-            .body(Bytes::from_static(b"{}"))
-            .unwrap()
+    /// A `{}` POST to the node at `addr`.
+    async fn post(pool: &ConnPool, addr: &str) -> Result<Response<PooledBody>, PoolError> {
+        let body = Bytes::from_static(b"{}");
+        pool.post(addr, "/v1/chat/completions", std::iter::empty(), body)
+            .await
     }
 
     async fn exchange(pool: &ConnPool, addr: &str) -> Bytes {
-        let response = pool.send(addr, request()).await.unwrap();
+        let response = post(pool, addr).await.unwrap();
         assert_eq!(response.status(), 200);
         response.into_body().collect().await.unwrap().to_bytes()
     }
@@ -424,13 +426,13 @@ pub(super) mod tests {
     async fn a_body_dropped_before_its_end_closes_its_connection() {
         let (addr, accepted, _) = node(Answer::Unfinished).await;
         let pool = ConnPool::new(Duration::from_secs(60));
-        let response = pool.send(&addr, request()).await.unwrap();
+        let response = post(&pool, &addr).await.unwrap();
         let mut body = response.into_body();
         let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&first[..], b"{}");
         drop(body);
         assert_eq!(pool.idle_count(), 0, "not returned to the pool");
-        let response = pool.send(&addr, request()).await.unwrap();
+        let response = post(&pool, &addr).await.unwrap();
         drop(response);
         assert_eq!(accepted.load(Ordering::SeqCst), 2, "a new connection");
     }
@@ -451,7 +453,7 @@ pub(super) mod tests {
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
         let pool = ConnPool::new(Duration::from_secs(60));
-        match pool.send(&addr, request()).await {
+        match post(&pool, &addr).await {
             Err(PoolError::Connect(kind)) => assert_eq!(kind, "connection refused"),
             other => panic!("expected a connect error, got {other:?}"),
         }
@@ -462,7 +464,7 @@ pub(super) mod tests {
         let (addr, _, _) = node(Answer::Small).await;
         let pool = ConnPool::new(Duration::from_millis(100));
         exchange(&pool, &addr).await;
-        let response = pool.send(&addr, request()).await.unwrap();
+        let response = post(&pool, &addr).await.unwrap();
         // The node has no idle connection while this one is busy: a sweep forgets it...
         sweep(&pool.inner, Instant::now());
         assert!(pool.inner.hosts().by_key.is_empty());

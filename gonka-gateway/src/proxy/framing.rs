@@ -31,11 +31,14 @@ impl Framing {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase());
-        match media.as_deref() {
-            Some("text/event-stream") => Self::Sse,
-            Some("application/x-ndjson" | "application/ndjson") => Self::Ndjson,
-            _ => Self::Document,
+            .map_or("", str::trim);
+        let is = |name: &str| media.eq_ignore_ascii_case(name);
+        if is("text/event-stream") {
+            Self::Sse
+        } else if is("application/x-ndjson") || is("application/ndjson") {
+            Self::Ndjson
+        } else {
+            Self::Document
         }
     }
 

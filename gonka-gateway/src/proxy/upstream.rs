@@ -5,14 +5,15 @@
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap, HeaderName, Request, Response, Uri};
+use axum::http::uri::PathAndQuery;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, Uri};
 use bytes::Bytes;
 use gonka_core::trace_context;
 
 use super::conn_pool::{ConnPool, PoolError, PooledBody};
 
 /// Request headers passed on to the upstream (besides `content-type: application/json`).
-const FORWARDED: [HeaderName; 2] = [header::ACCEPT, HeaderName::from_static("x-request-id")];
+static FORWARDED: [HeaderName; 2] = [header::ACCEPT, HeaderName::from_static("x-request-id")];
 
 /// Why a request could not be sent or got no response head.
 #[derive(Debug)]
@@ -69,23 +70,22 @@ impl UpstreamClient {
         };
         // The span names the full URL; the request line carries the path only (origin form),
         // taken from the parsed URL rather than parsed again.
-        let span = trace_context::client_span(&axum::http::Method::POST, &uri);
-        let path = uri
-            .path_and_query()
-            .cloned()
-            .map_or_else(|| Uri::from_static("/"), Uri::from);
-        let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
-        for name in FORWARDED {
-            if let Some(v) = client_headers.get(&name) {
-                builder = builder.header(name, v);
-            }
-        }
-        let mut request = builder
-            .body(body)
-            .map_err(|e| SendError::Other(format!("cannot build the upstream request: {e}")))?;
+        let span = trace_context::client_span(&Method::POST, &uri);
+        let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         // A client span per attempt; its context goes to the node as `traceparent`.
-        trace_context::inject(&span, request.headers_mut());
-        let sent = span.instrument(self.pool.send(addr, request)).await;
+        let mut context = HeaderMap::new();
+        trace_context::inject(&span, &mut context);
+        let content_type = header::CONTENT_TYPE;
+        let json = HeaderValue::from_static("application/json");
+        let forwarded = FORWARDED
+            .iter()
+            .filter_map(|name| client_headers.get(name).map(|v| (name, v)));
+        let headers = std::iter::once((&content_type, &json))
+            .chain(forwarded)
+            .chain(&context);
+        let sent = span
+            .instrument(self.pool.post(addr, path, headers, body))
+            .await;
         match &sent {
             Ok(response) => trace_context::record_status(&span, response.status().as_u16()),
             Err(PoolError::Connect(_)) => trace_context::record_error(&span, "connect"),

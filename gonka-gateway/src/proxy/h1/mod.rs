@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use axum::http::request::Parts;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -197,20 +197,26 @@ impl Conn {
     }
 }
 
-/// The request head of `parts` for a body of `body_len` bytes, sent to `host`: the request line
-/// (origin form), `host`, the request's headers except any `host` or `content-length` of its
-/// own, and `content-length`.
-pub(crate) fn encode_head(parts: &Parts, host: &str, body_len: usize, out: &mut Vec<u8>) {
+/// The head of a request with `method` for `path` (origin form) and a body of `body_len` bytes,
+/// sent to `host`: the request line, `host`, `headers` except any `host` or `content-length` of
+/// their own, and `content-length`.
+pub(crate) fn encode_head<'h>(
+    method: &Method,
+    path: &str,
+    host: &str,
+    headers: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
+    body_len: usize,
+    out: &mut Vec<u8>,
+) {
     use std::io::Write as _;
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in &parts.headers {
-        if name == axum::http::header::HOST || name == axum::http::header::CONTENT_LENGTH {
+    for (name, value) in headers {
+        if name == header::HOST || name == header::CONTENT_LENGTH {
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -226,21 +232,26 @@ pub(crate) fn encode_head(parts: &Parts, host: &str, body_len: usize, out: &mut 
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use axum::http::Request;
-
     use super::*;
 
     #[test]
     fn the_head_names_host_length_and_headers_once() {
-        let (parts, ()) = Request::post("/v1/chat/completions?x=1")
-            .header("content-type", "application/json")
-            .header("host", "elsewhere")
-            .header("content-length", "99")
-            .body(())
-            .unwrap()
-            .into_parts();
+        let json = HeaderValue::from_static("application/json");
+        let other = HeaderValue::from_static("elsewhere");
+        let headers = [
+            (&header::CONTENT_TYPE, &json),
+            (&header::HOST, &other),
+            (&header::CONTENT_LENGTH, &other),
+        ];
         let mut out = Vec::new();
-        encode_head(&parts, "10.0.0.1:5000", 2, &mut out);
+        encode_head(
+            &Method::POST,
+            "/v1/chat/completions?x=1",
+            "10.0.0.1:5000",
+            headers,
+            2,
+            &mut out,
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST /v1/chat/completions?x=1 HTTP/1.1\r\nhost: 10.0.0.1:5000\r\n\
