@@ -82,14 +82,7 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> io::Result<Framing> {
         return Ok(Framing::Length(0));
     }
     if headers.contains_key(header::TRANSFER_ENCODING) {
-        let last = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .next_back()
-            .map(str::trim);
-        return Ok(match last {
+        return Ok(match tokens(headers, &header::TRANSFER_ENCODING).last() {
             Some(coding) if coding.eq_ignore_ascii_case("chunked") => Framing::Chunked,
             _ => Framing::Close,
         });
@@ -113,12 +106,17 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> io::Result<Framing> {
 
 /// Whether a `connection` header lists `token`.
 fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    tokens(headers, &header::CONNECTION).any(|t| t.eq_ignore_ascii_case(token))
+}
+
+/// The comma-separated tokens of every `name` header, trimmed, in order.
+fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a str> {
     headers
-        .get_all(header::CONNECTION)
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+        .map(str::trim)
 }
 
 fn invalid(what: String) -> io::Error {
