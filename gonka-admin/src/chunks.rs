@@ -10,20 +10,30 @@
 /// powers of two (e.g. 300 rows with `largest` 128: 128, 128, 32, 8, 4). `largest` is rounded
 /// down to a power of two (at least 1). Every row is in exactly one chunk, in order.
 pub(crate) fn power_of_two_chunks<T>(rows: &[T], largest: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    power_of_two_sizes(rows.len(), largest).map(move |size| {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        chunk
+    })
+}
+
+/// The lengths of [`power_of_two_chunks`]'s chunks of `rows` rows, for taking owned rows off an
+/// iterator chunk by chunk.
+pub(crate) fn power_of_two_sizes(rows: usize, largest: usize) -> impl Iterator<Item = usize> {
     let largest = 1usize << largest.max(1).ilog2();
     let mut rest = rows;
     std::iter::from_fn(move || {
-        if rest.is_empty() {
+        if rest == 0 {
             return None;
         }
-        let size = if rest.len() >= largest {
+        let size = if rest >= largest {
             largest
         } else {
-            1usize << rest.len().ilog2()
+            1usize << rest.ilog2()
         };
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        Some(chunk)
+        rest -= size;
+        Some(size)
     })
 }
 

@@ -124,19 +124,24 @@ impl TraceStore for SqliteTraceStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(unavailable)?;
-        for chunk in crate::chunks::power_of_two_chunks(&traces, ROWS_PER_STATEMENT) {
+        // The rows' strings are moved into the statement's arguments: sqlx copies borrowed
+        // text arguments to hand them to its connection thread.
+        let sizes = crate::chunks::power_of_two_sizes(traces.len(), ROWS_PER_STATEMENT);
+        let mut rows = traces.into_iter();
+        for size in sizes {
             let mut qb: QueryBuilder<'_, Sqlite> =
                 QueryBuilder::new(format!("INSERT INTO request_traces ({TRACE_COLUMNS}) "));
-            qb.push_values(chunk, |mut b, t| {
-                b.push_bind(t.request_id.as_str())
+            qb.push_values(rows.by_ref().take(size), |mut b, t| {
+                let breakdown = encode_breakdown(t.scores_breakdown.as_ref());
+                b.push_bind(t.request_id)
                     .push_bind(t.timestamp_ms)
                     .push_bind(t.api.as_str())
-                    .push_bind(t.endpoint.as_str())
-                    .push_bind(t.model.as_str())
-                    .push_bind(t.node_id.as_deref())
+                    .push_bind(t.endpoint)
+                    .push_bind(t.model)
+                    .push_bind(t.node_id)
                     .push_bind(t.stream)
                     .push_bind(t.score)
-                    .push_bind(encode_breakdown(t.scores_breakdown.as_ref()))
+                    .push_bind(breakdown)
                     .push_bind(i64::from(t.candidates))
                     .push_bind(t.queue_wait_ms)
                     .push_bind(t.ttft_ms)
@@ -146,8 +151,8 @@ impl TraceStore for SqliteTraceStore {
                     .push_bind(t.status.as_str())
                     .push_bind(i64::from(t.http_status))
                     .push_bind(i64::from(t.retries))
-                    .push_bind(t.api_key.as_deref())
-                    .push_bind(t.app_tag.as_deref());
+                    .push_bind(t.api_key)
+                    .push_bind(t.app_tag);
             });
             qb.build().execute(&mut *tx).await.map_err(unavailable)?;
         }
