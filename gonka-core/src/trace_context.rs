@@ -25,6 +25,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 mod direct;
 mod lean;
+mod w3c;
 
 /// How the HTTP server and client spans are made (one setting for the whole process).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,6 +117,16 @@ impl Injector for HeaderInjector<'_> {
 /// The trace context `traceparent`/`tracestate` in `headers` carry (an empty context when absent,
 /// malformed, or no propagator is installed).
 pub fn extract(headers: &HeaderMap) -> Context {
+    if w3c::global_is_w3c() {
+        if let w3c::Parsed::Known(parent) = w3c::parse(headers) {
+            use opentelemetry::trace::TraceContextExt as _;
+            let current = Context::current();
+            return match parent {
+                Some(parent) => current.with_remote_span_context(parent),
+                None => current,
+            };
+        }
+    }
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
 }
 

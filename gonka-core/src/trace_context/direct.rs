@@ -128,6 +128,10 @@ pub(super) fn client_span(method: &Method, uri: &Uri) -> Option<Context> {
 
 /// Writes the context of the span `cx` holds into `headers`.
 pub(super) fn inject(cx: &Context, headers: &mut HeaderMap) {
+    if super::w3c::global_is_w3c() {
+        super::w3c::write(cx.span().span_context(), headers);
+        return;
+    }
     opentelemetry::global::get_text_map_propagator(|p| {
         p.inject_context(cx, &mut super::HeaderInjector(headers))
     });

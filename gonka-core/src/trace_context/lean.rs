@@ -60,6 +60,20 @@ pub(super) fn child_of(parent: Option<&SpanContext>) -> SpanContext {
 
 /// The server span context of a request with `headers`.
 pub(super) fn server_context(headers: &http::HeaderMap) -> SpanContext {
+    if super::w3c::global_is_w3c() {
+        if let super::w3c::Parsed::Known(parent) = super::w3c::parse(headers) {
+            if let Some(parent) = parent {
+                return child_of(Some(&parent));
+            }
+            // No parent in the headers: the propagator's answer is the current context.
+            let current = Context::current();
+            return if current.has_active_span() {
+                child_of(Some(current.span().span_context()))
+            } else {
+                child_of(None)
+            };
+        }
+    }
     let parent = super::extract(headers);
     if parent.has_active_span() {
         child_of(Some(parent.span().span_context()))
@@ -79,6 +93,10 @@ pub(super) fn inject(headers: &mut http::HeaderMap) {
     let sc = CURRENT
         .try_with(|parent| child_of(Some(parent)))
         .unwrap_or_else(|_| child_of(None));
+    if super::w3c::global_is_w3c() {
+        super::w3c::write(&sc, headers);
+        return;
+    }
     let cx = Context::new().with_remote_span_context(sc);
     opentelemetry::global::get_text_map_propagator(|p| {
         p.inject_context(&cx, &mut super::HeaderInjector(headers))
