@@ -46,7 +46,7 @@ impl PendingTrace {
             t.queue_wait_ms = Some(millis(self.arrived));
         }
         t.retries = attempt;
-        t.node_id = Some(permit.node().to_string());
+        t.node_id = Some(String::from(&**permit.node()));
         permit.model().clone_into(&mut t.model);
         t.score = None;
         t.scores_breakdown = None;
