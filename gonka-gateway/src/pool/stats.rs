@@ -56,12 +56,9 @@ impl NodeStats {
     }
 
     fn refresh_percentiles(&mut self) {
-        let mut sorted = self.latencies_ms;
-        let window = &mut sorted[..self.len];
-        window.sort_unstable_by(f32::total_cmp);
-        self.p50_ms = window[(self.len - 1) / 2];
-        self.p75_ms = window[((self.len - 1) * 3) / 4];
-        self.p95_ms = window[((self.len - 1) * 95) / 100];
+        let mut copy = self.latencies_ms;
+        let (p50, p75, p95) = percentiles(&mut copy[..self.len]);
+        (self.p50_ms, self.p75_ms, self.p95_ms) = (p50, p75, p95);
     }
 
     /// Records a failed request.
@@ -76,9 +73,47 @@ impl NodeStats {
     }
 }
 
+/// The values at the p50, p75 and p95 ranks of `window` sorted (ranks `(n-1)/2`, `(n-1)*3/4`,
+/// `(n-1)*95/100`), reordering it: three selections, each on the part below the previous rank,
+/// instead of a full sort. `window` must not be empty.
+fn percentiles(window: &mut [f32]) -> (f32, f32, f32) {
+    let last = window.len() - 1;
+    let (i50, i75, i95) = (last / 2, last * 3 / 4, last * 95 / 100);
+    let (below95, p95, _) = window.select_nth_unstable_by(i95, f32::total_cmp);
+    let p95 = *p95;
+    // `below95` holds the i95 smallest values: the lower ranks are found among them, and after
+    // the p75 selection, below index i75.
+    let p75 = if i75 == i95 {
+        p95
+    } else {
+        *below95.select_nth_unstable_by(i75, f32::total_cmp).1
+    };
+    let p50 = if i50 == i75 {
+        p75
+    } else {
+        *below95[..i75].select_nth_unstable_by(i50, f32::total_cmp).1
+    };
+    (p50, p75, p95)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn percentiles_are_those_of_the_sorted_window(
+            window in prop::collection::vec(-1e6f32..1e6, 1..=WINDOW),
+        ) {
+            let mut sorted = window.clone();
+            sorted.sort_unstable_by(f32::total_cmp);
+            let n = sorted.len() - 1;
+            let want = (sorted[n / 2], sorted[n * 3 / 4], sorted[n * 95 / 100]);
+            let mut w = window;
+            prop_assert_eq!(percentiles(&mut w), want);
+        }
+    }
 
     #[test]
     fn percentiles_follow_the_window() {
