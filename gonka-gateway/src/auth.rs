@@ -75,11 +75,26 @@ impl ApiKeys {
 
 /// `sha256:<hex>` for a plaintext key: the form to put in an API keys file instead of the key.
 pub fn hashed_entry(key: &str) -> String {
-    let hex: String = sha256(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+    sha256_prefixed(key, 32)
+}
+
+/// The non-secret id of `key` that request traces record: `sha256:` and the first 8 hex digits
+/// of its digest (a prefix of [`hashed_entry`]).
+pub(crate) fn key_id(key: &str) -> String {
+    sha256_prefixed(key, 4)
+}
+
+/// `sha256:` and the hex digits of the first `bytes` bytes of `key`'s digest.
+fn sha256_prefixed(key: &str, bytes: usize) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha256(key.as_bytes());
+    let mut out = String::with_capacity(7 + 2 * bytes);
+    out.push_str("sha256:");
+    for b in digest.iter().take(bytes) {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

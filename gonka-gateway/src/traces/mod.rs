@@ -133,8 +133,7 @@ fn key_id(headers: &axum::http::HeaderMap) -> Option<String> {
     if key.is_empty() {
         return None;
     }
-    let entry = crate::auth::hashed_entry(key);
-    entry.get(..15).map(str::to_owned)
+    Some(crate::auth::key_id(key))
 }
 
 /// The app tag of a header value: trimmed, empty as none, cut to [`APP_TAG_MAX_LEN`] bytes.
