@@ -86,14 +86,10 @@ pub(crate) fn key_id(key: &str) -> String {
 
 /// `sha256:` and the hex digits of the first `bytes` bytes of `key`'s digest.
 fn sha256_prefixed(key: &str, bytes: usize) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digest = sha256(key.as_bytes());
     let mut out = String::with_capacity(7 + 2 * bytes);
     out.push_str("sha256:");
-    for b in digest.iter().take(bytes) {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
+    out.push_str(&hex::encode(&digest[..bytes.min(digest.len())]));
     out
 }
 

@@ -140,8 +140,7 @@ pub struct AuditEntry {
 
 /// The hex SHA-256 of an API key, as stored in [`Endpoint::api_key_sha256`].
 pub fn hash_api_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// The displayable prefix of a key (`sk-` and 8 characters).
