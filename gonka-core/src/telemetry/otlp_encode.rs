@@ -275,36 +275,47 @@ fn parent_id(span: &SpanData) -> Option<[u8; 8]> {
     (span.parent_span_id != SpanId::INVALID).then(|| span.parent_span_id.to_bytes())
 }
 
+/// The `Event` message's length.
+fn event_len(e: &opentelemetry::trace::Event) -> usize {
+    fixed64_len(1, nanos(e.timestamp))
+        + str_len(2, &e.name)
+        + attributes_len(3, &e.attributes)
+        + varint_len(4, u64::from(e.dropped_attributes_count))
+}
+
+/// The `Link` message's length; `state` is its `tracestate` header, `flags` its span flags.
+fn link_len(l: &opentelemetry::trace::Link, state: &str, flags: u32) -> usize {
+    let lc = &l.span_context;
+    bytes_len(1, &lc.trace_id().to_bytes())
+        + bytes_len(2, &lc.span_id().to_bytes())
+        + str_len(3, state)
+        + attributes_len(4, &l.attributes)
+        + varint_len(5, u64::from(l.dropped_attributes_count))
+        + fixed32_len(6, flags)
+}
+
+/// A link's span flags.
+fn link_flags(l: &opentelemetry::trace::Link) -> u32 {
+    span_flags(
+        l.span_context.trace_flags().to_u8(),
+        l.span_context.is_remote(),
+    )
+}
+
 /// The `Span` message's length; `state` is its `tracestate` header.
 fn span_len(s: &SpanData, state: &str) -> usize {
     let cx = &s.span_context;
     let events: usize = s
         .events
         .iter()
-        .map(|e| {
-            delimited_len(
-                11,
-                fixed64_len(1, nanos(e.timestamp))
-                    + str_len(2, &e.name)
-                    + attributes_len(3, &e.attributes)
-                    + varint_len(4, u64::from(e.dropped_attributes_count)),
-            )
-        })
+        .map(|e| delimited_len(11, event_len(e)))
         .sum();
     let links: usize = s
         .links
         .iter()
         .map(|l| {
-            let lc = &l.span_context;
-            delimited_len(
-                13,
-                bytes_len(1, &lc.trace_id().to_bytes())
-                    + bytes_len(2, &lc.span_id().to_bytes())
-                    + str_len(3, &lc.trace_state().header())
-                    + attributes_len(4, &l.attributes)
-                    + varint_len(5, u64::from(l.dropped_attributes_count))
-                    + fixed32_len(6, span_flags(lc.trace_flags().to_u8(), lc.is_remote())),
-            )
+            let state = l.span_context.trace_state().header();
+            delimited_len(13, link_len(l, &state, link_flags(l)))
         })
         .sum();
     bytes_len(1, &cx.trace_id().to_bytes())
@@ -435,11 +446,7 @@ fn put_span(s: &SpanData, state: &str, out: &mut Vec<u8>) {
     put_attributes(9, &s.attributes, out);
     put_varint(10, u64::from(s.dropped_attributes_count), out);
     for e in s.events.iter() {
-        let len = fixed64_len(1, nanos(e.timestamp))
-            + str_len(2, &e.name)
-            + attributes_len(3, &e.attributes)
-            + varint_len(4, u64::from(e.dropped_attributes_count));
-        put_delimited(11, len, out);
+        put_delimited(11, event_len(e), out);
         put_fixed64(1, nanos(e.timestamp), out);
         put_str(2, &e.name, out);
         put_attributes(3, &e.attributes, out);
@@ -449,14 +456,8 @@ fn put_span(s: &SpanData, state: &str, out: &mut Vec<u8>) {
     for l in s.links.iter() {
         let lc = &l.span_context;
         let state = lc.trace_state().header();
-        let flags = span_flags(lc.trace_flags().to_u8(), lc.is_remote());
-        let len = bytes_len(1, &lc.trace_id().to_bytes())
-            + bytes_len(2, &lc.span_id().to_bytes())
-            + str_len(3, &state)
-            + attributes_len(4, &l.attributes)
-            + varint_len(5, u64::from(l.dropped_attributes_count))
-            + fixed32_len(6, flags);
-        put_delimited(13, len, out);
+        let flags = link_flags(l);
+        put_delimited(13, link_len(l, &state, flags), out);
         put_bytes(1, &lc.trace_id().to_bytes(), out);
         put_bytes(2, &lc.span_id().to_bytes(), out);
         put_str(3, &state, out);

@@ -198,10 +198,8 @@ impl OtlpHttpExporter {
             let (out, scratch) = &mut *buffers;
             encode_request(batch, &self.resource, scratch, out);
             // The body is handed to the client (which owns it until sent); the buffer keeps its
-            // capacity for the next batch.
-            let body = out.clone();
-            out.clear();
-            body
+            // capacity for the next batch (`encode_request` clears it first).
+            out.clone()
         };
         let response = client
             .post(&self.endpoint)

@@ -60,23 +60,26 @@ pub(super) fn child_of(parent: Option<&SpanContext>) -> SpanContext {
 
 /// The server span context of a request with `headers`.
 pub(super) fn server_context(headers: &http::HeaderMap) -> SpanContext {
-    if super::w3c::global_is_w3c() {
-        if let super::w3c::Parsed::Known(parent) = super::w3c::parse(headers) {
-            if let Some(parent) = parent {
-                return child_of(Some(&parent));
-            }
-            // No parent in the headers: the propagator's answer is the current context.
-            let current = Context::current();
-            return if current.has_active_span() {
-                child_of(Some(current.span().span_context()))
-            } else {
-                child_of(None)
-            };
+    let read_directly = if super::w3c::global_is_w3c() {
+        match super::w3c::parse(headers) {
+            super::w3c::Parsed::Known(parent) => Some(parent),
+            super::w3c::Parsed::Other => None,
         }
+    } else {
+        None
+    };
+    match read_directly {
+        Some(Some(parent)) => child_of(Some(&parent)),
+        // No parent in the headers: the propagator's answer is the current context.
+        Some(None) => child_of_context(&Context::current()),
+        None => child_of_context(&super::extract(headers)),
     }
-    let parent = super::extract(headers);
-    if parent.has_active_span() {
-        child_of(Some(parent.span().span_context()))
+}
+
+/// A new span context under the span `cx` holds, or a new root when it holds none.
+fn child_of_context(cx: &Context) -> SpanContext {
+    if cx.has_active_span() {
+        child_of(Some(cx.span().span_context()))
     } else {
         child_of(None)
     }

@@ -88,18 +88,14 @@ pub(super) fn write(cx: &SpanContext, headers: &mut HeaderMap) {
     if !cx.is_valid() {
         return;
     }
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut b = [0u8; CANONICAL_LEN];
     b[..3].copy_from_slice(b"00-");
-    for (i, byte) in cx.trace_id().to_bytes().iter().enumerate() {
-        b[3 + 2 * i] = DIGITS[usize::from(byte >> 4)];
-        b[4 + 2 * i] = DIGITS[usize::from(byte & 0xf)];
+    let ids = hex::encode_to_slice(cx.trace_id().to_bytes(), &mut b[3..35])
+        .and_then(|()| hex::encode_to_slice(cx.span_id().to_bytes(), &mut b[36..52]));
+    if ids.is_err() {
+        return;
     }
     b[35] = b'-';
-    for (i, byte) in cx.span_id().to_bytes().iter().enumerate() {
-        b[36 + 2 * i] = DIGITS[usize::from(byte >> 4)];
-        b[37 + 2 * i] = DIGITS[usize::from(byte & 0xf)];
-    }
     b[52] = b'-';
     b[53] = b'0';
     b[54] = if cx.is_sampled() { b'1' } else { b'0' };
